@@ -1,0 +1,65 @@
+"""API keys: ``Authorization: Bearer <key>``, compared in constant time.
+
+The client key opens ``/v1`` plugin routes; the admin key opens bundle and sync operations (and the
+plugin routes too). With no key configured the node answers only loopback clients.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+
+from flask import current_app, request
+
+from .errors import Forbidden, Unauthorized
+
+log = logging.getLogger(__name__)
+
+CLIENT, ADMIN = "client", "admin"
+
+
+def _presented_key() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if not header:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'", code="missing_key")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("malformed Authorization header: expected 'Bearer <key>'", code="malformed_key")
+    return key.strip()
+
+
+def _matches(presented: str, expected: str | None) -> bool:
+    return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def is_loopback(address: str | None) -> bool:
+    """True for 127.0.0.0/8 and ::1 (and for a Unix socket, which has no address)."""
+    if not address:
+        return True
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return address in {"localhost"}
+
+
+def keys_configured(config) -> bool:
+    """Whether any API key is set."""
+    return bool(config.get("CLIENT_KEY") or config.get("ADMIN_KEY"))
+
+
+def require(role: str) -> None:
+    """Check the request's key for ``role`` (``client`` or ``admin``); raise 401/403 otherwise."""
+    config = current_app.config
+    if not keys_configured(config):
+        if not is_loopback(request.remote_addr):
+            raise Forbidden("no API keys are configured: this node answers loopback clients only", code="loopback_only")
+        return
+    presented = _presented_key()
+    admin_ok = _matches(presented, config.get("ADMIN_KEY"))
+    if role == ADMIN:
+        if not admin_ok:
+            raise Forbidden("this operation needs the admin key", code="wrong_key")
+        return
+    if not (admin_ok or _matches(presented, config.get("CLIENT_KEY"))):
+        raise Forbidden("the API key is not valid for this route", code="wrong_key")

@@ -1,0 +1,111 @@
+"""The bundle manifest (``manifest.json``): schema, semantic versions and loading.
+
+A manifest names the bundle and its semantic version, lists every file with its sha256 and size,
+gives each model's runtime and input/output signature, the plugins the bundle needs, and the
+evaluation metrics (and recipe) that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from .errors import BundleError
+
+MANIFEST, SIGNATURE, SPEC = "manifest.json", "manifest.sig", "bundle.json"
+FORMAT = 1
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
+)
+
+
+def semver_key(version: str) -> tuple:
+    """Sort key for a semantic version: a release sorts after its pre-releases."""
+    match = _SEMVER.match(version or "")
+    if not match:
+        raise BundleError(f"'{version}' is not a semantic version (MAJOR.MINOR.PATCH)", "bad_version")
+    major, minor, patch, pre = match.groups()
+    pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split(".")) if pre else ()
+    return (int(major), int(minor), int(patch), 0 if pre else 1, pre_key)
+
+
+def safe_relative(path: str) -> str:
+    """Return ``path`` if it is a plain relative POSIX path inside the bundle, else raise."""
+    pure = PurePosixPath(path)
+    if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path or path.startswith("~"):
+        raise BundleError(f"file path '{path}' escapes the bundle folder", "path_traversal")
+    return str(pure)
+
+
+class TensorSignature(BaseModel):
+    name: str
+    dtype: str
+    shape: list[int | None]
+
+
+class ModelEntry(BaseModel):
+    file: str
+    runtime: Literal["onnx", "tflite"]
+    inputs: list[TensorSignature]
+    outputs: list[TensorSignature]
+    preprocess: dict = Field(default_factory=dict)
+
+    @field_validator("file")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        return safe_relative(value)
+
+
+class FileEntry(BaseModel):
+    path: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        return safe_relative(value)
+
+
+class Manifest(BaseModel):
+    format: Literal[1] = FORMAT
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    version: str
+    created: str
+    files: list[FileEntry]
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+    plugins: list[str] = Field(default_factory=list)
+    metrics: dict = Field(default_factory=dict)
+    recipe: dict = Field(default_factory=dict)
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, value: str) -> str:
+        semver_key(value)
+        return value
+
+    def file_map(self) -> dict[str, FileEntry]:
+        return {f.path: f for f in self.files}
+
+
+def parse_manifest(raw: bytes) -> Manifest:
+    """Parse and validate manifest bytes; a ``BundleError`` lists every problem."""
+    try:
+        return Manifest.model_validate(json.loads(raw))
+    except (ValueError, UnicodeDecodeError) as exc:
+        if isinstance(exc, ValidationError):
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise BundleError(f"invalid manifest: {problems}", "invalid_manifest") from None
+        raise BundleError(f"manifest.json is not valid JSON: {exc}", "invalid_manifest") from None
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """Read ``manifest.json`` from a bundle folder."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"no {MANIFEST} in {directory}", "missing_manifest")
+    return parse_manifest(path.read_bytes())

@@ -1,0 +1,1 @@
+"""The ``storefront-edge`` command line (click)."""

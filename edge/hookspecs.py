@@ -1,0 +1,87 @@
+"""The plugin contract: pluggy hook specifications (project name ``storefront_edge``).
+
+A plugin is a module (or object) registered under the entry-point group ``storefront_edge.plugins``;
+the entry-point name is the plugin's name. Built-in plugins register exactly like third-party ones.
+Each hook is called once per plugin by the host, which isolates one plugin's failure from the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pluggy
+
+PROJECT = "storefront_edge"
+ENTRY_POINT_GROUP = "storefront_edge.plugins"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+Direction = Literal["hub_to_edge", "edge_to_hub"]
+Policy = Literal["hub_owned", "append_only", "last_writer_wins", "counter"]
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What a plugin is and needs. ``config`` is a pydantic model class validating its settings."""
+
+    name: str
+    version: str
+    description: str = ""
+    models: tuple[str, ...] = ()
+    config: type | None = None
+
+
+@dataclass(frozen=True)
+class SyncedTable:
+    """A table the plugin syncs with the hub: its direction, conflict policy and primary key."""
+
+    name: str
+    direction: Direction
+    policy: Policy
+    key: str = "id"
+
+
+@dataclass
+class HealthReport:
+    """A plugin's own view of its health; ``ready=False`` makes its routes answer 503."""
+
+    ready: bool
+    detail: str = ""
+    data: dict = field(default_factory=dict)
+
+
+@hookspec
+def plugin_info() -> PluginInfo:
+    """Describe the plugin: name (equal to its entry-point name), version, models it needs, config schema."""
+
+
+@hookspec
+def blueprint(node):
+    """Return a Flask Blueprint with the plugin's routes (mounted under ``/v1/<name>`` unless it sets a ``/v1/...`` prefix)."""
+
+
+@hookspec
+def migrations():
+    """Return a ``sqlite_utils.Migrations`` set creating and evolving the plugin's tables."""
+
+
+@hookspec
+def synced_tables() -> list[SyncedTable]:
+    """Return the tables the plugin syncs with the hub, with direction and conflict policy."""
+
+
+@hookspec
+def startup(node):
+    """Start the plugin in this worker (after migrations, with the node ready to hand out models)."""
+
+
+@hookspec
+def shutdown(node):
+    """Release what ``startup`` took (threads, files)."""
+
+
+@hookspec
+def health(node) -> HealthReport:
+    """Report the plugin's own readiness beyond its models and config."""

@@ -1,0 +1,46 @@
+"""Mount each plugin's Blueprint under ``/v1`` and gate its routes: client key first, then readiness."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+
+from . import auth
+from .errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def _prefix(name: str, blueprint) -> str:
+    prefix = blueprint.url_prefix or f"/v1/{name}"
+    if not prefix.startswith("/v1/"):
+        raise ValueError(f"plugin routes must live under /v1/, not '{prefix}'")
+    return prefix
+
+
+def mount(app: Flask, node) -> None:
+    """Register every plugin's Blueprint; a plugin whose hook fails gets no routes and an error."""
+    mounted: dict[str, str] = {}
+    for name, blueprint in node.plugins.call_each("blueprint", node=node).items():
+        if blueprint is None:
+            continue
+        try:
+            if isinstance(blueprint, Exception):
+                raise blueprint
+            app.register_blueprint(blueprint, url_prefix=_prefix(name, blueprint))
+            mounted[blueprint.name] = name
+        except Exception as exc:
+            log.error("plugin %s has no routes: %s", name, exc)
+            node.plugins.plugins[name].errors.append(f"routes not mounted: {exc}")
+
+    @app.before_request
+    def _gate_plugin_routes():
+        top = request.blueprints[-1] if request.blueprints else None
+        plugin = mounted.get(top)
+        if plugin is None:
+            return
+        auth.require(auth.CLIENT)
+        status = node.plugin_status(plugin)
+        if not status["ready"]:
+            raise ServiceUnavailable(f"plugin '{plugin}' is not ready", code="plugin_not_ready", details=status["reasons"])

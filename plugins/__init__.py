@@ -1,0 +1,1 @@
+"""Built-in plugins. Each registers through the ``storefront_edge.plugins`` entry-point group."""

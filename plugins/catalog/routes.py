@@ -1,0 +1,77 @@
+"""Catalog routes: list and filter items, one item, and item images."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, jsonify, request, send_from_directory
+from pydantic import BaseModel, Field
+
+from edge.bodies import validated
+from edge.errors import NotFound
+from edge.node import current_node
+from edge.openapi import documented
+
+
+class Item(BaseModel):
+    sku: str
+    title: str
+    description: str
+    price: float
+    currency: str
+    category: str
+    in_stock: int
+    image_urls: list[str]
+
+
+class ItemPage(BaseModel):
+    items: list[Item]
+    total: int
+
+
+class ListQuery(BaseModel):
+    category: str | None = None
+    in_stock: bool | None = None
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+
+
+def item_from_row(row: dict) -> dict:
+    """The public shape of a catalog row (image file names become URLs)."""
+    item = {k: row[k] for k in ("sku", "title", "description", "price", "currency", "category", "in_stock")}
+    item["image_urls"] = [f"/v1/catalog/images/{name}" for name in json.loads(row.get("images") or "[]")]
+    return item
+
+
+def make_blueprint() -> Blueprint:
+    """A fresh Blueprint with the catalog routes."""
+    bp = Blueprint("catalog", __name__, url_prefix="/v1/catalog")
+
+    @bp.get("/items")
+    @documented("List catalog items, optionally by category or stock", response=ItemPage, errors=(422,), tags=("catalog",))
+    def list_items():
+        query = validated(ListQuery, request.args.to_dict())
+        where, params = [], []
+        if query.category is not None:
+            where.append("category = ?"), params.append(query.category)
+        if query.in_stock is not None:
+            where.append("in_stock > 0" if query.in_stock else "in_stock <= 0")
+        table = current_node().db()["catalog_items"]
+        clause = " and ".join(where) or None
+        rows = table.rows_where(clause, params, order_by="sku", limit=query.limit, offset=query.offset)
+        return jsonify({"items": [item_from_row(r) for r in rows], "total": table.count_where(clause, params)})
+
+    @bp.get("/items/<sku>")
+    @documented("One catalog item by SKU", response=Item, errors=(404,), tags=("catalog",))
+    def get_item(sku: str):
+        rows = list(current_node().db()["catalog_items"].rows_where("sku = ?", [sku]))
+        if not rows:
+            raise NotFound(f"no catalog item with SKU '{sku}'", code="unknown_sku")
+        return jsonify(item_from_row(rows[0]))
+
+    @bp.get("/images/<sku>/<name>")
+    @documented("An item image", response={"type": "string", "format": "binary"}, errors=(404,), tags=("catalog",))
+    def get_image(sku: str, name: str):
+        return send_from_directory(current_node().data_dir / "media" / "catalog" / sku, name, max_age=3600)
+
+    return bp

@@ -1,0 +1,58 @@
+# storefront-edge: `make run` serves a node with the demo catalog; `make test` runs the whole suite.
+# Both create .venv on first use and reinstall only when setup.cfg changes.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DATA   ?= var
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+WORKERS ?= 2
+APT_RUN  := espeak-ng libespeak-ng1
+APT_TEST := $(APT_RUN) postgresql
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle demo-catalog clean
+
+run: venv-run apt-run
+	$(BIN)/storefront-edge --data-dir $(DATA) init --demo
+	$(BIN)/storefront-edge --data-dir $(DATA) serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+test: venv-test apt-test
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: venv-test
+	$(BIN)/python -m benchmarks
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools wheel
+
+# One stamp per set of extras and per version of setup.cfg: a second run does nothing.
+$(VENV)/.stamp-run: setup.cfg | $(BIN)/python
+	$(PIP) install -e '.[edge,voice]'
+	touch $@
+
+$(VENV)/.stamp-test: setup.cfg | $(BIN)/python
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[edge,voice,convert,dev]'
+	touch $@ $(VENV)/.stamp-run
+
+venv-run: $(VENV)/.stamp-run
+venv-test: $(VENV)/.stamp-test
+
+# System packages, installed only when running as root and missing.
+apt-run:
+	@sh scripts/apt-ensure.sh $(APT_RUN)
+apt-test:
+	@sh scripts/apt-ensure.sh $(APT_TEST)
+
+# Reproduce the shipped default vision bundle from the grocery photos (needs ../shared, ~30 min on 2 cores).
+vision-bundle: venv-test
+	$(BIN)/storefront-edge convert vision recipe --dataset ../shared/datasets/grocery-store --out models_lite/storefront-vision
+
+demo-catalog: venv-test
+	$(BIN)/storefront-edge convert vision demo-catalog --dataset ../shared/datasets/grocery-store --out models_lite/demo_catalog
+
+clean:
+	rm -rf $(VENV) $(DATA) .pytest_cache

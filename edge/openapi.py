@@ -58,7 +58,7 @@ def _operation(rule, view, components: dict) -> dict:
         operation["requestBody"] = {"required": True, "content": {doc["request_media"]: {"schema": _schema(doc["request"], components)}}}
     if doc["auth"]:
         operation["security"] = [{doc["auth"] + "Key": []}]
-    codes = set(doc["errors"]) | ({"401", "403"} if doc["auth"] else set())
+    codes = {str(c) for c in doc["errors"]} | ({"401", "403"} if doc["auth"] else set())
     for code in sorted(codes):
         operation["responses"][str(code)] = {"description": _STANDARD_ERRORS.get(str(code), "Error"),
                                              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}

@@ -109,7 +109,7 @@ def test_admin_install_activate_rollback_over_http(client, node, admin_headers, 
     double = lambda: client.post("/v1/greeter/double", json={"values": [1, 1, 1, 1]}, headers=client_headers).get_json()  # noqa: E731
     assert double()["values"][0] == 3.0
     assert client.post("/v1/admin/bundles/rollback", headers=admin_headers).get_json()["active"] == "1.0.0"
-    assert double() == {"values": [2.0] * 4, "bundle": "1.0.0"}
+    assert {k: v for k, v in double().items() if k != "worker"} == {"values": [2.0] * 4, "bundle": "1.0.0"}
     assert client.post("/v1/admin/bundles/1.1.0/activate", headers=admin_headers).get_json()["active"] == "1.1.0"
     assert double()["bundle"] == "1.1.0"
 

@@ -110,7 +110,7 @@ def list_bundles(ctx, as_json):
 def activate(ctx, version):
     """Activate the installed VERSION (verified again first)."""
     manifest = _registry(ctx).activate(version)
-    click.echo(f"active: {manifest.name} {manifest.version}")
+    click.echo(f"active: {manifest.version} ({manifest.name})")
 
 
 @bundle.command()

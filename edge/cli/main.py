@@ -20,7 +20,13 @@ def cli(data_dir, verbose):
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-_OPTIONAL = (("converters.cli", "convert"), ("edge.cli.sync_cmds", "hub"), ("edge.cli.sync_cmds", "sync"))
+@click.group(cls=Group)
+def convert():
+    """Training-side tools: turn trained models into small signed bundles (needs the 'convert' extra)."""
+
+
+# (module, command name, group to add it to): present only when that part of the project is.
+_OPTIONAL = (("converters.cli", "vision", convert), ("edge.cli.sync_cmds", "hub", cli), ("edge.cli.sync_cmds", "sync", cli))
 
 
 def _register() -> None:
@@ -30,11 +36,11 @@ def _register() -> None:
 
     from . import bundle, doctor, keys, node_cmds
 
-    for command in (node_cmds.serve, node_cmds.init, keys.keys, bundle.bundle, doctor.doctor):
+    for command in (node_cmds.serve, node_cmds.init, keys.keys, bundle.bundle, doctor.doctor, convert):
         cli.add_command(command)
-    for module, name in _OPTIONAL:
+    for module, name, group in _OPTIONAL:
         if importlib.util.find_spec(module) is not None:
-            cli.add_command(getattr(importlib.import_module(module), name))
+            group.add_command(getattr(importlib.import_module(module), name))
 
 
 _register()

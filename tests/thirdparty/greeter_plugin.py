@@ -6,6 +6,8 @@ start-up/shut-down and a health check whose answer the tests can flip.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from flask import Blueprint, jsonify
 from pydantic import BaseModel, Field
@@ -82,6 +84,6 @@ def blueprint(node):
         node = current_node()
         bundle = node.bundle
         output = node.model("doubler").run({"x": np.asarray([body.values], dtype=np.float32)})["y"]
-        return jsonify({"values": output[0].tolist(), "bundle": bundle.version})
+        return jsonify({"values": output[0].tolist(), "bundle": bundle.version, "worker": os.getpid()})
 
     return bp

@@ -1,0 +1,168 @@
+"""Change capture: the sync tables and generated triggers, with a hybrid logical clock kept in SQL.
+
+Every captured write appends to ``_changes(seq, tbl, pk, op, row, hlc, origin, schema_ver)``. The clock
+lives in ``_sync_state.hlc`` as ``physical_ms * 65536 + counter``: each captured write sets it to
+``max(hlc + 1, now_ms * 65536)``, and the applier raises it past every remote clock it sees, so clocks
+only move forward even when a node's wall clock is skewed.
+
+The triggers are generated from the synced tables and checked at every start-up
+(:func:`install_triggers` replaces any that differ, e.g. after ``transform()`` dropped them or
+``add_column`` changed the column list). ``_sync_state.applying`` is set by the applier inside its
+transaction, so applied changes are neither captured again nor stopped by the guards.
+
+Hub ownership on edges: ``_sync_state.guard = 1`` (set when the node is joined to a hub) makes
+BEFORE triggers refuse local writes to hub-owned tables. A standalone node (no hub) keeps guard 0 and
+may import its catalog locally (``init --demo``); when it joins a hub, the hub's first snapshot replaces
+the hub-owned tables wholesale.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from edge.hookspecs import SyncedTable
+
+from .tables import edge_sends, hub_sends
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS _sync_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT, epoch TEXT NOT NULL, hlc INTEGER NOT NULL DEFAULT 0,
+    applying INTEGER NOT NULL DEFAULT 0, guard INTEGER NOT NULL DEFAULT 0, acked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS _changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, pk, op TEXT NOT NULL, row TEXT,
+    hlc INTEGER NOT NULL, origin TEXT, schema_ver INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS _sync_cursors (
+    origin TEXT PRIMARY KEY, epoch TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER, updated_at TEXT);
+CREATE TABLE IF NOT EXISTS _sync_retired (origin TEXT NOT NULL, epoch TEXT NOT NULL, PRIMARY KEY (origin, epoch));
+CREATE TABLE IF NOT EXISTS _lww_versions (
+    tbl TEXT NOT NULL, pk NOT NULL, hlc INTEGER NOT NULL, origin TEXT NOT NULL DEFAULT '',
+    deleted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tbl, pk));
+"""
+NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+TICK = f"UPDATE _sync_state SET hlc = max(hlc + 1, {NOW_MS} * 65536) WHERE id = 1;"
+NOT_APPLYING = "(SELECT applying FROM _sync_state WHERE id = 1) = 0"
+NUMERIC = ("INT", "REAL", "FLOA", "DOUB", "NUMERIC")
+
+
+def ensure_schema(db) -> None:
+    """Create the sync tables and the single state row (a fresh epoch) if they are missing."""
+    for statement in SCHEMA.strip().split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute("INSERT OR IGNORE INTO _sync_state (id, epoch) VALUES (1, ?)", [new_epoch()])
+    db.conn.commit()
+
+
+def new_epoch() -> str:
+    """A new random epoch id (a store restored from a backup starts a new one)."""
+    return secrets.token_hex(8)
+
+
+def state(db) -> dict:
+    """The ``_sync_state`` row."""
+    return dict(zip(("origin", "epoch", "hlc", "guard", "acked"),
+                    db.execute("SELECT origin, epoch, hlc, guard, acked FROM _sync_state WHERE id = 1").fetchone()))
+
+
+def schema_version(db) -> int:
+    """How many migrations this store has applied (stamped on every captured change)."""
+    if not db["_sqlite_migrations"].exists():
+        return 0
+    return db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _json_of(columns, ref: str, counters=(), old=None, negate=False) -> str:
+    parts = []
+    for column in columns:
+        value = f"{ref}.{_q(column)}"
+        if column in counters:
+            value = f"{value} - coalesce({old}.{_q(column)}, 0)" if old else (f"-{value}" if negate else value)
+        parts.append(f"'{column}', {value}")
+    return "json_object(" + ", ".join(parts) + ")"
+
+
+def _log(table: SyncedTable, op: str, ref: str, row_json: str, version: int) -> str:
+    sql = (f"INSERT INTO _changes (tbl, pk, op, row, hlc, origin, schema_ver) SELECT '{table.name}', "
+           f"{ref}.{_q(table.key)}, '{op}', {row_json}, hlc, origin, {version} FROM _sync_state WHERE id = 1;")
+    if table.policy == "last_writer_wins":
+        sql += (f" INSERT INTO _lww_versions (tbl, pk, hlc, origin, deleted) SELECT '{table.name}', {ref}.{_q(table.key)}, "
+                f"hlc, coalesce(origin, ''), {int(op == 'D')} FROM _sync_state WHERE id = 1 ON CONFLICT (tbl, pk) DO UPDATE "
+                "SET hlc = excluded.hlc, origin = excluded.origin, deleted = excluded.deleted;")
+    return sql
+
+
+def _capture_triggers(db, table: SyncedTable, version: int) -> dict[str, str]:
+    columns = [c.name for c in db[table.name].columns]
+    counters = [c.name for c in db[table.name].columns
+                if table.policy == "counter" and c.name != table.key and c.type.upper().startswith(NUMERIC)]
+    key = _q(table.key)
+    name, on = f"_sync_{table.name}", f"ON {_q(table.name)} WHEN {NOT_APPLYING}"
+    update_body = (f"{TICK} INSERT INTO _changes (tbl, pk, op, row, hlc, origin, schema_ver) SELECT '{table.name}', OLD.{key}, 'D', "
+                   f"json_object('{table.key}', OLD.{key}), hlc, origin, {version} FROM _sync_state WHERE id = 1 AND OLD.{key} IS NOT NEW.{key}; "
+                   + _log(table, "U", "NEW", _json_of(columns, "NEW", counters, "OLD"), version))
+    delete_row = _json_of(columns, "OLD", counters, negate=True) if counters else f"json_object('{table.key}', OLD.{key})"
+    return {
+        f"{name}_ins": f"CREATE TRIGGER {name}_ins AFTER INSERT {on} BEGIN {TICK} "
+                       f"{_log(table, 'I', 'NEW', _json_of(columns, 'NEW', counters), version)} END",
+        f"{name}_upd": f"CREATE TRIGGER {name}_upd AFTER UPDATE {on} BEGIN {update_body} END",
+        f"{name}_del": f"CREATE TRIGGER {name}_del AFTER DELETE {on} BEGIN {TICK} "
+                       f"{_log(table, 'D', 'OLD', delete_row, version)} END",
+    }
+
+
+def _guard_triggers(table: SyncedTable) -> dict[str, str]:
+    message = (f"{table.name} is owned by the hub and read-only on this node; change it on the hub "
+               "(e.g. storefront-edge hub publish-catalog)")
+    when = f"WHEN {NOT_APPLYING} AND (SELECT guard FROM _sync_state WHERE id = 1) = 1"
+    return {f"_sync_{table.name}_guard_{op[:3].lower()}":
+            f"CREATE TRIGGER _sync_{table.name}_guard_{op[:3].lower()} BEFORE {op} ON {_q(table.name)} {when} "
+            f"BEGIN SELECT RAISE(ABORT, '{message}'); END" for op in ("INSERT", "UPDATE", "DELETE")}
+
+
+def expected_triggers(db, tables: dict[str, SyncedTable], role: str) -> dict[str, str]:
+    """The trigger SQL a store of ``role`` (``edge`` or ``hub``) should have, by trigger name."""
+    version, wanted = schema_version(db), {}
+    for table in tables.values():
+        if not db[table.name].exists():
+            continue
+        sends = edge_sends(table) if role == "edge" else hub_sends(table) and table.direction == "hub_to_edge"
+        if sends:
+            wanted.update(_capture_triggers(db, table, version))
+        if role == "edge" and table.policy == "hub_owned":
+            wanted.update(_guard_triggers(table))
+    return wanted
+
+
+def install_triggers(db, tables: dict[str, SyncedTable], role: str) -> list[str]:
+    """Check the sync triggers and (re)create every missing or stale one, in one transaction; return their names."""
+    ensure_schema(db)
+    wanted = expected_triggers(db, tables, role)
+    changed = []
+    with db.atomic():
+        present = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE '\\_sync\\_%' ESCAPE '\\'").fetchall())
+        for name in sorted(set(present) - set(wanted)):
+            db.execute(f"DROP TRIGGER {_q(name)}")
+            changed.append(name)
+        for name, sql in wanted.items():
+            if present.get(name) != sql:
+                if name in present:
+                    db.execute(f"DROP TRIGGER {_q(name)}")
+                db.execute(sql)
+                changed.append(name)
+    return changed
+
+
+def set_guard(db, on: bool) -> None:
+    """Turn the hub-ownership guard on (node joined to a hub) or off (standalone)."""
+    with db.atomic():
+        db.execute("UPDATE _sync_state SET guard = ? WHERE id = 1", [int(on)])
+
+
+def set_origin(db, origin: str) -> None:
+    """Record this store's origin name (the node's name at the hub, or ``hub``)."""
+    with db.atomic():
+        db.execute("UPDATE _sync_state SET origin = ? WHERE id = 1", [origin])

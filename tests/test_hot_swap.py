@@ -1,0 +1,61 @@
+"""A bundle switch under concurrent load on a real gunicorn node: zero failed requests, every worker switches."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.conftest import ADMIN_KEY, CLIENT_KEY, GREETER
+from tests.servers import ROOT, gunicorn_node
+
+pytestmark = pytest.mark.slow
+
+ENV = {"STOREFRONT_EDGE_PLUGINS": "catalog,greeter", "STOREFRONT_EDGE_EXTRA_PLUGINS": json.dumps([GREETER]),
+       "STOREFRONT_EDGE_CLIENT_KEY": CLIENT_KEY, "STOREFRONT_EDGE_ADMIN_KEY": ADMIN_KEY}
+
+
+def _hammer(url: str, stop: threading.Event, results: list) -> None:
+    session_headers = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    for _ in range(100_000):  # bounded; the stop event ends it far sooner
+        if stop.is_set():
+            return
+        try:
+            response = requests.post(url, json={"values": [1, 1, 1, 1]}, headers=session_headers, timeout=10)
+            body = response.json()
+            results.append((time.time(), response.status_code, body.get("bundle"), body.get("values", [None])[0], body.get("worker")))
+        except requests.RequestException as exc:
+            results.append((time.time(), "error", str(exc), None, None))
+
+
+def test_hot_swap_under_load_has_no_failures(data_dir, make_bundle, tmp_path):
+    from edge.bundles.registry import BundleRegistry
+
+    BundleRegistry(data_dir).install(make_bundle("1.0.0", scale=2.0))
+    newer = make_bundle("1.1.0", scale=3.0)
+    with gunicorn_node(data_dir, ENV, log=tmp_path / "node.log") as base:
+        stop, results = threading.Event(), []
+        threads = [threading.Thread(target=_hammer, args=(f"{base}/v1/greeter/double", stop, results)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        subprocess.run([sys.executable, "-m", "edge", "--data-dir", str(data_dir), "bundle", "install", str(newer)],
+                       check=True, capture_output=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=60)
+        activated = (data_dir / "bundles" / "state.json").stat().st_mtime
+        time.sleep(3.0)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    failures = [r for r in results if r[1] != 200]
+    assert failures == [], failures[:5]
+    assert all((r[2], r[3]) in {("1.0.0", 2.0), ("1.1.0", 3.0)} for r in results), "version and model must switch together"
+    before = [r for r in results if r[0] < activated]
+    assert before and all(r[2] == "1.0.0" for r in before)
+    late = [r for r in results if r[0] > activated + 2.0]
+    assert late and all(r[2] == "1.1.0" for r in late), "a worker still served the old bundle 2 s after activation"
+    assert len({r[4] for r in late}) == 2, "both workers should have answered after the switch"

@@ -1,0 +1,53 @@
+"""The local store: WAL, per-thread connections, transactional named migrations."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlite_utils import Migrations
+
+from edge.store import Store, connect, migrate
+
+
+def test_store_is_wal_with_foreign_keys(tmp_path):
+    db = connect(tmp_path / "s.db")
+    assert db.journal_mode == "wal"
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_failed_migration_rolls_back_and_stays_pending(tmp_path):
+    db = connect(tmp_path / "s.db")
+    steps = Migrations("shop")
+
+    @steps()
+    def create_items(db):
+        db["items"].create({"id": int}, pk="id")
+
+    @steps()
+    def broken(db):
+        db["half"].create({"id": int}, pk="id")
+        raise RuntimeError("fails midway")
+
+    with pytest.raises(RuntimeError):
+        migrate(db, [steps])
+    assert db["items"].exists() and not db["half"].exists()
+    assert [m.name for m in steps.pending(db)] == ["broken"]
+
+
+def test_migrations_apply_once(tmp_path):
+    db = connect(tmp_path / "s.db")
+    steps = Migrations("shop")
+    steps()(lambda db: db["items"].create({"id": int}, pk="id"))
+    assert migrate(db, [steps]) == ["shop:<lambda>"]
+    assert migrate(db, [steps]) == []
+
+
+def test_each_thread_gets_its_own_connection(tmp_path):
+    store = Store(tmp_path / "s.db")
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(store.db()))
+    thread.start()
+    thread.join()
+    assert seen[0] is not store.db()
+    assert store.db() is store.db()

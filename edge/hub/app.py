@@ -1,0 +1,157 @@
+"""The hub's Flask app factory: ``create_hub_app(config)``; gunicorn serves it (``storefront-edge hub serve``).
+
+Nodes authenticate with ``Authorization: Bearer <node>.<secret>`` (issued once by ``hub register-node``,
+stored hashed, compared in constant time); admins with the hub's ``ADMIN_KEY`` (loopback only when unset).
+Deltas travel as ``application/zstd`` bodies.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from flask import Flask, Response, current_app, jsonify, request, send_file
+from pydantic import BaseModel
+
+from edge import auth, errors
+from edge.bodies import json_body, validated
+from edge.errors import Unprocessable
+from edge.openapi import build_document, documented
+
+from . import store, sync
+
+DEFAULTS = {"DATA_DIR": "./var/hub", "ADMIN_KEY": None, "PLUGINS": None, "EXTRA_PLUGINS": (),
+            "MAX_CONTENT_LENGTH": 256 * 1024 * 1024, "LOOPBACK_ONLY_WITHOUT_KEYS": True}
+DELTA_TYPES = {"application/zstd", "application/octet-stream"}
+
+
+class RegisterNode(BaseModel):
+    name: str
+    group: str
+
+
+def hub_db():
+    """This thread's connection to the hub store (opened and migrated once per app)."""
+    state = current_app.extensions["storefront_edge_hub"]
+    local = state["local"]
+    if getattr(local, "db", None) is None:
+        from edge.store import connect
+
+        local.db = connect(Path(current_app.config["DATA_DIR"]) / store.HUB_FILE)
+    return local.db, state["tables"]
+
+
+def _node() -> dict:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.Unauthorized("missing node token: send 'Authorization: Bearer <token>'", code="missing_token")
+    db, _ = hub_db()
+    node = store.authenticate(db, token.strip())
+    store.touch(db, node["name"], request.headers.get("X-Bundle-Version"))
+    return node
+
+
+def _workdir() -> Path:
+    folder = Path(current_app.config["DATA_DIR"]) / "run"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _int_arg(name: str, default: int) -> int:
+    try:
+        value = int(request.args.get(name, default))
+    except ValueError:
+        raise Unprocessable(f"'{name}' must be an integer", code="invalid_request") from None
+    if value < 0:
+        raise Unprocessable(f"'{name}' must not be negative", code="invalid_request")
+    return value
+
+
+def _register_sync_routes(app: Flask) -> None:
+    @app.get("/v1/hub/sync/cursor")
+    @documented("What the hub has applied from the calling node", auth="node", tags=("sync",))
+    def cursor():
+        db, _ = hub_db()
+        return jsonify(sync.cursor_of(db, _node()["name"]))
+
+    @app.post("/v1/hub/sync/push")
+    @documented("Push an edge delta (zstd-compressed SQLite file)", auth="node", request={"type": "string", "format": "binary"},
+                request_media="application/zstd", errors=(400, 409, 413, 415, 422), tags=("sync",))
+    def push():
+        node = _node()
+        if request.mimetype not in DELTA_TYPES:
+            raise errors.UnsupportedMediaType(f"expected application/zstd, got '{request.mimetype or 'nothing'}'")
+        db, tables = hub_db()
+        return jsonify(sync.push(db, request.get_data(), node["name"], tables, _workdir()))
+
+    @app.get("/v1/hub/sync/pull")
+    @documented("Pull hub changes after a cursor (204 when up to date)", auth="node",
+                response={"type": "string", "format": "binary"}, errors=(422,), tags=("sync",))
+    def pull():
+        node = _node()
+        since, epoch = _int_arg("since", 0), request.args.get("epoch") or None
+        db, tables = hub_db()
+        store.touch(db, node["name"], pulled_seq=since)
+        data = sync.pull(db, since, epoch, tables, _workdir())
+        return Response(status=204) if data is None else Response(data, mimetype="application/zstd")
+
+    @app.get("/v1/hub/rollout")
+    @documented("The bundle targeted at the calling node's group", auth="node", tags=("bundles",))
+    def rollout():
+        node = _node()
+        db, _ = hub_db()
+        return jsonify(store.rollout_for(db, node["grp"]))
+
+    @app.get("/v1/hub/bundles/<digest>")
+    @documented("Download a bundle archive by its sha256", auth="node", response={"type": "string", "format": "binary"},
+                errors=(404,), tags=("bundles",))
+    def bundle(digest):
+        _node()
+        return send_file(store.bundle_path(current_app.config["DATA_DIR"], digest), mimetype="application/gzip")
+
+
+def _register_admin_routes(app: Flask) -> None:
+    @app.post("/v1/hub/nodes")
+    @documented("Register a node; its token is shown once", auth="admin", request=RegisterNode, status=201,
+                errors=(409, 415, 422), tags=("admin",))
+    def register():
+        auth.require(auth.ADMIN)
+        body = validated(RegisterNode, json_body())
+        db, _ = hub_db()
+        return jsonify({"name": body.name, "group": body.group, "token": store.register_node(db, body.name, body.group)}), 201
+
+    @app.get("/v1/hub/status")
+    @documented("Per node: last seen, cursor lag, bundle version", auth="admin", tags=("admin",))
+    def status():
+        auth.require(auth.ADMIN)
+        db, _ = hub_db()
+        return jsonify({"nodes": store.status(db)})
+
+    @app.get("/healthz")
+    @documented("Liveness", auth=None)
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @app.get("/openapi.json")
+    @documented("This document", auth=None)
+    def openapi():
+        return jsonify(build_document(app))
+
+
+def create_hub_app(config: dict | None = None) -> Flask:
+    """Build the hub app; ``config`` overrides the defaults (``DATA_DIR``, ``ADMIN_KEY``, ``EXTRA_PLUGINS`` ...)."""
+    from edge.config import ENV_PREFIX
+
+    app = Flask("edge.hub")
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env(f"{ENV_PREFIX}_HUB")
+    app.config.update(config or {})
+    errors.init_app(app)
+    db, tables = store.open_hub(Path(app.config["DATA_DIR"]), app.config["PLUGINS"], app.config["EXTRA_PLUGINS"])
+    local = threading.local()
+    local.db = db
+    app.extensions["storefront_edge_hub"] = {"tables": tables, "local": local}
+    _register_sync_routes(app)
+    _register_admin_routes(app)
+    return app

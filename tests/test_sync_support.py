@@ -1,0 +1,87 @@
+"""Shared builders for the sync and hub tests: edge apps, a hub app, and a Flask test client as transport."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+EXTRA = ["plugins.events.plugin"]
+HUB_URL = "http://hub.test"
+
+
+class FlaskTransport:
+    """A requests-like session that sends every call to a Flask app's test client."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+        self.down = False
+
+    def request(self, method, url, headers=None, timeout=None, params=None, data=None):
+        import requests
+
+        if self.down:
+            raise requests.ConnectionError("hub down")
+        path = url.split("://", 1)[-1].split("/", 1)[-1]
+        path = "/" + path + ("?" + urlencode(params) if params else "")
+        response = self.client.open(path, method=method, headers=headers, data=data)
+        return _Response(response)
+
+
+class _Response:
+    def __init__(self, response):
+        self.status_code, self.content = response.status_code, response.data
+
+    def json(self):
+        import json
+
+        return json.loads(self.content)
+
+
+def make_hub(folder: Path, **config):
+    """A hub app in ``folder`` with the events plugin."""
+    from edge.hub.app import create_hub_app
+
+    return create_hub_app({"DATA_DIR": str(folder), "EXTRA_PLUGINS": EXTRA, **config})
+
+
+def register(hub_app, name: str, group: str = "stores") -> str:
+    """Register a node directly in the hub's store; return its token."""
+    from edge.hub import store
+
+    db = hub_app.extensions["storefront_edge_hub"]["local"].db
+    return store.register_node(db, name, group)
+
+
+def make_edge(folder: Path, token: str | None = None, **config):
+    """An edge app in ``folder`` joined to the test hub (no background worker; tests sync by hand)."""
+    from edge.app import create_app
+
+    overrides = {"DATA_DIR": str(folder), "EXTRA_PLUGINS": EXTRA, "SYNC_WORKER": False, **config}
+    if token:
+        overrides.update(HUB_URL=HUB_URL, HUB_TOKEN=token)
+    return create_app(overrides, watch=False)
+
+
+def node_of(app):
+    return app.extensions["storefront_edge"]
+
+
+def post_event(app, kind: str = "view", **payload):
+    response = app.test_client().post("/v1/events", json={"kind": kind, "payload": payload})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def event_ids(db) -> list[str]:
+    return [r[0] for r in db.execute("SELECT id FROM events ORDER BY id")]
+
+
+def hub_db(hub_app):
+    return hub_app.extensions["storefront_edge_hub"]["local"].db
+
+
+@pytest.fixture
+def hub(tmp_path):
+    return make_hub(tmp_path / "hub")

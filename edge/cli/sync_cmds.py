@@ -1,0 +1,137 @@
+"""``storefront-edge hub ...`` (the central hub's admin commands) and ``storefront-edge sync ...`` (an edge's sync)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .common import Group, app_overrides
+
+hub_dir_option = click.option("--data-dir", "hub_dir", type=click.Path(file_okay=False, path_type=Path),
+                              envvar="STOREFRONT_EDGE_HUB_DIR", default="./var/hub", show_default=True,
+                              help="The hub's data folder (hub.db, bundles, keys/trusted).")
+
+
+def _open(hub_dir: Path):
+    from ..hub.store import open_hub
+
+    return open_hub(hub_dir)
+
+
+@click.group(cls=Group)
+def hub():
+    """The central hub: serve it, register nodes, publish catalogs and bundles, watch the fleet."""
+
+
+@hub.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8090, show_default=True, type=click.IntRange(1, 65535), help="Port to bind.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes.")
+@hub_dir_option
+def hub_serve(host, port, workers, hub_dir):
+    """Serve the hub (gunicorn) on HOST:PORT."""
+    from ..hub.server import serve
+
+    serve(host, port, workers, {"DATA_DIR": str(hub_dir.resolve())})
+
+
+@hub.command("register-node")
+@click.argument("name")
+@click.option("--group", "group", required=True, help="Rollout group of the node (e.g. a region or 'canary').")
+@hub_dir_option
+def hub_register(name, group, hub_dir):
+    """Register node NAME and print its token (shown only this once; the hub keeps a hash)."""
+    from ..hub.store import register_node
+
+    db, _ = _open(hub_dir)
+    click.echo(register_node(db, name, group))
+
+
+@hub.command("nodes")
+@hub_dir_option
+def hub_nodes(hub_dir):
+    """List registered nodes."""
+    from ..hub.store import nodes
+
+    db, _ = _open(hub_dir)
+    for node in nodes(db):
+        click.echo(f"{node['name']}\tgroup={node['grp']}\tlast_seen={node['last_seen'] or '-'}")
+
+
+@hub.command("status")
+@hub_dir_option
+def hub_status(hub_dir):
+    """Per node: last seen, cursor lag and bundle version (JSON)."""
+    from ..hub.store import status
+
+    db, _ = _open(hub_dir)
+    click.echo(json.dumps(status(db), indent=2))
+
+
+@hub.command("publish-catalog")
+@click.argument("csv_path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@hub_dir_option
+def hub_publish_catalog(csv_path, hub_dir):
+    """Upsert a catalog CSV into the hub; every edge receives it on its next sync."""
+    from ..hub.store import publish_catalog
+
+    db, _ = _open(hub_dir)
+    click.echo(f"published {publish_catalog(db, csv_path)} catalog items")
+
+
+@hub.command("publish-bundle")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--group", "group", required=True, help="Roll the bundle out to this group of nodes.")
+@hub_dir_option
+def hub_publish_bundle(path, group, hub_dir):
+    """Verify a signed bundle (folder or .tar.gz) with the hub's trusted keys, store it, target GROUP."""
+    from ..hub.store import publish_bundle
+
+    db, _ = _open(hub_dir)
+    record = publish_bundle(db, hub_dir, path, group)
+    click.echo(f"published {record['name']} {record['version']} ({record['digest'][:12]}) to group {group}")
+
+
+@click.group(cls=Group)
+def sync():
+    """This node's sync with the hub (HUB_URL and HUB_TOKEN, or keys/hub.token)."""
+
+
+def _node(ctx):
+    from ..app import create_app
+
+    app = create_app({**app_overrides(ctx), "SYNC_WORKER": False}, watch=False)
+    return app.extensions["storefront_edge"]
+
+
+@sync.command("now")
+@click.pass_context
+def sync_now(ctx):
+    """Run one sync round now (push events, pull hub changes, follow the bundle rollout)."""
+    import time
+
+    from ..sync.worker import sync_once, write_status
+
+    node = _node(ctx)
+    try:
+        result = sync_once(node)
+        write_status(node.data_dir, last_success=time.time(), last_result=result, error=None)
+        click.echo(json.dumps(result))
+    finally:
+        node.close()
+
+
+@sync.command("status")
+@click.pass_context
+def sync_status(ctx):
+    """Pending changes, cursors and the last round's outcome (JSON)."""
+    from ..sync.worker import local_status, read_status
+
+    node = _node(ctx)
+    try:
+        click.echo(json.dumps({**local_status(node.db()), "hub_url": node.config.get("HUB_URL"),
+                               "last_round": read_status(node.data_dir)}, indent=2))
+    finally:
+        node.close()

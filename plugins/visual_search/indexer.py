@@ -1,0 +1,210 @@
+"""Keeps one worker's image index current, in a background thread; requests never wait for it.
+
+Every ``poll_ms`` the thread works out which index the node should serve — named by model, active
+bundle version and catalog fingerprint — and, when that differs from the one it serves:
+
+* if the index files exist (another worker built them), it memory-maps them and swaps one reference;
+* else it tries a non-blocking ``flock`` on ``.build.lock`` in the cache folder: the worker that gets
+  it builds (embedding only images missing from the embedding cache), writes the files atomically
+  and swaps; the others keep serving what they have and pick the files up on a later poll.
+
+Until the first index exists the plugin reports not ready (its routes answer 503 JSON). After that a
+rebuild — catalog or bundle change — never interrupts service: the previous index keeps answering,
+with the model of the bundle it was built with, until the new one is swapped in. Catalog changes are
+noticed cheaply: ``PRAGMA data_version`` (free) gates the fingerprint query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import catalog_source, embeddings, index_files
+from .imaging import Preprocess
+
+log = logging.getLogger(__name__)
+
+
+class Target:
+    """The index a worker should serve now, or why it cannot."""
+
+    def __init__(self, bundle=None, model_name: str = "", recipe=None, fingerprint: str = "", problem: str = ""):
+        self.bundle, self.model_name, self.recipe, self.fingerprint, self.problem = bundle, model_name, recipe, fingerprint, problem
+
+    @property
+    def name(self) -> str:
+        return index_files.index_name(self.model_name, self.bundle.version, self.fingerprint)
+
+
+class Indexer:
+    """One worker's index: the target, the loaded index, the background thread."""
+
+    def __init__(self, node, config):
+        self.node, self.config = node, config
+        self.folder = Path(node.data_dir) / "cache" / "visual_search"
+        self.media_dir = Path(node.data_dir) / "media" / "catalog"
+        self.current: index_files.SearchIndex | None = None
+        self.problem = "the catalog index has not been built yet"
+        self.building = False
+        self._fingerprint, self._data_version, self._bundle_seen = None, None, None
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
+        self._poll_lock = threading.Lock()
+
+    # -- life cycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start polling in a daemon thread (the first poll runs at once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="visual-search-indexer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (waits briefly for a poll in progress)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def wake(self) -> None:
+        """Poll now instead of at the next interval."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception as exc:  # keep polling whatever one round hit
+                log.exception("visual search index poll failed")
+                self.problem = f"index update failed: {exc}"
+            self._wake.wait(self.config.poll_ms / 1000)
+            self._wake.clear()
+
+    # -- one round ------------------------------------------------------------------------------
+    def target(self) -> Target:
+        """Which index this worker should serve now."""
+        bundle = self.node.bundle
+        name = self.config.model
+        if bundle is None:
+            return Target(problem="no bundle is active on this node")
+        if name not in bundle.models or name not in bundle.manifest.models:
+            return Target(problem=f"model '{name}' is not in the active bundle {bundle.version}")
+        try:
+            recipe = Preprocess.from_manifest(bundle.manifest.models[name].preprocess)
+        except ValueError as exc:
+            return Target(problem=f"model '{name}' of bundle {bundle.version}: {exc}")
+        return Target(bundle, name, recipe, self._catalog_fingerprint())
+
+    def _catalog_fingerprint(self) -> str:
+        db = self.node.db()
+        version = db.conn.execute("pragma data_version").fetchone()[0]
+        if self._fingerprint is None or version != self._data_version:
+            self._data_version, self._fingerprint = version, catalog_source.fingerprint(db)
+        return self._fingerprint
+
+    def poll(self) -> bool:
+        """Bring the served index up to date if possible; return whether it was swapped."""
+        with self._poll_lock:
+            target = self.target()
+            if target.problem:
+                self.problem = target.problem
+                return False
+            if self.current is not None and self.current.name == target.name:
+                self.problem = ""
+                return False
+            if not (self.folder / f"{target.name}.ann").is_file() and not self._build_elected(target):
+                return False
+            return self._swap(target)
+
+    def _swap(self, target: Target) -> bool:
+        try:
+            loaded = index_files.load_index(self.folder, target.name, target.bundle, target.model_name, target.recipe)
+        except (OSError, ValueError) as exc:
+            self.problem = f"cannot load index {target.name}: {exc}"
+            return False
+        self.current, self.problem = loaded, ""
+        log.info("visual search serves index %s (%d images)", target.name, len(loaded.skus))
+        return True
+
+    # -- building -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _builder_lock(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".build.lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _build_elected(self, target: Target) -> bool:
+        """Build ``target`` if this worker wins the lock; return whether its files now exist."""
+        with self._builder_lock() as elected:
+            if not elected:
+                if self.current is None:
+                    self.problem = "another worker is building the catalog index"
+                return False
+            if (self.folder / f"{target.name}.ann").is_file():
+                return True
+            self.building = True
+            try:
+                self.build(target)
+            finally:
+                self.building = False
+            index_files.prune(self.folder, self.config.keep_indexes, {target.name})
+            return True
+
+    def build(self, target: Target) -> Path:
+        """Embed the catalog's images (reusing cached vectors) and write the index files of ``target``."""
+        started = time.perf_counter()
+        model = target.bundle.model(target.model_name)
+        images = catalog_source.catalog_images(self.node.db(), self.media_dir)
+        vectors, kept = self._vectors(model, target, images)
+        dims = vectors.shape[1] if len(vectors) else embeddings.embed(model, np.zeros((1, *_input_shape(model, target.recipe)), np.float32)).shape[1]
+        path = index_files.write_index(self.folder, target.name, vectors.reshape(len(kept), dims),
+                                       [images[i][0] for i in kept], [images[i][1] for i in kept], self.config.trees)
+        log.info("built visual index %s: %d images in %.1f s", target.name, len(kept), time.perf_counter() - started)
+        return path
+
+    def _vectors(self, model, target: Target, images) -> tuple[np.ndarray, list[int]]:
+        digests = [embeddings.digest_file(path) for _, _, path in images]
+        model_key = f"{target.bundle.version}:{target.model_name}"
+        cache = embeddings.EmbeddingCache(self.folder / "embeddings.db")
+        try:
+            known = cache.get(model_key, sorted({d for d in digests if d}))
+            missing = [i for i, d in enumerate(digests) if d and d not in known]
+            fresh = embeddings.embed_files(model, target.recipe, [images[i][2] for i in missing],
+                                           self.config.batch_size, self.config.max_pixels)
+            new = {digests[missing[pos]]: vec for pos, vec in fresh.items()}
+            cache.put(model_key, new)
+        finally:
+            cache.close()
+        known.update(new)
+        kept = [i for i, d in enumerate(digests) if d in known]
+        return np.array([known[digests[i]] for i in kept], dtype=np.float32), kept
+
+    # -- readiness ------------------------------------------------------------------------------
+    def health(self) -> tuple[bool, str, dict]:
+        """``(ready, detail, data)``: ready once an index is served and the active bundle has the model."""
+        bundle = self.node.bundle
+        if bundle is None or self.config.model not in bundle.models:
+            version = bundle.version if bundle else None
+            return False, f"model '{self.config.model}' is not in the active bundle {version}", {}
+        if self.current is None:
+            return False, self.problem or "the catalog index has not been built yet", {"building": self.building}
+        data = {"index": self.current.name, "images": len(self.current.skus), "bundle": self.current.bundle.version,
+                "building": self.building, "stale": bool(self.problem)}
+        return True, "", data
+
+
+def _input_shape(model, recipe: Preprocess) -> tuple[int, int, int]:
+    return (3, recipe.size, recipe.size) if recipe.layout == "NCHW" else (recipe.size, recipe.size, 3)

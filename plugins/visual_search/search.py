@@ -1,0 +1,122 @@
+"""Rankings and their fusion: image neighbours (annoy), text matches (FTS5 BM25), filters, RRF.
+
+Filters (category, price range, stock) are applied in SQLite to each ranking's candidates. When a
+selective filter leaves fewer than ``k`` of the image candidates, the items matching the filter are
+scored exactly against the stored vectors (if there are at most ``exact_limit`` of them), so a
+filtered query still finds its best matches. Scores: cosine similarity for image-only results,
+negated BM25 for text-only, and the reciprocal rank fusion score when both rankings are fused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+ROW_COLUMNS = "sku, title, price, currency, images"
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Optional catalog filters."""
+
+    category: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+    in_stock: bool | None = None
+
+    def sql(self, alias: str = "c") -> tuple[str, list]:
+        """A ``where`` fragment (``1`` when empty) and its parameters."""
+        clauses, params = [], []
+        if self.category is not None:
+            clauses.append(f"{alias}.category = ?"), params.append(self.category)
+        if self.min_price is not None:
+            clauses.append(f"{alias}.price >= ?"), params.append(self.min_price)
+        if self.max_price is not None:
+            clauses.append(f"{alias}.price <= ?"), params.append(self.max_price)
+        if self.in_stock is not None:
+            clauses.append(f"{alias}.in_stock > 0" if self.in_stock else f"{alias}.in_stock <= 0")
+        return (" and ".join(clauses) or "1"), params
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.category, self.min_price, self.max_price, self.in_stock))
+
+
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 query: every word quoted, any may match (BM25 ranks items matching more words higher)."""
+    words = _WORD.findall(text or "")[:32]
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words) or None
+
+
+def text_ranking(conn, text: str, filters: Filters, limit: int) -> list[tuple[str, float]]:
+    """``(sku, -bm25)`` of items whose title or description match ``text``, best first."""
+    query = fts_query(text)
+    if query is None:
+        return []
+    where, params = filters.sql()
+    sql = (f"select c.sku, bm25(catalog_items_fts, 2.0, 1.0) as rank from catalog_items_fts "
+           f"join catalog_items c on c.rowid = catalog_items_fts.rowid "
+           f"where catalog_items_fts match ? and {where} order by rank limit ?")
+    return [(sku, -rank) for sku, rank in conn.execute(sql, [query, *params, limit])]
+
+
+def rows_for(conn, skus, filters: Filters) -> dict[str, dict]:
+    """Catalog rows of those SKUs that pass ``filters``."""
+    skus = list(dict.fromkeys(skus))
+    found = {}
+    where, params = filters.sql()
+    for start in range(0, len(skus), 500):
+        chunk = skus[start:start + 500]
+        sql = f"select {ROW_COLUMNS} from catalog_items c where c.sku in ({','.join('?' * len(chunk))}) and {where}"
+        cursor = conn.execute(sql, [*chunk, *params])
+        names = [d[0] for d in cursor.description]
+        found.update({row[0]: dict(zip(names, row)) for row in cursor})
+    return found
+
+
+def best_per_sku(index, hits) -> list[tuple[str, float, str]]:
+    """Collapse image hits to ``(sku, best score, best image)`` per SKU, best first."""
+    best: dict[str, tuple[float, str]] = {}
+    for item, score in hits:
+        sku = index.skus[item]
+        if sku not in best or score > best[sku][0]:
+            best[sku] = (score, index.images[item])
+    return sorted(((s, sc, img) for s, (sc, img) in best.items()), key=lambda t: -t[1])
+
+
+def image_ranking(conn, index, vector, filters: Filters, want: int, config) -> list[tuple[str, float, str]]:
+    """``(sku, cosine, image)`` best first, at most ``want``, passing ``filters``."""
+    hits = index.nearest(vector, max(want, config.candidates) * 2, config.search_k)
+    ranked = best_per_sku(index, hits)
+    allowed = rows_for(conn, [r[0] for r in ranked], filters)  # also drops SKUs deleted since the index was built
+    ranked = [r for r in ranked if r[0] in allowed]
+    if filters.active and len(ranked) < want:
+        ranked = _exact_filtered(conn, index, vector, filters, config.exact_limit) or ranked
+    return ranked[:want]
+
+
+def _exact_filtered(conn, index, vector, filters: Filters, limit: int) -> list[tuple[str, float, str]]:
+    where, params = filters.sql()
+    skus = [r[0] for r in conn.execute(f"select c.sku from catalog_items c where {where} limit ?", [*params, limit + 1])]
+    if not skus or len(skus) > limit:
+        return []
+    return best_per_sku(index, index.exact(vector, index.items_of(skus)))
+
+
+def fuse(rankings: list[list[str]], rrf_k: int) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: ``sum(1 / (rrf_k + rank))`` over the rankings, best first."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, sku in enumerate(ranking, start=1):
+            scores[sku] = scores.get(sku, 0.0) + 1.0 / (rrf_k + rank)
+    return sorted(scores.items(), key=lambda t: (-t[1], t[0]))
+
+
+def result_item(row: dict, score: float, image: str | None = None) -> dict:
+    """The public shape of one result."""
+    names = json.loads(row.get("images") or "[]")
+    image = image or (names[0] if names else None)
+    return {"sku": row["sku"], "title": row["title"], "price": row["price"], "currency": row["currency"],
+            "image_url": f"/v1/catalog/images/{image}" if image else None, "score": round(float(score), 6)}

@@ -32,6 +32,7 @@ class FlaskTransport:
 class _Response:
     def __init__(self, response):
         self.status_code, self.content = response.status_code, response.data
+        response.close()
 
     def json(self):
         import json

@@ -1,0 +1,126 @@
+"""The hub over HTTP (Flask test client as transport): auth, push checks, catalog and bundle rollout."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.sync import delta as wire
+from edge.sync.export import export_delta
+from edge.sync.worker import sync_once
+from tests.builders import signed_bundle
+from tests.test_sync_support import (FlaskTransport, event_ids, hub_db, make_edge, make_hub, node_of, post_event,
+                                     register)
+
+
+@pytest.fixture
+def hub(tmp_path):
+    return make_hub(tmp_path / "hub")
+
+
+def test_events_reach_the_hub_once_with_the_node_as_origin(hub, tmp_path):
+    edge = make_edge(tmp_path / "e1", register(hub, "store-1"))
+    ids = [post_event(edge, "order", total=i) for i in range(20)]
+    transport = FlaskTransport(hub)
+    assert sync_once(node_of(edge), transport)["pushed"] == 20
+    assert sync_once(node_of(edge), transport)["pushed"] == 0
+    db = hub_db(hub)
+    assert event_ids(db) == sorted(ids)
+    assert {r[0] for r in db.execute("SELECT origin FROM events")} == {"store-1"}
+    assert node_of(edge).db()["_changes"].count == 0  # acknowledged changes are pruned
+
+
+def test_event_route_validates(tmp_path):
+    client = make_edge(tmp_path / "e").test_client()
+    assert client.post("/v1/events", json={"kind": "teleport"}).status_code == 422
+    assert client.post("/v1/events", data="{", content_type="application/json").status_code == 400
+    assert client.post("/v1/events", data="x", content_type="text/plain").status_code == 415
+    assert client.post("/v1/events", json={"kind": "view", "extra": 1}).status_code == 422
+    assert client.post("/v1/events", json={"kind": "view", "payload": {"sku": "a"}}).status_code == 201
+
+
+def test_node_auth_is_required_and_tokens_are_stored_hashed(hub):
+    token = register(hub, "store-1")
+    client = hub.test_client()
+    assert client.get("/v1/hub/sync/cursor").status_code == 401
+    assert client.get("/v1/hub/sync/cursor", headers={"Authorization": "Bearer store-1.wrong"}).status_code == 403
+    assert client.get("/v1/hub/sync/cursor", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    stored = hub_db(hub).execute("SELECT token_hash FROM hub_nodes").fetchone()[0]
+    assert token.split(".", 1)[1] not in stored
+
+
+def _push(hub, token, delta):
+    return hub.test_client().post("/v1/hub/sync/push", data=wire.encode(delta),
+                                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/zstd"})
+
+
+def test_hub_refuses_foreign_origin_and_hub_owned_tables(hub, tmp_path):
+    t1, t2 = register(hub, "store-1"), register(hub, "store-2")
+    edge = make_edge(tmp_path / "e1", t1)
+    post_event(edge)
+    db = node_of(edge).db()
+    delta = export_delta(db, 0)
+    response = _push(hub, t2, delta)  # store-2 sending store-1's delta
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "origin_mismatch"
+    forged = wire.seal({**delta.meta}, [(1, "catalog_items", "x", "I", '{"sku":"x","title":"t"}', 1, "store-1", 1)])
+    response = _push(hub, t1, forged)
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "forbidden_table"
+    other = wire.seal({**delta.meta}, [(1, "events", "z", "I", '{"id":"z","kind":"view","payload":"{}","created_at":"t","origin":"store-2"}', 1, "store-1", 1)])
+    assert _push(hub, t1, other).get_json()["error"]["code"] == "foreign_origin"
+    bad = hub.test_client().post("/v1/hub/sync/push", data=b"junk", headers={"Authorization": f"Bearer {t1}", "Content-Type": "application/zstd"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "corrupt_delta"
+    assert hub_db(hub)["events"].count == 0 and hub_db(hub)["catalog_items"].count == 0
+
+
+def test_published_catalog_reaches_edges_and_is_read_only_there(hub, tmp_path):
+    from edge.hub.store import publish_catalog
+
+    csv = tmp_path / "catalog.csv"
+    csv.write_text("sku,title,price\na1,Apple,1.5\nb2,Bread,2.0\n")
+    publish_catalog(hub_db(hub), csv)
+    edge = make_edge(tmp_path / "e1", register(hub, "store-1"))
+    node = node_of(edge)
+    assert sync_once(node, FlaskTransport(hub))["pulled"] == 2
+    assert sorted(r["sku"] for r in node.db()["catalog_items"].rows) == ["a1", "b2"]
+    with pytest.raises(Exception, match="owned by the hub"):
+        node.db()["catalog_items"].insert({"sku": "z", "title": "local"})
+    csv.write_text("sku,title,price\na1,Green apple,1.7\n")
+    publish_catalog(hub_db(hub), csv)
+    sync_once(node, FlaskTransport(hub))
+    assert node.db()["catalog_items"].get("a1")["title"] == "Green apple"
+    status = {n["name"]: n for n in hub.test_client().get("/v1/hub/status").get_json()["nodes"]}
+    assert status["store-1"]["cursor_lag"] == 0 and status["store-1"]["last_seen"]
+
+
+def test_register_node_over_http_shows_the_token_once(hub):
+    client = hub.test_client()
+    response = client.post("/v1/hub/nodes", json={"name": "store-9", "group": "canary"})
+    assert response.status_code == 201 and response.get_json()["token"].startswith("store-9.")
+    assert client.post("/v1/hub/nodes", json={"name": "store-9", "group": "canary"}).status_code == 409
+    assert client.post("/v1/hub/nodes", json={"name": "Bad Name!", "group": "x"}).status_code == 422
+    assert "token" not in str(client.get("/v1/hub/status").get_json())
+
+
+def test_staged_rollout_reaches_only_the_group(hub, tmp_path):
+    from edge.bundles.signing import generate_keypair
+    from edge.hub.store import publish_bundle
+
+    private, public = generate_keypair(tmp_path / "keys")
+    for folder in (tmp_path / "hub", tmp_path / "canary", tmp_path / "rest"):
+        (folder / "keys" / "trusted").mkdir(parents=True, exist_ok=True)
+        (folder / "keys" / "trusted" / "signing.pub").write_bytes(public.read_bytes())
+    canary = make_edge(tmp_path / "canary", register(hub, "store-c", "canary"))
+    rest = make_edge(tmp_path / "rest", register(hub, "store-r", "stores"))
+    unsigned = tmp_path / "b0"
+    signed_bundle(unsigned, private, version="2.0.0")
+    (unsigned / "manifest.sig").write_text('{"algorithm": "ed25519", "key_id": "x", "signature": "AA=="}')
+    with pytest.raises(Exception, match="does not trust|signature"):
+        publish_bundle(hub_db(hub), tmp_path / "hub", unsigned, "canary")
+    record = publish_bundle(hub_db(hub), tmp_path / "hub", signed_bundle(tmp_path / "b1", private, version="1.2.0"), "canary")
+    assert sync_once(node_of(canary), FlaskTransport(hub))["bundle"] == "1.2.0"
+    assert node_of(canary).registry.active_version() == "1.2.0"
+    assert sync_once(node_of(rest), FlaskTransport(hub))["bundle"] is None
+    assert node_of(rest).registry.active_version() is None
+    sync_once(node_of(canary), FlaskTransport(hub))  # reports its version
+    status = {n["name"]: n for n in hub.test_client().get("/v1/hub/status").get_json()["nodes"]}
+    assert status["store-c"]["bundle_version"] == "1.2.0" and record["digest"]
+    assert hub.test_client().get(f"/v1/hub/bundles/{'0' * 64}", headers={"Authorization": "Bearer x.y"}).status_code == 403

@@ -24,14 +24,14 @@ PREPROCESS = {"size": 32, "resize": 36, "mean": [0.485, 0.456, 0.406], "std": [0
               "layout": "NCHW", "color": "RGB"}
 # BGR colours (OpenCV order)
 COLOURS = {"red": (0, 0, 230), "green": (0, 200, 0), "blue": (230, 0, 0), "yellow": (0, 220, 230),
-           "orange": (0, 140, 255), "gray": (128, 128, 128), "magenta": (230, 0, 230)}
+           "orange": (0, 140, 255), "maroon": (30, 20, 170), "magenta": (230, 0, 230)}
 ITEMS = [  # sku, title, description, price, category, in_stock, colour
     ("RED-1", "Red apple", "A crisp red apple", 1.0, "fruit", 1, "red"),
     ("GREEN-1", "Green pear", "A juicy green pear", 1.5, "fruit", 1, "green"),
     ("BLUE-1", "Blue mug", "A ceramic blue mug for coffee", 8.0, "home", 1, "blue"),
     ("YELLOW-1", "Yellow banana", "A ripe banana", 0.5, "fruit", 1, "yellow"),
     ("ORANGE-1", "Orange juice", "Fresh orange juice", 3.0, "drinks", 0, "orange"),
-] + [(f"GRAY-{n}", f"Gray box {n}", "A plain box", 2.0 + n, "misc", 1, "gray") for n in range(30)]
+] + [(f"MAROON-{n}", f"Maroon box {n}", "A plain box", 2.0 + n, "misc", 1, "maroon") for n in range(30)]
 
 
 # -- builders ------------------------------------------------------------------------------------
@@ -202,12 +202,14 @@ def test_each_colour_finds_its_item_as_multipart_png_and_webp(client, headers, c
 
 
 def test_text_query_fuses_with_the_image_ranking(client, headers):
-    red = colour_jpeg("red", seed=5)
-    assert skus(search_image(client, headers, red))[0] == "RED-1"
-    fused = search_image(client, headers, red, q="banana")
-    assert skus(fused)[:2] == ["YELLOW-1", "RED-1"]
-    multipart = client.post("/v1/visual-search", data={"image": (io.BytesIO(red), "a.jpg"), "q": "banana"}, headers=headers)
-    assert skus(multipart)[:2] == ["YELLOW-1", "RED-1"]
+    orange = colour_jpeg("orange", seed=5)
+    by_image = skus(search_image(client, headers, orange))
+    assert by_image[0] == "ORANGE-1" and by_image.index("RED-1") >= 2
+    fused = search_image(client, headers, orange, q="apple")
+    assert skus(fused)[:2] == ["RED-1", "ORANGE-1"]
+    assert fused.get_json()["items"][0]["score"] == pytest.approx(1 / 61 + 1 / (60 + by_image.index("RED-1") + 1), abs=1e-6)
+    multipart = client.post("/v1/visual-search", data={"image": (io.BytesIO(orange), "a.jpg"), "q": "apple"}, headers=headers)
+    assert skus(multipart)[:2] == ["RED-1", "ORANGE-1"]
 
 
 def test_text_only_search_by_json_and_by_query_argument(client, headers):
@@ -233,7 +235,7 @@ def test_filters_apply_to_image_and_text_rankings(client, headers):
 
 
 def test_a_selective_filter_finds_far_items_beyond_the_ann_candidates(client, headers):
-    # candidates=10: the 20 nearest images of a red photo are red, orange, yellow and gray boxes, never the mug
+    # candidates=10: the 20 nearest images of a red photo are the 30 maroon boxes and the apple, never the mug
     assert skus(search_image(client, headers, colour_jpeg("red"), category="home")) == ["BLUE-1"]
 
 

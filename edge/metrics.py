@@ -33,14 +33,17 @@ class Metrics:
             "storefront_edge_bundle_active", "1 for the bundle version this worker serves",
             ["name", "version"], registry=self.registry, multiprocess_mode="livemax",
         )
+        self._bundle_labels = None
 
     def observe_inference(self, model: str, seconds: float) -> None:
         self.inference.labels(model).observe(seconds)
 
     def set_bundle(self, loaded) -> None:
-        """Mark ``loaded`` as the one active bundle of this worker."""
-        self.bundle.clear()
-        self.bundle.labels(loaded.manifest.name, loaded.version).set(1)
+        """Mark ``loaded`` as the one active bundle of this worker (earlier ones drop to 0)."""
+        if self._bundle_labels is not None:
+            self.bundle.labels(*self._bundle_labels).set(0)
+        self._bundle_labels = (loaded.manifest.name, loaded.version)
+        self.bundle.labels(*self._bundle_labels).set(1)
 
     def exposition(self) -> bytes:
         """The text exposition: every worker's under multiprocess mode, else this registry's."""

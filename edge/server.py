@@ -57,5 +57,6 @@ def serve(host: str, port: int, workers: int, threads: int, data_dir: Path, over
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers, "threads": threads, "worker_class": "gthread" if threads > 1 else "sync",
         "timeout": 60, "graceful_timeout": 10, "accesslog": None, "loglevel": "info",
+        "control_socket": str(Path(data_dir) / "run" / "gunicorn.ctl"),  # one per node, not one per user
     }
     NodeServer(options, overrides).run()

@@ -36,7 +36,7 @@ def wait_until(url: str, status: int = 200, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def gunicorn_node(data_dir: Path, env: dict | None = None, workers: int = 2, ready_status: int = 200, log: Path | None = None):
-    """Start ``storefront-edge serve`` with ``workers`` on a free loopback port; yield its base URL."""
+    """Start ``storefront-edge serve`` with ``workers`` on a free loopback port; yield ``(base URL, server pid)``."""
     port = free_port()
     environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     command = [sys.executable, "-m", "edge", "--data-dir", str(data_dir), "serve", "--port", str(port), "--workers", str(workers)]
@@ -45,7 +45,7 @@ def gunicorn_node(data_dir: Path, env: dict | None = None, workers: int = 2, rea
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(f"{base}/readyz", ready_status)
-        yield base
+        yield base, process.pid
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -38,7 +38,7 @@ def test_hot_swap_under_load_has_no_failures(data_dir, make_bundle, tmp_path):
 
     BundleRegistry(data_dir).install(make_bundle("1.0.0", scale=2.0))
     newer = make_bundle("1.1.0", scale=3.0)
-    with gunicorn_node(data_dir, ENV, log=tmp_path / "node.log") as base:
+    with gunicorn_node(data_dir, ENV, log=tmp_path / "node.log") as (base, _):
         stop, results = threading.Event(), []
         threads = [threading.Thread(target=_hammer, args=(f"{base}/v1/greeter/double", stop, results)) for _ in range(4)]
         for thread in threads:

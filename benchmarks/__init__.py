@@ -1,0 +1,1 @@
+"""``make bench``: speed and memory figures, written to results/latest.json and README.md (never asserted in tests)."""

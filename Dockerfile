@@ -30,7 +30,10 @@ CMD ["storefront-edge", "serve", "--host", "0.0.0.0", "--port", "8080", "--worke
 
 FROM node AS converters
 USER root
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+# Pass a CPU-only wheel index with --build-arg TORCH_PIP_ARGS="--index-url <cpu wheel index>" to avoid
+# the multi-GB CUDA build of torch.
+ARG TORCH_PIP_ARGS=""
+RUN pip install --no-cache-dir $TORCH_PIP_ARGS torch==2.13.0 \
  && pip install --no-cache-dir '.[convert]'
 USER edge
 ENTRYPOINT ["storefront-edge", "convert"]

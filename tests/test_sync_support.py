@@ -59,9 +59,10 @@ def make_edge(folder: Path, token: str | None = None, **config):
     """An edge app in ``folder`` joined to the test hub (no background worker; tests sync by hand)."""
     from edge.app import create_app
 
-    overrides = {"DATA_DIR": str(folder), "EXTRA_PLUGINS": EXTRA, "SYNC_WORKER": False, **config}
+    overrides = {"DATA_DIR": str(folder), "EXTRA_PLUGINS": EXTRA, "SYNC_WORKER": False}
     if token:
         overrides.update(HUB_URL=HUB_URL, HUB_TOKEN=token)
+    overrides.update(config)
     return create_app(overrides, watch=False)
 
 

@@ -444,3 +444,28 @@ def test_fts_triggers_are_restored_after_a_transform(vs_node, tmp_path):
     hits = db.execute("select rowid from catalog_items_fts where catalog_items_fts match 'cinnamon'").fetchall()
     assert len(hits) == 1 and ensure_fts(db) is False
     assert json.loads(db["catalog_items"].get("RED-1")["images"]) == ["RED-1/0.jpg"]
+
+
+# -- real server ---------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_two_gunicorn_workers_build_the_index_once_and_both_serve(vs_config, tmp_path, signing_key):
+    import requests
+
+    from edge.app import create_app
+    from tests.servers import gunicorn_node
+
+    setup = create_app(vs_config, watch=False)
+    node = setup.extensions["storefront_edge"]
+    import_items(node, tmp_path / "catalog", ITEMS)
+    node.registry.install(embedder_bundle(tmp_path / "bundle", signing_key))
+    node.close()
+    env = {"STOREFRONT_EDGE_PLUGINS": "catalog,visual_search", "STOREFRONT_EDGE_CLIENT_KEY": CLIENT,
+           "STOREFRONT_EDGE_ADMIN_KEY": "admin-key-for-visual-search", "STOREFRONT_EDGE_PLUGIN_CONFIG__visual_search__poll_ms": "50"}
+    log = tmp_path / "server.log"
+    with gunicorn_node(Path(vs_config["DATA_DIR"]), env=env, workers=2, log=log) as (base, _server_pid):
+        answers = [requests.post(f"{base}/v1/visual-search", data=colour_jpeg("blue", seed=n), timeout=10,
+                                 headers={"Content-Type": "image/jpeg", "Authorization": f"Bearer {CLIENT}"}) for n in range(12)]
+        assert all(a.status_code == 200 and a.json()["items"][0]["sku"] == "BLUE-1" for a in answers)
+    cache = Path(vs_config["DATA_DIR"]) / "cache" / "visual_search"
+    assert len(list(cache.glob("*.ann"))) == 1
+    assert log.read_text().count("built visual index") == 1

@@ -29,10 +29,12 @@ class Applier:
     def __init__(self, db, tables: dict, relog: bool = False):
         self.db, self.tables, self.relog = db, tables, relog
         self._columns: dict[str, set] = {}
+        self._sql: dict[tuple, str] = {}
 
     def columns(self, name: str) -> set:
+        """The columns of table ``name`` here (empty when the table does not exist), cached."""
         if name not in self._columns:
-            self._columns[name] = {c.name for c in self.db[name].columns}
+            self._columns[name] = {c.name for c in self.db[name].columns} if self.db[name].exists() else set()
         return self._columns[name]
 
     # -- transaction and cursor ---------------------------------------------------------------
@@ -108,7 +110,7 @@ class Applier:
     def _one(self, change, origin: str) -> None:
         seq, tbl, pk, op, row, hlc, change_origin, _ = change
         table = self.tables.get(tbl)
-        if table is None or not self.db[tbl].exists():
+        if table is None or not self.columns(tbl):
             return  # a table this receiver does not have (yet): nothing to keep
         data = json.loads(row) if row else {}
         getattr(self, f"_{table.policy}")(table, op, pk, data, hlc, change_origin or origin, change)
@@ -119,12 +121,15 @@ class Applier:
 
     def _upsert(self, table, data: dict, mode: str = "update") -> None:
         data = self._filtered(table, data)
-        cols = list(data)
-        names = ", ".join(_q(c) for c in cols)
-        sets = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in cols if c != table.key)
-        action = f"DO UPDATE SET {sets}" if mode == "update" and sets else "DO NOTHING"
-        self.db.execute(f"INSERT INTO {_q(table.name)} ({names}) VALUES ({', '.join('?' for _ in cols)}) "
-                        f"ON CONFLICT ({_q(table.key)}) {action}", [data[c] for c in cols])
+        cols = tuple(data)
+        sql = self._sql.get((table.name, cols, mode))
+        if sql is None:
+            names = ", ".join(_q(c) for c in cols)
+            sets = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in cols if c != table.key)
+            action = f"DO UPDATE SET {sets}" if mode == "update" and sets else "DO NOTHING"
+            sql = self._sql[(table.name, cols, mode)] = (f"INSERT INTO {_q(table.name)} ({names}) VALUES "
+                                                          f"({', '.join('?' for _ in cols)}) ON CONFLICT ({_q(table.key)}) {action}")
+        self.db.conn.execute(sql, [data[c] for c in cols])
 
     def _delete(self, table, pk) -> None:
         self.db.execute(f"DELETE FROM {_q(table.name)} WHERE {_q(table.key)} = ?", [pk])

@@ -49,11 +49,9 @@ class Delta:
 
 
 def digest(changes) -> str:
-    """sha256 of the changes in canonical JSON lines."""
+    """sha256 of the changes in a canonical text form (fields by their ``repr``, unit- and record-separated)."""
     h = hashlib.sha256()
-    for change in changes:
-        h.update(json.dumps(list(change), separators=(",", ":"), default=str).encode())
-        h.update(b"\n")
+    h.update("\x1e".join("\x1f".join(map(repr, change)) for change in changes).encode())
     return h.hexdigest()
 
 

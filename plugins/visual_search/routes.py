@@ -16,13 +16,15 @@ from .embeddings import embed
 from .imaging import decode, to_input
 from .params import SearchParams, read_request
 
-REQUEST_DOC = {
-    "type": "object",
-    "description": "multipart/form-data with a file part 'image' and optional fields q, k, category, min_price, "
-                   "max_price, in_stock; or a raw image/jpeg, image/png or image/webp body with those as query "
-                   "arguments; or application/json {q, k, filters} for text-only search.",
-    "properties": {"image": {"type": "string", "format": "binary"}, **SearchParams.model_json_schema()["properties"]},
-}
+def request_doc() -> dict:
+    """The request body's description for the OpenAPI document."""
+    return {
+        "type": "object",
+        "description": "multipart/form-data with a file part 'image' and optional fields q, k, category, min_price, "
+                       "max_price, in_stock; or a raw image/jpeg, image/png or image/webp body with those as query "
+                       "arguments; or a form or application/json {q, k, filters} for text-only search.",
+        "properties": {"image": {"type": "string", "format": "binary"}, **SearchParams.model_json_schema()["properties"]},
+    }
 
 
 class ResultItem(BaseModel):
@@ -88,7 +90,7 @@ def make_blueprint(indexer_for) -> Blueprint:
 
     @bp.post("")
     @documented("Find catalog items by photo, text or both (reciprocal rank fusion), with filters",
-                request=REQUEST_DOC, request_media="multipart/form-data", response=SearchResponse,
+                request=request_doc(), request_media="multipart/form-data", response=SearchResponse,
                 errors=(400, 413, 415, 422, 503), tags=("visual_search",))
     def visual_search():
         started = time.perf_counter()

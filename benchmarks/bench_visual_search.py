@@ -1,0 +1,203 @@
+"""Visual search latency at the HTTP endpoint: gunicorn with 2 workers on loopback, a 100,000-item index.
+
+The catalog holds real grocery photos (from ``../shared``) plus synthetic items whose embeddings are
+random unit vectors, so the annoy index has 100,000 items. Queries are a real photo re-encoded as a
+224x224 JPEG and as a 4000x3000 (12 MP) JPEG, sent one at a time as raw ``image/jpeg`` bodies (and the
+12 MP photo once more as multipart). The server's ``timings_ms`` split each request into decode,
+model and index; "http" is what the client saw beyond the server's total. Also: the embedder's
+inference time per format (ONNX int8 vs TFLite) at 1 and 2 threads. Uses the shipped bundle
+``models_lite/storefront-vision`` when present, else a tiny test embedder (and says so).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import percentile
+from tests.servers import ROOT, gunicorn_node
+
+SHARED = ROOT.parent / "shared" / "datasets" / "grocery-store"
+SHIPPED = ROOT / "models_lite" / "storefront-vision"
+CLIENT = "bench-client-key"
+ENV = {"STOREFRONT_EDGE_PLUGINS": "catalog,visual_search", "STOREFRONT_EDGE_CLIENT_KEY": CLIENT,
+       "STOREFRONT_EDGE_ADMIN_KEY": "bench-admin-key"}
+ITEMS, REAL_ITEMS = 100_000, 60
+
+
+def _photos(count: int) -> list[Path]:
+    lines = (SHARED / "train.txt").read_text().splitlines()
+    return [SHARED / line.split(",")[0].strip() for line in lines[:: max(1, len(lines) // count)][:count]]
+
+
+def _install_bundle(data: Path, tmp: Path) -> str:
+    """Install the shipped bundle (trusting its keys), else a tiny signed test embedder; return a note."""
+    from edge.bundles.registry import BundleRegistry
+    from edge.bundles.signing import generate_keypair
+    from edge.cli.node_cmds import trust_shipped_keys
+
+    if (SHIPPED / "manifest.sig").is_file():
+        trust_shipped_keys(data, ROOT / "models_lite")
+        BundleRegistry(data).install(SHIPPED)
+        return "shipped bundle models_lite/storefront-vision"
+    from tests.test_visual_search import embedder_bundle
+
+    private, public = generate_keypair(tmp / "keys")
+    (data / "keys" / "trusted").mkdir(parents=True, exist_ok=True)
+    (data / "keys" / "trusted" / "bench.pub").write_bytes(public.read_bytes())
+    BundleRegistry(data).install(embedder_bundle(tmp / "bundle", private))
+    return "tiny test embedder (models_lite/storefront-vision is absent)"
+
+
+def _catalog(data: Path, tmp: Path) -> None:
+    """Real photos as the first items (imported), then synthetic rows up to ``ITEMS``."""
+    import csv
+
+    from edge.store import connect
+    from plugins.catalog.importer import import_catalog
+
+    folder = tmp / "catalog"
+    folder.mkdir()
+    with open(folder / "catalog.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sku", "title", "description", "price", "currency", "category", "in_stock", "images"])
+        for n, photo in enumerate(_photos(REAL_ITEMS)):
+            (folder / f"{n}.jpg").write_bytes(photo.read_bytes())
+            writer.writerow([f"REAL-{n}", photo.parent.name.replace("-", " "), f"grocery photo {n}", 1 + n % 9, "EUR", "grocery", 1, f"{n}.jpg"])
+    db = connect(data / "store.db")
+    import_catalog(db, folder / "catalog.csv", data / "media" / "catalog")
+    rows = ({"sku": f"PAD-{n}", "title": f"Synthetic item {n}", "description": "padding", "price": 1.0 + n % 50,
+             "currency": "EUR", "category": f"c{n % 20}", "in_stock": 1, "images": json.dumps([f"PAD-{n}/0.jpg"]),
+             "updated_at": "2020-01-01T00:00:00+00:00"} for n in range(ITEMS - REAL_ITEMS))
+    db["catalog_items"].insert_all(rows, pk="sku", batch_size=5000)
+    db.close()
+
+
+def _build_index(data: Path) -> dict:
+    """Embed the real photos with the bundle's model, pad with random unit vectors, write the index files."""
+    from edge.bundles.active import load_active
+    from edge.bundles.registry import BundleRegistry
+    from edge.store import connect
+    from plugins.visual_search import catalog_source, embeddings, index_files
+    from plugins.visual_search.config import VisualSearchConfig
+    from plugins.visual_search.imaging import Preprocess
+
+    config = VisualSearchConfig()
+    registry = BundleRegistry(data)
+    bundle = load_active(registry.directory(registry.active_version()))
+    model, recipe = bundle.model(config.model), Preprocess.from_manifest(bundle.manifest.models[config.model].preprocess)
+    db = connect(data / "store.db")
+    images = catalog_source.catalog_images(db, data / "media" / "catalog")
+    real = embeddings.embed_files(model, recipe, [p for _, _, p in images[:REAL_ITEMS]], config.batch_size, config.max_pixels)
+    dims = len(next(iter(real.values())))
+    padding = np.random.default_rng(0).normal(size=(len(images) - REAL_ITEMS, dims)).astype(np.float32)
+    vectors = np.vstack([np.stack([real[i] for i in range(REAL_ITEMS)]), padding / np.linalg.norm(padding, axis=1, keepdims=True)])
+    name = index_files.index_name(config.model, bundle.version, catalog_source.fingerprint(db))
+    started = time.perf_counter()
+    index_files.write_index(data / "cache" / "visual_search", name, vectors, [s for s, _, _ in images], [i for _, i, _ in images], config.trees)
+    db.close()
+    return {"index_items": len(images), "embedding_dims": dims, "index_build_s": round(time.perf_counter() - started, 1)}
+
+
+def _queries(tmp: Path) -> dict[str, bytes]:
+    import cv2
+
+    photo = cv2.imread(str(_photos(REAL_ITEMS + 7)[-1]))
+    small = cv2.resize(photo, (224, 224), interpolation=cv2.INTER_AREA)
+    large = cv2.resize(photo, (4000, 3000), interpolation=cv2.INTER_CUBIC)
+    encode = lambda image: cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()  # noqa: E731
+    return {"224px": encode(small), "12mp": encode(large)}
+
+
+def _measure(base: str, label: str, body: bytes, count: int, multipart: bool = False) -> dict:
+    import requests
+
+    headers = {"Authorization": f"Bearer {CLIENT}"}
+    session = requests.Session()
+    client, server = [], []
+    for n in range(count + 10):
+        started = time.perf_counter()
+        if multipart:
+            response = session.post(f"{base}/v1/visual-search", files={"image": ("photo.jpg", body, "image/jpeg")}, headers=headers, timeout=30)
+        else:
+            response = session.post(f"{base}/v1/visual-search", data=body, headers={**headers, "Content-Type": "image/jpeg"}, timeout=30)
+        elapsed = (time.perf_counter() - started) * 1000
+        response.raise_for_status()
+        if n >= 10:  # warm-up excluded
+            client.append(elapsed)
+            server.append(response.json()["timings_ms"])
+    med = lambda key: statistics.median(t[key] for t in server)  # noqa: E731
+    p50 = statistics.median(client)
+    figures = {"p50_ms": round(p50, 2), "p99_ms": round(percentile(client, 99), 2), "p99_over_p50": round(percentile(client, 99) / p50, 2),
+               "decode_ms": med("decode"), "model_ms": med("model"), "index_ms": med("index"), "server_total_ms": med("total"),
+               "http_ms": round(statistics.median(c - t["total"] for c, t in zip(client, server)), 2), "body_kb": len(body) // 1024}
+    return {f"{label}_{k}": v for k, v in figures.items()}
+
+
+def _model_formats(data: Path) -> dict:
+    """Median inference ms per model file and thread count, measured side by side on one input."""
+    from edge.bundles.manifest import read_manifest
+    from edge.bundles.registry import BundleRegistry
+    from edge.runtime import load_model
+
+    registry = BundleRegistry(data)
+    directory = registry.directory(registry.active_version())
+    manifest = read_manifest(directory)
+    figures = {}
+    for name in ("vision_embedder", "vision_embedder_tflite"):
+        if name not in manifest.models:
+            continue
+        for threads in (1, 2):
+            model = load_model(name, directory / manifest.models[name].file, manifest.models[name].runtime, threads)
+            feed = {model.inputs[0].name: model.inputs[0].example()}
+            for _ in range(10):
+                model.run(feed)
+            times = []
+            for _ in range(100):
+                started = time.perf_counter()
+                model.run(feed)
+                times.append((time.perf_counter() - started) * 1000)
+            figures[f"model_{name}_{threads}t_ms"] = round(statistics.median(times), 3)
+    return figures
+
+
+def _table(figures: dict) -> str:
+    rows = ["| query | p50 ms | p99 ms | p99/p50 | decode | model | index | http | body KB |", "|---|---|---|---|---|---|---|---|---|"]
+    for label in ("224px", "12mp", "12mp_multipart"):
+        if f"{label}_p50_ms" in figures:
+            rows.append(f"| {label} | " + " | ".join(str(figures[f"{label}_{k}"]) for k in
+                        ("p50_ms", "p99_ms", "p99_over_p50", "decode_ms", "model_ms", "index_ms", "http_ms", "body_kb")) + " |")
+    return "\n".join(rows)
+
+
+def main() -> dict:
+    """Run the benchmark; return its figures (``{"skipped": reason}`` without ``../shared``)."""
+    if not (SHARED / "train.txt").is_file():
+        return {"skipped": "../shared/datasets/grocery-store is absent (real photos for catalog and queries)"}
+    from edge.app import create_app
+
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        data = tmp / "var"
+        create_app({"DATA_DIR": str(data), "PLUGINS": ["catalog", "visual_search"]}, watch=False).extensions["storefront_edge"].close()
+        figures = {"model": _install_bundle(data, tmp)}
+        _catalog(data, tmp)
+        figures.update(_build_index(data))
+        queries = _queries(tmp)
+        with gunicorn_node(data, env=ENV, workers=2) as (base, _pid):
+            figures.update(_measure(base, "224px", queries["224px"], 300))
+            figures.update(_measure(base, "12mp", queries["12mp"], 100))
+            figures.update(_measure(base, "12mp_multipart", queries["12mp"], 50, multipart=True))
+        figures.update(_model_formats(data))
+    figures["table"] = _table(figures)
+    print(figures["table"])
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))

@@ -39,6 +39,13 @@ def bundle_source(folder: Path, version: str = "1.0.0", scale: float = 2.0, name
     return folder
 
 
+def write_golden(folder: Path, scale: float, name: str = "golden.npz") -> dict:
+    """Golden inputs/outputs for the doubler model; returns the model entry's ``golden`` spec."""
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    np.savez(folder / name, **{"input:x": x, "output:y": x * scale})
+    return {"file": name, "atol": 1e-5}
+
+
 def signed_bundle(folder: Path, private_key: Path, **kwargs) -> Path:
     """Build and sign a tiny bundle folder."""
     from edge.bundles.builder import build_manifest

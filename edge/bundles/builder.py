@@ -55,8 +55,11 @@ def _model_entry(directory: Path, name: str, spec: dict) -> dict:
         model = load_model(name, Path(directory) / spec["file"], spec.get("runtime"))
     except (KeyError, ModelError) as exc:
         raise BundleError(f"model '{name}': {exc}", "bad_model", 400) from None
-    return {"file": spec["file"], "runtime": runtime_for(model.path, spec.get("runtime")),
-            "preprocess": spec.get("preprocess", {}), **model.signature()}
+    entry = {"file": spec["file"], "runtime": runtime_for(model.path, spec.get("runtime")),
+             "preprocess": spec.get("preprocess", {}), **model.signature()}
+    if spec.get("golden"):
+        entry["golden"] = spec["golden"]
+    return entry
 
 
 def build_manifest(directory: Path) -> dict:

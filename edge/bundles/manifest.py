@@ -47,12 +47,25 @@ class TensorSignature(BaseModel):
     shape: list[int | None]
 
 
+class GoldenEntry(BaseModel):
+    """Known inputs and the outputs the model must give for them (an ``.npz`` with ``input:<name>``/``output:<name>``)."""
+
+    file: str
+    atol: float = Field(1e-3, gt=0)
+
+    @field_validator("file")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        return safe_relative(value)
+
+
 class ModelEntry(BaseModel):
     file: str
     runtime: Literal["onnx", "tflite"]
     inputs: list[TensorSignature]
     outputs: list[TensorSignature]
     preprocess: dict = Field(default_factory=dict)
+    golden: "GoldenEntry | None" = None
 
     @field_validator("file")
     @classmethod

@@ -45,19 +45,36 @@ def write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def check_golden(model, directory: Path, golden) -> None:
+    """Run ``model`` on the bundle's golden inputs; raise unless every output matches within ``atol``."""
+    import numpy as np
+
+    from ..runtime import ModelError
+
+    with np.load(directory / golden.file) as arrays:
+        feeds = {k.split(":", 1)[1]: arrays[k] for k in arrays.files if k.startswith("input:")}
+        expected = {k.split(":", 1)[1]: arrays[k] for k in arrays.files if k.startswith("output:")}
+    outputs = model.run(feeds)
+    for name, want in expected.items():
+        if name not in outputs or not np.allclose(outputs[name], want, atol=golden.atol):
+            worst = float(np.max(np.abs(outputs[name] - want))) if name in outputs else None
+            raise ModelError(f"output '{name}' differs from the golden output (max difference {worst}, allowed {golden.atol})")
+
+
 def warm_up(directory: Path, manifest: Manifest, threads: int = 1) -> None:
-    """Load every model of a verified bundle and run it once on its signature."""
+    """Load every model of a verified bundle and run it on its golden inputs, or once on its signature."""
     from ..runtime import ModelError, load_model
 
     for name, entry in manifest.models.items():
         try:
             model = load_model(name, directory / entry.file, entry.runtime, threads)
-            loaded = model.signature()
-            declared = {k: [t.model_dump() for t in getattr(entry, k)] for k in ("inputs", "outputs")}
-            if [t["name"] for t in loaded["inputs"]] != [t["name"] for t in declared["inputs"]]:
-                raise ModelError(f"inputs {loaded['inputs']} differ from the manifest's {declared['inputs']}")
+            loaded = [t["name"] for t in model.signature()["inputs"]]
+            if loaded != [t.name for t in entry.inputs]:
+                raise ModelError(f"inputs {loaded} differ from the manifest's {[t.name for t in entry.inputs]}")
             model.warmup()
-        except ModelError as exc:
+            if entry.golden is not None:
+                check_golden(model, directory, entry.golden)
+        except (ModelError, OSError, ValueError, KeyError) as exc:
             raise BundleError(f"model '{name}' failed its warm-up: {exc}", "warmup_failed") from None
 
 

@@ -23,8 +23,9 @@ def _check_files(directory: Path, manifest: Manifest) -> None:
         if target.stat().st_size != entry.size or sha256_file(target) != entry.sha256:
             raise BundleError(f"file '{path}' does not match its sha256 in the manifest", "hash_mismatch")
     for name, model in manifest.models.items():
-        if model.file not in listed:
-            raise BundleError(f"model '{name}' names file '{model.file}', which the manifest does not list", "missing_file")
+        for needed in [model.file] + ([model.golden.file] if model.golden else []):
+            if needed not in listed:
+                raise BundleError(f"model '{name}' names file '{needed}', which the manifest does not list", "missing_file")
 
 
 def verify_bundle(directory: Path, keys: dict) -> tuple[Manifest, str]:

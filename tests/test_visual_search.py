@@ -121,24 +121,11 @@ def wait_for(condition, timeout: float = 30.0, interval: float = 0.02):
 
 # -- fixtures ------------------------------------------------------------------------------------
 @pytest.fixture
-def vs_config(data_dir) -> dict:
+def app_config(data_dir) -> dict:
+    """Overrides the shared fixture: the shared ``app`` and ``node`` fixtures serve catalog and visual search."""
     return {"DATA_DIR": str(data_dir), "PLUGINS": ["catalog", "visual_search"], "CLIENT_KEY": CLIENT,
             "ADMIN_KEY": "admin-key-for-visual-search",
             "PLUGIN_CONFIG": {"visual_search": {"poll_ms": 20, "trees": 5, "candidates": 10}}}
-
-
-@pytest.fixture
-def vs_app(vs_config):
-    from edge.app import create_app
-
-    application = create_app(vs_config, watch=False)
-    yield application
-    application.extensions["storefront_edge"].close()
-
-
-@pytest.fixture
-def vs_node(vs_app):
-    return vs_app.extensions["storefront_edge"]
 
 
 @pytest.fixture
@@ -153,18 +140,18 @@ def indexer(node):
 
 
 @pytest.fixture
-def ready_node(vs_node, tmp_path, signing_key):
+def ready_node(node, tmp_path, signing_key):
     """The node with the catalog imported, the embedder bundle active and the first index served."""
-    import_items(vs_node, tmp_path / "catalog", ITEMS)
-    vs_node.registry.install(embedder_bundle(tmp_path / "bundle-1", signing_key))
-    vs_node.watcher.refresh()
-    wait_for(lambda: indexer(vs_node).current is not None)
-    return vs_node
+    import_items(node, tmp_path / "catalog", ITEMS)
+    node.registry.install(embedder_bundle(tmp_path / "bundle-1", signing_key))
+    node.watcher.refresh()
+    wait_for(lambda: indexer(node).current is not None)
+    return node
 
 
 @pytest.fixture
-def client(vs_app, ready_node):
-    return vs_app.test_client()
+def client(app, ready_node):
+    return app.test_client()
 
 
 def search_image(client, headers, image: bytes, mimetype: str = "image/jpeg", **params):
@@ -251,13 +238,13 @@ def test_an_imported_item_becomes_findable_without_a_restart(client, headers, re
     assert indexer(ready_node).current.name.startswith("vision_embedder-1.0.0-")
 
 
-def test_a_second_worker_maps_the_built_index_instead_of_building(vs_config, ready_node):
+def test_a_second_worker_maps_the_built_index_instead_of_building(app_config, ready_node):
     from edge.app import create_app
 
     name = indexer(ready_node).current.name
     ann = ready_node.data_dir / "cache" / "visual_search" / f"{name}.ann"
     stamp = ann.stat().st_mtime_ns
-    second = create_app(vs_config, watch=False)
+    second = create_app(app_config, watch=False)
     try:
         other = second.extensions["storefront_edge"]
         other.watcher.refresh()
@@ -279,10 +266,10 @@ def test_a_new_bundle_gets_its_own_index_while_the_old_one_keeps_answering(clien
 
 
 # -- readiness -----------------------------------------------------------------------------------
-def test_503_json_while_the_active_bundle_lacks_the_model(vs_app, vs_node, tmp_path, signing_key, headers):
-    client = vs_app.test_client()
-    vs_node.registry.install(embedder_bundle(tmp_path / "plain", signing_key, with_model=False))
-    vs_node.watcher.refresh()
+def test_503_json_while_the_active_bundle_lacks_the_model(app, node, tmp_path, signing_key, headers):
+    client = app.test_client()
+    node.registry.install(embedder_bundle(tmp_path / "plain", signing_key, with_model=False))
+    node.watcher.refresh()
     response = search_image(client, headers, colour_jpeg("red"))
     assert response.status_code == 503
     error = response.get_json()["error"]
@@ -291,12 +278,12 @@ def test_503_json_while_the_active_bundle_lacks_the_model(vs_app, vs_node, tmp_p
     assert ready["plugins"]["visual_search"]["ready"] is False
 
 
-def test_not_ready_before_any_bundle_and_ready_after(vs_app, vs_node, tmp_path, signing_key, headers):
-    client = vs_app.test_client()
+def test_not_ready_before_any_bundle_and_ready_after(app, node, tmp_path, signing_key, headers):
+    client = app.test_client()
     assert client.post("/v1/visual-search", json={"q": "apple"}, headers=headers).status_code == 503
-    import_items(vs_node, tmp_path / "catalog", ITEMS[:3])
-    vs_node.registry.install(embedder_bundle(tmp_path / "b", signing_key))
-    vs_node.watcher.refresh()
+    import_items(node, tmp_path / "catalog", ITEMS[:3])
+    node.registry.install(embedder_bundle(tmp_path / "b", signing_key))
+    node.watcher.refresh()
     wait_for(lambda: client.post("/v1/visual-search", json={"q": "apple"}, headers=headers).status_code == 200)
     assert client.get("/readyz").get_json()["plugins"]["visual_search"]["ready"] is True
 
@@ -378,10 +365,10 @@ def test_requests_without_anything_to_search_get_400(client, headers):
     assert empty_part.status_code == 400 and empty_part.get_json()["error"]["code"] == "empty_image"
 
 
-def test_a_body_over_the_size_limit_gets_413(vs_config, ready_node, headers):
+def test_a_body_over_the_size_limit_gets_413(app_config, ready_node, headers):
     from edge.app import create_app
 
-    small = create_app({**vs_config, "MAX_CONTENT_LENGTH": 2000}, watch=False)
+    small = create_app({**app_config, "MAX_CONTENT_LENGTH": 2000}, watch=False)
     try:
         response = search_image(small.test_client(), headers, colour_jpeg("red", 400, 300, seed=1) * 3)
         assert response.status_code == 413 and response.get_json()["error"]["code"] == "request_entity_too_large"
@@ -432,11 +419,11 @@ def test_rrf_fusion_and_fts_queries():
     assert fts_query("  ,, ") is None
 
 
-def test_fts_triggers_are_restored_after_a_transform(vs_node, tmp_path):
+def test_fts_triggers_are_restored_after_a_transform(node, tmp_path):
     from plugins.visual_search.schema import TRIGGERS, ensure_fts
 
-    import_items(vs_node, tmp_path / "catalog", ITEMS[:2])
-    db = vs_node.db()
+    import_items(node, tmp_path / "catalog", ITEMS[:2])
+    db = node.db()
     db["catalog_items"].transform(types={"in_stock": int})  # sqlite-utils drops every trigger of the table
     assert not set(TRIGGERS) & {t.name for t in db["catalog_items"].triggers}
     assert ensure_fts(db) is True
@@ -448,13 +435,13 @@ def test_fts_triggers_are_restored_after_a_transform(vs_node, tmp_path):
 
 # -- real server ---------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_two_gunicorn_workers_build_the_index_once_and_both_serve(vs_config, tmp_path, signing_key):
+def test_two_gunicorn_workers_build_the_index_once_and_both_serve(app_config, tmp_path, signing_key):
     import requests
 
     from edge.app import create_app
     from tests.servers import gunicorn_node
 
-    setup = create_app(vs_config, watch=False)
+    setup = create_app(app_config, watch=False)
     node = setup.extensions["storefront_edge"]
     import_items(node, tmp_path / "catalog", ITEMS)
     node.registry.install(embedder_bundle(tmp_path / "bundle", signing_key))
@@ -462,7 +449,7 @@ def test_two_gunicorn_workers_build_the_index_once_and_both_serve(vs_config, tmp
     env = {"STOREFRONT_EDGE_PLUGINS": "catalog,visual_search", "STOREFRONT_EDGE_CLIENT_KEY": CLIENT,
            "STOREFRONT_EDGE_ADMIN_KEY": "admin-key-for-visual-search", "STOREFRONT_EDGE_PLUGIN_CONFIG__visual_search__poll_ms": "50"}
     log = tmp_path / "server.log"
-    with gunicorn_node(Path(vs_config["DATA_DIR"]), env=env, workers=2, log=log) as (base, _server_pid):
+    with gunicorn_node(Path(app_config["DATA_DIR"]), env=env, workers=2, log=log) as (base, _server_pid):
         answers, deadline = [], time.monotonic() + 60
         while sum(a.status_code == 200 for a in answers) < 12 and time.monotonic() < deadline:
             answers.append(requests.post(f"{base}/v1/visual-search", data=colour_jpeg("blue", seed=len(answers)), timeout=10,
@@ -472,6 +459,6 @@ def test_two_gunicorn_workers_build_the_index_once_and_both_serve(vs_config, tmp
     assert all(a.status_code == 503 and a.json()["error"]["code"] == "plugin_not_ready" for a in waiting)
     served = [a for a in answers if a.status_code == 200]
     assert len(served) == 12 and all(a.json()["items"][0]["sku"] == "BLUE-1" for a in served)
-    cache = Path(vs_config["DATA_DIR"]) / "cache" / "visual_search"
+    cache = Path(app_config["DATA_DIR"]) / "cache" / "visual_search"
     assert len(list(cache.glob("*.ann"))) == 1
     assert log.read_text().count("built visual index") == 1

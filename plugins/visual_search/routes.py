@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from edge.errors import ServiceUnavailable
 from edge.node import current_node
 from edge.openapi import documented
+from edge.runtime import ModelError
 
 from . import search
 from .embeddings import embed
@@ -57,7 +58,10 @@ def _image_ranking(conn, index, image: bytes, filters, want: int, config, timing
     started = time.perf_counter()
     pixels = to_input(decode(image, config.max_pixels, index.recipe.resize), index.recipe)
     decoded = time.perf_counter()
-    vector = embed(index.model, pixels)[0]
+    try:
+        vector = embed(index.model, pixels)[0]
+    except ModelError as exc:  # a bundle whose preprocess does not fit its model: the node's fault, not the client's
+        raise ServiceUnavailable(f"the image model cannot run: {exc}", code="model_failed") from None
     embedded = time.perf_counter()
     ranked = search.image_ranking(conn, index, vector, filters, want, config)
     timings.update(decode=_ms(decoded - started), model=_ms(embedded - decoded), index=_ms(time.perf_counter() - embedded))

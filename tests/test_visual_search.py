@@ -462,3 +462,13 @@ def test_two_gunicorn_workers_build_the_index_once_and_both_serve(app_config, tm
     cache = Path(app_config["DATA_DIR"]) / "cache" / "visual_search"
     assert len(list(cache.glob("*.ann"))) == 1
     assert log.read_text().count("built visual index") == 1
+
+
+def test_a_bundle_whose_preprocess_does_not_fit_its_model_is_reported_not_ready(app, node, tmp_path, signing_key, headers, monkeypatch):
+    monkeypatch.setitem(PREPROCESS, "size", 48)  # the model wants 32 x 32
+    import_items(node, tmp_path / "catalog", ITEMS[:2])
+    node.registry.install(embedder_bundle(tmp_path / "misfit", signing_key))
+    node.watcher.refresh()
+    wait_for(lambda: "failed" in indexer(node).problem)
+    response = app.test_client().post("/v1/visual-search", data=colour_jpeg("red"), content_type="image/jpeg", headers=headers)
+    assert response.status_code == 503 and "failed" in " ".join(response.get_json()["error"]["details"])

@@ -52,7 +52,7 @@ class Indexer:
         self.current: index_files.SearchIndex | None = None
         self.problem = "the catalog index has not been built yet"
         self.building = False
-        self._fingerprint, self._data_version, self._bundle_seen = None, None, None
+        self._fingerprint, self._data_version, self._failed = None, None, None
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
         self._poll_lock = threading.Lock()
@@ -155,9 +155,15 @@ class Indexer:
                 return False
             if (self.folder / f"{target.name}.ann").is_file():
                 return True
+            if target.name == self._failed:
+                return False
             self.building = True
             try:
                 self.build(target)
+            except Exception as exc:  # not retried until the bundle or catalog changes
+                self._failed, self.problem = target.name, f"building index {target.name} failed: {exc}"
+                log.exception("building visual index %s failed", target.name)
+                return False
             finally:
                 self.building = False
             index_files.prune(self.folder, self.config.keep_indexes, {target.name})

@@ -111,7 +111,7 @@ def to_tensor(batch_uint8, size: int | None = None):
     """uint8 ``[N, H, W, 3]`` -> normalised float32 ``[N, 3, size, size]`` (centre crop 224/256 ratio)."""
     import torch
 
-    x = torch.as_tensor(batch_uint8).permute(0, 3, 1, 2).float().div_(255)
+    x = torch.from_numpy(np.array(batch_uint8, copy=True)).permute(0, 3, 1, 2).float().div_(255)
     if size is not None:
         x = center_crop_resize(x, size)
     return normalise(x)

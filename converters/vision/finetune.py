@@ -126,7 +126,7 @@ def _train_epoch(model, opt, images, labels, recipe, epoch: int) -> tuple[float,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        total += float(loss) * len(idx)
+        total += loss.item() * len(idx)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(idx)
     return total / seen, correct / seen

@@ -18,7 +18,7 @@ class Recipe:
     eval_size: int = 224            # serving crop (centre crop 224 of 256)
     max_per_class: int = 0          # 0 = all training photos
     # teacher fine-tuning (MobileNetV2, cosine classifier)
-    ft_epochs: int = 8
+    ft_epochs: int = 5
     ft_batch: int = 32
     ft_size: int = 160
     ft_freeze_blocks: int = 7       # features[0:7] frozen
@@ -59,7 +59,7 @@ RECIPES = {
                    students=("mobilenet_v3_small", "mobilenet_v3_large", "pruned_mobilenet_v2")),
     "tiny": Recipe(name="tiny", cache_size=72, eval_size=64, ft_epochs=2, ft_batch=4, ft_size=48,
                    d_epochs=2, d_batch=4, d_size=48, d_teacher_size=64, emb_dim=32,
-                   calib_images=4, agreement_images=4, latency=False),
+                   calib_images=4, agreement_images=4, latency=False, tflite=False),
 }
 
 

@@ -1,0 +1,211 @@
+"""End-to-end vision conversion: fine-tune, distil, export, quantize, evaluate, write the bundle.
+
+Stages checkpoint into ``work_dir`` (``teacher.ckpt``, ``student-<arch>.ckpt``);
+with ``resume=True`` a rerun continues from the last finished epoch.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data import ImageList, load_cached, read_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Split:
+    """One dataset split: the image list and its decoded squares."""
+
+    images: ImageList
+    pixels: np.ndarray
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.images.labels
+
+
+@dataclass
+class Context:
+    """Everything a stage needs: recipe, folders and the two splits."""
+
+    recipe: object
+    work_dir: Path
+    resume: bool
+    train: Split
+    val: Split
+    dataset: str
+
+
+def load_splits(dataset: str | Path, recipe, work_dir: Path) -> tuple[Split, Split]:
+    """Read and decode train (catalog) and val (queries); optionally cap photos per class."""
+    train, val = read_split(dataset, "train"), read_split(dataset, "val")
+    if recipe.max_per_class:
+        keep = [i for c in np.unique(train.labels) for i in np.flatnonzero(train.labels == c)[:recipe.max_per_class]]
+        train = ImageList([train.paths[i] for i in keep], train.labels[keep], train.names)
+    cache = Path(work_dir).parent / "cache"
+    return (Split(train, load_cached(train, recipe.cache_size, cache, "decode train")),
+            Split(val, load_cached(val, recipe.cache_size, cache, "decode val")))
+
+
+def mean_feature(embedder, pixels: np.ndarray, size: int, count: int = 512):
+    """Mean pooled feature over up to ``count`` evenly spaced catalog photos (serving geometry)."""
+    import torch
+
+    from .data import to_tensor
+
+    idx = np.linspace(0, len(pixels) - 1, min(count, len(pixels))).astype(int)
+    embedder.eval()
+    with torch.inference_mode():
+        feats = [embedder.pooled(to_tensor(pixels[idx[i:i + 64]], size)) for i in range(0, len(idx), 64)]
+    return torch.cat(feats).mean(0)
+
+
+def teacher_embedder(features, ctx: Context):
+    """Wrap MobileNetV2 features as an Embedder, centred on the catalog mean when the recipe says so."""
+    from .architectures import Embedder
+
+    emb = Embedder(features, 1280)
+    if ctx.recipe.center_embedding:
+        emb.center.copy_(mean_feature(emb, ctx.train.pixels, ctx.recipe.eval_size))
+    return emb.eval()
+
+
+def stage_teacher(ctx: Context, weights: str | None = None):
+    """Raw ImageNet teacher and the fine-tuned teacher (both Embedders)."""
+    import copy
+
+    from .architectures import Embedder, load_imagenet_mobilenet_v2
+    from .finetune import finetune_teacher
+
+    base = load_imagenet_mobilenet_v2(weights)
+    raw = teacher_embedder(copy.deepcopy(base.features), ctx)
+    start = time.perf_counter()
+    tuned = Embedder(copy.deepcopy(base.features), 1280)
+    finetune_teacher(tuned, ctx.train.pixels, ctx.train.labels, len(ctx.train.images.names), ctx.recipe,
+                     ctx.work_dir, ctx.resume)
+    log.info("teacher fine-tuned in %.0f s", time.perf_counter() - start)
+    return raw, teacher_embedder(tuned.features, ctx)
+
+
+def stage_students(ctx: Context, tuned) -> dict:
+    """Distil every student named in the recipe from the fine-tuned teacher."""
+    from .architectures import build_student
+    from .distill import build_targets, distill_student, student_from_teacher
+
+    if not ctx.recipe.students:
+        return {}
+    targets = build_targets(tuned, ctx.train.pixels, ctx.recipe)
+    students = {}
+    for arch in ctx.recipe.students:
+        start = time.perf_counter()
+        if arch == "pruned_mobilenet_v2":
+            model, scale = student_from_teacher(tuned.features, targets), 0.25
+        else:
+            model, scale = build_student(arch, targets.projection.shape[0]), 1.0
+        students[arch] = distill_student(model, targets, ctx.train.pixels, ctx.recipe, ctx.work_dir, arch,
+                                         ctx.resume, lr_scale=scale)
+        log.info("student %s distilled in %.0f s", arch, time.perf_counter() - start)
+    return students
+
+
+def export_all(model, name: str, ctx: Context) -> dict[str, Path]:
+    """fp32 ONNX, static int8 ONNX, fp32 TFLite and int8-weight TFLite files of one model."""
+    from .export_onnx import export_onnx
+    from .export_tflite import export_tflite, quantize_tflite_weights, tflite_available
+    from .quantize import calibration_batches, quantize_static_int8
+
+    r, out = ctx.recipe, ctx.work_dir / "models" / name
+    files = {"onnx_fp32": export_onnx(model, out / f"{name}.onnx", r.eval_size, r.opset)}
+    calib = calibration_batches(ctx.train.pixels, r.eval_size, r.calib_images, r.seed)
+    files["onnx_int8"] = quantize_static_int8(files["onnx_fp32"], out / f"{name}.int8.onnx", calib)
+    if r.tflite and tflite_available():
+        files["tflite_fp32"] = export_tflite(model, out / f"{name}.tflite", r.eval_size)
+        files["tflite_int8w"] = quantize_tflite_weights(files["tflite_fp32"], out / f"{name}.int8w.tflite")
+    return files
+
+
+def runner(fmt: str, path: Path, threads: int = 2):
+    """An Embed function for one exported file."""
+    from .evaluate import onnx_embedder, tflite_embedder
+
+    return onnx_embedder(path, threads) if fmt.startswith("onnx") else tflite_embedder(path, threads)
+
+
+def evaluate_model(model, name: str, ctx: Context) -> dict:
+    """Export one model and measure every format: recall@1/@5, agreement with torch, size, latency."""
+    from .evaluate import agreement, file_size_mb, latency_ms, retrieval_metrics, torch_embedder
+
+    r = ctx.recipe
+    files = export_all(model, name, ctx)
+    reference = torch_embedder(model)
+    probe = ctx.val.pixels[np.linspace(0, len(ctx.val.pixels) - 1, r.agreement_images).astype(int)]
+    result = {"params": int(sum(p.numel() for p in model.parameters())),
+              "embedding_dim": int(reference(np.zeros((1, 3, r.eval_size, r.eval_size), np.float32)).shape[1]),
+              "formats": {}, "files": {k: str(v) for k, v in files.items()}}
+    for fmt, path in files.items():
+        emb = runner(fmt, path)
+        row = retrieval_metrics(emb, ctx.train.pixels, ctx.train.labels, ctx.val.pixels, ctx.val.labels,
+                                r.eval_size, f"{name} {fmt}")
+        row.update(agreement(reference, emb, probe, r.eval_size), size_mb=file_size_mb(path))
+        if r.latency:
+            row.update(latency_ms(lambda t, f=fmt, p=path: runner(f, p, t), r.eval_size))
+        log.info("%s %s: %s", name, fmt, row)
+        result["formats"][fmt] = row
+    return result
+
+
+def choose_shipped(results: dict, budget_mb: float) -> str:
+    """Best int8 ONNX recall@1 among models within the size budget (raw teacher excluded)."""
+    fits = {n: r for n, r in results.items() if n != "teacher_raw"
+            and r["formats"]["onnx_int8"]["size_mb"] <= budget_mb}
+    if not fits:
+        raise RuntimeError(f"no model fits the {budget_mb} MB budget as int8 ONNX")
+    return max(fits, key=lambda n: (fits[n]["formats"]["onnx_int8"]["recall@1"], -fits[n]["params"]))
+
+
+def run_pipeline(dataset: str | Path, out_dir: str | Path, recipe, work_dir: str | Path,
+                 resume: bool = False, command: str = "", sign_key: str | None = None,
+                 teacher_weights: str | None = None) -> dict:
+    """Run every stage and write the bundle source to ``out_dir``; return the bundle spec."""
+    from .bundle import finalize_bundle, write_bundle_source
+
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    train, val = load_splits(dataset, recipe, work_dir)
+    ctx = Context(recipe, work_dir, resume, train, val, str(dataset))
+    raw, tuned = stage_teacher(ctx, teacher_weights)
+    models = {"teacher_raw": raw, "teacher_finetuned": tuned, **stage_students(ctx, tuned)}
+    results = {name: evaluate_model(model, name, ctx) for name, model in models.items()}
+    shipped = choose_shipped(results, recipe.size_budget_mb)
+    (work_dir / "results.json").write_text(json.dumps(results, indent=2))
+    metrics = summarize(results, shipped, ctx, time.perf_counter() - start)
+    files = results[shipped]["files"]
+    spec = write_bundle_source(out_dir, files["onnx_int8"], files.get("tflite_int8w"), metrics,
+                               {**recipe.to_dict(), "dataset": str(dataset), "command": command},
+                               size=recipe.eval_size)
+    finalize_bundle(out_dir, sign_key)
+    return spec
+
+
+def summarize(results: dict, shipped: str, ctx: Context, seconds: float) -> dict:
+    """The ``metrics`` block of bundle.json."""
+    ship = results[shipped]
+    return {
+        "task": "visual_search", "protocol": "1-NN cosine by SKU; catalog = train photos, queries = val photos",
+        "dataset": {"name": Path(ctx.dataset).name, "catalog_images": len(ctx.train.images),
+                    "queries": len(ctx.val.images), "skus": len(ctx.train.images.names)},
+        "shipped_model": shipped,
+        "vision_embedder": ship["formats"]["onnx_int8"],
+        "vision_embedder_tflite": ship["formats"].get("tflite_int8w", {}),
+        "embedding_dim": ship["embedding_dim"],
+        "models": {n: {"params": r["params"], "embedding_dim": r["embedding_dim"], "formats": r["formats"]}
+                   for n, r in results.items()},
+        "pipeline_seconds": round(seconds),
+    }

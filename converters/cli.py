@@ -32,7 +32,7 @@ def vision():
     """Vision converter: fine-tune, distil, export (ONNX, int8, TFLite), evaluate, bundle."""
 
 
-@vision.command("build")
+@vision.command("recipe")
 @click.option("--dataset", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Dataset folder: train.txt/val.txt list files, or train/ and val/ with one subfolder per SKU.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -54,9 +54,9 @@ def vision():
               help="Ed25519 private key: build manifest.json and sign the bundle.")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write progress lines to this file [default: <work-dir>/pipeline.log].")
-def build(dataset, out_dir, work_dir, recipe_name, long_, tiny, students, seed, resume, teacher_weights,
+def recipe(dataset, out_dir, work_dir, recipe_name, long_, tiny, students, seed, resume, teacher_weights,
           sign_key, log_file):
-    """Run the whole conversion and write a bundle source folder."""
+    """Run a training recipe end to end (fine-tune, distil, export, evaluate) and write a bundle source folder."""
     from .vision.recipe import get_recipe
 
     name = "long" if long_ else "tiny" if tiny else recipe_name

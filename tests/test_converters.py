@@ -220,7 +220,7 @@ def test_cli_fails_with_one_line(tmp_path):
     from converters.cli import vision
 
     (tmp_path / "empty").mkdir()
-    result = CliRunner().invoke(vision, ["build", "--dataset", str(tmp_path / "empty"), "--out",
+    result = CliRunner().invoke(vision, ["recipe", "--dataset", str(tmp_path / "empty"), "--out",
                                          str(tmp_path / "o"), "--tiny", "--work-dir", str(tmp_path / "w")])
     assert result.exit_code == 1
     assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1

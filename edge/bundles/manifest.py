@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator
 
 from .errors import BundleError
 
@@ -47,41 +47,29 @@ class TensorSignature(BaseModel):
     shape: list[int | None]
 
 
+BundlePath = Annotated[str, AfterValidator(safe_relative)]
+
+
 class GoldenEntry(BaseModel):
     """Known inputs and the outputs the model must give for them (an ``.npz`` with ``input:<name>``/``output:<name>``)."""
 
-    file: str
+    file: BundlePath
     atol: float = Field(1e-3, gt=0)
-
-    @field_validator("file")
-    @classmethod
-    def _inside(cls, value: str) -> str:
-        return safe_relative(value)
 
 
 class ModelEntry(BaseModel):
-    file: str
+    file: BundlePath
     runtime: Literal["onnx", "tflite"]
     inputs: list[TensorSignature]
     outputs: list[TensorSignature]
     preprocess: dict = Field(default_factory=dict)
-    golden: "GoldenEntry | None" = None
-
-    @field_validator("file")
-    @classmethod
-    def _inside(cls, value: str) -> str:
-        return safe_relative(value)
+    golden: GoldenEntry | None = None
 
 
 class FileEntry(BaseModel):
-    path: str
+    path: BundlePath
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
-
-    @field_validator("path")
-    @classmethod
-    def _inside(cls, value: str) -> str:
-        return safe_relative(value)
 
 
 class Manifest(BaseModel):

@@ -131,7 +131,7 @@ def _measure(base: str, label: str, body: bytes, count: int, multipart: bool = F
         if n >= 10:  # warm-up excluded
             client.append(elapsed)
             server.append(response.json()["timings_ms"])
-    med = lambda key: statistics.median(t[key] for t in server)  # noqa: E731
+    med = lambda key: round(statistics.median(t[key] for t in server), 2)  # noqa: E731
     p50 = statistics.median(client)
     figures = {"p50_ms": round(p50, 2), "p99_ms": round(percentile(client, 99), 2), "p99_over_p50": round(percentile(client, 99) / p50, 2),
                "decode_ms": med("decode"), "model_ms": med("model"), "index_ms": med("index"), "server_total_ms": med("total"),

@@ -6,21 +6,34 @@ no-op); a gap is refused with 409 so that the sender resends from the cursor. A 
 or a sender restored from a backup) must start at the beginning of the sender's log (``log_start``);
 the old epoch is retired and later deltas of it are refused. A snapshot replaces its tables wholesale.
 
-Policies: ``hub_owned`` upserts and deletes as told; ``append_only`` inserts with ``ON CONFLICT DO
-NOTHING`` and ignores updates and deletes; ``last_writer_wins`` keeps the change with the higher
-(clock, origin) and remembers deletions as tombstones; ``counter`` adds the captured differences.
+The work is done in SQL: the delta is attached to the store's connection as an in-memory database
+(``_delta``), the changes to apply are staged in ``_delta.todo`` with the key set of each row, every
+policy marks the rows it keeps (``pick``), and one ``INSERT ... SELECT json_extract(...) ... ON CONFLICT``
+per (table, key set) writes them. Nothing is decoded row by row in Python.
+
+Policies: ``hub_owned`` keeps the last change of each key (upsert, or delete); ``append_only`` inserts
+with ``ON CONFLICT DO NOTHING`` and ignores updates and deletes; ``last_writer_wins`` keeps the change
+with the highest (clock, origin) of each key when it is newer than the stored version, and remembers
+deletions as tombstones; ``counter`` adds the captured differences of the numeric columns (see
+:mod:`edge.sync.capture`) and sets the other columns from the last change.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 
 from edge.errors import Conflict
 
-from .capture import _q
-from .delta import Delta
+from .capture import NUMERIC, _q
+from .delta import Delta, create_tables, fill
+
+SRC = "_delta"
+
+
+def _path(column: str) -> str:
+    """The SQL literal of the JSON path of ``column`` in a captured row."""
+    return "'" + f'$."{column}"'.replace("'", "''") + "'"
 
 
 class Applier:
@@ -28,13 +41,12 @@ class Applier:
 
     def __init__(self, db, tables: dict, relog: bool = False):
         self.db, self.tables, self.relog = db, tables, relog
-        self._columns: dict[str, set] = {}
-        self._sql: dict[tuple, str] = {}
+        self._columns: dict[str, dict] = {}
 
-    def columns(self, name: str) -> set:
-        """The columns of table ``name`` here (empty when the table does not exist), cached."""
+    def columns(self, name: str) -> dict:
+        """The columns of table ``name`` here with their declared types (empty when it does not exist), cached."""
         if name not in self._columns:
-            self._columns[name] = {c.name for c in self.db[name].columns} if self.db[name].exists() else set()
+            self._columns[name] = {c.name: c.type for c in self.db[name].columns} if self.db[name].exists() else {}
         return self._columns[name]
 
     # -- transaction and cursor ---------------------------------------------------------------
@@ -51,6 +63,22 @@ class Applier:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    @contextlib.contextmanager
+    def _attached(self, delta: Delta):
+        """``delta`` attached as the in-memory database ``_delta`` for the duration of the block."""
+        conn = self.db.conn
+        conn.execute(f"ATTACH ':memory:' AS {SRC}")
+        try:
+            if delta.materialized:
+                create_tables(conn, SRC)
+                fill(conn, SRC, delta.changes)
+                conn.commit()
+            else:
+                conn.deserialize(delta.raw, name=SRC)
+            yield
+        finally:
+            conn.execute(f"DETACH {SRC}")
 
     def cursor(self, origin: str) -> tuple[str | None, int]:
         """``(epoch, seq)`` applied so far from ``origin`` (``(None, 0)`` before the first delta)."""
@@ -84,93 +112,123 @@ class Applier:
     def apply(self, delta: Delta, origin: str | None = None) -> dict:
         """Apply ``delta`` in one transaction; return ``{"applied", "skipped", "epoch", "seq"}``."""
         meta, origin = delta.meta, origin or delta.meta["origin"]
-        with self._transaction():
+        with self._attached(delta), self._transaction():
             if delta.kind == "snapshot":
-                applied, skipped, after = self._snapshot(delta), 0, None
+                applied, skipped, after = self._snapshot(meta, origin), 0, None
                 self.db.execute("DELETE FROM _sync_retired WHERE origin = ? AND epoch = ?", [origin, meta["epoch"]])
             else:
                 after = self._start_from(origin, meta)
-                applied = skipped = 0
-                for change in delta.changes:
-                    if change[0] <= after:
-                        skipped += 1
-                        continue
-                    self._one(change, origin)
-                    applied += 1
+                applied, skipped = self._changes(after, origin)
             seq = meta["to_seq"] if after is None else max(after, meta["to_seq"])
-            last = delta.changes[-1] if delta.changes and delta.kind != "snapshot" and delta.changes[-1][0] == seq else None
-            self._set_cursor(origin, meta["epoch"], seq, last[5] if last else None)
-            self._advance_clock(delta)
+            self._set_cursor(origin, meta["epoch"], seq, None if after is None else self._last_clock(seq))
+            self.db.execute(f"UPDATE _sync_state SET hlc = max(hlc, coalesce((SELECT max(hlc) FROM {SRC}.changes), 0)) WHERE id = 1")
         return {"applied": applied, "skipped": skipped, "epoch": meta["epoch"], "seq": seq}
 
-    def _advance_clock(self, delta: Delta) -> None:
-        top = max((c[5] or 0 for c in delta.changes), default=0)
-        self.db.execute("UPDATE _sync_state SET hlc = max(hlc, ?) WHERE id = 1", [top])
+    def _last_clock(self, seq: int) -> int | None:
+        """The clock of the delta's last change when it is change ``seq`` (how the sender recognises it)."""
+        row = self.db.execute(f"SELECT seq, hlc FROM {SRC}.changes ORDER BY rowid DESC LIMIT 1").fetchone()
+        return row[1] if row and row[0] == seq else None
 
-    def _one(self, change, origin: str) -> None:
-        seq, tbl, pk, op, row, hlc, change_origin, _ = change
-        table = self.tables.get(tbl)
-        if table is None or not self.columns(tbl):
-            return  # a table this receiver does not have (yet): nothing to keep
-        data = json.loads(row) if row else {}
-        getattr(self, f"_{table.policy}")(table, op, pk, data, hlc, change_origin or origin, change)
+    def _changes(self, after: int, origin: str) -> tuple[int, int]:
+        """Apply the changes after ``after`` table by table; return ``(applied, skipped)``."""
+        counts = self.db.execute(f"SELECT count(*) FILTER (WHERE seq > ?), count(*) FILTER (WHERE seq <= ?) FROM {SRC}.changes",
+                                 [after, after]).fetchone()
+        self.db.execute(f"UPDATE {SRC}.changes SET origin = ? WHERE origin IS NULL OR origin = ''", [origin])
+        for (name,) in self.db.execute(f"SELECT DISTINCT tbl FROM {SRC}.changes WHERE seq > ?", [after]).fetchall():
+            table = self.tables.get(name)
+            if table is not None and self.columns(name):  # else a table this receiver does not have (yet)
+                getattr(self, f"_{table.policy}")(Pick(table, after))
+        return counts[0], counts[1]
 
-    def _filtered(self, table, data: dict) -> dict:
-        known = self.columns(table.name)
-        return {k: v for k, v in data.items() if k in known}
+    # -- writing the picked rows ------------------------------------------------------------------
+    def _mask(self, table) -> str:
+        """A bit mask of the receiver's columns present in a row (rows captured before a column was added lack it)."""
+        return " | ".join(f"((json_type(row, {_path(c)}) IS NOT NULL) << {i})" for i, c in enumerate(self.columns(table.name)))
 
-    def _upsert(self, table, data: dict, mode: str = "update") -> None:
-        data = self._filtered(table, data)
-        cols = tuple(data)
-        sql = self._sql.get((table.name, cols, mode))
-        if sql is None:
-            names = ", ".join(_q(c) for c in cols)
+    def _column_sets(self, pick: Pick, where: str = "") -> list[tuple[str, list, list[str]]]:
+        """``(condition, params, columns)`` per set of columns the picked rows carry (the key among them)."""
+        mask, names = self._mask(pick.table), list(self.columns(pick.table.name))
+        masks = [m for (m,) in self.db.execute(f"SELECT DISTINCT {mask} {pick.sql}{where}", pick.params).fetchall()]
+        sets = [(f"{pick.sql}{where}" + (f" AND ({mask}) = ?" if len(masks) > 1 else ""), pick.params + [m][: len(masks) > 1],
+                 [c for i, c in enumerate(names) if m >> i & 1]) for m in masks]
+        return [s for s in sets if pick.table.key in s[2]]
+
+    def _upsert(self, pick: Pick, mode: str = "update") -> None:
+        """Insert the picked rows in sequence order; on a key conflict update them (or do nothing)."""
+        table = pick.table
+        for condition, params, cols in self._column_sets(pick, " AND op != 'D'"):
             sets = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in cols if c != table.key)
             action = f"DO UPDATE SET {sets}" if mode == "update" and sets else "DO NOTHING"
-            sql = self._sql[(table.name, cols, mode)] = (f"INSERT INTO {_q(table.name)} ({names}) VALUES "
-                                                          f"({', '.join('?' for _ in cols)}) ON CONFLICT ({_q(table.key)}) {action}")
-        self.db.conn.execute(sql, [data[c] for c in cols])
+            values = ", ".join(f"json_extract(row, {_path(c)})" for c in cols)
+            self.db.execute(f"INSERT INTO main.{_q(table.name)} ({', '.join(map(_q, cols))}) SELECT {values} {condition} "
+                            f"ORDER BY seq ON CONFLICT ({_q(table.key)}) {action}", params)
 
-    def _delete(self, table, pk) -> None:
-        self.db.execute(f"DELETE FROM {_q(table.name)} WHERE {_q(table.key)} = ?", [pk])
+    def _delete(self, pick: Pick) -> None:
+        """Delete the rows whose picked change is a deletion."""
+        self.db.execute(f"DELETE FROM main.{_q(pick.table.name)} WHERE {_q(pick.table.key)} IN (SELECT pk {pick.sql} AND op = 'D')",
+                        pick.params)
 
-    def _hub_owned(self, table, op, pk, data, hlc, origin, change) -> None:
-        self._delete(table, pk) if op == "D" else self._upsert(table, data)
+    # -- policies -----------------------------------------------------------------------------------
+    def _hub_owned(self, pick: Pick) -> None:
+        pick.where(f"seq IN (SELECT max(seq) {pick.sql} GROUP BY pk)", pick.params)
+        self._delete(pick)
+        self._upsert(pick)
 
-    def _append_only(self, table, op, pk, data, hlc, origin, change) -> None:
-        if op == "I":
-            self._upsert(table, data, mode="nothing")
+    def _append_only(self, pick: Pick) -> None:
+        pick.where("op = 'I'")
+        self._upsert(pick, mode="nothing")
 
-    def _last_writer_wins(self, table, op, pk, data, hlc, origin, change) -> None:
-        current = self.db.execute("SELECT hlc, origin FROM _lww_versions WHERE tbl = ? AND pk = ?", [table.name, pk]).fetchone()
-        if current is not None and (current[0], current[1]) >= (hlc, origin or ""):
-            return
-        self._delete(table, pk) if op == "D" else self._upsert(table, data)
-        self.db.execute("INSERT INTO _lww_versions (tbl, pk, hlc, origin, deleted) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tbl, pk) "
-                        "DO UPDATE SET hlc = excluded.hlc, origin = excluded.origin, deleted = excluded.deleted",
-                        [table.name, pk, hlc, origin or "", int(op == "D")])
+    def _last_writer_wins(self, pick: Pick) -> None:
+        """Per key the change with the highest (clock, origin), when newer than the stored version (ties: the first)."""
+        self.db.execute(f"DROP TABLE IF EXISTS {SRC}.won")
+        self.db.execute(f"""CREATE TABLE {SRC}.won AS SELECT w.id FROM (SELECT rowid AS id, pk, hlc, origin, row_number() OVER
+            (PARTITION BY pk ORDER BY hlc DESC, origin DESC, seq) AS rank {pick.sql}) w
+            LEFT JOIN main._lww_versions v ON v.tbl = ? AND v.pk = w.pk
+            WHERE w.rank = 1 AND (v.hlc IS NULL OR (w.hlc, w.origin) > (v.hlc, v.origin))""", [*pick.params, pick.table.name])
+        pick.where(f"rowid IN (SELECT id FROM {SRC}.won)")
+        self._delete(pick)
+        self._upsert(pick)
+        self.db.execute(f"INSERT INTO _lww_versions (tbl, pk, hlc, origin, deleted) SELECT tbl, pk, hlc, origin, op = 'D' {pick.sql} "
+                        "ON CONFLICT (tbl, pk) DO UPDATE SET hlc = excluded.hlc, origin = excluded.origin, deleted = excluded.deleted",
+                        pick.params)
         if self.relog:
-            self.db.execute("INSERT INTO _changes (tbl, pk, op, row, hlc, origin, schema_ver) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            [table.name, pk, op, change[4], hlc, origin, change[7]])
+            self.db.execute(f"INSERT INTO _changes (tbl, pk, op, row, hlc, origin, schema_ver) "
+                            f"SELECT tbl, pk, op, row, hlc, origin, schema_ver {pick.sql} ORDER BY seq", pick.params)
 
-    def _counter(self, table, op, pk, data, hlc, origin, change) -> None:
-        data = self._filtered(table, data)
-        numeric = [c for c, v in data.items() if c != table.key and isinstance(v, (int, float)) and not isinstance(v, bool)]
-        cols = list(data)
-        sets = ", ".join(f"{_q(c)} = {_q(c)} + excluded.{_q(c)}" if c in numeric else f"{_q(c)} = excluded.{_q(c)}"
-                         for c in cols if c != table.key) or f"{_q(table.key)} = excluded.{_q(table.key)}"
-        self.db.execute(f"INSERT INTO {_q(table.name)} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('?' for _ in cols)}) "
-                        f"ON CONFLICT ({_q(table.key)}) DO UPDATE SET {sets}", [data[c] for c in cols])
+    def _counter(self, pick: Pick) -> None:
+        """Add the differences of the numeric columns per key; the other columns take the last change's values."""
+        table, types = pick.table, self.columns(pick.table.name)
+        for condition, params, cols in self._column_sets(pick):
+            counters = [c for c in cols if c != table.key and (types[c] or "").upper().startswith(NUMERIC)]
+            values = ", ".join((f"coalesce(sum(json_extract(row, {_path(c)})), 0)" if c in counters
+                                else f"json_extract(row, {_path(c)})") + f" AS c{i}" for i, c in enumerate(cols))
+            sets = ", ".join(f"{_q(c)} = coalesce({_q(c)}, 0) + excluded.{_q(c)}" if c in counters else f"{_q(c)} = excluded.{_q(c)}"
+                             for c in cols if c != table.key) or f"{_q(table.key)} = excluded.{_q(table.key)}"
+            grouped = f"SELECT {values}, max(seq) {condition} GROUP BY json_extract(row, {_path(table.key)})"
+            self.db.execute(f"INSERT INTO main.{_q(table.name)} ({', '.join(map(_q, cols))}) SELECT {', '.join(f'c{i}' for i in range(len(cols)))} "
+                            f"FROM ({grouped}) WHERE true ON CONFLICT ({_q(table.key)}) DO UPDATE SET {sets}", params)
 
-    def _snapshot(self, delta: Delta) -> int:
-        names = [n for n in delta.meta.get("tables", []) if n in self.tables and self.db[n].exists()]
+    def _snapshot(self, meta: dict, origin: str) -> int:
+        """Replace the snapshot's tables with its rows; return how many rows it held for them."""
+        names = [n for n in meta.get("tables", []) if n in self.tables and self.db[n].exists()]
         for name in names:
             self.db.execute(f"DELETE FROM {_q(name)}")
             if self.tables[name].policy == "last_writer_wins":
                 self.db.execute("DELETE FROM _lww_versions WHERE tbl = ?", [name])
-        count = 0
-        for seq, tbl, pk, op, row, hlc, origin, _ in delta.changes:
-            if tbl in names:
-                self._upsert(self.tables[tbl], json.loads(row))
-                count += 1
-        return count
+            self._upsert(Pick(self.tables[name], None))
+        marks = ", ".join("?" for _ in names) or "NULL"
+        return self.db.execute(f"SELECT count(*) FROM {SRC}.changes WHERE tbl IN ({marks})", names).fetchone()[0]
+
+
+class Pick:
+    """The changes of one table a policy writes: a SQL ``FROM ... WHERE`` over ``_delta.changes`` and its parameters."""
+
+    def __init__(self, table, after: int | None):
+        self.table = table
+        self.sql = f"FROM {SRC}.changes WHERE tbl = ?" + ("" if after is None else " AND seq > ?")
+        self.params = [table.name] + ([] if after is None else [after])
+
+    def where(self, condition: str, params=()) -> None:
+        """Narrow the pick to the rows that also satisfy ``condition``."""
+        self.sql += f" AND ({condition})"
+        self.params = self.params + list(params)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 
 from .capture import schema_version, state
-from .delta import COLUMNS, Delta, seal
+from .delta import COLUMNS, FORMAT, Delta, create_tables, seal, sql_digest
 
 SNAPSHOT_RATIO = 0.5
+OUT = "_delta_out"
 
 
 def last_seq(db) -> int:
@@ -35,16 +36,49 @@ def _where(tables) -> tuple[str, list]:
 
 
 def export_delta(db, since: int, limit: int = 10_000, tables=None) -> Delta:
-    """Changes after ``since`` (at most ``limit``), optionally only of ``tables``; ``to_seq`` says how far it reached."""
+    """Changes after ``since`` (at most ``limit``), optionally only of ``tables``; ``to_seq`` says how far it reached.
+
+    The rows go from the change log into an attached in-memory delta with one ``INSERT ... SELECT`` and
+    the sha256 is computed by SQLite; inside an open transaction (where ``ATTACH`` is refused) the rows
+    are read into Python instead.
+    """
+    if db.conn.in_transaction:
+        return _export_rows(db, since, limit, tables)
     where, params = _where(tables)
-    with db.atomic():  # one read snapshot: the rows and the top sequence agree
+    conn = db.conn
+    conn.execute(f"ATTACH ':memory:' AS {OUT}")
+    try:
+        create_tables(conn, OUT)
+        conn.execute("BEGIN")  # one read snapshot: the rows and the top sequence agree
+        try:
+            count = conn.execute(f"INSERT INTO {OUT}.changes SELECT {', '.join(COLUMNS)} FROM main._changes "
+                                 f"WHERE seq > ?{where} ORDER BY seq LIMIT ?", [since, *params, limit]).rowcount
+            last = conn.execute(f"SELECT max(seq) FROM {OUT}.changes").fetchone()[0]
+            top, start = last_seq(db), horizon(db) + 1
+            sha = sql_digest(conn, OUT)
+        finally:
+            conn.execute("COMMIT")
+        raw = conn.serialize(name=OUT)
+    finally:
+        conn.execute(f"DETACH {OUT}")
+    meta = _delta_meta(db, since, last if count == limit else max(top, since), start)
+    return Delta({"format": FORMAT, "kind": "delta", **meta, "count": count, "sha256": sha}, raw=raw)
+
+
+def _delta_meta(db, since: int, to_seq: int, start: int) -> dict:
+    info = state(db)
+    return {"origin": info["origin"], "epoch": info["epoch"], "from_seq": since + 1, "to_seq": to_seq,
+            "log_start": start, "schema_version": schema_version(db)}
+
+
+def _export_rows(db, since: int, limit: int, tables) -> Delta:
+    where, params = _where(tables)
+    with db.atomic():
         rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM _changes WHERE seq > ?{where} ORDER BY seq LIMIT ?",
                           [since, *params, limit]).fetchall()
         top, start = last_seq(db), horizon(db) + 1
     to_seq = rows[-1][0] if len(rows) == limit else max(top, since)
-    info = state(db)
-    return seal({"origin": info["origin"], "epoch": info["epoch"], "from_seq": since + 1, "to_seq": to_seq,
-                 "log_start": start, "schema_version": schema_version(db)}, [tuple(r) for r in rows])
+    return seal(_delta_meta(db, since, to_seq, start), [tuple(r) for r in rows])
 
 
 def export_snapshot(db, tables: dict) -> Delta:

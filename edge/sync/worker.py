@@ -87,15 +87,16 @@ def push(db, client, batch: int, workdir: Path) -> int:
     since, sent = _push_start(db, client.cursor()), 0
     for _ in range(1_000_000):
         delta = export_delta(db, since, batch)
-        if not delta.changes and delta.meta["to_seq"] <= since:
+        count = delta.meta["count"]  # not len(delta.changes): that would decode the rows in Python
+        if not count and delta.meta["to_seq"] <= since:
             break
         ack = client.push(encode(delta, workdir))
-        sent += len(delta.changes)
+        sent += count
         since = ack["seq"]
         with db.atomic():
             prune(db, since)
             db.execute("UPDATE _sync_state SET acked = ? WHERE id = 1", [since])
-        if not delta.changes:
+        if not count:
             break
     return sent
 

@@ -16,6 +16,12 @@ with ``ON CONFLICT DO NOTHING`` and ignores updates and deletes; ``last_writer_w
 with the highest (clock, origin) of each key when it is newer than the stored version, and remembers
 deletions as tombstones; ``counter`` adds the captured differences of the numeric columns (see
 :mod:`edge.sync.capture`) and sets the other columns from the last change.
+
+Counters and double counting: a store applies its own differences when it writes them, so it skips
+counter changes of its own origin that come back (the hub re-logs every edge's differences, with their
+origin, for the other edges). A snapshot sets counters to the sender's totals, which include the
+receiver's changes only up to the sender's cursor of it; the receiver re-adds its own logged changes
+after that cursor (the snapshot's ``cursors``), which the sender has not counted yet.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import datetime
 
 from edge.errors import Conflict
 
-from .capture import NUMERIC, _q
+from .capture import NUMERIC, _q, state
 from .delta import Delta, create_tables, fill
 
 SRC = "_delta"
@@ -113,6 +119,7 @@ class Applier:
         """Apply ``delta`` in one transaction; return ``{"applied", "skipped", "epoch", "seq"}``."""
         meta, origin = delta.meta, origin or delta.meta["origin"]
         with self._attached(delta), self._transaction():
+            self._own = state(self.db)
             if delta.kind == "snapshot":
                 applied, skipped, after = self._snapshot(meta, origin), 0, None
                 self.db.execute("DELETE FROM _sync_retired WHERE origin = ? AND epoch = ?", [origin, meta["epoch"]])
@@ -196,6 +203,14 @@ class Applier:
                             f"SELECT tbl, pk, op, row, hlc, origin, schema_ver {pick.sql} ORDER BY seq", pick.params)
 
     def _counter(self, pick: Pick) -> None:
+        """Add the differences of other origins (this store's own are counted already); relog them on the hub."""
+        pick.where("origin IS NOT ?", [self._own["origin"]])
+        self._add(pick)
+        if self.relog:
+            self.db.execute(f"INSERT INTO _changes (tbl, pk, op, row, hlc, origin, schema_ver) "
+                            f"SELECT tbl, pk, op, row, hlc, origin, schema_ver {pick.sql} ORDER BY seq", pick.params)
+
+    def _add(self, pick: Pick) -> None:
         """Add the differences of the numeric columns per key; the other columns take the last change's values."""
         table, types = pick.table, self.columns(pick.table.name)
         for condition, params, cols in self._column_sets(pick):
@@ -217,7 +232,21 @@ class Applier:
                 self.db.execute("DELETE FROM _lww_versions WHERE tbl = ?", [name])
             self._upsert(Pick(self.tables[name], None))
         marks = ", ".join("?" for _ in names) or "NULL"
-        return self.db.execute(f"SELECT count(*) FROM {SRC}.changes WHERE tbl IN ({marks})", names).fetchone()[0]
+        count = self.db.execute(f"SELECT count(*) FROM {SRC}.changes WHERE tbl IN ({marks})", names).fetchone()[0]
+        for name in names:
+            if self.tables[name].policy == "counter":
+                self._readd_own(self.tables[name], meta.get("cursors") or {})
+        return count
+
+    def _readd_own(self, table, cursors: dict) -> None:
+        """Add back this store's logged changes of counter ``table`` that the snapshot's sender has not applied yet."""
+        cursor = cursors.get(self._own["origin"] or "") or {}
+        since = cursor.get("seq", 0) if cursor.get("epoch") == self._own["epoch"] else 0
+        self.db.execute(f"INSERT INTO {SRC}.changes SELECT seq, tbl, pk, 'R', row, hlc, origin, schema_ver FROM main._changes "
+                        "WHERE tbl = ? AND seq > ?", [table.name, since])
+        pick = Pick(table, None)
+        pick.where("op = 'R'")
+        self._add(pick)
 
 
 class Pick:

@@ -24,7 +24,7 @@ import secrets
 
 from edge.hookspecs import SyncedTable
 
-from .tables import edge_sends, hub_sends
+from .tables import edge_sends, hub_captures
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS _sync_state (
@@ -132,7 +132,7 @@ def expected_triggers(db, tables: dict[str, SyncedTable], role: str) -> dict[str
     for table in tables.values():
         if not db[table.name].exists():
             continue
-        sends = edge_sends(table) if role == "edge" else hub_sends(table) and table.direction == "hub_to_edge"
+        sends = edge_sends(table) if role == "edge" else hub_captures(table)
         if sends:
             wanted.update(_capture_triggers(db, table, version))
         if role == "edge" and table.policy == "hub_owned":

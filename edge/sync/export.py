@@ -90,8 +90,20 @@ def export_snapshot(db, tables: dict) -> Delta:
                 continue
             for row in db[table.name].rows:
                 changes.append((to_seq, table.name, row[table.key], "S", json.dumps(row, default=str), info["hlc"], info["origin"], 0))
-    return seal({"kind": "snapshot", "origin": info["origin"], "epoch": info["epoch"], "from_seq": 0, "to_seq": to_seq,
-                 "schema_version": schema_version(db), "tables": sorted(tables)}, changes)
+        meta = {"kind": "snapshot", "origin": info["origin"], "epoch": info["epoch"], "from_seq": 0, "to_seq": to_seq,
+                "schema_version": schema_version(db), "tables": sorted(tables)}
+        if any(t.policy == "counter" for t in tables.values()):
+            meta["cursors"] = cursors(db)
+    return seal(meta, changes)
+
+
+def cursors(db) -> dict:
+    """What this store has applied from each origin: ``{origin: {"epoch", "seq"}}``.
+
+    A snapshot carries them when it holds counters: the receiver re-adds its own changes that the snapshot
+    does not include yet (those after its cursor here), so that its counters neither lose nor double them.
+    """
+    return {o: {"epoch": e, "seq": s} for o, e, s in db.execute("SELECT origin, epoch, seq FROM _sync_cursors")}
 
 
 def needs_snapshot(db, since: int, epoch: str | None, tables: dict) -> bool:

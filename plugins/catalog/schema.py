@@ -15,3 +15,9 @@ def create_catalog_items(db):
         pk="sku", not_null={"title"}, defaults={"currency": "EUR", "in_stock": 1, "images": "[]", "description": ""},
     )
     db["catalog_items"].create_index(["category"])
+
+
+@migrations()
+def create_stock_levels(db):
+    """Stock on hand per SKU, synced as a counter (see ``plugin.synced_tables``)."""
+    db["stock_levels"].create({"sku": str, "on_hand": int}, pk="sku", not_null={"on_hand"}, defaults={"on_hand": 0})

@@ -1,4 +1,7 @@
-"""The hub over HTTP (Flask test client as transport): auth, push checks, catalog and bundle rollout."""
+"""The hub over HTTP (Flask test client as transport): auth, push checks, catalog and bundle rollout.
+
+Every hub test runs on both backends: SQLite in the data folder and a real PostgreSQL server.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,9 @@ from edge.sync import delta as wire
 from edge.sync.export import export_delta
 from edge.sync.worker import sync_once
 from tests.builders import signed_bundle
-from tests.test_sync_support import (FlaskTransport, event_ids, hub_db, make_edge, make_hub, node_of, post_event,
-                                     register)
-
-
-@pytest.fixture
-def hub(tmp_path):
-    return make_hub(tmp_path / "hub")
+from tests.pg_server import hub_backend, pg_server  # noqa: F401 (fixtures)
+from tests.test_sync_support import (FlaskTransport, as_items, hub, hub_event_ids, hub_store, make_edge,  # noqa: F401
+                                     node_of, post_event, register)
 
 
 def test_events_reach_the_hub_once_with_the_node_as_origin(hub, tmp_path):
@@ -23,9 +22,8 @@ def test_events_reach_the_hub_once_with_the_node_as_origin(hub, tmp_path):
     transport = FlaskTransport(hub)
     assert sync_once(node_of(edge), transport)["pushed"] == 20
     assert sync_once(node_of(edge), transport)["pushed"] == 0
-    db = hub_db(hub)
-    assert event_ids(db) == sorted(ids)
-    assert {r[0] for r in db.execute("SELECT origin FROM events")} == {"store-1"}
+    assert hub_event_ids(hub) == sorted(ids)
+    assert {r["origin"] for r in hub_store(hub).rows("events")} == {"store-1"}
     assert node_of(edge).db()["_changes"].count == 0  # acknowledged changes are pruned
 
 
@@ -44,8 +42,8 @@ def test_node_auth_is_required_and_tokens_are_stored_hashed(hub):
     assert client.get("/v1/hub/sync/cursor").status_code == 401
     assert client.get("/v1/hub/sync/cursor", headers={"Authorization": "Bearer store-1.wrong"}).status_code == 403
     assert client.get("/v1/hub/sync/cursor", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-    stored = hub_db(hub).execute("SELECT token_hash FROM hub_nodes").fetchone()[0]
-    assert token.split(".", 1)[1] not in stored
+    stored = [r["token_hash"] for r in hub_store(hub).rows("hub_nodes")]
+    assert len(stored) == 1 and len(stored[0]) == 64 and token.split(".", 1)[1] not in stored[0]
 
 
 def _push(hub, token, delta):
@@ -68,15 +66,13 @@ def test_hub_refuses_foreign_origin_and_hub_owned_tables(hub, tmp_path):
     assert _push(hub, t1, other).get_json()["error"]["code"] == "foreign_origin"
     bad = hub.test_client().post("/v1/hub/sync/push", data=b"junk", headers={"Authorization": f"Bearer {t1}", "Content-Type": "application/zstd"})
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "corrupt_delta"
-    assert hub_db(hub)["events"].count == 0 and hub_db(hub)["catalog_items"].count == 0
+    assert hub_store(hub).rows("events") == [] and hub_store(hub).rows("catalog_items") == []
 
 
 def test_published_catalog_reaches_edges_and_is_read_only_there(hub, tmp_path):
-    from edge.hub.store import publish_catalog
-
     csv = tmp_path / "catalog.csv"
     csv.write_text("sku,title,price\na1,Apple,1.5\nb2,Bread,2.0\n")
-    publish_catalog(hub_db(hub), csv)
+    hub_store(hub).publish_catalog(csv)
     edge = make_edge(tmp_path / "e1", register(hub, "store-1"))
     node = node_of(edge)
     assert sync_once(node, FlaskTransport(hub))["pulled"] == 2
@@ -84,9 +80,10 @@ def test_published_catalog_reaches_edges_and_is_read_only_there(hub, tmp_path):
     with pytest.raises(Exception, match="owned by the hub"):
         node.db()["catalog_items"].insert({"sku": "z", "title": "local"})
     csv.write_text("sku,title,price\na1,Green apple,1.7\n")
-    publish_catalog(hub_db(hub), csv)
+    hub_store(hub).publish_catalog(csv)
     sync_once(node, FlaskTransport(hub))
     assert node.db()["catalog_items"].get("a1")["title"] == "Green apple"
+    assert as_items(node.db()["catalog_items"].rows) == as_items(hub_store(hub).rows("catalog_items"))
     status = {n["name"]: n for n in hub.test_client().get("/v1/hub/status").get_json()["nodes"]}
     assert status["store-1"]["cursor_lag"] == 0 and status["store-1"]["last_seen"]
 
@@ -102,7 +99,6 @@ def test_register_node_over_http_shows_the_token_once(hub):
 
 def test_staged_rollout_reaches_only_the_group(hub, tmp_path):
     from edge.bundles.signing import generate_keypair
-    from edge.hub.store import publish_bundle
 
     private, public = generate_keypair(tmp_path / "keys")
     for folder in (tmp_path / "hub", tmp_path / "canary", tmp_path / "rest"):
@@ -114,8 +110,8 @@ def test_staged_rollout_reaches_only_the_group(hub, tmp_path):
     signed_bundle(unsigned, private, version="2.0.0")
     (unsigned / "manifest.sig").write_text('{"algorithm": "ed25519", "key_id": "x", "signature": "AA=="}')
     with pytest.raises(Exception, match="does not trust|signature"):
-        publish_bundle(hub_db(hub), tmp_path / "hub", unsigned, "canary")
-    record = publish_bundle(hub_db(hub), tmp_path / "hub", signed_bundle(tmp_path / "b1", private, version="1.2.0"), "canary")
+        hub_store(hub).publish_bundle(unsigned, "canary")
+    record = hub_store(hub).publish_bundle(signed_bundle(tmp_path / "b1", private, version="1.2.0"), "canary")
     assert sync_once(node_of(canary), FlaskTransport(hub))["bundle"] == "1.2.0"
     assert node_of(canary).registry.active_version() == "1.2.0"
     assert sync_once(node_of(rest), FlaskTransport(hub))["bundle"] is None

@@ -1,4 +1,8 @@
-"""End to end: the hub under real gunicorn on 127.0.0.1, driven by the CLI, an edge syncing over HTTP."""
+"""End to end: the hub under real gunicorn on 127.0.0.1, driven by the CLI, an edge syncing over HTTP.
+
+The hub runs on each backend: SQLite in its data folder, and a real PostgreSQL server on loopback (its URL
+given to ``hub serve`` in the environment and to the admin commands as ``--database-url``).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.test_sync_support import event_ids, make_edge, node_of, post_event
+from tests.pg_server import hub_backend, pg_server  # noqa: F401 (fixtures)
+from tests.test_sync_support import make_edge, node_of, post_event
 
 pytestmark = pytest.mark.slow
 CLI = [str(Path(sys.executable).with_name("storefront-edge"))]
@@ -25,13 +30,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def admin(hub_dir, url, *args) -> str:
+    """Run ``storefront-edge hub ARGS`` against the hub's data folder (and database); return its output."""
+    database = ["--database-url", url] if url else []
+    return subprocess.run([*CLI, "hub", *args, "--data-dir", str(hub_dir), *database], capture_output=True, text=True,
+                          timeout=60, check=True).stdout
+
+
 @pytest.fixture
-def hub_server(tmp_path):
+def hub_server(tmp_path, hub_backend):
     hub_dir, port = tmp_path / "hub", free_port()
-    token = subprocess.run([*CLI, "hub", "register-node", "store-1", "--group", "stores", "--data-dir", str(hub_dir)],
-                           capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    token = admin(hub_dir, hub_backend.url, "register-node", "store-1", "--group", "stores").strip()
+    env = {k: v for k, v in os.environ.items() if k != "STOREFRONT_EDGE_HUB_DATABASE_URL"}
+    if hub_backend.url:
+        env["STOREFRONT_EDGE_HUB_DATABASE_URL"] = hub_backend.url
+    log = open(tmp_path / "hub.log", "w+")
     process = subprocess.Popen([*CLI, "hub", "serve", "--port", str(port), "--workers", "2", "--data-dir", str(hub_dir)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -42,33 +57,39 @@ def hub_server(tmp_path):
                 time.sleep(0.1)
         else:
             pytest.fail("the hub did not start")
-        yield url, token, hub_dir
+        yield url, token, hub_dir, hub_backend.url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
-        process.stderr.close()
+        log.close()
 
 
 def test_edge_syncs_through_a_real_gunicorn_hub(hub_server, tmp_path):
-    from edge.hub.store import open_hub
+    from edge.hub.backends import open_store
     from edge.sync.worker import sync_once
 
-    url, token, hub_dir = hub_server
+    url, token, hub_dir, database_url = hub_server
     assert token.startswith("store-1.")
     csv = tmp_path / "c.csv"
     csv.write_text("sku,title,price\na1,Apple,1.5\n")
-    subprocess.run([*CLI, "hub", "publish-catalog", str(csv), "--data-dir", str(hub_dir)], check=True, timeout=60, capture_output=True)
+    admin(hub_dir, database_url, "publish-catalog", str(csv))
     edge = make_edge(tmp_path / "edge", token, HUB_URL=url)
     posted = [post_event(edge, "order", n=i) for i in range(25)]
     result = sync_once(node_of(edge))
     assert result["pushed"] == 25 and result["pulled"] == 1
-    db, _ = open_hub(hub_dir)
-    assert event_ids(db) == sorted(posted)
+    store = open_store(hub_dir, database_url, extra_plugins=["plugins.events.plugin"])
+    assert sorted(r["id"] for r in store.rows("events")) == sorted(posted)
+    store.close()
     assert node_of(edge).db()["catalog_items"].get("a1")["title"] == "Apple"
-    status = subprocess.run([*CLI, "hub", "status", "--data-dir", str(hub_dir)], capture_output=True, text=True, timeout=60, check=True)
-    assert '"cursor_lag": 0' in status.stdout and token.split(".", 1)[1] not in status.stdout
+    assert not (hub_dir / "hub.db").exists() if database_url else (hub_dir / "hub.db").exists()
+    status = admin(hub_dir, database_url, "status")
+    assert '"cursor_lag": 0' in status and token.split(".", 1)[1] not in status
     bad = requests.post(url + "/v1/hub/sync/push", data=b"x", headers={"Authorization": "Bearer store-1.nope"}, timeout=10)
     assert bad.status_code == 403 and bad.json()["error"]["code"] == "wrong_token"
+    if database_url:  # the server names its store but never shows the password
+        password = database_url.split("@", 1)[0].rsplit(":", 1)[1]
+        served = (tmp_path / "hub.log").read_text()
+        assert "hub store: postgresql://hubtest:***@127.0.0.1" in served and password not in served
 
 
 def test_sync_worker_is_elected_once_per_data_dir(tmp_path):

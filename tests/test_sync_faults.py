@@ -1,4 +1,7 @@
-"""Faults: SIGKILL-like exits at each step, convergence in random order, restore, outage, skew, migration."""
+"""Faults: SIGKILL-like exits at each step, convergence in random order, restore, outage, skew, migration.
+
+The tests that go through the hub run on both hub backends (SQLite, and a real PostgreSQL server).
+"""
 
 from __future__ import annotations
 
@@ -10,17 +13,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from edge.sync.worker import sync_once
-from tests.test_sync_support import (FlaskTransport, event_ids, hub_db, make_edge, make_hub, node_of, post_event,
-                                     register)
+from tests.pg_server import hub_backend, pg_server  # noqa: F401 (fixtures)
+from tests.test_sync_support import (FlaskTransport, as_items, event_ids, hub_event_ids, hub_store, make_edge, make_hub,
+                                     node_of, post_event, register)
 
 CHILD = textwrap.dedent('''
     import os, sys
     sys.path.insert(0, {root!r})
     from pathlib import Path
     from tests.test_sync_support import FlaskTransport, make_edge, make_hub, node_of, post_event
-    import edge.sync.worker as worker, edge.sync.apply as apply
-    step, folder, token = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-    hub, edge = make_hub(folder / "hub"), make_edge(folder / "edge", token)
+    import edge.sync.worker as worker, edge.sync.apply as apply, edge.hub.pg_apply as pg_apply
+    step, folder, token, url = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4] or None
+    hub, edge = make_hub(folder / "hub", url), make_edge(folder / "edge", token)
     node = node_of(edge)
     for i in range(5):
         post_event(edge, "view", i=i)
@@ -32,8 +36,9 @@ CHILD = textwrap.dedent('''
         die()
     if step == "export":
         worker.encode = die
-    if step == "apply":
+    if step == "apply":  # the hub dies applying the push, before its cursor is written
         apply.Applier._set_cursor = die
+        pg_apply.set_cursor = die
     if step == "ack":
         worker.prune = die
     transport = FlaskTransport(hub)
@@ -51,50 +56,52 @@ CHILD = textwrap.dedent('''
 
 
 @pytest.mark.parametrize("step", ["capture", "export", "send", "apply", "ack"])
-def test_killed_at_each_step_then_restarted_loses_and_duplicates_nothing(tmp_path, step):
+def test_killed_at_each_step_then_restarted_loses_and_duplicates_nothing(tmp_path, step, hub_backend):
     from edge.paths import PROJECT_ROOT
 
-    hub = make_hub(tmp_path / "hub")
+    hub = make_hub(tmp_path / "hub", hub_backend.url)
     token = register(hub, "store-1")
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(root=str(PROJECT_ROOT)))
-    child = subprocess.run([sys.executable, str(script), step, str(tmp_path), token], timeout=120, capture_output=True)
+    child = subprocess.run([sys.executable, str(script), step, str(tmp_path), token, hub_backend.url or ""],
+                           timeout=120, capture_output=True)
     assert child.returncode == 9, child.stderr.decode()[-2000:]
-    hub, edge = make_hub(tmp_path / "hub"), make_edge(tmp_path / "edge", token)
+    if step == "apply":
+        assert hub_event_ids(hub) == [] and hub_store(hub).cursor_of("store-1")["seq"] == 0  # rolled back as one
+    hub, edge = make_hub(tmp_path / "hub", hub_backend.url), make_edge(tmp_path / "edge", token)
     sync_once(node_of(edge), FlaskTransport(hub))
     local = event_ids(node_of(edge).db())
     assert len(local) == 5 and "01ZZZZZZZZZZZZZZZZZZZZZZZZ" not in local
-    assert event_ids(hub_db(hub)) == local
+    assert hub_event_ids(hub) == local
     assert sync_once(node_of(edge), FlaskTransport(hub))["pushed"] == 0
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(order=st.lists(st.integers(0, 2), min_size=6, max_size=12), catalog_at=st.integers(0, 5))
-def test_three_edges_converge_in_any_order(tmp_path_factory, order, catalog_at):
-    from edge.hub.store import publish_catalog
-
+def test_three_edges_converge_in_any_order(tmp_path_factory, hub_backend, order, catalog_at):
     folder = tmp_path_factory.mktemp("fleet")
-    hub = make_hub(folder / "hub")
+    hub = make_hub(folder / "hub", hub_backend.fresh_url())
     edges = [make_edge(folder / f"e{i}", register(hub, f"store-{i}")) for i in range(3)]
     csv, posted = folder / "c.csv", []
     for step, who in enumerate(order):
         if step == catalog_at:
             csv.write_text(f"sku,title,price\na,Apple {step},1\nb,Bread,2\n")
-            publish_catalog(hub_db(hub), csv)
+            hub_store(hub).publish_catalog(csv)
         posted.append(post_event(edges[who], "cart", step=step))
         if step % 2:
             sync_once(node_of(edges[who]), FlaskTransport(hub))
     for edge in edges:
         sync_once(node_of(edge), FlaskTransport(hub))
-    assert event_ids(hub_db(hub)) == sorted(posted)
-    catalogs = [sorted(tuple(r.values()) for r in node_of(e).db()["catalog_items"].rows) for e in edges]
-    assert catalogs[0] == catalogs[1] == catalogs[2] == sorted(tuple(r.values()) for r in hub_db(hub)["catalog_items"].rows)
+    assert hub_event_ids(hub) == sorted(posted)
+    catalogs = [as_items(node_of(e).db()["catalog_items"].rows) for e in edges]
+    assert catalogs[0] == catalogs[1] == catalogs[2] == as_items(hub_store(hub).rows("catalog_items"))
+    hub_store(hub).close()
 
 
-def test_edge_restored_from_backup_starts_a_new_epoch_without_loss(tmp_path):
+def test_edge_restored_from_backup_starts_a_new_epoch_without_loss(tmp_path, hub_backend):
     import shutil
 
-    hub = make_hub(tmp_path / "hub")
+    hub = make_hub(tmp_path / "hub", hub_backend.url)
     edge = make_edge(tmp_path / "edge", register(hub, "store-1"))
     transport = FlaskTransport(hub)
     before = [post_event(edge, "view", n=i) for i in range(3)]
@@ -111,11 +118,11 @@ def test_edge_restored_from_backup_starts_a_new_epoch_without_loss(tmp_path):
     new = [post_event(restored, "cart", n=i) for i in range(5)]  # same seq numbers as the lost ones
     sync_once(node_of(restored), transport)
     assert node_of(restored).db().execute("SELECT epoch FROM _sync_state").fetchone()[0] != epoch
-    assert event_ids(hub_db(hub)) == sorted(before + after_backup + new)
+    assert hub_event_ids(hub) == sorted(before + after_backup + new)
 
 
-def test_long_outage_then_catch_up_in_bounded_batches(tmp_path):
-    hub = make_hub(tmp_path / "hub")
+def test_long_outage_then_catch_up_in_bounded_batches(tmp_path, hub_backend):
+    hub = make_hub(tmp_path / "hub", hub_backend.url)
     edge = make_edge(tmp_path / "edge", register(hub, "store-1"), SYNC_BATCH=500)
     transport = FlaskTransport(hub)
     transport.down = True
@@ -131,7 +138,7 @@ def test_long_outage_then_catch_up_in_bounded_batches(tmp_path):
     original = transport.request
     transport.request = lambda method, url, **kw: (pushes.append(len(kw.get("data") or b"")) if url.endswith("/push") else None) or original(method, url, **kw)
     assert sync_once(node_of(edge), transport)["pushed"] == 3000
-    assert len(pushes) == 6 and hub_db(hub)["events"].count == 3000
+    assert len(pushes) == 6 and len(hub_event_ids(hub)) == 3000
 
 
 def test_clock_skew_of_an_hour_keeps_last_writer_wins_consistent(tmp_path):
@@ -162,10 +169,10 @@ def test_clock_skew_of_an_hour_keeps_last_writer_wins_consistent(tmp_path):
     assert target["notes"].get("n")["body"] == "behind, later"
 
 
-def test_migration_mid_stream(tmp_path):
+def test_migration_mid_stream(tmp_path, hub_backend):
     from sqlite_utils import Migrations
 
-    hub = make_hub(tmp_path / "hub")
+    hub = make_hub(tmp_path / "hub", hub_backend.url)
     token = register(hub, "store-1")
     edge = make_edge(tmp_path / "edge", token)
     first = post_event(edge, "view")
@@ -192,4 +199,4 @@ def test_migration_mid_stream(tmp_path):
     assert len(versions) == 2 and versions[1] == versions[0] + 1  # changes from before and after the migration
     assert "kiosk-3" in db.execute("SELECT row FROM _changes WHERE op = 'U'").fetchone()[0]  # triggers follow the new column
     sync_once(node_of(migrated), FlaskTransport(hub))
-    assert event_ids(hub_db(hub)) == sorted([first, second])  # the hub, one schema behind, keeps what it knows
+    assert hub_event_ids(hub) == sorted([first, second])  # the hub, one schema behind, keeps what it knows

@@ -40,19 +40,21 @@ class _Response:
         return json.loads(self.content)
 
 
-def make_hub(folder: Path, **config):
-    """A hub app in ``folder`` with the events plugin."""
+def make_hub(folder: Path, database_url: str | None = None, **config):
+    """A hub app in ``folder`` with the events plugin; on PostgreSQL at ``database_url`` when given."""
     from edge.hub.app import create_hub_app
 
-    return create_hub_app({"DATA_DIR": str(folder), "EXTRA_PLUGINS": EXTRA, **config})
+    return create_hub_app({"DATA_DIR": str(folder), "EXTRA_PLUGINS": EXTRA, "DATABASE_URL": database_url, **config})
+
+
+def hub_store(hub_app):
+    """The hub app's store (SQLite or PostgreSQL)."""
+    return hub_app.extensions["storefront_edge_hub"]["store"]
 
 
 def register(hub_app, name: str, group: str = "stores") -> str:
     """Register a node directly in the hub's store; return its token."""
-    from edge.hub import store
-
-    db = hub_app.extensions["storefront_edge_hub"]["local"].db
-    return store.register_node(db, name, group)
+    return hub_store(hub_app).register_node(name, group)
 
 
 def make_edge(folder: Path, token: str | None = None, **config):
@@ -80,10 +82,19 @@ def event_ids(db) -> list[str]:
     return [r[0] for r in db.execute("SELECT id FROM events ORDER BY id")]
 
 
-def hub_db(hub_app):
-    return hub_app.extensions["storefront_edge_hub"]["local"].db
+def hub_event_ids(hub_app) -> list[str]:
+    """The ids of the events the hub holds, sorted."""
+    return sorted(r["id"] for r in hub_store(hub_app).rows("events"))
+
+
+def as_items(rows) -> list[list]:
+    """Rows as sorted (column, value) lists, sorted: compares tables whatever their column order."""
+    return sorted(sorted(row.items()) for row in rows)
 
 
 @pytest.fixture
-def hub(tmp_path):
-    return make_hub(tmp_path / "hub")
+def hub(tmp_path, hub_backend):
+    """A hub app on the test's backend (request ``hub_backend`` too: import it from tests.pg_server)."""
+    app = make_hub(tmp_path / "hub", hub_backend.url)
+    yield app
+    hub_store(app).close()

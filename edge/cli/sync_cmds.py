@@ -13,11 +13,20 @@ hub_dir_option = click.option("--data-dir", "hub_dir", type=click.Path(file_okay
                               envvar="STOREFRONT_EDGE_HUB_DIR", default="./var/hub", show_default=True,
                               help="The hub's data folder (hub.db, bundles, keys/trusted).")
 
+database_url_option = click.option("--database-url", "database_url", envvar="STOREFRONT_EDGE_HUB_DATABASE_URL", default=None,
+                                   help="PostgreSQL URL (postgresql://user:password@host/db) of the hub's store; "
+                                        "default: hub.db in the data folder.")
 
-def _open(hub_dir: Path):
-    from ..hub.store import open_hub
 
-    return open_hub(hub_dir)
+def hub_options(command):
+    """The data folder and database URL options every hub command takes."""
+    return hub_dir_option(database_url_option(command))
+
+
+def _open(hub_dir: Path, database_url: str | None):
+    from ..hub.backends import open_store
+
+    return open_store(hub_dir, database_url)
 
 
 @click.group(cls=Group)
@@ -29,68 +38,55 @@ def hub():
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8090, show_default=True, type=click.IntRange(1, 65535), help="Port to bind.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes.")
-@hub_dir_option
-def hub_serve(host, port, workers, hub_dir):
+@hub_options
+def hub_serve(host, port, workers, hub_dir, database_url):
     """Serve the hub (gunicorn) on HOST:PORT."""
+    from ..hub.base import redact
     from ..hub.server import serve
 
-    serve(host, port, workers, {"DATA_DIR": str(hub_dir.resolve())})
+    click.echo(f"hub store: {redact(database_url) or hub_dir.resolve() / 'hub.db'}", err=True)
+    serve(host, port, workers, {"DATA_DIR": str(hub_dir.resolve()), "DATABASE_URL": database_url})
 
 
 @hub.command("register-node")
 @click.argument("name")
 @click.option("--group", "group", required=True, help="Rollout group of the node (e.g. a region or 'canary').")
-@hub_dir_option
-def hub_register(name, group, hub_dir):
+@hub_options
+def hub_register(name, group, hub_dir, database_url):
     """Register node NAME and print its token (shown only this once; the hub keeps a hash)."""
-    from ..hub.store import register_node
-
-    db, _ = _open(hub_dir)
-    click.echo(register_node(db, name, group))
+    click.echo(_open(hub_dir, database_url).register_node(name, group))
 
 
 @hub.command("nodes")
-@hub_dir_option
-def hub_nodes(hub_dir):
+@hub_options
+def hub_nodes(hub_dir, database_url):
     """List registered nodes."""
-    from ..hub.store import nodes
-
-    db, _ = _open(hub_dir)
-    for node in nodes(db):
+    for node in _open(hub_dir, database_url).nodes():
         click.echo(f"{node['name']}\tgroup={node['grp']}\tlast_seen={node['last_seen'] or '-'}")
 
 
 @hub.command("status")
-@hub_dir_option
-def hub_status(hub_dir):
+@hub_options
+def hub_status(hub_dir, database_url):
     """Per node: last seen, cursor lag and bundle version (JSON)."""
-    from ..hub.store import status
-
-    db, _ = _open(hub_dir)
-    click.echo(json.dumps(status(db), indent=2))
+    click.echo(json.dumps(_open(hub_dir, database_url).status(), indent=2))
 
 
 @hub.command("publish-catalog")
 @click.argument("csv_path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@hub_dir_option
-def hub_publish_catalog(csv_path, hub_dir):
+@hub_options
+def hub_publish_catalog(csv_path, hub_dir, database_url):
     """Upsert a catalog CSV into the hub; every edge receives it on its next sync."""
-    from ..hub.store import publish_catalog
-
-    db, _ = _open(hub_dir)
-    click.echo(f"published {publish_catalog(db, csv_path)} catalog items")
+    click.echo(f"published {_open(hub_dir, database_url).publish_catalog(csv_path)} catalog items")
 
 
 @hub.command("publish-bundle")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--group", "group", required=True, help="Roll the bundle out to this group of nodes.")
-@hub_dir_option
-def hub_publish_bundle(path, group, hub_dir):
+@hub_options
+def hub_publish_bundle(path, group, hub_dir, database_url):
     """Verify a signed bundle (folder or .tar.gz) with the hub's trusted keys, store it, target GROUP."""
-    from ..hub.store import publish_bundle
-
-    db, _ = _open(hub_dir)
-    record = publish_bundle(db, hub_dir, path, group)
+    record = _open(hub_dir, database_url).publish_bundle(path, group)
     click.echo(f"published {record['name']} {record['version']} ({record['digest'][:12]}) to group {group}")
 
 

@@ -7,7 +7,6 @@ Deltas travel as ``application/zstd`` bodies.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from flask import Flask, Response, current_app, jsonify, request, send_file
@@ -18,9 +17,9 @@ from edge.bodies import json_body, validated
 from edge.errors import Unprocessable
 from edge.openapi import build_document, documented
 
-from . import store, sync
+from .base import HubStore
 
-DEFAULTS = {"DATA_DIR": "./var/hub", "ADMIN_KEY": None, "PLUGINS": None, "EXTRA_PLUGINS": (),
+DEFAULTS = {"DATA_DIR": "./var/hub", "DATABASE_URL": None, "ADMIN_KEY": None, "PLUGINS": None, "EXTRA_PLUGINS": (),
             "MAX_CONTENT_LENGTH": 256 * 1024 * 1024, "LOOPBACK_ONLY_WITHOUT_KEYS": True}
 DELTA_TYPES = {"application/zstd", "application/octet-stream"}
 
@@ -30,15 +29,9 @@ class RegisterNode(BaseModel):
     group: str
 
 
-def hub_db():
-    """This thread's connection to the hub store (opened and migrated once per app)."""
-    state = current_app.extensions["storefront_edge_hub"]
-    local = state["local"]
-    if getattr(local, "db", None) is None:
-        from edge.store import connect
-
-        local.db = connect(Path(current_app.config["DATA_DIR"]) / store.HUB_FILE)
-    return local.db, state["tables"]
+def hub_store() -> HubStore:
+    """The app's hub store (SQLite or PostgreSQL; connections are per thread)."""
+    return current_app.extensions["storefront_edge_hub"]["store"]
 
 
 def _node() -> dict:
@@ -46,9 +39,9 @@ def _node() -> dict:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise errors.Unauthorized("missing node token: send 'Authorization: Bearer <token>'", code="missing_token")
-    db, _ = hub_db()
-    node = store.authenticate(db, token.strip())
-    store.touch(db, node["name"], request.headers.get("X-Bundle-Version"))
+    store = hub_store()
+    node = store.authenticate(token.strip())
+    store.touch(node["name"], request.headers.get("X-Bundle-Version"))
     return node
 
 
@@ -72,8 +65,7 @@ def _register_sync_routes(app: Flask) -> None:
     @app.get("/v1/hub/sync/cursor")
     @documented("What the hub has applied from the calling node", auth="node", tags=("sync",))
     def cursor():
-        db, _ = hub_db()
-        return jsonify(sync.cursor_of(db, _node()["name"]))
+        return jsonify(hub_store().cursor_of(_node()["name"]))
 
     @app.post("/v1/hub/sync/push")
     @documented("Push an edge delta (zstd-compressed SQLite file)", auth="node", request={"type": "string", "format": "binary"},
@@ -82,8 +74,7 @@ def _register_sync_routes(app: Flask) -> None:
         node = _node()
         if request.mimetype not in DELTA_TYPES:
             raise errors.UnsupportedMediaType(f"expected application/zstd, got '{request.mimetype or 'nothing'}'")
-        db, tables = hub_db()
-        return jsonify(sync.push(db, request.get_data(), node["name"], tables, _workdir()))
+        return jsonify(hub_store().push(request.get_data(), node["name"], _workdir()))
 
     @app.get("/v1/hub/sync/pull")
     @documented("Pull hub changes after a cursor (204 when up to date)", auth="node",
@@ -91,24 +82,23 @@ def _register_sync_routes(app: Flask) -> None:
     def pull():
         node = _node()
         since, epoch = _int_arg("since", 0), request.args.get("epoch") or None
-        db, tables = hub_db()
-        store.touch(db, node["name"], pulled_seq=since)
-        data = sync.pull(db, since, epoch, tables, _workdir())
+        store = hub_store()
+        store.touch(node["name"], pulled_seq=since)
+        data = store.pull(since, epoch, _workdir())
         return Response(status=204) if data is None else Response(data, mimetype="application/zstd")
 
     @app.get("/v1/hub/rollout")
     @documented("The bundle targeted at the calling node's group", auth="node", tags=("bundles",))
     def rollout():
         node = _node()
-        db, _ = hub_db()
-        return jsonify(store.rollout_for(db, node["grp"]))
+        return jsonify(hub_store().rollout_for(node["grp"]))
 
     @app.get("/v1/hub/bundles/<digest>")
     @documented("Download a bundle archive by its sha256", auth="node", response={"type": "string", "format": "binary"},
                 errors=(404,), tags=("bundles",))
     def bundle(digest):
         _node()
-        return send_file(store.bundle_path(current_app.config["DATA_DIR"], digest), mimetype="application/gzip")
+        return send_file(hub_store().bundle_path(digest), mimetype="application/gzip")
 
 
 def _register_admin_routes(app: Flask) -> None:
@@ -118,15 +108,14 @@ def _register_admin_routes(app: Flask) -> None:
     def register():
         auth.require(auth.ADMIN)
         body = validated(RegisterNode, json_body())
-        db, _ = hub_db()
-        return jsonify({"name": body.name, "group": body.group, "token": store.register_node(db, body.name, body.group)}), 201
+        token = hub_store().register_node(body.name, body.group)
+        return jsonify({"name": body.name, "group": body.group, "token": token}), 201
 
     @app.get("/v1/hub/status")
     @documented("Per node: last seen, cursor lag, bundle version", auth="admin", tags=("admin",))
     def status():
         auth.require(auth.ADMIN)
-        db, _ = hub_db()
-        return jsonify({"nodes": store.status(db)})
+        return jsonify({"nodes": hub_store().status()})
 
     @app.get("/healthz")
     @documented("Liveness", auth=None)
@@ -140,18 +129,22 @@ def _register_admin_routes(app: Flask) -> None:
 
 
 def create_hub_app(config: dict | None = None) -> Flask:
-    """Build the hub app; ``config`` overrides the defaults (``DATA_DIR``, ``ADMIN_KEY``, ``EXTRA_PLUGINS`` ...)."""
+    """Build the hub app; ``config`` overrides the defaults (``DATA_DIR``, ``DATABASE_URL``, ``ADMIN_KEY`` ...).
+
+    ``DATABASE_URL`` (env ``STOREFRONT_EDGE_HUB_DATABASE_URL``) selects PostgreSQL; without it the hub keeps
+    ``<DATA_DIR>/hub.db``.
+    """
     from edge.config import ENV_PREFIX
+
+    from .backends import open_store
 
     app = Flask("edge.hub")
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env(f"{ENV_PREFIX}_HUB")
     app.config.update(config or {})
     errors.init_app(app)
-    db, tables = store.open_hub(Path(app.config["DATA_DIR"]), app.config["PLUGINS"], app.config["EXTRA_PLUGINS"])
-    local = threading.local()
-    local.db = db
-    app.extensions["storefront_edge_hub"] = {"tables": tables, "local": local}
+    store = open_store(Path(app.config["DATA_DIR"]), app.config["DATABASE_URL"], app.config["PLUGINS"], app.config["EXTRA_PLUGINS"])
+    app.extensions["storefront_edge_hub"] = {"store": store, "tables": store.tables}
     _register_sync_routes(app)
     _register_admin_routes(app)
     return app

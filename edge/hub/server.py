@@ -26,7 +26,7 @@ def serve(host: str, port: int, workers: int, config: dict) -> None:
     """Run the hub under gunicorn in the foreground."""
     from .app import create_hub_app
 
-    create_hub_app(config)  # migrate once before the workers start
+    create_hub_app(config).extensions["storefront_edge_hub"]["store"].close()  # migrate once before the workers start
     options = {"bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "workers": workers,
                "timeout": 120, "graceful_timeout": 10, "accesslog": None, "loglevel": "info"}
     HubServer(options, config).run()

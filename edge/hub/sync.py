@@ -17,35 +17,46 @@ def _writable(tables: dict) -> set:
     return {name for name, t in tables.items() if edge_sends(t) and t.policy != "hub_owned"}
 
 
-def _stamped(change: tuple, node: str, has_origin: bool) -> tuple:
+def _stamped(change: tuple, node: str, has_origin: bool | None) -> tuple:
+    """The change with ``node`` as its origin; ``has_origin`` None: stamp the row when it carries an origin."""
     row = change[4]
-    if has_origin and row:
+    if has_origin is not False and row:
         data = json.loads(row)
-        if data.get("origin") not in (None, node):
-            raise Forbidden(f"a change of {change[1]} carries another node's origin", code="foreign_origin")
-        data["origin"] = node
-        row = json.dumps(data)
+        if has_origin or "origin" in data:
+            if data.get("origin") not in (None, node):
+                raise Forbidden(f"a change of {change[1]} carries another node's origin", code="foreign_origin")
+            data["origin"] = node
+            row = json.dumps(data)
     return (*change[:4], row, change[5], node, change[7])
 
 
-def check_push(db, delta: Delta, node: str, tables: dict) -> Delta:
-    """Refuse a delta from another origin or touching tables an edge may not write; stamp the node as origin."""
+def check_push(delta: Delta, node: str, tables: dict, has_origin=lambda table: None) -> Delta:
+    """Refuse a delta from another origin or touching tables an edge may not write; stamp the node as origin.
+
+    ``has_origin(table)`` says whether the hub's table has an ``origin`` column (``None``: as the row says).
+    """
     if delta.meta.get("origin") != node:
         raise Forbidden(f"the delta's origin '{delta.meta.get('origin')}' is not the authenticated node", code="origin_mismatch")
     if delta.kind != "delta":
         raise Forbidden("edges push deltas, not snapshots", code="snapshot_refused")
-    writable, stamped = _writable(tables), []
+    writable, stamped, known = _writable(tables), [], {}
     for change in delta.changes:
         if change[1] not in writable:
             raise Forbidden(f"table '{change[1]}' cannot be written by an edge", code="forbidden_table")
-        has_origin = db[change[1]].exists() and "origin" in {c.name for c in db[change[1]].columns}
-        stamped.append(_stamped(change, node, has_origin))
+        if change[1] not in known:
+            known[change[1]] = has_origin(change[1])
+        stamped.append(_stamped(change, node, known[change[1]]))
     return Delta(delta.meta, stamped)
+
+
+def sqlite_has_origin(db):
+    """``has_origin`` for a SQLite hub: whether the table exists here with an ``origin`` column."""
+    return lambda table: db[table].exists() and "origin" in {c.name for c in db[table].columns}
 
 
 def push(db, data: bytes, node: str, tables: dict, workdir) -> dict:
     """Verify, check and apply an edge delta; return the applier's result (the ack)."""
-    delta = check_push(db, decode(data, workdir), node, tables)
+    delta = check_push(decode(data, workdir), node, tables, sqlite_has_origin(db))
     return Applier(db, tables, relog=True).apply(delta, origin=node)
 
 

@@ -1,0 +1,209 @@
+"""The hub's storage interface, ``HubStore``, and what its backends share.
+
+A backend keeps the hub's nodes (hashed tokens), bundle records and rollouts, the synced plugin
+tables, the hub's change log and the per-origin cursors. Two backends implement it: SQLite in the hub's
+data folder (:mod:`edge.hub.sqlite_backend`, the default) and PostgreSQL (:mod:`edge.hub.postgres`).
+Bundle archives and the trusted keys live in the data folder for both. Edges cannot tell them apart:
+both speak the same delta files (:mod:`edge.sync.delta`).
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime
+import hashlib
+import hmac
+import re
+import secrets
+from pathlib import Path
+
+from edge.errors import Forbidden, NotFound, Unprocessable
+
+HUB_ORIGIN = "hub"
+NODE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+HUB_TABLES = ("hub_nodes", "hub_bundles", "hub_rollouts")
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def token_hash(secret: str) -> str:
+    """Tokens are 256-bit random: a plain sha256 is a sufficient one-way store."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_names(name: str, group: str) -> None:
+    """Refuse node or group names outside ``[a-z0-9_-]`` (at most 63) and the reserved ``hub``."""
+    if not NODE_NAME.match(name or "") or not NODE_NAME.match(group or ""):
+        raise Unprocessable("node and group names are lower-case letters, digits, '-' and '_' (at most 63)", code="bad_name")
+    if name == HUB_ORIGIN:
+        raise Unprocessable(f"'{HUB_ORIGIN}' is reserved", code="bad_name")
+
+
+def new_token(name: str) -> tuple[str, str]:
+    """A fresh node token ``<name>.<secret>`` and the hash to store."""
+    secret = secrets.token_urlsafe(32)
+    return f"{name}.{secret}", token_hash(secret)
+
+
+def verify_token(token: str, lookup) -> dict:
+    """The node row ``lookup(name)`` returns for a valid token; 403 otherwise (constant-time compare)."""
+    name, _, secret = (token or "").partition(".")
+    row = lookup(name) if name and secret else None
+    expected = row["token_hash"] if row else token_hash(secrets.token_hex(8))
+    if not hmac.compare_digest(expected, token_hash(secret)) or not row:
+        raise Forbidden("unknown node or wrong token", code="wrong_token")
+    return row
+
+
+def catalog_rows(csv_path: Path) -> list[dict]:
+    """The rows of a catalog CSV as the hub stores them (images as a JSON list, stamped ``updated_at``)."""
+    import json
+
+    from plugins.catalog.importer import read_catalog_csv
+
+    rows, stamp = read_catalog_csv(Path(csv_path)), now()
+    for row in rows:
+        row["images"] = json.dumps([p for p in row["images"].split(";") if p])
+        row["updated_at"] = stamp
+    return rows
+
+
+def bundle_dir(data_dir: Path) -> Path:
+    """Where the hub keeps bundle archives by sha256."""
+    return Path(data_dir) / "bundles"
+
+
+def store_bundle(data_dir: Path, source: Path) -> dict:
+    """Verify a bundle (folder or .tar.gz) with the hub's trusted keys and store it content-addressed."""
+    import shutil
+    import tempfile
+
+    from edge.bundles import archive
+    from edge.bundles.builder import sha256_file
+    from edge.bundles.signing import trusted_keys
+    from edge.bundles.verify import verify_bundle
+
+    source, store = Path(source), bundle_dir(data_dir)
+    store.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".publish-", dir=store))
+    try:
+        folder = work / "bundle"
+        archive.copy_tree(source, folder, 1 << 31) if source.is_dir() else archive.extract(source, folder, 1 << 31, 10_000)
+        manifest, _ = verify_bundle(folder, trusted_keys(Path(data_dir) / "keys" / "trusted"))
+        packed = archive.pack(folder, work / "bundle.tar.gz")
+        digest = sha256_file(packed)
+        packed.rename(store / f"{digest}.tar.gz")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"digest": digest, "name": manifest.name, "version": manifest.version, "size": (store / f"{digest}.tar.gz").stat().st_size}
+
+
+def bundle_path(data_dir: Path, digest: str) -> Path:
+    """The stored archive of ``digest``; 404 when there is none."""
+    if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):
+        raise NotFound("no such bundle", code="unknown_bundle")
+    path = bundle_dir(data_dir) / f"{digest}.tar.gz"
+    if not path.is_file():
+        raise NotFound("no such bundle", code="unknown_bundle")
+    return path
+
+
+def redact(url: str | None) -> str | None:
+    """``url`` (a URL or a libpq conninfo string) with its password replaced by ``***``."""
+    if not url:
+        return url
+    if "://" not in url:
+        return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc and ":" in netloc.rpartition("@")[0]:
+        user = netloc.rpartition("@")[0].split(":", 1)[0]
+        netloc = f"{user}:***@{netloc.rpartition('@')[2]}"
+    query = re.sub(r"(password=)[^&]*", r"\1***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class HubStore(abc.ABC):
+    """What the hub app and the admin CLI need from a storage backend."""
+
+    data_dir: Path
+    tables: dict
+
+    # -- nodes ------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def register_node(self, name: str, group: str) -> str:
+        """Register node ``name`` in ``group``; return its token (shown once, stored hashed)."""
+
+    @abc.abstractmethod
+    def node_row(self, name: str) -> dict | None:
+        """The stored row of node ``name`` (with its token hash), or ``None``."""
+
+    def authenticate(self, token: str) -> dict:
+        """The node row a bearer token belongs to; 403 otherwise (constant-time compare)."""
+        return verify_token(token, self.node_row)
+
+    @abc.abstractmethod
+    def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None) -> None:
+        """Record that node ``name`` was seen now (with its bundle version and pulled cursor when known)."""
+
+    @abc.abstractmethod
+    def nodes(self) -> list[dict]:
+        """Every registered node (no token hashes)."""
+
+    @abc.abstractmethod
+    def status(self) -> list[dict]:
+        """Per node: group, last seen, cursor lag, bundle version and the group's target version."""
+
+    # -- bundles and catalog ------------------------------------------------------------------
+    @abc.abstractmethod
+    def record_bundle(self, record: dict, group: str | None) -> None:
+        """Remember a stored bundle and, with ``group``, target it at that group (one transaction)."""
+
+    def publish_bundle(self, source: Path, group: str | None = None) -> dict:
+        """Verify and store a bundle, then target ``group``; return its record."""
+        record = store_bundle(self.data_dir, source)
+        self.record_bundle(record, group)
+        return {**record, "group": group}
+
+    def bundle_path(self, digest: str) -> Path:
+        """The stored archive of ``digest``; 404 when there is none."""
+        return bundle_path(self.data_dir, digest)
+
+    @abc.abstractmethod
+    def rollout_for(self, group: str) -> dict:
+        """The bundle targeted at ``group`` (``{"version": None, "digest": None}`` when none)."""
+
+    @abc.abstractmethod
+    def publish_catalog(self, csv_path: Path) -> int:
+        """Upsert the rows of a catalog CSV into ``catalog_items`` (captured for every edge); return how many."""
+
+    # -- sync ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def cursor_of(self, node: str) -> dict:
+        """What the hub has applied from ``node``: ``{"epoch", "seq", "hlc"}``."""
+
+    @abc.abstractmethod
+    def push(self, data: bytes, node: str, workdir: Path) -> dict:
+        """Verify, check and apply an edge delta with the node's cursor in the same transaction; return the ack."""
+
+    @abc.abstractmethod
+    def pull(self, since: int, epoch: str | None, workdir: Path, limit: int = 10_000) -> bytes | None:
+        """The compressed delta (or snapshot) after an edge's cursor; ``None`` when it is up to date."""
+
+    @abc.abstractmethod
+    def compact(self, keep: int) -> int:
+        """Prune the hub's change log to its last ``keep`` changes; return how many were dropped."""
+
+    # -- inspection and life cycle --------------------------------------------------------------
+    @abc.abstractmethod
+    def rows(self, table: str) -> list[dict]:
+        """The rows of a synced table or a hub table, by key (for the admin and the tests)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close this thread's connection."""

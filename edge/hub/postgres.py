@@ -1,0 +1,184 @@
+"""The hub on PostgreSQL (psycopg 3), for a fleet that outgrows one machine.
+
+Chosen by ``DATABASE_URL`` (``--database-url`` / ``STOREFRONT_EDGE_HUB_DATABASE_URL``). Each thread keeps
+one connection (reopened when broken or after a fork); every operation is one transaction. Schema:
+:mod:`edge.hub.pg_schema`; pushes: :mod:`edge.hub.pg_apply`; the change log and pulls: :mod:`edge.hub.pg_log`.
+Edges get the same delta files as from a SQLite hub. The URL's password is never logged or shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import weakref
+from pathlib import Path
+
+from edge.errors import Conflict, ServiceUnavailable
+
+from . import pg_apply, pg_log
+from .base import HUB_TABLES, HubStore, catalog_rows, check_names, new_token, now, redact
+from .pg_schema import ensure_schema, q
+
+log = logging.getLogger(__name__)
+NODE_COLUMNS = "name, grp, created_at, last_seen, bundle_version, pulled_seq"
+
+
+def is_postgres_url(url: str | None) -> bool:
+    """Whether ``url`` names a PostgreSQL database."""
+    return bool(url) and url.split("://", 1)[0] in ("postgres", "postgresql")
+
+
+def _close_all(opened: list, reap: bool = False) -> None:
+    """Close the connections this process opened (``reap``: only those of finished threads); forget them."""
+    kept = []
+    for pid, thread, conn in opened:
+        if pid == os.getpid() and (not reap or not thread.is_alive()):
+            conn.close()
+        elif pid == os.getpid() and not conn.closed:
+            kept.append((pid, thread, conn))
+    opened[:] = kept
+
+
+class PostgresHubStore(HubStore):
+    """The hub's store in a PostgreSQL database; bundle archives and trusted keys stay in ``data_dir``."""
+
+    def __init__(self, url: str, data_dir: Path, tables: dict):
+        self.url, self.data_dir, self.tables = url, Path(data_dir), tables
+        self._local, self._lock, self._opened = threading.local(), threading.Lock(), []
+        weakref.finalize(self, _close_all, self._opened)
+        with self.transaction() as cur:
+            ensure_schema(cur, tables)
+
+    def __repr__(self) -> str:
+        return f"PostgresHubStore({redact(self.url)!r})"
+
+    # -- connections and transactions ---------------------------------------------------------
+    def connection(self):
+        """This thread's connection (autocommit; operations open explicit transactions)."""
+        conn, local = getattr(self._local, "conn", None), self._local
+        if conn is None or conn.closed or conn.broken or local.pid != os.getpid():
+            import psycopg
+            from psycopg.rows import dict_row
+
+            # a connection inherited through fork() is left alone: psycopg does not close it from the child
+            conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row, connect_timeout=10,
+                                   application_name="storefront-edge-hub")
+            local.conn, local.pid = conn, os.getpid()
+            with self._lock:
+                _close_all(self._opened, reap=True)
+                self._opened.append((os.getpid(), threading.current_thread(), conn))
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self, snapshot: bool = False):
+        """A cursor inside one transaction (``snapshot``: read-only REPEATABLE READ); 503 when the database fails."""
+        import psycopg
+
+        try:
+            conn = self.connection()
+            with conn.transaction(), conn.cursor() as cur:
+                if snapshot:
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield cur
+        except psycopg.OperationalError as exc:
+            log.warning("hub database %s failed: %s", redact(self.url), type(exc).__name__)
+            raise ServiceUnavailable("the hub's database is unavailable; try again later", code="hub_database_unavailable") from None
+
+    # -- nodes ------------------------------------------------------------------------------------
+    def register_node(self, name: str, group: str) -> str:
+        check_names(name, group)
+        token, hashed = new_token(name)
+        with self.transaction() as cur:
+            cur.execute("INSERT INTO hub_nodes (name, grp, token_hash, created_at, pulled_seq) VALUES (%s, %s, %s, %s, 0) "
+                        "ON CONFLICT (name) DO NOTHING", [name, group, hashed, now()])
+            if cur.rowcount == 0:
+                raise Conflict(f"node '{name}' is registered already", code="node_exists")
+        return token
+
+    def node_row(self, name: str) -> dict | None:
+        with self.transaction() as cur:
+            return cur.execute(f"SELECT {NODE_COLUMNS}, token_hash FROM hub_nodes WHERE name = %s", [name]).fetchone()
+
+    def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None) -> None:
+        with self.transaction() as cur:
+            cur.execute("UPDATE hub_nodes SET last_seen = %s, bundle_version = coalesce(%s, bundle_version), "
+                        "pulled_seq = coalesce(%s, pulled_seq) WHERE name = %s",
+                        [now(), bundle_version[:64] if bundle_version else None, pulled_seq, name])
+
+    def nodes(self) -> list[dict]:
+        with self.transaction() as cur:
+            return cur.execute(f"SELECT {NODE_COLUMNS} FROM hub_nodes ORDER BY name").fetchall()
+
+    def status(self) -> list[dict]:
+        with self.transaction(snapshot=True) as cur:
+            top = cur.execute("SELECT last_seq FROM hub_state WHERE id = 1").fetchone()["last_seq"]
+            targets = {r["grp"]: r["version"] for r in cur.execute("SELECT grp, version FROM hub_rollouts")}
+            nodes = cur.execute(f"SELECT {NODE_COLUMNS} FROM hub_nodes ORDER BY name").fetchall()
+        return [{**node, "cursor_lag": max(0, top - (node["pulled_seq"] or 0)), "target_version": targets.get(node["grp"])}
+                for node in nodes]
+
+    # -- bundles and catalog ------------------------------------------------------------------
+    def record_bundle(self, record: dict, group: str | None) -> None:
+        with self.transaction() as cur:
+            cur.execute("INSERT INTO hub_bundles (digest, name, version, size, created_at) VALUES (%s, %s, %s, %s, %s) "
+                        "ON CONFLICT (digest) DO UPDATE SET name = excluded.name, version = excluded.version, "
+                        "size = excluded.size, created_at = excluded.created_at",
+                        [record["digest"], record["name"], record["version"], record["size"], now()])
+            if group:
+                cur.execute("INSERT INTO hub_rollouts (grp, digest, version, updated_at) VALUES (%s, %s, %s, %s) "
+                            "ON CONFLICT (grp) DO UPDATE SET digest = excluded.digest, version = excluded.version, "
+                            "updated_at = excluded.updated_at", [group, record["digest"], record["version"], now()])
+
+    def rollout_for(self, group: str) -> dict:
+        with self.transaction() as cur:
+            row = cur.execute("SELECT version, digest FROM hub_rollouts WHERE grp = %s", [group]).fetchone()
+        return dict(row) if row else {"version": None, "digest": None}
+
+    def publish_catalog(self, csv_path: Path) -> int:
+        rows = catalog_rows(csv_path)
+        with self.transaction() as cur:
+            pg_log.publish_rows(cur, self.tables["catalog_items"], rows)
+        return len(rows)
+
+    # -- sync ---------------------------------------------------------------------------------
+    def cursor_of(self, node: str) -> dict:
+        with self.transaction() as cur:
+            row = cur.execute("SELECT epoch, seq, hlc FROM hub_cursors WHERE origin = %s", [node]).fetchone()
+        return dict(row) if row else {"epoch": None, "seq": 0, "hlc": None}
+
+    def push(self, data: bytes, node: str, workdir: Path) -> dict:
+        from edge.sync.delta import decode
+
+        from .sync import check_push
+
+        delta = check_push(decode(data, workdir), node, self.tables)
+        with self.transaction() as cur:
+            return pg_apply.apply_push(cur, delta, node, self.tables)
+
+    def pull(self, since: int, epoch: str | None, workdir: Path, limit: int = 10_000) -> bytes | None:
+        from edge.sync.delta import encode
+
+        with self.transaction(snapshot=True) as cur:
+            delta = pg_log.pull(cur, since, epoch, self.tables, limit)
+        return None if delta is None else encode(delta, workdir)
+
+    def compact(self, keep: int) -> int:
+        with self.transaction() as cur:
+            return pg_log.compact(cur, keep)
+
+    # -- inspection and life cycle --------------------------------------------------------------
+    def rows(self, table: str) -> list[dict]:
+        with self.transaction() as cur:
+            if table in self.tables:
+                return [r["row"] for r in cur.execute(f"SELECT row FROM {q(table)} WHERE NOT deleted ORDER BY key, origin")]
+            if table in HUB_TABLES:
+                return cur.execute(f"SELECT * FROM {q(table)} ORDER BY 1").fetchall()
+        raise KeyError(f"no synced or hub table '{table}'")
+
+    def close(self) -> None:
+        """Close every connection this store opened in this process."""
+        with self._lock:
+            _close_all(self._opened)
+        self._local.conn = None

@@ -1,0 +1,82 @@
+"""The default hub backend: one SQLite file (``<hub dir>/hub.db``), per-thread connections.
+
+It carries the plugins' own tables (their migrations), the same trigger capture as an edge (role
+``hub``) and the edge's applier for pushes; see :mod:`edge.hub.store` and :mod:`edge.hub.sync`.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from . import store, sync
+from .base import HUB_TABLES, HubStore
+
+
+class SqliteHubStore(HubStore):
+    """The hub's store in ``data_dir/hub.db``; each thread gets its own connection."""
+
+    def __init__(self, data_dir: Path, plugin_names=None, extra_plugins=()):
+        self.data_dir = Path(data_dir)
+        db, self.tables = store.open_hub(self.data_dir, plugin_names, extra_plugins)
+        self._local = threading.local()
+        self._local.db = db
+
+    def __repr__(self) -> str:
+        return f"SqliteHubStore({str(self.data_dir / store.HUB_FILE)!r})"
+
+    def db(self):
+        """This thread's connection to ``hub.db`` (opened on first use)."""
+        if getattr(self._local, "db", None) is None:
+            from edge.store import connect
+
+            self._local.db = connect(self.data_dir / store.HUB_FILE)
+        return self._local.db
+
+    def register_node(self, name: str, group: str) -> str:
+        return store.register_node(self.db(), name, group)
+
+    def node_row(self, name: str) -> dict | None:
+        return store.node_row(self.db(), name)
+
+    def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None) -> None:
+        store.touch(self.db(), name, bundle_version, pulled_seq)
+
+    def nodes(self) -> list[dict]:
+        return store.nodes(self.db())
+
+    def status(self) -> list[dict]:
+        return store.status(self.db())
+
+    def record_bundle(self, record: dict, group: str | None) -> None:
+        store.record_bundle(self.db(), record, group)
+
+    def rollout_for(self, group: str) -> dict:
+        return store.rollout_for(self.db(), group)
+
+    def publish_catalog(self, csv_path: Path) -> int:
+        return store.publish_catalog(self.db(), csv_path)
+
+    def cursor_of(self, node: str) -> dict:
+        return sync.cursor_of(self.db(), node)
+
+    def push(self, data: bytes, node: str, workdir: Path) -> dict:
+        return sync.push(self.db(), data, node, self.tables, workdir)
+
+    def pull(self, since: int, epoch: str | None, workdir: Path, limit: int = sync.PULL_LIMIT) -> bytes | None:
+        return sync.pull(self.db(), since, epoch, self.tables, workdir, limit)
+
+    def compact(self, keep: int) -> int:
+        return sync.compact(self.db(), keep)
+
+    def rows(self, table: str) -> list[dict]:
+        if table not in self.tables and table not in HUB_TABLES:
+            raise KeyError(f"no synced or hub table '{table}'")
+        key = self.tables[table].key if table in self.tables else None
+        return list(self.db()[table].rows_where(order_by=key)) if self.db()[table].exists() else []
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None

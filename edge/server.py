@@ -1,4 +1,4 @@
-"""gunicorn as the node's server: one app per worker (no preload: models and threads per process)."""
+"""gunicorn as the server of the node and of the hub: one app per worker (no preload)."""
 
 from __future__ import annotations
 
@@ -23,23 +23,30 @@ def _worker_exit(server, worker):
         node.close()
 
 
-class NodeServer(BaseApplication):
-    """A gunicorn application that builds the node app inside each worker."""
+class AppServer(BaseApplication):
+    """A gunicorn application that calls ``factory()`` inside each worker to build its WSGI app."""
 
-    def __init__(self, options: dict, overrides: dict):
-        self.options, self.overrides = options, overrides
+    def __init__(self, options: dict, factory):
+        self.options, self.factory = options, factory
         super().__init__()
 
     def load_config(self):
         for key, value in self.options.items():
             self.cfg.set(key, value)
-        self.cfg.set("child_exit", _child_exit)
-        self.cfg.set("worker_exit", _worker_exit)
 
     def load(self):
-        from .app import create_app
+        return self.factory()
 
-        return create_app(self.overrides)
+
+def gunicorn_options(host: str, port: int, workers: int, data_dir: Path, threads: int = 1, timeout: int = 60) -> dict:
+    """Settings shared by the node and the hub; the control socket lives in ``<data dir>/run``."""
+    (Path(data_dir) / "run").mkdir(parents=True, exist_ok=True)
+    return {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers, "threads": threads, "worker_class": "gthread" if threads > 1 else "sync",
+        "timeout": timeout, "graceful_timeout": 10, "accesslog": None, "loglevel": "info",
+        "control_socket": str(Path(data_dir) / "run" / "gunicorn.ctl"),  # one per server, not one per user
+    }
 
 
 def prepare_metrics_dir(data_dir: Path) -> None:
@@ -51,12 +58,10 @@ def prepare_metrics_dir(data_dir: Path) -> None:
 
 
 def serve(host: str, port: int, workers: int, threads: int, data_dir: Path, overrides: dict) -> None:
-    """Run gunicorn in the foreground until it is stopped."""
+    """Run the node under gunicorn in the foreground until it is stopped."""
+    from .app import create_app
+
     prepare_metrics_dir(data_dir)
-    options = {
-        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-        "workers": workers, "threads": threads, "worker_class": "gthread" if threads > 1 else "sync",
-        "timeout": 60, "graceful_timeout": 10, "accesslog": None, "loglevel": "info",
-        "control_socket": str(Path(data_dir) / "run" / "gunicorn.ctl"),  # one per node, not one per user
-    }
-    NodeServer(options, overrides).run()
+    options = {**gunicorn_options(host, port, workers, data_dir, threads),
+               "child_exit": _child_exit, "worker_exit": _worker_exit}
+    AppServer(options, lambda: create_app(overrides)).run()

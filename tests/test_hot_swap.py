@@ -51,6 +51,7 @@ def test_hot_swap_under_load_has_no_failures(data_dir, make_bundle, tmp_path):
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
+        workers = _versions_by_worker(f"{base}/v1/greeter/double")
     failures = [r for r in results if r[1] != 200]
     assert failures == [], failures[:5]
     assert all((r[2], r[3]) in {("1.0.0", 2.0), ("1.1.0", 3.0)} for r in results), "version and model must switch together"
@@ -58,4 +59,15 @@ def test_hot_swap_under_load_has_no_failures(data_dir, make_bundle, tmp_path):
     assert before and all(r[2] == "1.0.0" for r in before)
     late = [r for r in results if r[0] > activated + 2.0]
     assert late and all(r[2] == "1.1.0" for r in late), "a worker still served the old bundle 2 s after activation"
-    assert len({r[4] for r in late}) == 2, "both workers should have answered after the switch"
+    assert workers == {pid: "1.1.0" for pid in workers} and len(workers) == 2, workers
+
+
+def _versions_by_worker(url: str) -> dict:
+    """Ask until both workers have answered (bounded); map worker pid to the bundle version it serves."""
+    seen = {}
+    for _ in range(500):
+        body = requests.post(url, json={"values": [1, 1, 1, 1]}, headers={"Authorization": f"Bearer {CLIENT_KEY}"}, timeout=10).json()
+        seen[body["worker"]] = body["bundle"]
+        if len(seen) == 2:
+            break
+    return seen

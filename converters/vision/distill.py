@@ -89,13 +89,26 @@ def principal_axes(features: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarr
     return mean.astype(np.float32), vt[:dim].astype(np.float32)
 
 
-def build_targets(teacher, images: np.ndarray, recipe) -> TeacherTargets:
-    """Run the teacher once per image and mirror; fit the centred projection on pooled maps."""
+def build_targets(teacher, images: np.ndarray, recipe, cache_dir: Path | None = None) -> TeacherTargets:
+    """Run the teacher once per image and mirror; fit the centred projection on pooled maps.
+
+    With ``cache_dir`` the maps are saved there and reused by a resumed run (same teacher).
+    """
+    if cache_dir is not None and (Path(cache_dir) / "maps_flipped.npy").is_file():
+        return TeacherTargets(*(np.load(Path(cache_dir) / f"{k}.npy") for k in _TARGET_FIELDS))
     maps = teacher_maps(teacher, images, recipe.d_teacher_size, flip=False)
     flipped = teacher_maps(teacher, images, recipe.d_teacher_size, flip=True)
     pooled = maps.astype(np.float32).mean(axis=(1, 2))
     mean, proj = principal_axes(pooled, min(recipe.emb_dim, pooled.shape[1], len(pooled)))
-    return TeacherTargets(maps, flipped, mean, proj)
+    targets = TeacherTargets(maps, flipped, mean, proj)
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        for key in _TARGET_FIELDS:
+            np.save(Path(cache_dir) / f"{key}.npy", getattr(targets, key))
+    return targets
+
+
+_TARGET_FIELDS = ("maps", "maps_flipped", "mean", "projection")
 
 
 def distill_student(student, targets: TeacherTargets, images: np.ndarray, recipe, work_dir: Path,

@@ -53,24 +53,21 @@ def onnx_embedder(path: str | Path, threads: int = 2) -> Embed:
 
 
 def tflite_embedder(path: str | Path, threads: int = 2) -> Embed:
-    """Wrap a TFLite file as an ``Embed`` function (batch resized on demand)."""
+    """Wrap a TFLite file (static batch 1) as an ``Embed`` function that loops over the batch."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # pragma: no cover - fallback runtime
         from tflite_runtime.interpreter import Interpreter
     interp = Interpreter(model_path=str(path), num_threads=threads)
-    state = {"shape": None}
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]["index"]
+    out = interp.get_output_details()[0]["index"]
 
-    def run(x: np.ndarray) -> np.ndarray:
-        inp = interp.get_input_details()[0]
-        if state["shape"] != x.shape:
-            interp.resize_tensor_input(inp["index"], list(x.shape))
-            interp.allocate_tensors()
-            state["shape"] = x.shape
-        interp.set_tensor(inp["index"], x.astype(np.float32))
+    def one(x: np.ndarray) -> np.ndarray:
+        interp.set_tensor(inp, np.ascontiguousarray(x[None], dtype=np.float32))
         interp.invoke()
-        return interp.get_tensor(interp.get_output_details()[0]["index"]).copy()
-    return run
+        return interp.get_tensor(out)[0].copy()
+    return lambda batch: np.stack([one(x) for x in batch])
 
 
 def recall_at_k(catalog: np.ndarray, catalog_labels: np.ndarray, queries: np.ndarray,

@@ -100,7 +100,11 @@ def stage_students(ctx: Context, tuned) -> dict:
 
     if not ctx.recipe.students:
         return {}
-    targets = build_targets(tuned, ctx.train.pixels, ctx.recipe)
+    cache = ctx.work_dir / "teacher_targets"
+    if not ctx.resume and cache.is_dir():
+        for stale in cache.glob("*.npy"):
+            stale.unlink()
+    targets = build_targets(tuned, ctx.train.pixels, ctx.recipe, cache)
     students = {}
     for arch in ctx.recipe.students:
         start = time.perf_counter()
@@ -123,7 +127,8 @@ def export_all(model, name: str, ctx: Context) -> dict[str, Path]:
     r, out = ctx.recipe, ctx.work_dir / "models" / name
     files = {"onnx_fp32": export_onnx(model, out / f"{name}.onnx", r.eval_size, r.opset)}
     calib = calibration_batches(ctx.train.pixels, r.eval_size, r.calib_images, r.seed)
-    files["onnx_int8"] = quantize_static_int8(files["onnx_fp32"], out / f"{name}.int8.onnx", calib)
+    files["onnx_int8"] = quantize_static_int8(files["onnx_fp32"], out / f"{name}.int8.onnx", calib,
+                                             r.int8_float_first_convs, r.int8_float_depthwise)
     if r.tflite and tflite_available():
         files["tflite_fp32"] = export_tflite(model, out / f"{name}.tflite", r.eval_size)
         files["tflite_int8w"] = quantize_tflite_weights(files["tflite_fp32"], out / f"{name}.int8w.tflite")

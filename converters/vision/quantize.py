@@ -31,8 +31,27 @@ def calibration_batches(images: np.ndarray, size: int, count: int, seed: int, ba
     return [to_tensor(images[idx[i:i + batch]], size).numpy() for i in range(0, len(idx), batch)]
 
 
-def quantize_static_int8(fp32_path: str | Path, out_path: str | Path, batches: list[np.ndarray]) -> Path:
-    """Quantize ``fp32_path`` to int8 QDQ (per-channel weights, uint8 activations)."""
+def float_nodes(model_path: str | Path, first_convs: int = 4, depthwise: bool = True) -> list[str]:
+    """Conv nodes kept in float: the first ``first_convs`` and (optionally) every depthwise conv.
+
+    Measured on the ImageNet MobileNetV2 (64 grocery photos, cosine to fp32): all convs int8
+    0.926; first 2 float 0.985; first 4 and depthwise float 0.993, for +60 kB.
+    """
+    import onnx
+
+    convs = [n for n in onnx.load(str(model_path)).graph.node if n.op_type == "Conv"]
+    keep = [n.name for n in convs[:first_convs]]
+    if depthwise:
+        keep += [n.name for n in convs if any(a.name == "group" and a.i > 1 for a in n.attribute)]
+    return sorted(set(keep))
+
+
+def quantize_static_int8(fp32_path: str | Path, out_path: str | Path, batches: list[np.ndarray],
+                         float_first_convs: int = 4, float_depthwise: bool = True) -> Path:
+    """Quantize ``fp32_path`` to int8 QDQ (per-channel weights, uint8 activations, MinMax calibration).
+
+    The input-side convolutions (and depthwise ones) stay float: see :func:`float_nodes`.
+    """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -43,5 +62,6 @@ def quantize_static_int8(fp32_path: str | Path, out_path: str | Path, batches: l
         quantize_static(str(prepared), str(out_path), _Reader(batches), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax,
-                        op_types_to_quantize=["Conv", "Gemm", "MatMul", "Add", "Mul"])
+                        op_types_to_quantize=["Conv", "Gemm", "MatMul", "Add", "Mul"],
+                        nodes_to_exclude=float_nodes(prepared, float_first_convs, float_depthwise))
     return out_path

@@ -27,7 +27,7 @@ class Recipe:
     ft_scale: float = 16.0
     ft_label_smoothing: float = 0.1
     ft_weight_decay: float = 1e-4
-    center_embedding: bool = True   # subtract the catalog mean feature inside the graph
+    center_embedding: bool = False  # subtract the catalog mean feature (measured: raw r@1 0.608 vs 0.622)
     # student distillation (cached teacher 7x7 maps, cosine loss on centred features)
     students: tuple[str, ...] = ("mobilenet_v3_small",)
     emb_dim: int = 256
@@ -40,6 +40,8 @@ class Recipe:
     # export
     opset: int = 17
     calib_images: int = 160
+    int8_float_first_convs: int = 4
+    int8_float_depthwise: bool = True
     agreement_images: int = 64
     size_budget_mb: float = 5.0
     latency: bool = True

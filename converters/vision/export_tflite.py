@@ -41,7 +41,25 @@ def export_tflite(model, path: str | Path, size: int) -> Path:
     sample = {"image": torch.zeros(1, 3, size, size)}
     edge_model = litert_torch.convert(_named(model.eval()), sample_args=(), sample_kwargs=sample)
     edge_model.export(str(path))
-    return path
+    return name_io(path)
+
+
+def name_io(path: str | Path, input_name: str = "image", output_name: str = "embedding") -> Path:
+    """Rename the input/output tensors (``serving_default_image`` ...) to ``image``/``embedding``.
+
+    The signature already uses these names; the tensor names are what a plain
+    ``Interpreter.get_input_details()`` reports, so both now agree with the ONNX model.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    graph = model.subgraphs[0]
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise ValueError(f"{path}: expected one input and one output")
+    graph.tensors[graph.inputs[0]].name = input_name.encode()
+    graph.tensors[graph.outputs[0]].name = output_name.encode()
+    flatbuffer_utils.write_model(model, str(path))
+    return Path(path)
 
 
 def quantize_tflite_weights(fp32_path: str | Path, out_path: str | Path) -> Path:
@@ -51,4 +69,4 @@ def quantize_tflite_weights(fp32_path: str | Path, out_path: str | Path) -> Path
     qt = quantizer.Quantizer(str(fp32_path))
     qt.load_quantization_recipe(recipe.dynamic_wi8_afp32())
     qt.quantize().export_model(str(out_path), overwrite=True)
-    return Path(out_path)
+    return name_io(out_path)

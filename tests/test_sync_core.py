@@ -178,3 +178,73 @@ def test_new_epoch_retires_the_old_one(a, b):
     with pytest.raises(Conflict) as stale:
         Applier(b, TABLES).apply(wire.decode(old))
     assert stale.value.code == "stale_epoch" and b["events"].count == 1
+
+
+def test_hub_owned_keeps_the_last_change_of_each_key_within_one_delta(b, tmp_path):
+    hub = connect(tmp_path / "hub.db")
+    hub["catalog_items"].create({"sku": str, "title": str}, pk="sku")
+    capture.install_triggers(hub, TABLES, "hub")
+    capture.set_origin(hub, "hub")
+    hub["catalog_items"].insert_all([{"sku": f"s{i}", "title": "t"} for i in range(3)])
+    hub["catalog_items"].update("s0", {"title": "renamed"})
+    hub["catalog_items"].delete("s1")
+    hub["catalog_items"].insert({"sku": "s1", "title": "back"})
+    hub["catalog_items"].delete("s2")
+    b["catalog_items"].insert({"sku": "s2", "title": "stale copy"})
+    assert ship(hub, b)["applied"] == 7
+    assert sorted((r["sku"], r["title"]) for r in b["catalog_items"].rows) == [("s0", "renamed"), ("s1", "back")]
+
+
+def test_a_row_without_a_column_the_receiver_has_keeps_its_default_or_value(a, b):
+    b["notes"].add_column("tag", str, not_null_default="none")
+    b["notes"].insert({"id": "kept", "body": "old", "tag": "mine"})
+    a["notes"].insert({"id": "new", "body": "x"})
+    a["notes"].insert({"id": "kept", "body": "newer"})  # later clock: wins, but carries no tag
+    ship(a, b)
+    assert b["notes"].get("new")["tag"] == "none" and b["notes"].get("kept") == {"id": "kept", "body": "newer", "tag": "mine"}
+
+
+def test_the_hub_relogs_each_winning_last_writer_change_once_with_its_origin(a, b, tmp_path):
+    hub = store(tmp_path / "hub.db", "hub")
+    a["notes"].insert({"id": "n", "body": "a1"})
+    a["notes"].update("n", {"body": "a2"})
+    b["notes"].insert({"id": "m", "body": "b1"})
+    for source in (a, b):
+        Applier(hub, TABLES, relog=True).apply(wire.decode(wire.encode(export_delta(source, 0))))
+    relogged = hub.execute("SELECT pk, origin, json_extract(row, '$.body') FROM _changes ORDER BY pk").fetchall()
+    assert relogged == [("m", "b", "b1"), ("n", "a", "a2")]
+
+
+def test_export_inside_an_open_transaction_gives_the_same_delta(a):
+    a["events"].insert_all([{"id": f"e{i}", "kind": "view"} for i in range(20)])
+    outside = export_delta(a, 3, limit=10)
+    with a.atomic():
+        inside = export_delta(a, 3, limit=10)
+    assert inside.meta == outside.meta and inside.changes == outside.changes
+    assert outside.meta["sha256"] == wire.digest(outside.changes) and outside.meta["to_seq"] == 13
+
+
+def test_format_1_deltas_are_still_read_and_checked(a, b):
+    import zstandard
+
+    a["events"].insert_all([{"id": f"e{i}", "kind": "view"} for i in range(4)])
+    current = export_delta(a, 0)
+    meta = {**current.meta, "format": wire.FORMAT_V1, "sha256": wire.digest_v1(current.changes)}
+    old = zstandard.ZstdCompressor().compress(wire.to_sqlite(wire.Delta(meta, list(current.changes))))
+    assert Applier(b, TABLES).apply(wire.decode(old))["applied"] == 4 and b["events"].count == 4
+    forged = zstandard.ZstdCompressor().compress(wire.to_sqlite(wire.Delta({**meta, "sha256": "0" * 64}, list(current.changes))))
+    with pytest.raises(wire.DeltaMismatch):
+        wire.decode(forged)
+
+
+def test_a_delta_file_with_extra_objects_is_refused(a):
+    import sqlite3
+
+    import zstandard
+
+    a["events"].insert({"id": "e1", "kind": "view"})
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(wire.to_sqlite(export_delta(a, 0)))
+    conn.execute("CREATE VIEW sneaky AS SELECT 1")
+    with pytest.raises(wire.DeltaError):
+        wire.decode(zstandard.ZstdCompressor().compress(conn.serialize()))

@@ -1,19 +1,34 @@
-"""Sync figures: capture overhead per row, export + apply of 100k changes, delta size, offline catch-up.
+"""Sync figures, side by side in one run: capture overhead, export and apply of 100k changes, delta size,
+and the real catch-up of an edge that was offline for 1,000,000 events, with its peak memory.
 
-Run: ``.venv/bin/python benchmarks/bench_sync.py`` (prints a markdown table, returns a dict from ``main``).
-The offline catch-up is measured at ``CATCHUP_EVENTS`` events and extrapolated linearly to 1,000,000.
+Run: ``.venv/bin/python benchmarks/bench_sync.py [catch-up events]`` (or ``make bench``): prints a markdown
+table; ``main()`` returns the figures. Timings are medians of ``REPEATS`` runs (the catch-up of 1M: one
+run, it takes minutes), so compare figures of one run with each other, not across noisy runs.
+
+The catch-up goes through ``sync_once`` — the worker's own code path — against the real hub app, with
+the Flask test client as transport (no sockets). Each catch-up runs in a child process so that its
+memory is its own: RSS is sampled every 20 ms while it syncs. The time spent inside the hub's request
+handling (test client, checks, apply) is reported apart from the edge's side. The large catch-up runs
+twice: as is, and with a full garbage collection after each request (see ``_timed_transport``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 ROWS = 20_000
 CHANGES = 100_000
-CATCHUP_EVENTS = 100_000
+CATCHUP_EVENTS = 1_000_000
+CATCHUP_SMALL = 100_000
+SYNC_BATCH = 10_000
 REPEATS = 3
 
 
@@ -31,8 +46,9 @@ def _store(path: Path, capture: bool):
     return db, tables
 
 
-def _rows(n: int, prefix: str = "") -> list[tuple]:
-    return [(f"{prefix}{i:012d}", "view", '{"sku":"a1","n":%d}' % i, "2026-01-01T00:00:00Z", None) for i in range(n)]
+def _rows(n: int, prefix: str = ""):
+    """``n`` event rows, generated lazily (a million of them must not sit in memory)."""
+    return ((f"{prefix}{i:012d}", "view", '{"sku":"a1","n":%d}' % i, "2026-01-01T00:00:00Z", None) for i in range(n))
 
 
 def _insert_seconds(db, rows) -> float:
@@ -42,78 +58,181 @@ def _insert_seconds(db, rows) -> float:
     return time.perf_counter() - started
 
 
+def _insert_us(db, rows: int) -> tuple[float, float]:
+    """(wall, CPU) µs per row of inserting ``rows`` events in one transaction."""
+    cpu = time.process_time()
+    wall = _insert_seconds(db, _rows(rows))
+    return wall / rows * 1e6, (time.process_time() - cpu) / rows * 1e6
+
+
 def capture_overhead(folder: Path) -> dict:
-    """Inserts with and without capture triggers, side by side; µs per row."""
-    plain, captured = [], []
-    for r in range(REPEATS):
-        for capture, out in ((False, plain), (True, captured)):
+    """Inserts with and without capture triggers, alternating, in fresh stores; µs per row, wall and CPU.
+
+    The CPU figure is this process's own time, less disturbed by other work on a shared machine.
+    """
+    runs: dict[bool, list] = {False: [], True: []}
+    for r in range(REPEATS + 2):
+        for capture in (False, True):
             db, _ = _store(folder / f"cap-{capture}-{r}.db", capture)
-            out.append(_insert_seconds(db, _rows(ROWS)) / ROWS * 1e6)
+            runs[capture].append(_insert_us(db, ROWS))
             db.close()
-    return {"insert_us_plain": statistics.median(plain), "insert_us_captured": statistics.median(captured),
-            "capture_overhead_us_per_row": statistics.median(captured) - statistics.median(plain),
-            "capture_ratio": statistics.median(captured) / statistics.median(plain)}
+    figures = {}
+    for i, kind in enumerate(("wall", "cpu")):
+        p, c = (statistics.median(x[i] for x in runs[k]) for k in (False, True))
+        figures.update({f"insert_us_plain_{kind}": p, f"insert_us_captured_{kind}": c,
+                        f"capture_overhead_us_per_row_{kind}": c - p})
+    return figures
 
 
-def export_apply(folder: Path) -> dict:
-    """Export 100k changes to a delta, decode it and apply it to a second store."""
+def _export_apply_once(folder: Path, r: int) -> tuple[float, float, int, int]:
     from edge.sync import delta as wire
     from edge.sync.apply import Applier
     from edge.sync.export import export_delta
 
-    export_s, apply_s, sizes = [], [], {}
-    for r in range(REPEATS):
-        source, tables = _store(folder / f"src-{r}.db", True)
-        _insert_seconds(source, _rows(CHANGES))
-        target, _ = _store(folder / f"dst-{r}.db", True)
+    source, tables = _store(folder / f"src-{r}.db", True)
+    _insert_seconds(source, _rows(CHANGES))
+    target, _ = _store(folder / f"dst-{r}.db", True)
+    started = time.perf_counter()
+    data = wire.encode(export_delta(source, 0, limit=CHANGES))
+    exported = time.perf_counter() - started
+    started = time.perf_counter()
+    result = Applier(target, tables).apply(wire.decode(data))
+    applied = time.perf_counter() - started
+    assert result["applied"] == CHANGES and target["events"].count == CHANGES
+    source.execute("VACUUM")
+    source.close(), target.close()
+    return exported, applied, len(data), (folder / f"src-{r}.db").stat().st_size
+
+
+def export_apply(folder: Path) -> dict:
+    """Export 100k changes to compressed delta bytes; decode, verify and apply them to a second store."""
+    runs = [_export_apply_once(folder, r) for r in range(REPEATS)]
+    export_s, apply_s = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+    delta_bytes, database_bytes = runs[-1][2], runs[-1][3]
+    return {"export_100k_s": export_s, "apply_100k_s": apply_s, "export_plus_apply_100k_s": export_s + apply_s,
+            "delta_bytes_100k": delta_bytes, "database_bytes_100k": database_bytes,
+            "delta_to_database_ratio": delta_bytes / database_bytes}
+
+
+# -- catch-up, in a child process ------------------------------------------------------------------
+def _rss() -> int:
+    """This process's resident memory now, in bytes."""
+    import os
+
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@contextlib.contextmanager
+def _peak_rss():
+    """Sample RSS every 20 ms during the block; yields a list whose first item ends as the peak."""
+    import threading
+
+    peak, stop = [_rss()], threading.Event()
+
+    def sample():
+        while not stop.wait(0.02):
+            peak[0] = max(peak[0], _rss())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        sampler.join()
+
+
+def _timed_transport(hub, collect: bool):
+    """A Flask test-client transport that adds up the seconds spent inside the hub's handling.
+
+    ``collect``: run Python's full garbage collection after each request. Each handled request leaves
+    werkzeug's environ and request in a reference cycle holding the pushed body (~2 MB per 10k changes)
+    until a full collection, which a sync round of a few hundred allocations-heavy requests rarely
+    triggers; collecting shows the memory the sync itself keeps.
+    """
+    import gc
+
+    from tests.test_sync_support import FlaskTransport
+
+    transport, spent = FlaskTransport(hub), [0.0]
+    forward = transport.request
+
+    def request(*args, **kwargs):
         started = time.perf_counter()
-        data = wire.encode(export_delta(source, 0, limit=CHANGES), folder)
-        export_s.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        Applier(target, tables).apply(wire.decode(data, folder))
-        apply_s.append(time.perf_counter() - started)
-        source.execute("VACUUM")
-        sizes = {"delta_bytes": len(data), "database_bytes": (folder / f"src-{r}.db").stat().st_size}
-        source.close(), target.close()
-    return {"export_100k_s": statistics.median(export_s), "apply_100k_s": statistics.median(apply_s),
-            "export_plus_apply_100k_s": statistics.median(export_s) + statistics.median(apply_s),
-            **sizes, "delta_to_database_ratio": sizes["delta_bytes"] / sizes["database_bytes"]}
+        try:
+            return forward(*args, **kwargs)
+        finally:
+            if collect:
+                gc.collect()
+            spent[0] += time.perf_counter() - started
+
+    transport.request = request
+    return transport, spent
 
 
-def catch_up(folder: Path) -> dict:
-    """An edge offline for CATCHUP_EVENTS events pushes them to a hub (Flask test client transport)."""
-    import sys
+def _catch_up_child(events: int, folder: Path, collect: bool) -> dict:
+    """In this (child) process: an edge records ``events`` while offline, then one ``sync_once`` pushes them."""
+    import logging
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(ROOT))
+    logging.disable(logging.WARNING)
+    from edge.store import connect
     from edge.sync.worker import sync_once
-    from tests.test_sync_support import FlaskTransport, make_edge, make_hub, node_of, register
+    from tests.test_sync_support import make_edge, make_hub, node_of, register
 
     hub = make_hub(folder / "hub")
-    edge = make_edge(folder / "edge", register(hub, "store-1"), SYNC_BATCH=10_000)
-    db = node_of(edge).db()
-    with db.atomic():
-        db.conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", _rows(CATCHUP_EVENTS, "E"))
-    started = time.perf_counter()
-    pushed = sync_once(node_of(edge), FlaskTransport(hub))["pushed"]
-    seconds = time.perf_counter() - started
-    assert pushed == CATCHUP_EVENTS
-    return {"catch_up_events_measured": CATCHUP_EVENTS, "catch_up_s_measured": seconds,
-            "catch_up_1m_s_extrapolated": seconds * 1_000_000 / CATCHUP_EVENTS}
+    node = node_of(make_edge(folder / "edge", register(hub, "store-1"), SYNC_BATCH=SYNC_BATCH))
+    recorded = _insert_seconds(node.db(), _rows(events, "E"))
+    transport, in_hub = _timed_transport(hub, collect)
+    before = _rss()
+    with _peak_rss() as peak:
+        started = time.perf_counter()
+        pushed = sync_once(node, transport)["pushed"]
+        seconds = time.perf_counter() - started
+    at_hub = connect(folder / "hub" / "hub.db")["events"].count
+    assert pushed == events == at_hub, (pushed, events, at_hub)
+    return {"events": events, "record_s": recorded, "sync_s": seconds, "hub_side_s": in_hub[0],
+            "rss_before_mb": before / 2**20, "rss_peak_mb": peak[0] / 2**20}
 
 
-def main() -> dict:
+def catch_up(events: int, folder: Path, collect: bool = False) -> dict:
+    """Run one catch-up of ``events`` in a child process; return its figures."""
+    out = subprocess.run([sys.executable, __file__, "--catch-up-child", str(events), str(folder), str(int(collect))], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def catch_ups(folder: Path, events: int) -> dict:
+    """The catch-up of ``CATCHUP_SMALL`` events (median of runs) beside ``events`` (default 1M), without and with collection."""
+    small = [catch_up(CATCHUP_SMALL, folder / f"small-{r}") for r in range(REPEATS)]
+    label = f"{events // 1_000_000}m" if events % 1_000_000 == 0 else f"{events // 1000}k"
+    figures = {f"catch_up_{CATCHUP_SMALL // 1000}k_s": statistics.median(s["sync_s"] for s in small),
+               f"catch_up_{CATCHUP_SMALL // 1000}k_rss_peak_mb": statistics.median(s["rss_peak_mb"] for s in small)}
+    for collect in (False, True):
+        big, name = catch_up(events, folder / f"big-{collect}", collect), f"catch_up_{label}" + ("_collecting" if collect else "")
+        figures.update({f"{name}_s": big["sync_s"], f"{name}_hub_side_s": big["hub_side_s"],
+                        f"{name}_edge_side_s": big["sync_s"] - big["hub_side_s"], f"{name}_record_offline_s": big["record_s"],
+                        f"{name}_rss_before_mb": big["rss_before_mb"], f"{name}_rss_peak_mb": big["rss_peak_mb"]})
+    return figures
+
+
+def main(events: int = CATCHUP_EVENTS) -> dict:
     """Measure everything in one run; print a markdown table; return the figures."""
     import logging
 
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        figures = {**capture_overhead(folder), **export_apply(folder), **catch_up(folder)}
-    print("| figure | value |\n|---|---|")
-    for key, value in figures.items():
-        print(f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |")
+        figures = {**capture_overhead(folder), **export_apply(folder), **catch_ups(folder, events)}
+    figures["table"] = "\n".join(["| figure | value |", "|---|---|"] + [
+        f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |" for key, value in figures.items()])
+    print(figures["table"])
     return figures
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--catch-up-child"]:
+        print(json.dumps(_catch_up_child(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4] == "1")))
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else CATCHUP_EVENTS)

@@ -248,3 +248,13 @@ def test_a_delta_file_with_extra_objects_is_refused(a):
     conn.execute("CREATE VIEW sneaky AS SELECT 1")
     with pytest.raises(wire.DeltaError):
         wire.decode(zstandard.ZstdCompressor().compress(conn.serialize()))
+
+
+def test_rows_captured_before_and_after_a_new_column_apply_in_one_delta(a, b):
+    a["notes"].insert({"id": "n1", "body": "before"})
+    a["notes"].add_column("tag", str)
+    capture.install_triggers(a, TABLES, "edge")
+    a["notes"].insert({"id": "n2", "body": "after", "tag": "x"})
+    b["notes"].add_column("tag", str, not_null_default="none")
+    assert ship(a, b)["applied"] == 2
+    assert sorted((r["id"], r["tag"]) for r in b["notes"].rows) == [("n1", "none"), ("n2", "x")]

@@ -156,9 +156,15 @@ class Applier:
         """``(condition, params, columns)`` per set of columns the picked rows carry (the key among them)."""
         mask, names = self._mask(pick.table), list(self.columns(pick.table.name))
         masks = [m for (m,) in self.db.execute(f"SELECT DISTINCT {mask} {pick.sql}{where}", pick.params).fetchall()]
-        sets = [(f"{pick.sql}{where}" + (f" AND ({mask}) = ?" if len(masks) > 1 else ""), pick.params + [m][: len(masks) > 1],
-                 [c for i, c in enumerate(names) if m >> i & 1]) for m in masks]
-        return [s for s in sets if pick.table.key in s[2]]
+        sets = []
+        for m in masks:
+            condition, params = f"{pick.sql}{where}", list(pick.params)
+            if len(masks) > 1:  # usually every row carries the same columns: no need to filter by mask
+                condition, params = f"{condition} AND ({mask}) = ?", params + [m]
+            columns = [c for i, c in enumerate(names) if m >> i & 1]
+            if pick.table.key in columns:
+                sets.append((condition, params, columns))
+        return sets
 
     def _upsert(self, pick: Pick, mode: str = "update") -> None:
         """Insert the picked rows in sequence order; on a key conflict update them (or do nothing)."""

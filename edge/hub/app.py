@@ -74,7 +74,7 @@ def _register_sync_routes(app: Flask) -> None:
         node = _node()
         if request.mimetype not in DELTA_TYPES:
             raise errors.UnsupportedMediaType(f"expected application/zstd, got '{request.mimetype or 'nothing'}'")
-        return jsonify(hub_store().push(request.get_data(), node["name"], _workdir()))
+        return jsonify(hub_store().push(request.get_data(cache=False), node["name"], _workdir()))
 
     @app.get("/v1/hub/sync/pull")
     @documented("Pull hub changes after a cursor (204 when up to date)", auth="node",

@@ -6,6 +6,7 @@ imported inside the commands.
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -25,6 +26,14 @@ def _logging(log_file: Path | None) -> None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", handlers=handlers, force=True)
+
+
+def _command_line() -> str:
+    """The invoking command as a user would retype it (recorded in bundle.json)."""
+    ctx = click.get_current_context()
+    argv = sys.argv[1:]
+    tail = argv[argv.index(ctx.info_name) + 1:] if ctx.info_name in argv else argv
+    return f"{ctx.command_path} {shlex.join(tail)}".strip()
 
 
 @click.group("vision")
@@ -66,7 +75,7 @@ def recipe(dataset, out_dir, work_dir, recipe_name, long_, tiny, students, seed,
         from .vision.pipeline import run_pipeline
 
         recipe = get_recipe(name, seed=seed, students=tuple(students) or None)
-        spec = run_pipeline(dataset, out_dir, recipe, work_dir, resume=resume, command=" ".join(sys.argv),
+        spec = run_pipeline(dataset, out_dir, recipe, work_dir, resume=resume, command=_command_line(),
                             sign_key=sign_key, teacher_weights=teacher_weights)
     except Exception as exc:  # noqa: BLE001 - one line for the user, details in the log
         logging.getLogger(__name__).debug("build failed", exc_info=True)

@@ -183,6 +183,7 @@ def test_resume_continues_to_the_same_weights(dataset, tmp_path):
         assert torch.allclose(a, b, atol=1e-6), k
 
 
+@pytest.mark.slow
 def test_tflite_export_agrees_with_torch(tmp_path):
     from converters.vision.export_tflite import export_tflite, tflite_available
     from converters.vision.evaluate import tflite_embedder, torch_embedder

@@ -6,6 +6,7 @@ float32 [1,D], L2-normalised.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 
@@ -39,7 +40,10 @@ def export_tflite(model, path: str | Path, size: int) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sample = {"image": torch.zeros(1, 3, size, size)}
-    edge_model = litert_torch.convert(_named(model.eval()), sample_args=(), sample_kwargs=sample)
+    with warnings.catch_warnings():  # litert-torch/torch.export internals emit Future/Deprecation warnings
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        edge_model = litert_torch.convert(_named(model.eval()), sample_args=(), sample_kwargs=sample)
     edge_model.export(str(path))
     return name_io(path)
 

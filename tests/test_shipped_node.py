@@ -51,7 +51,7 @@ def test_onnx_and_litert_runtimes_agree_on_a_real_photo():
         entry = manifest.models[name]
         model = load_model(name, VISION / entry.file, entry.runtime)
         assert model.runtime == entry.runtime
-        pixels = to_input(_demo_photo(), Preprocess.from_manifest(entry.model_dump()))
+        pixels = to_input(_demo_photo(), Preprocess.from_manifest(entry.preprocess))
         embeddings[name] = model.run({"image": pixels})["embedding"][0]
     a, b = embeddings.values()
     assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.9
@@ -92,7 +92,8 @@ def test_demo_node_is_ready_with_the_shipped_bundle(demo_node):
 def test_demo_node_finds_products_from_unseen_photos(demo_node):
     import csv
 
-    names = {row["Class ID (int)"]: row["Class Name (str)"] for row in csv.DictReader(open(GROCERY / "classes.csv"))}
+    with open(GROCERY / "classes.csv", newline="") as handle:
+        names = {row["Class ID (int)"]: row["Class Name (str)"] for row in csv.DictReader(handle)}
     lines = [line.split(",") for line in (GROCERY / "val.txt").read_text().splitlines() if line.strip()]
     sample = lines[::6]  # about 50 held-back photos, spread over the classes
     hits1 = hits5 = 0
@@ -100,4 +101,4 @@ def test_demo_node_finds_products_from_unseen_photos(demo_node):
         found = _search(demo_node, (GROCERY / path.strip()).read_bytes())
         hits1 += found[:1] == [names[fine.strip()]]
         hits5 += names[fine.strip()] in found
-    assert hits1 / len(sample) >= 0.6 and hits5 / len(sample) >= 0.8, (hits1, hits5, len(sample))
+    assert hits1 / len(sample) >= 0.7 and hits5 / len(sample) >= 0.9, (hits1, hits5, len(sample))  # measured 0.80 and 0.98

@@ -27,27 +27,21 @@ def cosine_lr(base: float, progress: float) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-class CosineClassifier:
-    """Factory for ``scale * cos(feature, class weight)`` logits as a torch module."""
+def cosine_classifier(weight, scale: float):
+    """``scale * cos(feature, class weight)`` logits; weights ``[C, D]`` start as ``weight``."""
+    from torch import nn
 
-    @staticmethod
-    def build(weight, scale: float):
-        """Module holding normalised-at-use class weights initialised from ``weight`` [C, D]."""
-        import torch
-        from torch import nn
+    class CosineClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(weight.clone())
+            self.scale = scale
 
-        class _Cos(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.weight = nn.Parameter(weight.clone())
-                self.scale = scale
-
-            def forward(self, f):
-                f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
-                w = self.weight / self.weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
-                return self.scale * f @ w.t()
-        torch.manual_seed(0)
-        return _Cos()
+        def forward(self, f):
+            f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            w = self.weight / self.weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            return self.scale * f @ w.t()
+    return CosineClassifier()
 
 
 def class_means(embedder, images: np.ndarray, labels: np.ndarray, size: int, n_classes: int):
@@ -87,7 +81,7 @@ def finetune_teacher(embedder, images: np.ndarray, labels: np.ndarray, n_classes
     import torch
 
     torch.manual_seed(recipe.seed)
-    head = CosineClassifier.build(class_means(embedder, images, labels, recipe.ft_size, n_classes),
+    head = cosine_classifier(class_means(embedder, images, labels, recipe.ft_size, n_classes),
                                   recipe.ft_scale)
     model = torch.nn.ModuleDict({"embedder": embedder, "head": head})
     freeze_teacher(embedder, recipe.ft_freeze_blocks)

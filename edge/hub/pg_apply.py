@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 
-from edge.errors import Conflict
 
 from . import pg_log
 from .base import HUB_ORIGIN, now
@@ -30,21 +29,15 @@ def cursor(cur, origin: str) -> tuple[str | None, int]:
 
 
 def start_from(cur, origin: str, meta: dict) -> int:
-    """The cursor seq to apply after; raises 409 for a retired epoch or a gap."""
+    """The cursor seq to apply after; raises 409 for a retired epoch or a gap (rules in ``plan_start``)."""
+    from edge.sync.apply import plan_start
+
     epoch, seq = cursor(cur, origin)
-    if cur.execute("SELECT 1 FROM hub_retired WHERE origin = %s AND epoch = %s", [origin, meta["epoch"]]).fetchone():
-        raise Conflict(f"epoch {meta['epoch']} of {origin} was replaced by a newer one", code="stale_epoch")
-    if epoch != meta["epoch"]:
-        if meta["from_seq"] > meta.get("log_start", 1):
-            raise Conflict("a new epoch must start at the beginning of the sender's log", code="gap",
-                           details={"epoch": epoch, "expected_from": None})
-        if epoch is not None:
-            cur.execute("INSERT INTO hub_retired VALUES (%s, %s) ON CONFLICT DO NOTHING", [origin, epoch])
-        return meta["from_seq"] - 1
-    if meta["from_seq"] > seq + 1:
-        raise Conflict(f"delta starts at {meta['from_seq']} but {seq + 1} is expected", code="gap",
-                       details={"epoch": epoch, "expected_from": seq + 1})
-    return seq
+    retired = cur.execute("SELECT 1 FROM hub_retired WHERE origin = %s AND epoch = %s", [origin, meta["epoch"]]).fetchone()
+    start, retire = plan_start(epoch, seq, bool(retired), origin, meta)
+    if retire is not None:
+        cur.execute("INSERT INTO hub_retired VALUES (%s, %s) ON CONFLICT DO NOTHING", [origin, retire])
+    return start
 
 
 def set_cursor(cur, origin: str, epoch: str, seq: int, hlc: int | None, top: int) -> None:

@@ -42,6 +42,27 @@ def _path(column: str) -> str:
     return "'" + f'$."{column}"'.replace("'", "''") + "'"
 
 
+
+def plan_start(epoch: str | None, seq: int, retired: bool, origin: str, meta: dict) -> tuple[int, str | None]:
+    """Where to apply a delta from: ``(cursor seq to apply after, epoch to retire or None)``.
+
+    The receiver holds ``(epoch, seq)`` for ``origin``; ``retired`` says whether the delta's epoch was
+    replaced already. Raises 409 ``stale_epoch`` for a retired epoch and ``gap`` for a delta that
+    starts past the cursor (or a new epoch that does not start at the beginning of its log).
+    """
+    if retired:
+        raise Conflict(f"epoch {meta['epoch']} of {origin} was replaced by a newer one", code="stale_epoch")
+    if epoch != meta["epoch"]:
+        if meta["from_seq"] > meta.get("log_start", 1):
+            raise Conflict("a new epoch must start at the beginning of the sender's log", code="gap",
+                           details={"epoch": epoch, "expected_from": None})
+        return meta["from_seq"] - 1, epoch
+    if meta["from_seq"] > seq + 1:
+        raise Conflict(f"delta starts at {meta['from_seq']} but {seq + 1} is expected", code="gap",
+                       details={"epoch": epoch, "expected_from": seq + 1})
+    return seq, None
+
+
 class Applier:
     """Applies deltas to one store; ``relog`` re-logs accepted last-writer-wins changes (the hub does)."""
 
@@ -100,19 +121,11 @@ class Applier:
     def _start_from(self, origin: str, meta: dict) -> int:
         """The cursor seq to apply after; raises 409 for a retired epoch or a gap."""
         epoch, seq = self.cursor(origin)
-        if self.db.execute("SELECT 1 FROM _sync_retired WHERE origin = ? AND epoch = ?", [origin, meta["epoch"]]).fetchone():
-            raise Conflict(f"epoch {meta['epoch']} of {origin} was replaced by a newer one", code="stale_epoch")
-        if epoch != meta["epoch"]:
-            if meta["from_seq"] > meta.get("log_start", 1):
-                raise Conflict("a new epoch must start at the beginning of the sender's log", code="gap",
-                               details={"epoch": epoch, "expected_from": None})
-            if epoch is not None:
-                self.db.execute("INSERT OR IGNORE INTO _sync_retired VALUES (?, ?)", [origin, epoch])
-            return meta["from_seq"] - 1
-        if meta["from_seq"] > seq + 1:
-            raise Conflict(f"delta starts at {meta['from_seq']} but {seq + 1} is expected", code="gap",
-                           details={"epoch": epoch, "expected_from": seq + 1})
-        return seq
+        retired = self.db.execute("SELECT 1 FROM _sync_retired WHERE origin = ? AND epoch = ?", [origin, meta["epoch"]]).fetchone()
+        start, retire = plan_start(epoch, seq, bool(retired), origin, meta)
+        if retire is not None:
+            self.db.execute("INSERT OR IGNORE INTO _sync_retired VALUES (?, ?)", [origin, retire])
+        return start
 
     # -- applying -------------------------------------------------------------------------------
     def apply(self, delta: Delta, origin: str | None = None) -> dict:

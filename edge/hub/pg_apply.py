@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 
-
 from . import pg_log
 from .base import HUB_ORIGIN, now
 from .pg_schema import SHARED, key_text, q

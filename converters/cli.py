@@ -36,14 +36,18 @@ def _command_line() -> str:
     return f"{ctx.command_path} {shlex.join(tail)}".strip()
 
 
+def dataset_option(help_text: str):
+    """The ``--dataset`` folder option every vision command takes."""
+    return click.option("--dataset", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help=help_text)
+
+
 @click.group("vision")
 def vision():
     """Vision converter: fine-tune, distil, export (ONNX, int8, TFLite), evaluate, bundle."""
 
 
 @vision.command("recipe")
-@click.option("--dataset", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Dataset folder: train.txt/val.txt list files, or train/ and val/ with one subfolder per SKU.")
+@dataset_option("Dataset folder: train.txt/val.txt list files, or train/ and val/ with one subfolder per SKU.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Bundle source folder to write (model files + bundle.json).")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -86,8 +90,7 @@ def recipe(dataset, out_dir, work_dir, recipe_name, long_, tiny, students, seed,
 
 
 @vision.command("demo-catalog")
-@click.option("--dataset", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Grocery Store Dataset folder (classes.csv, train.txt, iconic-images-and-descriptions/).")
+@dataset_option("Grocery Store Dataset folder (classes.csv, train.txt, iconic-images-and-descriptions/).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write catalog.csv and images/<sku>/<n>.jpg into.")
 @click.option("--per-sku", type=int, default=3, show_default=True, help="Training photos per SKU.")
@@ -105,8 +108,7 @@ def demo_catalog(dataset, out_dir, per_sku, max_side, quality):
 
 
 @vision.command("evaluate")
-@click.option("--dataset", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Dataset folder (train = catalog, val = queries).")
+@dataset_option("Dataset folder (train = catalog, val = queries).")
 @click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="An exported .onnx or .tflite embedder (input 'image', output 'embedding').")
 @click.option("--size", type=int, default=224, show_default=True, help="Input side in pixels.")

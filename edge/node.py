@@ -6,6 +6,8 @@ and ask it for models (``node.model("vision_embedder")``), their config and the 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 from pathlib import Path
 
@@ -22,6 +24,18 @@ from .store import STORE_FILE, Store, migrate
 
 log = logging.getLogger(__name__)
 EXTENSION = "storefront_edge"
+
+
+@contextlib.contextmanager
+def startup_lock(data_dir: Path):
+    """Hold ``<data dir>/run/startup.lock`` exclusively: WAL set-up, migrations and plugin start-up
+    (triggers, FTS tables) change the schema, and two processes doing so at once fail with
+    'database is locked' or 'already exists'."""
+    folder = Path(data_dir) / "run"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "startup.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def current_node() -> "Node":
@@ -52,14 +66,15 @@ class Node:
         """Load plugins, migrate the store, load the active bundle, start every plugin."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.plugins.load(self.config.get("PLUGIN_CONFIG") or {})
-        sets = [s for s in self.plugins.call_each("migrations").values() if s is not None and not isinstance(s, Exception)]
-        applied = migrate(self.store.db(), sets)
-        if applied:
-            log.info("applied migrations: %s", ", ".join(applied))
-        self.watcher.start() if watch else self.watcher.refresh()
-        for name, result in self.plugins.call_each("startup", node=self).items():
-            if isinstance(result, Exception):
-                self.plugins.plugins[name].errors.append(f"startup failed: {result}")
+        with startup_lock(self.data_dir):  # gunicorn workers boot at once: one at a time changes the schema
+            sets = [s for s in self.plugins.call_each("migrations").values() if s is not None and not isinstance(s, Exception)]
+            applied = migrate(self.store.db(), sets)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+            self.watcher.start() if watch else self.watcher.refresh()
+            for name, result in self.plugins.call_each("startup", node=self).items():
+                if isinstance(result, Exception):
+                    self.plugins.plugins[name].errors.append(f"startup failed: {result}")
 
     def close(self) -> None:
         """Stop watching bundles and shut every plugin down."""

@@ -51,3 +51,28 @@ def test_each_thread_gets_its_own_connection(tmp_path):
     thread.join()
     assert seen[0] is not store.db()
     assert store.db() is store.db()
+
+
+def _boot(data_dir: str, results) -> None:
+    from edge.app import create_app
+
+    try:
+        create_app({"DATA_DIR": data_dir}, watch=False).extensions["storefront_edge"].close()
+        results.put("ok")
+    except Exception as exc:  # report what a worker would have died of
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_workers_booting_at_once_on_a_fresh_data_dir_all_start(tmp_path):
+    """gunicorn forks its workers together; each migrates and starts plugins on the same new store."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(4):
+        results = context.Queue()
+        workers = [context.Process(target=_boot, args=(str(tmp_path / f"var{round_}"), results)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert [results.get(timeout=5) for _ in workers] == ["ok"] * 3

@@ -12,6 +12,8 @@ from edge.errors import NotFound
 from edge.node import current_node
 from edge.openapi import documented
 
+from .filters import Filters
+
 
 class Item(BaseModel):
     sku: str
@@ -51,13 +53,8 @@ def make_blueprint() -> Blueprint:
     @documented("List catalog items, optionally by category or stock", response=ItemPage, errors=(422,), tags=("catalog",))
     def list_items():
         query = validated(ListQuery, request.args.to_dict())
-        where, params = [], []
-        if query.category is not None:
-            where.append("category = ?"), params.append(query.category)
-        if query.in_stock is not None:
-            where.append("in_stock > 0" if query.in_stock else "in_stock <= 0")
+        clause, params = Filters(category=query.category, in_stock=query.in_stock).sql(alias="")
         table = current_node().db()["catalog_items"]
-        clause = " and ".join(where) or None
         rows = table.rows_where(clause, params, order_by="sku", limit=query.limit, offset=query.offset)
         return jsonify({"items": [item_from_row(r) for r in rows], "total": table.count_where(clause, params)})
 

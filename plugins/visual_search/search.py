@@ -11,37 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+
+from plugins.catalog.filters import Filters  # noqa: F401  (part of this module's API)
 
 ROW_COLUMNS = "sku, title, price, currency, images"
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Optional catalog filters."""
-
-    category: str | None = None
-    min_price: float | None = None
-    max_price: float | None = None
-    in_stock: bool | None = None
-
-    def sql(self, alias: str = "c") -> tuple[str, list]:
-        """A ``where`` fragment (``1`` when empty) and its parameters."""
-        clauses, params = [], []
-        if self.category is not None:
-            clauses.append(f"{alias}.category = ?"), params.append(self.category)
-        if self.min_price is not None:
-            clauses.append(f"{alias}.price >= ?"), params.append(self.min_price)
-        if self.max_price is not None:
-            clauses.append(f"{alias}.price <= ?"), params.append(self.max_price)
-        if self.in_stock is not None:
-            clauses.append(f"{alias}.in_stock > 0" if self.in_stock else f"{alias}.in_stock <= 0")
-        return (" and ".join(clauses) or "1"), params
-
-    @property
-    def active(self) -> bool:
-        return any(v is not None for v in (self.category, self.min_price, self.max_price, self.in_stock))
 
 
 def fts_query(text: str) -> str | None:

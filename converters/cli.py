@@ -5,6 +5,7 @@ imported inside the commands.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import shlex
 import sys
@@ -15,9 +16,15 @@ import click
 DEFAULT_WORK = ".work/vision"
 
 
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(1)
+@contextlib.contextmanager
+def one_line_errors():
+    """Any failure inside becomes one ``error: ...`` line and exit 1; the traceback goes to the debug log."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - one line for the user, details in the log
+        logging.getLogger(__name__).debug("command failed", exc_info=True)
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 def _logging(log_file: Path | None) -> None:
@@ -75,15 +82,12 @@ def recipe(dataset, out_dir, work_dir, recipe_name, long_, tiny, students, seed,
     name = "long" if long_ else "tiny" if tiny else recipe_name
     work_dir = work_dir or Path(DEFAULT_WORK) / name
     _logging(log_file or work_dir / "pipeline.log")
-    try:
+    with one_line_errors():
         from .vision.pipeline import run_pipeline
 
         recipe = get_recipe(name, seed=seed, students=tuple(students) or None)
         spec = run_pipeline(dataset, out_dir, recipe, work_dir, resume=resume, command=_command_line(),
                             sign_key=sign_key, teacher_weights=teacher_weights)
-    except Exception as exc:  # noqa: BLE001 - one line for the user, details in the log
-        logging.getLogger(__name__).debug("build failed", exc_info=True)
-        _fail(exc)
     m = spec["metrics"]["vision_embedder"]
     click.echo(f"wrote {out_dir}: {spec['metrics']['shipped_model']} int8 recall@1 {m['recall@1']} "
                f"recall@5 {m['recall@5']} size {m['size_mb']} MB")
@@ -98,12 +102,10 @@ def recipe(dataset, out_dir, work_dir, recipe_name, long_, tiny, students, seed,
 @click.option("--quality", type=int, default=80, show_default=True, help="JPEG quality of the copied photos.")
 def demo_catalog(dataset, out_dir, per_sku, max_side, quality):
     """Write the demo catalog (one SKU per fine class, a few downscaled natural photos each)."""
-    try:
+    with one_line_errors():
         from .vision.demo_catalog import write_demo_catalog
 
         rows = write_demo_catalog(dataset, out_dir, per_sku=per_sku, max_side=max_side, quality=quality)
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
     click.echo(f"wrote {out_dir}: {len(rows)} SKUs")
 
 
@@ -115,7 +117,7 @@ def demo_catalog(dataset, out_dir, per_sku, max_side, quality):
 @click.option("--threads", type=int, default=2, show_default=True, help="Inference threads.")
 def evaluate_cmd(dataset, model_path, size, threads):
     """Measure recall@1/@5 by SKU of one exported model."""
-    try:
+    with one_line_errors():
         from .vision.data import load_cached, read_split
         from .vision.evaluate import retrieval_metrics
         from .vision.pipeline import runner
@@ -126,8 +128,6 @@ def evaluate_cmd(dataset, model_path, size, threads):
         row = retrieval_metrics(runner(fmt, Path(model_path), threads),
                                 load_cached(train, round(size * 256 / 224), cache), train.labels,
                                 load_cached(val, round(size * 256 / 224), cache), val.labels, size)
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
     click.echo(" ".join(f"{k} {v}" for k, v in row.items()))
 
 

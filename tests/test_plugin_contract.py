@@ -99,9 +99,15 @@ def test_entry_point_discovery_of_a_third_party_plugin(tmp_path, monkeypatch):
     assert host.plugins["greeter"].info.models == ("doubler",)
 
 
+def _app_with_plugin(app_config, tmp_path, monkeypatch, name: str, source: str, also=()):
+    """An app loading the plugin module ``name`` written from ``source`` (plus the plugins in ``also``)."""
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return create_app({**app_config, "PLUGINS": [*also, name], "EXTRA_PLUGINS": [name]}, watch=False)
+
+
 def test_broken_plugin_is_reported_and_node_keeps_serving(app_config, tmp_path, monkeypatch, client_headers):
-    broken = tmp_path / "broken_plugin.py"
-    broken.write_text(textwrap.dedent("""
+    app = _app_with_plugin(app_config, tmp_path, monkeypatch, "broken_plugin", """
         from edge.hookspecs import hookimpl, PluginInfo
         @hookimpl
         def plugin_info():
@@ -109,10 +115,7 @@ def test_broken_plugin_is_reported_and_node_keeps_serving(app_config, tmp_path, 
         @hookimpl
         def startup(node):
             raise RuntimeError("boom")
-    """))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    config = {**app_config, "PLUGINS": ["catalog", "broken_plugin"], "EXTRA_PLUGINS": ["broken_plugin"]}
-    app = create_app(config, watch=False)
+    """, also=["catalog"])
     status = app.extensions["storefront_edge"].plugin_status("broken_plugin")
     assert status["ready"] is False
     assert len(status["reasons"]) == 3  # every problem, not only the first
@@ -125,8 +128,7 @@ def test_validate_info_collects_every_problem():
 
 
 def test_routes_outside_v1_are_refused(app_config, tmp_path, monkeypatch):
-    module = tmp_path / "outside_plugin.py"
-    module.write_text(textwrap.dedent("""
+    app = _app_with_plugin(app_config, tmp_path, monkeypatch, "outside_plugin", """
         from flask import Blueprint
         from edge.hookspecs import hookimpl, PluginInfo
         @hookimpl
@@ -137,9 +139,7 @@ def test_routes_outside_v1_are_refused(app_config, tmp_path, monkeypatch):
             bp = Blueprint("outside_plugin", __name__, url_prefix="/admin")
             bp.add_url_rule("/x", "x", lambda: "x")
             return bp
-    """))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    app = create_app({**app_config, "PLUGINS": ["outside_plugin"], "EXTRA_PLUGINS": ["outside_plugin"]}, watch=False)
+    """)
     assert "/admin/x" not in {r.rule for r in app.url_map.iter_rules()}
     assert "routes not mounted" in app.extensions["storefront_edge"].plugin_status("outside_plugin")["reasons"][0]
 

@@ -120,11 +120,12 @@ def _models_dir(tmp_path: Path) -> Path:
 
 def test_init_demo_then_doctor(invoke, tmp_path, data_dir):
     models = _models_dir(tmp_path)
-    assert "1 images" not in invoke("doctor", code=1)  # nothing installed yet
+    assert "none: run 'storefront-edge init'" in invoke("doctor", code=1)  # nothing installed yet
     out = invoke("init", "--demo", "--models-dir", models)
     assert "trusted shipped keys: 1" in out and "bundle: test-bundle 1.0.0 (active)" in out and "demo catalog: 2 items" in out
     assert (data_dir / "media" / "catalog" / "A" / "0.jpg").is_file()
-    assert "already" not in invoke("init", "--models-dir", models)  # a second run is harmless
+    again = invoke("init", "--models-dir", models)  # a second run is harmless: nothing re-activated
+    assert "bundle: test-bundle 1.0.0\n" in again and "(active)" not in again
     assert "plugin catalog" in invoke("doctor")
 
 

@@ -121,6 +121,26 @@ def test_builder_refuses_a_file_that_is_not_a_model(registry, make_bundle):
     _assert_unchanged(registry)
 
 
+def test_golden_outputs_are_checked_at_install(registry, tmp_path, signing_key):
+    from edge.bundles.builder import build_manifest
+    from edge.bundles.signing import sign_bundle
+    from tests.builders import bundle_source, write_golden
+
+    def bundle(version, golden_scale):
+        folder = bundle_source(tmp_path / version, version, scale=2.0)
+        golden = write_golden(folder, golden_scale)
+        (folder / "bundle.json").write_text(json.dumps({"name": "g", "version": version, "models": {
+            "doubler": {"file": "doubler.onnx", "golden": golden}}}))
+        build_manifest(folder)
+        sign_bundle(folder, signing_key)
+        return folder
+
+    registry.install(bundle("1.0.0", golden_scale=2.0))
+    error = _error(lambda: registry.install(bundle("1.1.0", golden_scale=2.5)))
+    assert error.code == "warmup_failed" and "golden" in error.message
+    _assert_unchanged(registry)
+
+
 @pytest.mark.parametrize("name, kind, code", [
     ("../escape.txt", tarfile.REGTYPE, "path_traversal"),
     ("/etc/evil.txt", tarfile.REGTYPE, "path_traversal"),

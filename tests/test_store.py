@@ -53,9 +53,10 @@ def test_each_thread_gets_its_own_connection(tmp_path):
     assert store.db() is store.db()
 
 
-def _boot(data_dir: str, results) -> None:
-    from edge.app import create_app
+def _boot(data_dir: str, start, results) -> None:
+    from edge.app import create_app  # import first, then start together, as forked workers do
 
+    start.wait(timeout=60)
     try:
         create_app({"DATA_DIR": data_dir}, watch=False).extensions["storefront_edge"].close()
         results.put("ok")
@@ -64,15 +65,19 @@ def _boot(data_dir: str, results) -> None:
 
 
 def test_workers_booting_at_once_on_a_fresh_data_dir_all_start(tmp_path):
-    """gunicorn forks its workers together; each migrates and starts plugins on the same new store."""
+    """gunicorn forks its workers together; each migrates and starts plugins on the same new store.
+
+    Fresh interpreters (spawn) stand in for the workers: forking this test process, which may hold
+    other libraries' threads, would be unsafe.
+    """
     import multiprocessing
 
-    context = multiprocessing.get_context("fork")
-    for round_ in range(4):
-        results = context.Queue()
-        workers = [context.Process(target=_boot, args=(str(tmp_path / f"var{round_}"), results)) for _ in range(3)]
+    context = multiprocessing.get_context("spawn")
+    for round_ in range(6):
+        results, start = context.Queue(), context.Barrier(4)
+        workers = [context.Process(target=_boot, args=(str(tmp_path / f"var{round_}"), start, results)) for _ in range(4)]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join(timeout=120)
-        assert [results.get(timeout=5) for _ in workers] == ["ok"] * 3
+        assert [results.get(timeout=5) for _ in workers] == ["ok"] * 4

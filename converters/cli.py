@@ -74,8 +74,9 @@ def vision():
               help="Ed25519 private key: build manifest.json and sign the bundle.")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write progress lines to this file [default: <work-dir>/pipeline.log].")
+@click.option("--bundle-version", default=None, help="Semantic version of the written bundle [default: the converter's].")
 def recipe(dataset, out_dir, work_dir, recipe_name, long_, tiny, students, seed, resume, teacher_weights,
-          sign_key, log_file):
+          sign_key, log_file, bundle_version):
     """Run a training recipe end to end (fine-tune, distil, export, evaluate) and write a bundle source folder."""
     from .vision.recipe import get_recipe
 
@@ -87,7 +88,7 @@ def recipe(dataset, out_dir, work_dir, recipe_name, long_, tiny, students, seed,
 
         recipe = get_recipe(name, seed=seed, students=tuple(students) or None)
         spec = run_pipeline(dataset, out_dir, recipe, work_dir, resume=resume, command=_command_line(),
-                            sign_key=sign_key, teacher_weights=teacher_weights)
+                            sign_key=sign_key, teacher_weights=teacher_weights, version=bundle_version)
     m = spec["metrics"]["vision_embedder"]
     click.echo(f"wrote {out_dir}: {spec['metrics']['shipped_model']} int8 recall@1 {m['recall@1']} "
                f"recall@5 {m['recall@5']} size {m['size_mb']} MB")

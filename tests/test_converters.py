@@ -123,6 +123,57 @@ def test_embedder_outputs_unit_vectors():
     assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
 
 
+def test_teacher_head_projects_features_on_their_singular_vectors(tmp_path):
+    from converters.vision.data import to_tensor
+    from converters.vision.pipeline import Context, Split, catalog_features, teacher_embedder
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 255, (10, 40, 40, 3), dtype=np.uint8)
+    ctx = Context(get_recipe("tiny", eval_size=32), tmp_path, False, Split(None, pixels), Split(None, pixels), "synthetic")
+    emb = teacher_embedder(arch.MobileNetV2().features.eval(), ctx, head_dim=4)
+    feats = catalog_features(emb, pixels, 32)
+    expected = feats @ np.linalg.svd(feats, full_matrices=False)[2][:4].T
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    with torch.no_grad():
+        out = emb(to_tensor(pixels, 32)).numpy()
+    assert out.shape == (10, 4)
+    assert np.allclose(np.abs(out), np.abs(expected), atol=1e-4)  # singular vectors are defined up to sign
+    assert not emb.center.any()
+
+
+def test_prototype_cross_entropy_separates_classes_better_than_cosine_alone(tmp_path):
+    """Two classes whose teacher targets overlap: the CE term must pull the student's classes apart."""
+    from converters.vision.distill import TeacherTargets, distill_student
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 6)
+    images = np.zeros((12, 24, 24, 3), np.uint8)
+    images[labels == 1, :, :, 0] = 200  # class 1 is red, class 0 is black
+    base = rng.standard_normal(8).astype(np.float32)
+    maps = np.tile(base, (12, 2, 2, 1)) + 0.05 * rng.standard_normal((12, 2, 2, 8)).astype(np.float32)
+    maps[labels == 1, ..., 0] += 0.1  # a small class difference in the targets
+    targets = TeacherTargets(maps.astype(np.float16), maps.astype(np.float16), np.zeros(8, np.float32),
+                             np.eye(8, dtype=np.float32))
+    protos = targets.prototypes(labels)
+    assert protos.shape == (2, 8) and np.allclose(np.linalg.norm(protos, axis=1), 1, atol=1e-5)
+
+    def gap(ce_weight):
+        torch.manual_seed(0)
+        student = arch.Embedder(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1)), 8,
+                                torch.nn.Linear(8, 8))
+        recipe = get_recipe("tiny", d_epochs=15, d_size=16, d_ce_weight=ce_weight, d_lr=0.05)
+        distill_student(student, targets, images, recipe, tmp_path / str(ce_weight), "s", labels=labels)
+        from converters.vision.data import to_tensor
+
+        with torch.no_grad():
+            out = student(to_tensor(images, 16)).numpy()
+        return float(out[labels == 0].mean(0) @ out[labels == 1].mean(0))
+
+    with_ce, without = gap(1.0), gap(0.0)
+    assert with_ce < without - 0.05  # cosine between the class means drops with the CE term
+
+
 def test_tiny_recipe_writes_bundle_with_metrics(built):
     base, spec, _ = built
     bundle = base / "bundle"

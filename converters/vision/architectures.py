@@ -205,15 +205,16 @@ def load_imagenet_mobilenet_v2(path: str | None = None) -> MobileNetV2:
     return model.eval()
 
 
-def build_student(arch: str, emb_dim: int, num_classes: int = 1000) -> Embedder:
+def build_student(arch: str, emb_dim: int, num_classes: int = 1000, hidden: int | None = None) -> Embedder:
     """A fresh student embedder: ``mobilenet_v3_small`` or ``mobilenet_v3_large``.
 
     The head follows torchvision's classifier shape (Linear, Hardswish, Linear) with
-    ``emb_dim`` outputs instead of the class logits.
+    ``emb_dim`` outputs instead of the class logits; ``hidden`` overrides torchvision's
+    hidden width (1024 for Small, 1280 for Large).
     """
     variant = {"mobilenet_v3_small": "small", "mobilenet_v3_large": "large"}[arch]
     net = MobileNetV3(variant)
-    hidden = net.classifier[0].out_features
+    hidden = hidden or net.classifier[0].out_features
     head = nn.Sequential(nn.Linear(net.out_channels, hidden), nn.Hardswish(), nn.Linear(hidden, emb_dim))
     for m in head:
         if isinstance(m, nn.Linear):

@@ -9,7 +9,10 @@ The target space is the teacher's centred feature projected on its first
 ``emb_dim`` principal components (the features are non-negative and share one
 large direction; centring removes it). The student's L2-normalised output is
 trained with a cosine loss to match the normalised target, so student and
-teacher embeddings live in the same space.
+teacher embeddings live in the same space. With labels and ``d_ce_weight`` a
+cross-entropy term is added: the student's embedding is classified against the
+fixed class prototypes of the teacher targets (cosine logits), which keeps
+photos of one product together where the cosine loss alone leaves them spread.
 """
 from __future__ import annotations
 
@@ -39,8 +42,17 @@ class TeacherTargets:
         """Normalised projected teacher features ``[B, D]`` for crops ``boxes`` of images ``idx``."""
         pooled = np.stack([crop_pool(self.maps_flipped[i] if f else self.maps[i], _mirror(b) if f else b)
                            for i, b, f in zip(idx, boxes, flips)])
+        return self._project(pooled)
+
+    def _project(self, pooled: np.ndarray) -> np.ndarray:
         z = (pooled - self.mean) @ self.projection.T
         return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+
+    def prototypes(self, labels: np.ndarray) -> np.ndarray:
+        """Normalised mean target of each class's whole photos ``[C, D]`` (the CE term's fixed classifier)."""
+        whole = self._project(self.maps.astype(np.float32).mean(axis=(1, 2)))
+        protos = np.stack([whole[labels == c].mean(0) for c in range(int(labels.max()) + 1)])
+        return (protos / np.maximum(np.linalg.norm(protos, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def _mirror(box: np.ndarray) -> np.ndarray:
@@ -112,9 +124,19 @@ _TARGET_FIELDS = ("maps", "maps_flipped", "mean", "projection")
 
 
 def distill_student(student, targets: TeacherTargets, images: np.ndarray, recipe, work_dir: Path,
-                    name: str, resume: bool = False, lr_scale: float = 1.0):
-    """Train ``student`` (an Embedder) on cosine distance to the teacher targets; checkpoint per epoch."""
+                    name: str, resume: bool = False, lr_scale: float = 1.0, labels: np.ndarray | None = None,
+                    epochs: int | None = None):
+    """Train ``student`` (an Embedder) on cosine distance to the teacher targets; checkpoint per epoch.
+
+    :param labels: class per image; with ``recipe.d_ce_weight`` it adds the prototype cross-entropy.
+    :param epochs: overrides ``recipe.d_epochs`` (students that start from the teacher need fewer).
+    """
     import torch
+
+    epochs = epochs or recipe.d_epochs
+    protos = None
+    if labels is not None and recipe.d_ce_weight:
+        protos = torch.from_numpy(targets.prototypes(labels))
 
     torch.manual_seed(recipe.seed)
     opt = torch.optim.AdamW(student.parameters(), lr=recipe.d_lr * lr_scale, weight_decay=recipe.d_weight_decay)
@@ -122,24 +144,27 @@ def distill_student(student, targets: TeacherTargets, images: np.ndarray, recipe
         group["base"] = group["lr"]
     ckpt = Path(work_dir) / f"student-{name}.ckpt"
     first = start_epoch(ckpt, student, opt, resume)
-    for epoch in range(first, recipe.d_epochs):
-        loss = _distill_epoch(student, opt, targets, images, recipe, epoch, name)
-        log.info("student %s epoch %d/%d cosine loss %.4f", name, epoch + 1, recipe.d_epochs, loss)
+    for epoch in range(first, epochs):
+        loss = _distill_epoch(student, opt, targets, images, recipe, (epoch, epochs), name, labels, protos)
+        log.info("student %s epoch %d/%d loss %.4f", name, epoch + 1, epochs, loss)
         save_checkpoint(ckpt, epoch + 1, student, opt, {"loss": loss})
     return student.eval()
 
 
-def _distill_epoch(student, opt, targets, images, recipe, epoch: int, name: str) -> float:
+def _distill_epoch(student, opt, targets, images, recipe, epoch_of: tuple[int, int], name: str,
+                   labels=None, protos=None) -> float:
     import torch
+    import torch.nn.functional as F
     from tqdm import tqdm
 
+    epoch, epochs = epoch_of
     rng = np.random.default_rng([recipe.seed, 1000 + epoch])
     order = rng.permutation(len(images))
     steps = max(1, len(order) // recipe.d_batch)
     student.train()
     total = 0.0
-    for step in tqdm(range(steps), desc=f"{name} {epoch + 1}/{recipe.d_epochs}", leave=False):
-        progress = (epoch * steps + step) / (recipe.d_epochs * steps)
+    for step in tqdm(range(steps), desc=f"{name} {epoch + 1}/{epochs}", leave=False):
+        progress = (epoch * steps + step) / (epochs * steps)
         warm = min(1.0, (epoch * steps + step + 1) / max(1, steps))  # one warm-up epoch
         for group in opt.param_groups:
             group["lr"] = cosine_lr(group["base"], progress) * warm
@@ -147,7 +172,12 @@ def _distill_epoch(student, opt, targets, images, recipe, epoch: int, name: str)
         boxes, flips = random_boxes(len(idx), rng), rng.random(len(idx)) < 0.5
         x = augment(images[idx], boxes, flips, recipe.d_size, rng)
         y = torch.from_numpy(targets.targets(idx, boxes, flips))
-        loss = (1 - (student(x) * y).sum(1)).mean()
+        out = student(x)
+        loss = (1 - (out * y).sum(1)).mean()
+        if protos is not None:
+            logits = recipe.ft_scale * out @ protos.t()
+            loss = loss + recipe.d_ce_weight * F.cross_entropy(logits, torch.from_numpy(labels[idx]),
+                                                               label_smoothing=recipe.ft_label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

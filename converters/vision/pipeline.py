@@ -53,26 +53,44 @@ def load_splits(dataset: str | Path, recipe, work_dir: Path) -> tuple[Split, Spl
             Split(val, load_cached(val, recipe.cache_size, cache, "decode val")))
 
 
-def mean_feature(embedder, pixels: np.ndarray, size: int, count: int = 512):
-    """Mean pooled feature over up to ``count`` evenly spaced catalog photos (serving geometry)."""
+def catalog_features(embedder, pixels: np.ndarray, size: int, count: int = 0) -> np.ndarray:
+    """Pooled features ``[N, C]`` of ``count`` evenly spaced catalog photos (0: all), serving geometry."""
     import torch
 
     from .data import to_tensor
 
-    idx = np.linspace(0, len(pixels) - 1, min(count, len(pixels))).astype(int)
+    idx = np.linspace(0, len(pixels) - 1, min(count or len(pixels), len(pixels))).astype(int)
     embedder.eval()
     with torch.inference_mode():
         feats = [embedder.pooled(to_tensor(pixels[idx[i:i + 64]], size)) for i in range(0, len(idx), 64)]
-    return torch.cat(feats).mean(0)
+    return torch.cat(feats).numpy()
 
 
-def teacher_embedder(features, ctx: Context):
-    """Wrap MobileNetV2 features as an Embedder, centred on the catalog mean when the recipe says so."""
+def teacher_embedder(features, ctx: Context, head_dim: int = 0):
+    """Wrap MobileNetV2 features as an Embedder.
+
+    With ``head_dim`` the pooled feature is projected on the first ``head_dim`` right singular
+    vectors of the catalog's features (not centred: the cosine classifier made the raw angles
+    meaningful, and centring cost 1-2 points of recall@1). Measured on the grocery photos with the
+    fine-tuned teacher at 160 px: recall@1 0.824 with 256 dimensions against 0.831 with all 1280
+    (two queries of 296), and the ANN lookup of a 100,000-item index takes a third of the time.
+    Without ``head_dim``: the pooled feature, centred on the catalog mean when the recipe says so.
+    """
+    import torch
+    from torch import nn
+
     from .architectures import Embedder
 
     emb = Embedder(features, 1280)
-    if ctx.recipe.center_embedding:
-        emb.center.copy_(mean_feature(emb, ctx.train.pixels, ctx.recipe.eval_size))
+    r = ctx.recipe
+    if head_dim:
+        feats = catalog_features(emb, ctx.train.pixels, r.eval_size)
+        axes = np.linalg.svd(feats, full_matrices=False)[2][:min(head_dim, *feats.shape)]
+        emb.head = nn.Linear(axes.shape[1], axes.shape[0], bias=False)
+        with torch.no_grad():
+            emb.head.weight.copy_(torch.from_numpy(axes.astype(np.float32)))
+    elif r.center_embedding:
+        emb.center.copy_(torch.from_numpy(catalog_features(emb, ctx.train.pixels, r.eval_size, 512).mean(0)))
     return emb.eval()
 
 
@@ -90,7 +108,7 @@ def stage_teacher(ctx: Context, weights: str | None = None):
     finetune_teacher(tuned, ctx.train.pixels, ctx.train.labels, len(ctx.train.images.names), ctx.recipe,
                      ctx.work_dir, ctx.resume)
     log.info("teacher fine-tuned in %.0f s", time.perf_counter() - start)
-    return raw, teacher_embedder(tuned.features, ctx)
+    return raw, teacher_embedder(tuned.features, ctx, ctx.recipe.teacher_head_dim)
 
 
 def stage_students(ctx: Context, tuned) -> dict:
@@ -109,11 +127,11 @@ def stage_students(ctx: Context, tuned) -> dict:
     for arch in ctx.recipe.students:
         start = time.perf_counter()
         if arch == "pruned_mobilenet_v2":
-            model, scale = student_from_teacher(tuned.features, targets), 0.25
+            model, scale, epochs = student_from_teacher(tuned.features, targets), 0.25, ctx.recipe.d_epochs_from_teacher
         else:
-            model, scale = build_student(arch, targets.projection.shape[0]), 1.0
+            model, scale, epochs = build_student(arch, targets.projection.shape[0], hidden=ctx.recipe.d_head_hidden), 1.0, ctx.recipe.d_epochs
         students[arch] = distill_student(model, targets, ctx.train.pixels, ctx.recipe, ctx.work_dir, arch,
-                                         ctx.resume, lr_scale=scale)
+                                         ctx.resume, lr_scale=scale, labels=ctx.train.labels, epochs=epochs)
         log.info("student %s distilled in %.0f s", arch, time.perf_counter() - start)
     return students
 
@@ -176,9 +194,9 @@ def choose_shipped(results: dict, budget_mb: float) -> str:
 
 def run_pipeline(dataset: str | Path, out_dir: str | Path, recipe, work_dir: str | Path,
                  resume: bool = False, command: str = "", sign_key: str | None = None,
-                 teacher_weights: str | None = None) -> dict:
+                 teacher_weights: str | None = None, version: str | None = None) -> dict:
     """Run every stage and write the bundle source to ``out_dir``; return the bundle spec."""
-    from .bundle import finalize_bundle, write_bundle_source
+    from .bundle import BUNDLE_VERSION, finalize_bundle, write_bundle_source
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -194,7 +212,7 @@ def run_pipeline(dataset: str | Path, out_dir: str | Path, recipe, work_dir: str
     files = results[shipped]["files"]
     spec = write_bundle_source(out_dir, files["onnx_int8"], files.get("tflite_int8w"), metrics,
                                {**recipe.to_dict(), "dataset": str(dataset), "command": command},
-                               size=recipe.eval_size)
+                               size=recipe.eval_size, version=version or BUNDLE_VERSION)
     finalize_bundle(out_dir, sign_key)
     return spec
 

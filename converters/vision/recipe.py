@@ -15,25 +15,36 @@ class Recipe:
     name: str = "default"
     seed: int = 17
     cache_size: int = 256           # decoded square side (serving: resize 256)
-    eval_size: int = 224            # serving crop (centre crop 224 of 256)
+    eval_size: int = 160            # serving input: centre crop 224/256 of the photo resized to this
+                                    # (measured: fine-tuned teacher r@1 0.777 at 160, 0.784 at 192,
+                                    # 0.777 at 224; half the compute of 224)
     max_per_class: int = 0          # 0 = all training photos
     # teacher fine-tuning (MobileNetV2, cosine classifier)
-    ft_epochs: int = 5
+    ft_epochs: int = 8              # measured (freeze 7, margin 0.15): r@1 0.784 after 3 epochs, 0.831 after 8
     ft_batch: int = 32
     ft_size: int = 160
     ft_freeze_blocks: int = 7       # features[0:7] frozen
     ft_lr_backbone: float = 0.01
     ft_lr_head: float = 0.1
+    ft_warmup_epochs: float = 1.0   # linear learning-rate warm-up (measured: without it, unfreezing from
+                                    # block 4 at lr 0.01 collapsed to chance accuracy in the first epoch)
     ft_scale: float = 16.0
+    ft_margin: float = 0.15         # CosFace additive margin on the true class while training
+                                    # (measured at 160 px: 0.777 without margin and 5 epochs, 0.831 with it and 8)
     ft_label_smoothing: float = 0.1
     ft_weight_decay: float = 1e-4
+    teacher_head_dim: int = 256     # fine-tuned teacher: projection on the catalog features' first singular
+                                    # vectors (0: the pooled 1280 dims)
     center_embedding: bool = False  # subtract the catalog mean feature (measured: raw r@1 0.608 vs 0.622)
     # student distillation (cached teacher 7x7 maps, cosine loss on centred features)
     students: tuple[str, ...] = ("mobilenet_v3_small",)
     emb_dim: int = 256
-    d_epochs: int = 12
+    d_epochs: int = 24
+    d_epochs_from_teacher: int = 6  # students initialised from the teacher's weights
     d_batch: int = 64
-    d_size: int = 160
+    d_size: int = 128               # trained below the serving size (160), scored at it
+    d_head_hidden: int = 512        # student head width (torchvision: 1024), keeps MobileNetV3-Small under 2 MB int8
+    d_ce_weight: float = 0.5        # prototype cross-entropy beside the cosine distillation loss
     d_lr: float = 2e-3              # AdamW
     d_weight_decay: float = 4e-5
     d_teacher_size: int = 224
@@ -57,10 +68,12 @@ class Recipe:
 
 RECIPES = {
     "default": Recipe(),
-    "long": Recipe(name="long", ft_epochs=30, d_epochs=80, d_size=192, ft_freeze_blocks=4,
-                   students=("mobilenet_v3_small", "mobilenet_v3_large", "pruned_mobilenet_v2")),
+    # the shipped bundle: a longer teacher fine-tune and much longer distillation, plus the
+    # teacher-initialised half-width MobileNetV2 for comparison (``--student mobilenet_v3_large`` adds Large)
+    "long": Recipe(name="long", ft_epochs=12, d_epochs=90, d_epochs_from_teacher=12,
+                   students=("mobilenet_v3_small", "pruned_mobilenet_v2")),
     "tiny": Recipe(name="tiny", cache_size=72, eval_size=64, ft_epochs=2, ft_batch=4, ft_size=48,
-                   d_epochs=2, d_batch=4, d_size=48, d_teacher_size=64, emb_dim=32,
+                   d_epochs=2, d_batch=4, d_size=48, d_teacher_size=64, emb_dim=32, teacher_head_dim=8,
                    calib_images=4, agreement_images=4, latency=False, tflite=False),
 }
 

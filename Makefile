@@ -53,9 +53,10 @@ apt-run:
 apt-test:
 	@sh scripts/apt-ensure.sh $(APT_TEST)
 
-# Reproduce the shipped default vision bundle from the grocery photos (needs ../shared, ~30 min on 2 cores).
+# Reproduce the shipped default vision bundle from the grocery photos with the long recipe (needs
+# ../shared; about 75 minutes on 2 cores). SIGN_KEY=path/to/key.key signs it (see models_lite/README.md).
 vision-bundle: venv-test
-	$(BIN)/storefront-edge convert vision recipe --dataset ../shared/datasets/grocery-store --out models_lite/storefront-vision --resume
+	$(BIN)/storefront-edge convert vision recipe --long --dataset ../shared/datasets/grocery-store --out models_lite/storefront-vision --resume $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
 
 # The size-against-quality table of every exported model and format (needs the recipe's exports).
 vision-bench: venv-test

@@ -1,6 +1,7 @@
 """Vision quality table: recall@1/@5 by SKU, size and latency of every exported model and format.
 
-Reads the exports the converter left in its work folder (``.work/vision/<recipe>/models/<model>/``,
+Reads the exports the converter left in its work folder (``.work/vision/long/models/<model>/`` when a
+``--long`` run left them, else ``.work/vision/default/``;
 override with ``VISION_WORK_DIR``) and the shipped bundle ``models_lite/storefront-vision/``;
 evaluates them on the grocery photos (catalog = train, queries = val). Writes
 ``benchmarks/results/vision_quality.json`` and prints a markdown table. Skips cleanly when
@@ -42,8 +43,22 @@ def exported_models(work_dir: Path) -> dict[str, dict[str, Path]]:
     return found
 
 
-def measure(models: dict[str, dict[str, Path]], size: int = 224) -> dict:
-    """recall@1/@5, size in MB and latency (1 and 2 threads) of every model/format."""
+def input_size(fmt: str, path: Path) -> int:
+    """The square input side an exported model was built for (its serving size)."""
+    if fmt.startswith("onnx"):
+        import onnx
+
+        dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+        return int(dims[-1].dim_value)
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - fallback runtime
+        from tflite_runtime.interpreter import Interpreter
+    return int(Interpreter(model_path=str(path)).get_input_details()[0]["shape"][-1])
+
+
+def measure(models: dict[str, dict[str, Path]]) -> dict:
+    """recall@1/@5, size in MB and latency (1 and 2 threads) of every model/format, at its own input size."""
     from converters.vision.data import load_cached, read_split
     from converters.vision.evaluate import file_size_mb, latency_ms, retrieval_metrics
     from converters.vision.pipeline import runner
@@ -54,8 +69,9 @@ def measure(models: dict[str, dict[str, Path]], size: int = 224) -> dict:
     out: dict = {}
     for name, files in models.items():
         for fmt, path in files.items():
+            size = input_size(fmt, path)
             row = retrieval_metrics(runner(fmt, path), tr, train.labels, va, val.labels, size, f"{name} {fmt}")
-            row.update(size_mb=file_size_mb(path), **latency_ms(lambda t, f=fmt, p=path: runner(f, p, t), size))
+            row.update(input_px=size, size_mb=file_size_mb(path), **latency_ms(lambda t, f=fmt, p=path: runner(f, p, t), size))
             out.setdefault(name, {})[fmt] = row
             print(f"{name} {fmt}: {row}", file=sys.stderr, flush=True)
     return out
@@ -63,11 +79,11 @@ def measure(models: dict[str, dict[str, Path]], size: int = 224) -> dict:
 
 def table(results: dict) -> str:
     """Markdown table of the measured rows."""
-    lines = ["| model | format | recall@1 | recall@5 | size MB | ms (1 thread) | ms (2 threads) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| model | format | input px | recall@1 | recall@5 | size MB | ms (1 thread) | ms (2 threads) |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, formats in results.items():
         for fmt, r in formats.items():
-            lines.append(f"| {name} | {fmt} | {r['recall@1']:.3f} | {r['recall@5']:.3f} | {r['size_mb']:.2f} "
+            lines.append(f"| {name} | {fmt} | {r['input_px']} | {r['recall@1']:.3f} | {r['recall@5']:.3f} | {r['size_mb']:.2f} "
                          f"| {r['latency_ms_1t']:.2f} | {r['latency_ms_2t']:.2f} |")
     return "\n".join(lines)
 
@@ -77,7 +93,8 @@ def main() -> dict:
     if not DATASET.is_dir():
         print(f"skipped: {DATASET} is absent (the grocery photos live in ../shared)")
         return {"skipped": "../shared/datasets/grocery-store absent"}
-    work_dir = Path(os.environ.get("VISION_WORK_DIR", ROOT / ".work" / "vision" / "default"))
+    long_run = ROOT / ".work" / "vision" / "long"
+    work_dir = Path(os.environ.get("VISION_WORK_DIR", long_run if long_run.is_dir() else ROOT / ".work" / "vision" / "default"))
     models = exported_models(work_dir)
     if not models:
         print(f"skipped: no exports in {work_dir}/models (run `storefront-edge convert vision recipe` first)")

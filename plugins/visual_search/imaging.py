@@ -47,6 +47,17 @@ class Preprocess:
             raise ValueError(f"the model's preprocess entry is incomplete: {exc}") from None
 
 
+def single_threaded_decoding() -> None:
+    """Keep OpenCV's resize and decode on the request's thread.
+
+    Each gunicorn worker already serves one request per core; OpenCV's own thread pool on top
+    of that only makes the workers wait for each other.
+    """
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def sniff(data: bytes) -> str | None:
     """The accepted format named by the magic bytes, or ``None``."""
     if data[:3] == b"\xff\xd8\xff":

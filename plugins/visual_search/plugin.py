@@ -31,8 +31,10 @@ def migrations():
 
 @hookimpl
 def startup(node):
+    from .imaging import single_threaded_decoding
     from .indexer import Indexer
 
+    single_threaded_decoding()
     schema.ensure_fts(node.db())
     indexer = Indexer(node, node.plugin_config(PLUGIN_NAME))
     _indexers[node] = indexer

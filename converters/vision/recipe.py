@@ -42,7 +42,7 @@ class Recipe:
     # student distillation (cached teacher 7x7 maps, cosine loss on centred features)
     students: tuple[str, ...] = ("mobilenet_v3_small",)
     emb_dim: int = 256
-    d_epochs: int = 24
+    d_epochs: int = 16
     d_epochs_from_teacher: int = 6  # students initialised from the teacher's weights
     d_batch: int = 64
     d_size: int = 128               # trained below the serving size (160), scored at it

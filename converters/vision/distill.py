@@ -50,7 +50,7 @@ class TeacherTargets:
 
     def prototypes(self, labels: np.ndarray) -> np.ndarray:
         """Normalised mean target of each class's whole photos ``[C, D]`` (the CE term's fixed classifier)."""
-        whole = self._project(self.maps.astype(np.float32).mean(axis=(1, 2)))
+        whole = self._project(self.maps.mean(axis=(1, 2), dtype=np.float32))  # no float32 copy of the maps
         protos = np.stack([whole[labels == c].mean(0) for c in range(int(labels.max()) + 1)])
         return (protos / np.maximum(np.linalg.norm(protos, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
@@ -110,7 +110,7 @@ def build_targets(teacher, images: np.ndarray, recipe, cache_dir: Path | None = 
         return TeacherTargets(*(np.load(Path(cache_dir) / f"{k}.npy") for k in _TARGET_FIELDS))
     maps = teacher_maps(teacher, images, recipe.d_teacher_size, flip=False)
     flipped = teacher_maps(teacher, images, recipe.d_teacher_size, flip=True)
-    pooled = maps.astype(np.float32).mean(axis=(1, 2))
+    pooled = maps.mean(axis=(1, 2), dtype=np.float32)
     mean, proj = principal_axes(pooled, min(recipe.emb_dim, pooled.shape[1], len(pooled)))
     targets = TeacherTargets(maps, flipped, mean, proj)
     if cache_dir is not None:

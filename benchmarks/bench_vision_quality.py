@@ -43,18 +43,11 @@ def exported_models(work_dir: Path) -> dict[str, dict[str, Path]]:
     return found
 
 
-def input_size(fmt: str, path: Path) -> int:
+def input_size(path: Path) -> int:
     """The square input side an exported model was built for (its serving size)."""
-    if fmt.startswith("onnx"):
-        import onnx
+    from edge.runtime import load_model
 
-        dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
-        return int(dims[-1].dim_value)
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # pragma: no cover - fallback runtime
-        from tflite_runtime.interpreter import Interpreter
-    return int(Interpreter(model_path=str(path)).get_input_details()[0]["shape"][-1])
+    return int(load_model("probe", path).inputs[0].shape[-1])
 
 
 def measure(models: dict[str, dict[str, Path]]) -> dict:
@@ -69,7 +62,7 @@ def measure(models: dict[str, dict[str, Path]]) -> dict:
     out: dict = {}
     for name, files in models.items():
         for fmt, path in files.items():
-            size = input_size(fmt, path)
+            size = input_size(path)
             row = retrieval_metrics(runner(fmt, path), tr, train.labels, va, val.labels, size, f"{name} {fmt}")
             row.update(input_px=size, size_mb=file_size_mb(path), **latency_ms(lambda t, f=fmt, p=path: runner(f, p, t), size))
             out.setdefault(name, {})[fmt] = row

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import percentile
-from tests.servers import ROOT, gunicorn_node
+from tests.servers import ROOT, gunicorn_node, wait_until
 
 SHARED = ROOT.parent / "shared" / "datasets" / "grocery-store"
 SHIPPED = ROOT / "models_lite" / "storefront-vision"
@@ -132,18 +132,6 @@ def _post(connection, body: bytes, multipart: bool) -> tuple[float, dict]:
     return elapsed, json.loads(payload)["timings_ms"]
 
 
-def _every_worker_ready(base: str, in_a_row: int = 20, limit_s: float = 120) -> None:
-    """Poll ``/readyz`` until ``in_a_row`` answers in a row are 200: each worker maps its index on its own."""
-    import requests
-
-    deadline, streak = time.monotonic() + limit_s, 0
-    while streak < in_a_row:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the visual search index did not become ready on every worker")
-        streak = streak + 1 if requests.get(f"{base}/readyz", timeout=5).status_code == 200 else 0
-        time.sleep(0.05)
-
-
 def _measure(base: str, label: str, body: bytes, count: int, multipart: bool = False) -> dict:
     """Sequential requests from one kept-alive connection (http.client: little client-side overhead)."""
     from http.client import HTTPConnection
@@ -217,7 +205,7 @@ def main() -> dict:
         figures.update(_build_index(data))
         queries = _queries(tmp)
         with gunicorn_node(data, env=ENV, workers=2) as (base, _pid):
-            _every_worker_ready(base)
+            wait_until(f"{base}/readyz", timeout=120, in_a_row=20)  # each worker maps its index on its own
             figures.update(_measure(base, "224px", queries["224px"], 300))
             figures.update(_measure(base, "12mp", queries["12mp"], 100))
             figures.update(_measure(base, "12mp_multipart", queries["12mp"], 50, multipart=True))

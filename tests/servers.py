@@ -23,13 +23,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(url: str, status: int = 200, timeout: float = 30.0) -> None:
-    """Poll ``url`` until it answers ``status``; raise after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+def wait_until(url: str, status: int = 200, timeout: float = 30.0, in_a_row: int = 1) -> None:
+    """Poll ``url`` until it answers ``status`` ``in_a_row`` times running; raise after ``timeout`` seconds.
+
+    Several answers in a row show that every gunicorn worker (each request reaches any one) is there.
+    """
+    deadline, streak = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
+        answered = None
         with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=1).status_code == status:
-                return
+            answered = requests.get(url, timeout=1).status_code
+        streak = streak + 1 if answered == status else 0
+        if streak >= in_a_row:
+            return
         time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer {status} within {timeout} s")
 

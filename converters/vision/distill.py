@@ -24,7 +24,7 @@ import numpy as np
 
 from .checkpoint import save_checkpoint, start_epoch
 from .data import augment, random_boxes
-from .finetune import cosine_lr
+from .finetune import set_lr
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +164,7 @@ def _distill_epoch(student, opt, targets, images, recipe, epoch_of: tuple[int, i
     student.train()
     total = 0.0
     for step in tqdm(range(steps), desc=f"{name} {epoch + 1}/{epochs}", leave=False):
-        progress = (epoch * steps + step) / (epochs * steps)
-        warm = min(1.0, (epoch * steps + step + 1) / max(1, steps))  # one warm-up epoch
-        for group in opt.param_groups:
-            group["lr"] = cosine_lr(group["base"], progress) * warm
+        set_lr(opt, epoch * steps + step, epochs * steps, warmup=steps)  # one warm-up epoch
         idx = order[step * recipe.d_batch:(step + 1) * recipe.d_batch]
         boxes, flips = random_boxes(len(idx), rng), rng.random(len(idx)) < 0.5
         x = augment(images[idx], boxes, flips, recipe.d_size, rng)

@@ -22,9 +22,12 @@ from .data import augment, random_boxes, to_tensor
 log = logging.getLogger(__name__)
 
 
-def cosine_lr(base: float, progress: float) -> float:
-    """Cosine decay from ``base`` to 0 as ``progress`` goes from 0 to 1."""
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+def set_lr(optimizer, step: int, total: int, warmup: float = 0) -> None:
+    """Set every group's ``lr`` from its ``base``: linear warm-up over ``warmup`` steps, cosine decay to 0 over ``total``."""
+    warm = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    decay = 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
+    for group in optimizer.param_groups:
+        group["lr"] = group["base"] * decay * warm
 
 
 def cosine_classifier(weight, scale: float):
@@ -109,10 +112,7 @@ def _train_epoch(model, opt, images, labels, recipe, epoch: int) -> tuple[float,
     model["head"].train()
     total, correct, seen = 0.0, 0, 0
     for step in tqdm(range(steps), desc=f"teacher {epoch + 1}/{recipe.ft_epochs}", leave=False):
-        progress = (epoch * steps + step) / (recipe.ft_epochs * steps)
-        warm = min(1.0, (epoch * steps + step + 1) / (steps * recipe.ft_warmup_epochs)) if recipe.ft_warmup_epochs else 1.0
-        for group in opt.param_groups:
-            group["lr"] = cosine_lr(group["base"], progress) * warm
+        set_lr(opt, epoch * steps + step, recipe.ft_epochs * steps, steps * recipe.ft_warmup_epochs)
         idx = order[step * recipe.ft_batch:(step + 1) * recipe.ft_batch]
         x = augment(images[idx], random_boxes(len(idx), rng), rng.random(len(idx)) < 0.5, recipe.ft_size, rng)
         y = torch.from_numpy(labels[idx])

@@ -1,10 +1,16 @@
 """The annoy index on disk and in memory.
 
-One index is three files in ``<data dir>/cache/visual_search/`` sharing a name
-``<model>-<bundle version>-<catalog fingerprint>``: ``.npy`` (the raw vectors, for exact scoring of
-small filtered sets), ``.json`` (item → SKU and image) and ``.ann`` (angular annoy trees). Each is
-written under a temporary name and renamed; the ``.ann`` comes last, so its presence means the
-index is complete. Workers memory-map both ``.ann`` and ``.npy``: the page cache is shared.
+One index is four files in ``<data dir>/cache/visual_search/`` sharing a name
+``<model>-<bundle version>-<catalog fingerprint>-f<format>``: ``.npy`` (every catalog photo's
+vector: it picks the photo shown for a SKU and scores small filtered sets), ``.sku.npy`` (one unit
+vector per SKU, the normalised mean of its photos' vectors), ``.json`` (photo → SKU and image file,
+annoy item → SKU) and ``.ann`` (angular annoy trees over the SKU vectors). Each is written under a
+temporary name and renamed; the ``.ann`` comes last, so its presence means the index is complete.
+Workers memory-map ``.ann`` and the vectors: the page cache is shared.
+
+Why SKUs and not photos: the shipped model was trained as a cosine classifier whose weights are class
+means, and ranking SKUs by the mean of their photos beat ranking them by their nearest photo on the
+grocery benchmark (int8 model, 296 held-out photos: recall@1 0.865 against 0.848).
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+INDEX_FORMAT = 2  # 2: annoy over SKU mean vectors (1: one annoy item per photo)
+SUFFIXES = (".ann", ".json", ".npy", ".sku.npy")
+
 
 def index_name(model: str, bundle_version: str, catalog_fingerprint: str) -> str:
     """The file stem of the index for that model, bundle and catalog."""
-    return f"{model}-{bundle_version}-{catalog_fingerprint}"
+    return f"{model}-{bundle_version}-{catalog_fingerprint}-f{INDEX_FORMAT}"
 
 
 def _replace_via_temp(target: Path, write) -> None:
@@ -28,23 +37,37 @@ def _replace_via_temp(target: Path, write) -> None:
     os.replace(temp, target)
 
 
+def sku_means(vectors: np.ndarray, skus: list[str]) -> tuple[list[str], np.ndarray]:
+    """SKUs in first-seen order and one unit vector each: the normalised mean of its photos' vectors."""
+    order = list(dict.fromkeys(skus))
+    position = {sku: i for i, sku in enumerate(order)}
+    sums = np.zeros((len(order), vectors.shape[1]), np.float64)
+    np.add.at(sums, np.fromiter((position[s] for s in skus), np.int64, len(skus)), vectors)
+    return order, (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def _save_npy(array: np.ndarray):
+    def write(path):
+        with open(path, "wb") as handle:
+            np.save(handle, array)
+    return write
+
+
 def write_index(folder: Path, name: str, vectors: np.ndarray, skus: list[str], images: list[str], trees: int) -> Path:
-    """Write the three files of an index atomically; return the ``.ann`` path."""
+    """Write the files of an index atomically (photo vectors in, annoy over SKU means); return the ``.ann`` path."""
     from annoy import AnnoyIndex
 
     folder.mkdir(parents=True, exist_ok=True)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    order, means = sku_means(vectors, skus)
     annoy = AnnoyIndex(int(vectors.shape[1]), "angular")
-    for item, vector in enumerate(vectors):
+    for item, vector in enumerate(means):
         annoy.add_item(item, vector)
     annoy.build(trees, n_jobs=1)
-
-    def save_npy(path):
-        with open(path, "wb") as handle:
-            np.save(handle, vectors)
-
-    _replace_via_temp(folder / f"{name}.npy", save_npy)
-    meta = {"dims": int(vectors.shape[1]), "items": len(skus), "trees": trees, "skus": skus, "images": images}
+    _replace_via_temp(folder / f"{name}.npy", _save_npy(vectors))
+    _replace_via_temp(folder / f"{name}.sku.npy", _save_npy(means))
+    meta = {"format": INDEX_FORMAT, "dims": int(vectors.shape[1]), "items": len(skus), "trees": trees,
+            "skus": skus, "images": images, "sku_order": order}
     _replace_via_temp(folder / f"{name}.json", lambda p: p.write_text(json.dumps(meta)))
     _replace_via_temp(folder / f"{name}.ann", lambda p: annoy.save(str(p)))
     annoy.unload()
@@ -60,39 +83,52 @@ class SearchIndex:
     model_name: str
     recipe: object
     annoy: object
-    vectors: np.ndarray
-    skus: list[str]
-    images: list[str]
-    _by_sku: dict | None = field(default=None, repr=False)
+    vectors: np.ndarray          # one row per catalog photo
+    skus: list[str]              # the SKU of each photo
+    images: list[str]            # the image file of each photo
+    sku_order: list[str]         # the SKU of each annoy item (row of ``means``)
+    means: np.ndarray            # one unit vector per SKU
+    _photos: dict | None = field(default=None, repr=False)
+    _rows: dict | None = field(default=None, repr=False)
 
     @property
     def model(self):
         """The model that embedded the catalog (of ``bundle``, which may no longer be the active one)."""
         return self.bundle.model(self.model_name)
 
-    def nearest(self, vector: np.ndarray, n: int, search_k: int = -1) -> list[tuple[int, float]]:
-        """Up to ``n`` nearest items as ``(item, cosine similarity)``, best first."""
-        if not self.skus:
+    def nearest(self, vector: np.ndarray, n: int, search_k: int = -1) -> list[tuple[str, float]]:
+        """Up to ``n`` nearest SKUs as ``(sku, cosine similarity to the SKU's mean vector)``, best first."""
+        if not self.sku_order:
             return []
-        items, distances = self.annoy.get_nns_by_vector(vector, min(n, len(self.skus)), search_k, include_distances=True)
-        return [(i, 1.0 - d * d / 2.0) for i, d in zip(items, distances)]
+        items, distances = self.annoy.get_nns_by_vector(vector, min(n, len(self.sku_order)), search_k, include_distances=True)
+        return [(self.sku_order[i], 1.0 - d * d / 2.0) for i, d in zip(items, distances)]
 
-    def items_of(self, skus) -> list[int]:
-        """Every item (image) of those SKUs."""
-        if self._by_sku is None:
-            by_sku: dict[str, list[int]] = {}
-            for item, sku in enumerate(self.skus):
-                by_sku.setdefault(sku, []).append(item)
-            self._by_sku = by_sku
-        return [i for sku in skus for i in self._by_sku.get(sku, ())]
+    def photos_of(self, sku: str) -> list[int]:
+        """The rows (photos) of one SKU."""
+        if self._photos is None:
+            photos: dict[str, list[int]] = {}
+            for row, owner in enumerate(self.skus):
+                photos.setdefault(owner, []).append(row)
+            self._photos = photos
+        return self._photos.get(sku, [])
 
-    def exact(self, vector: np.ndarray, items: list[int]) -> list[tuple[int, float]]:
-        """Exact cosine similarity of ``items``, best first."""
-        if not items:
+    def best_image(self, vector: np.ndarray, sku: str) -> str | None:
+        """The image file of the SKU's photo nearest to ``vector``."""
+        rows = self.photos_of(sku)
+        if not rows:
+            return None
+        scores = self.vectors[np.asarray(rows)] @ np.asarray(vector, np.float32)
+        return self.images[rows[int(np.argmax(scores))]]
+
+    def exact(self, vector: np.ndarray, skus) -> list[tuple[str, float]]:
+        """Exact cosine similarity of those SKUs' mean vectors, best first (unknown SKUs skipped)."""
+        if self._rows is None:
+            self._rows = {sku: row for row, sku in enumerate(self.sku_order)}
+        known = [sku for sku in dict.fromkeys(skus) if sku in self._rows]
+        if not known:
             return []
-        scores = self.vectors[np.asarray(items)] @ np.asarray(vector, np.float32)
-        order = np.argsort(-scores)
-        return [(items[i], float(scores[i])) for i in order]
+        scores = self.means[np.asarray([self._rows[s] for s in known])] @ np.asarray(vector, np.float32)
+        return [(known[i], float(scores[i])) for i in np.argsort(-scores)]
 
 
 def load_index(folder: Path, name: str, bundle, model_name: str, recipe) -> SearchIndex:
@@ -103,10 +139,14 @@ def load_index(folder: Path, name: str, bundle, model_name: str, recipe) -> Sear
     if not ann.is_file():
         raise FileNotFoundError(ann)
     meta = json.loads((folder / f"{name}.json").read_text())
-    vectors = np.load(folder / f"{name}.npy", mmap_mode="r") if meta["items"] else np.zeros((0, meta["dims"]), np.float32)
+    if meta.get("format") != INDEX_FORMAT:
+        raise ValueError(f"index {name} has format {meta.get('format', 1)}, this node reads {INDEX_FORMAT}")
+    empty = np.zeros((0, meta["dims"]), np.float32)
+    vectors = np.load(folder / f"{name}.npy", mmap_mode="r") if meta["items"] else empty
+    means = np.load(folder / f"{name}.sku.npy", mmap_mode="r") if meta["items"] else empty
     annoy = AnnoyIndex(meta["dims"], "angular")
     annoy.load(str(ann), prefault=False)
-    return SearchIndex(name, bundle, model_name, recipe, annoy, vectors, meta["skus"], meta["images"])
+    return SearchIndex(name, bundle, model_name, recipe, annoy, vectors, meta["skus"], meta["images"], meta["sku_order"], means)
 
 
 def prune(folder: Path, keep: int, protect: set[str]) -> None:
@@ -114,5 +154,5 @@ def prune(folder: Path, keep: int, protect: set[str]) -> None:
     stems = sorted((p.stem for p in folder.glob("*.ann")), key=lambda s: (folder / f"{s}.ann").stat().st_mtime, reverse=True)
     for stem in stems[keep:]:
         if stem not in protect:
-            for suffix in (".ann", ".json", ".npy"):
+            for suffix in SUFFIXES:
                 (folder / f"{stem}{suffix}").unlink(missing_ok=True)

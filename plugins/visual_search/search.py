@@ -3,8 +3,10 @@
 Filters (category, price range, stock) are applied in SQLite to each ranking's candidates. When a
 selective filter leaves fewer than ``k`` of the image candidates, the items matching the filter are
 scored exactly against the stored vectors (if there are at most ``exact_limit`` of them), so a
-filtered query still finds its best matches. Scores: cosine similarity for image-only results,
-negated BM25 for text-only, and the reciprocal rank fusion score when both rankings are fused.
+filtered query still finds its best matches. The image ranking ranks SKUs by the cosine similarity of
+the query to the mean vector of each SKU's photos, and shows each SKU's photo nearest to the query.
+Scores: that cosine for image-only results, negated BM25 for text-only, and the reciprocal rank
+fusion score when both rankings are fused.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from plugins.catalog.filters import Filters  # noqa: F401  (part of this module's API)
 
 ROW_COLUMNS = "sku, title, price, currency, images"
+FIRST_FETCH = 2  # SKU neighbours asked for per wanted SKU before widening (see neighbour_counts)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -50,26 +53,31 @@ def rows_for(conn, skus, filters: Filters) -> dict[str, dict]:
     return found
 
 
-def best_per_sku(index, hits) -> list[tuple[str, float, str]]:
-    """Collapse image hits to ``(sku, best score, best image)`` per SKU, best first."""
-    best: dict[str, tuple[float, str]] = {}
-    for item, score in hits:
-        sku = index.skus[item]
-        if sku not in best or score > best[sku][0]:
-            best[sku] = (score, index.images[item])
-    return sorted(((s, sc, img) for s, (sc, img) in best.items()), key=lambda t: -t[1])
-
-
 def image_ranking(conn, index, vector, filters: Filters, want: int, config) -> list[tuple[str, float, str]]:
     """``(sku, cosine, image)`` best first, at most ``want``, passing ``filters``."""
-    hits = index.nearest(vector, max(want, config.candidates) * 2, config.search_k)
-    ranked = _passing(conn, best_per_sku(index, hits), filters, want)
+    for count in neighbour_counts(want, config.candidates, filters.active):
+        ranked = _passing(conn, index.nearest(vector, count, config.search_k), filters, want)
+        if len(ranked) >= want or count >= len(index.sku_order):
+            break
     if filters.active and len(ranked) < want:
         ranked = _exact_filtered(conn, index, vector, filters, config.exact_limit) or ranked
-    return ranked[:want]
+    return [(sku, score, index.best_image(vector, sku)) for sku, score in ranked[:want]]
 
 
-def _passing(conn, ranked, filters: Filters, want: int) -> list[tuple[str, float, str]]:
+def neighbour_counts(want: int, candidates: int, filtered: bool) -> tuple[int, ...]:
+    """How many SKU neighbours to ask annoy for, in turn, until ``want`` SKUs pass.
+
+    An unfiltered query first asks for ``FIRST_FETCH * want`` (room for SKUs deleted since the index
+    was built) and widens to ``2 * candidates`` only when too few pass; a filtered query, or one to
+    be fused with text, asks for the wide count at once. Annoy's default effort grows with the count
+    asked for, so the narrow first fetch is the cheap common case.
+    """
+    wide = max(want, candidates) * 2
+    first = FIRST_FETCH * want
+    return (first, wide) if not filtered and first < wide else (wide,)
+
+
+def _passing(conn, ranked, filters: Filters, want: int) -> list[tuple[str, float]]:
     """``ranked`` without SKUs that fail ``filters`` or were deleted since the index was built, in order.
 
     The first ``2 * want`` are checked first and the rest only when too few of those pass: an
@@ -87,12 +95,12 @@ def _passing(conn, ranked, filters: Filters, want: int) -> list[tuple[str, float
     return kept
 
 
-def _exact_filtered(conn, index, vector, filters: Filters, limit: int) -> list[tuple[str, float, str]]:
+def _exact_filtered(conn, index, vector, filters: Filters, limit: int) -> list[tuple[str, float]]:
     where, params = filters.sql()
     skus = [r[0] for r in conn.execute(f"select c.sku from catalog_items c where {where} limit ?", [*params, limit + 1])]
     if not skus or len(skus) > limit:
         return []
-    return best_per_sku(index, index.exact(vector, index.items_of(skus)))
+    return index.exact(vector, skus)
 
 
 def fuse(rankings: list[list[str]], rrf_k: int) -> list[tuple[str, float]]:

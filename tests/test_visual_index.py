@@ -1,0 +1,84 @@
+"""The visual index files: annoy over SKU mean vectors, the photo shown per SKU, format checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from plugins.visual_search import index_files
+from plugins.visual_search.search import neighbour_counts
+
+
+def unit(*values) -> np.ndarray:
+    vector = np.asarray(values, np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def load(folder, vectors, skus, images):
+    index_files.write_index(folder, "idx", np.stack(vectors), skus, images, trees=5)
+    return index_files.load_index(folder, "idx", bundle=None, model_name="m", recipe=None)
+
+
+@pytest.fixture
+def index(tmp_path):
+    # STEADY: three photos, all fairly close to the query (1, 0, 0).
+    # SPIKY: one photo closer to the query than any STEADY photo, two pointing elsewhere.
+    vectors = [unit(1, 0.6, 0), unit(1, 0, 0.6), unit(1, -0.6, 0),
+               unit(1, 0.3, 0), unit(0, 1, 0), unit(0, 0, 1)]
+    skus = ["STEADY"] * 3 + ["SPIKY"] * 3
+    images = ["s0.jpg", "s1.jpg", "s2.jpg", "p0.jpg", "p1.jpg", "p2.jpg"]
+    return load(tmp_path, vectors, skus, images)
+
+
+def test_skus_are_ranked_by_the_mean_of_their_photos_not_their_nearest_photo(index):
+    query = unit(1, 0, 0)
+    ranked = index.nearest(query, 2)
+    assert [sku for sku, _ in ranked] == ["STEADY", "SPIKY"]
+    steady_mean = unit(*(unit(1, 0.6, 0) + unit(1, 0, 0.6) + unit(1, -0.6, 0)))
+    assert ranked[0][1] == pytest.approx(float(steady_mean @ query), abs=1e-4)
+    # the nearest single photo belongs to SPIKY: a nearest-photo ranking would have put it first
+    assert float(unit(1, 0.3, 0) @ query) > max(float(unit(1, s, t) @ query) for s, t in ((0.6, 0), (0, 0.6)))
+
+
+def test_each_sku_shows_its_photo_nearest_to_the_query(index):
+    assert index.best_image(unit(1, 0.2, 0), "SPIKY") == "p0.jpg"
+    assert index.best_image(unit(0, 0, 1), "SPIKY") == "p2.jpg"
+    assert index.best_image(unit(1, 0, 1), "STEADY") == "s1.jpg"
+    assert index.best_image(unit(1, 0, 0), "UNKNOWN") is None
+
+
+def test_exact_scores_match_the_annoy_scores_and_skip_unknown_skus(index):
+    query = unit(1, 0.1, 0.2)
+    assert [(s, round(v, 4)) for s, v in index.exact(query, ["SPIKY", "GONE", "STEADY"])] == \
+        [(s, round(v, 4)) for s, v in index.nearest(query, 2)]
+    assert index.exact(query, ["GONE"]) == []
+
+
+def test_sku_means_are_unit_vectors_in_first_seen_order():
+    order, means = index_files.sku_means(np.stack([unit(1, 0), unit(0, 1), unit(1, 1)]), ["B", "A", "B"])
+    assert order == ["B", "A"]
+    np.testing.assert_allclose(np.linalg.norm(means, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(means[0], unit(*(unit(1, 0) + unit(1, 1))), rtol=1e-6)
+
+
+def test_an_index_of_another_format_is_refused_and_pruned_with_all_its_files(tmp_path, index):
+    meta = json.loads((tmp_path / "idx.json").read_text())
+    (tmp_path / "idx.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "format"}))
+    with pytest.raises(ValueError, match="format 1"):
+        index_files.load_index(tmp_path, "idx", None, "m", None)
+    index_files.prune(tmp_path, keep=0, protect=set())
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_empty_catalog_gives_an_empty_index(tmp_path):
+    index_files.write_index(tmp_path, "empty", np.zeros((0, 4), np.float32), [], [], trees=2)
+    empty = index_files.load_index(tmp_path, "empty", None, "m", None)
+    assert empty.nearest(unit(1, 0, 0, 0), 5) == [] and empty.exact(unit(1, 0, 0, 0), ["X"]) == []
+
+
+def test_unfiltered_queries_ask_for_few_neighbours_first_and_widen_later():
+    assert neighbour_counts(10, 100, filtered=False) == (20, 200)
+    assert neighbour_counts(10, 100, filtered=True) == (200,)
+    assert neighbour_counts(100, 100, filtered=False) == (200,)  # fused with text: wide at once

@@ -259,6 +259,17 @@ def test_recall_at_k_ranks_skus():
     assert out == {"recall@1": round(2 / 3, 4), "recall@2": 1.0}
 
 
+def test_recall_by_sku_mean_and_by_nearest_photo_differ_where_one_photo_is_an_outlier():
+    from converters.vision.evaluate import recall_at_k
+
+    # SKU 0: two photos near the query's direction; SKU 1: one photo nearer still, one far away
+    cat = np.array([[1, 0.5, 0], [1, -0.5, 0], [1, 0.1, 0], [0, 0, 1]], np.float32)
+    labels = np.array([0, 0, 1, 1])
+    query, truth = np.array([[1, 0, 0]], np.float32), np.array([0])
+    assert recall_at_k(cat, labels, query, truth, ks=(1,)) == {"recall@1": 1.0}
+    assert recall_at_k(cat, labels, query, truth, ks=(1,), by="photo") == {"recall@1": 0.0}
+
+
 def test_crop_pool_of_full_box_is_the_mean():
     from converters.vision.distill import crop_pool
 

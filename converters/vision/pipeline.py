@@ -146,7 +146,7 @@ def export_all(model, name: str, ctx: Context) -> dict[str, Path]:
     files = {"onnx_fp32": export_onnx(model, out / f"{name}.onnx", r.eval_size, r.opset)}
     calib = calibration_batches(ctx.train.pixels, r.eval_size, r.calib_images, r.seed)
     files["onnx_int8"] = quantize_static_int8(files["onnx_fp32"], out / f"{name}.int8.onnx", calib,
-                                             r.int8_float_first_convs, r.int8_float_depthwise)
+                                             r.int8_float_first_convs, r.int8_float_depthwise, r.calib_percentile)
     if r.tflite and tflite_available():
         files["tflite_fp32"] = export_tflite(model, out / f"{name}.tflite", r.eval_size)
         files["tflite_int8w"] = quantize_tflite_weights(files["tflite_fp32"], out / f"{name}.int8w.tflite")
@@ -221,7 +221,8 @@ def summarize(results: dict, shipped: str, ctx: Context, seconds: float) -> dict
     """The ``metrics`` block of bundle.json."""
     ship = results[shipped]
     return {
-        "task": "visual_search", "protocol": "1-NN cosine by SKU; catalog = train photos, queries = val photos",
+        "task": "visual_search", "protocol": "SKUs ranked by the cosine to the mean vector of their catalog photos (photo_recall: by the "
+                    "nearest photo); catalog = train photos, queries = val photos",
         "dataset": {"name": Path(ctx.dataset).name, "catalog_images": len(ctx.train.images),
                     "queries": len(ctx.val.images), "skus": len(ctx.train.images.names)},
         "shipped_model": shipped,

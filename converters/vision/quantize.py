@@ -47,10 +47,14 @@ def float_nodes(model_path: str | Path, first_convs: int = 4, depthwise: bool = 
 
 
 def quantize_static_int8(fp32_path: str | Path, out_path: str | Path, batches: list[np.ndarray],
-                         float_first_convs: int = 4, float_depthwise: bool = True) -> Path:
-    """Quantize ``fp32_path`` to int8 QDQ (per-channel weights, uint8 activations, MinMax calibration).
+                         float_first_convs: int = 4, float_depthwise: bool = True, percentile: float = 99.99) -> Path:
+    """Quantize ``fp32_path`` to int8 QDQ (per-channel weights, uint8 activations).
 
-    The input-side convolutions (and depthwise ones) stay float: see :func:`float_nodes`.
+    Activation ranges come from the ``percentile`` of each tensor's calibration histogram (0: the
+    plain minimum and maximum). Measured on the fine-tuned teacher (160 catalog photos, 296 val
+    queries): cosine to fp32 0.992 mean / 0.955 min with 99.99 against 0.986 / 0.923 with min-max,
+    and recall@1 0.865 against 0.841. The input-side convolutions (and depthwise ones) stay float:
+    see :func:`float_nodes`.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -61,7 +65,8 @@ def quantize_static_int8(fp32_path: str | Path, out_path: str | Path, batches: l
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(out_path), _Reader(batches), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax,
+                        calibrate_method=CalibrationMethod.Percentile if percentile else CalibrationMethod.MinMax,
+                        extra_options={"CalibPercentile": percentile} if percentile else {},
                         op_types_to_quantize=["Conv", "Gemm", "MatMul", "Add", "Mul"],
                         nodes_to_exclude=float_nodes(prepared, float_first_convs, float_depthwise))
     return out_path

@@ -55,6 +55,7 @@ class Recipe:
     # export
     opset: int = 17
     calib_images: int = 160
+    calib_percentile: float = 99.99   # activation range per tensor (0: min-max); see quantize_static_int8
     int8_float_first_convs: int = 4
     int8_float_depthwise: bool = True
     agreement_images: int = 64

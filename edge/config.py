@@ -22,7 +22,8 @@ DEFAULTS = {
     "PLUGIN_CONFIG": {},
     "TRACE_HOOKS": False,
     "BUNDLE_POLL_INTERVAL": 0.2,
-    "MODEL_THREADS": 1,
+    "MODEL_THREADS": 1,  # threads per model run while other runs are in progress
+    "MODEL_THREADS_IDLE": "auto",  # threads for a lone run on an idle node: "auto" = every core (at most 4)
     "MAX_BUNDLE_BYTES": 1024 * 1024 * 1024,
     "MAX_BUNDLE_MEMBERS": 10_000,
     "KEEP_BUNDLES": 3,

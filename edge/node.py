@@ -17,6 +17,7 @@ from .bundles.active import BundleWatcher
 from .bundles.registry import BundleRegistry
 from .errors import ServiceUnavailable
 from .hookspecs import HealthReport
+from .occupancy import idle_threads
 from .metrics import Metrics
 from .plugin_host import PluginHost
 from .runtime import ModelError
@@ -58,6 +59,7 @@ class Node:
         self.watcher = BundleWatcher(
             self.registry, config["BUNDLE_POLL_INTERVAL"], config["MODEL_THREADS"],
             on_inference=self.metrics.observe_inference, on_swap=self.metrics.set_bundle,
+            idle_threads=idle_threads(config["MODEL_THREADS_IDLE"], config["MODEL_THREADS"]),
         )
         self.plugins = PluginHost(config.get("PLUGINS"), config.get("EXTRA_PLUGINS", ()), config.get("TRACE_HOOKS", False))
 

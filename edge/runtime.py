@@ -105,25 +105,40 @@ class Model:
 
 
 class OnnxModel(Model):
-    """A model run by onnxruntime on the CPU."""
+    """A model run by onnxruntime on the CPU.
 
-    def __init__(self, name: str, path: Path, threads: int = 1):
-        import onnxruntime as ort
+    With ``idle_threads`` it holds a second session that uses that many threads, and runs on it
+    whenever no other model run is in progress on the node (:mod:`edge.occupancy`).
+    """
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ModelError(f"cannot load ONNX model '{name}' from {path.name}: {exc}") from None
+    def __init__(self, name: str, path: Path, threads: int = 1, idle_threads: int = 0):
+        self._session = _onnx_session(name, path, threads)
+        self._idle_session = _onnx_session(name, path, idle_threads) if idle_threads > threads else None
         specs = lambda items: [TensorSpec(i.name, _ONNX_TYPES.get(i.type, i.type), tuple(_dim(d) for d in i.shape)) for i in items]  # noqa: E731
         super().__init__(name, path, specs(self._session.get_inputs()), specs(self._session.get_outputs()), "onnx")
 
     def _run(self, arrays: dict) -> dict:
         names = [t.name for t in self.outputs]
-        return dict(zip(names, self._session.run(names, arrays)))
+        if self._idle_session is None:
+            return dict(zip(names, self._session.run(names, arrays)))
+        from . import occupancy
+
+        with occupancy.current().running() as alone:
+            session = self._idle_session if alone else self._session
+            return dict(zip(names, session.run(names, arrays)))
+
+
+def _onnx_session(name: str, path: Path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ModelError(f"cannot load ONNX model '{name}' from {path.name}: {exc}") from None
 
 
 def _litert_interpreter():
@@ -175,10 +190,13 @@ def runtime_for(path: Path, runtime: str | None = None) -> str:
     return runtime
 
 
-def load_model(name: str, path: str | Path, runtime: str | None = None, threads: int = 1) -> Model:
-    """Load the model file at ``path`` with the runtime its suffix (or ``runtime``) names."""
+def load_model(name: str, path: str | Path, runtime: str | None = None, threads: int = 1, idle_threads: int = 0) -> Model:
+    """Load the model file at ``path`` with the runtime its suffix (or ``runtime``) names.
+
+    ``idle_threads`` (ONNX only): threads for a run while no other run is in progress.
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model '{name}' is missing: no file {path.name}")
     kind = runtime_for(path, runtime)
-    return OnnxModel(name, path, threads) if kind == "onnx" else LiteRTModel(name, path, threads)
+    return OnnxModel(name, path, threads, idle_threads) if kind == "onnx" else LiteRTModel(name, path, threads)

@@ -38,12 +38,23 @@ class AppServer(BaseApplication):
         return self.factory()
 
 
-def gunicorn_options(host: str, port: int, workers: int, data_dir: Path, threads: int = 1, timeout: int = 60) -> dict:
-    """Settings shared by the node and the hub; the control socket lives in ``<data dir>/run``."""
+WORKER_CLASSES = ("gthread", "sync")
+
+
+def gunicorn_options(host: str, port: int, workers: int, data_dir: Path, threads: int = 1, timeout: int = 60,
+                     worker_class: str = "gthread") -> dict:
+    """Settings shared by the node and the hub; the control socket lives in ``<data dir>/run``.
+
+    ``gthread`` is the default even with one thread per worker: kiosks and apps talk to the node
+    directly, and only ``gthread`` keeps their connections alive between requests (``sync`` closes
+    each one, which suits a reverse proxy in front). Measured in ``make bench`` (visual search).
+    """
+    if worker_class not in WORKER_CLASSES:
+        raise ValueError(f"unknown worker class {worker_class!r}; choose one of {', '.join(WORKER_CLASSES)}")
     (Path(data_dir) / "run").mkdir(parents=True, exist_ok=True)
     return {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-        "workers": workers, "threads": threads, "worker_class": "gthread" if threads > 1 else "sync",
+        "workers": workers, "threads": threads, "worker_class": worker_class, "keepalive": 5,
         "timeout": timeout, "graceful_timeout": 10, "accesslog": None, "loglevel": "info",
         "control_socket": str(Path(data_dir) / "run" / "gunicorn.ctl"),  # one per server, not one per user
     }
@@ -57,11 +68,14 @@ def prepare_metrics_dir(data_dir: Path) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
-def serve(host: str, port: int, workers: int, threads: int, data_dir: Path, overrides: dict) -> None:
+def serve(host: str, port: int, workers: int, threads: int, data_dir: Path, overrides: dict,
+          worker_class: str = "gthread") -> None:
     """Run the node under gunicorn in the foreground until it is stopped."""
     from .app import create_app
+    from .occupancy import share_across_workers
 
     prepare_metrics_dir(data_dir)
-    options = {**gunicorn_options(host, port, workers, data_dir, threads),
+    share_across_workers()
+    options = {**gunicorn_options(host, port, workers, data_dir, threads, worker_class=worker_class),
                "child_exit": _child_exit, "worker_exit": _worker_exit}
     AppServer(options, lambda: create_app(overrides)).run()

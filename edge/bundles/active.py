@@ -39,12 +39,12 @@ class LoadedBundle:
             raise ModelError(f"the active bundle {self.version} has no model '{name}'") from None
 
 
-def load_active(directory: Path, threads: int = 1, on_inference=None) -> LoadedBundle:
+def load_active(directory: Path, threads: int = 1, on_inference=None, idle_threads: int = 0) -> LoadedBundle:
     """Load every model of an installed (already verified) bundle folder."""
     manifest = read_manifest(directory)
     models = {}
     for name, entry in manifest.models.items():
-        model = load_model(name, directory / entry.file, entry.runtime, threads)
+        model = load_model(name, directory / entry.file, entry.runtime, threads, idle_threads)
         model.on_inference = on_inference
         models[name] = model
     return LoadedBundle(manifest, directory, models)
@@ -53,8 +53,9 @@ def load_active(directory: Path, threads: int = 1, on_inference=None) -> LoadedB
 class BundleWatcher:
     """Keeps ``current`` equal to the registry's active bundle."""
 
-    def __init__(self, registry: BundleRegistry, interval: float = 0.2, threads: int = 1, on_inference=None, on_swap=None):
-        self.registry, self.interval, self.threads = registry, interval, threads
+    def __init__(self, registry: BundleRegistry, interval: float = 0.2, threads: int = 1, on_inference=None, on_swap=None,
+                 idle_threads: int = 0):
+        self.registry, self.interval, self.threads, self.idle_threads = registry, interval, threads, idle_threads
         self.on_inference, self.on_swap = on_inference, on_swap
         self.current: LoadedBundle | None = None
         self.error: str | None = None
@@ -84,7 +85,7 @@ class BundleWatcher:
 
     def _load(self, version: str) -> bool:
         try:
-            loaded = load_active(self.registry.directory(version), self.threads, self.on_inference)
+            loaded = load_active(self.registry.directory(version), self.threads, self.on_inference, self.idle_threads)
         except (ModelError, OSError, ValueError) as exc:
             self.error = f"cannot load bundle {version}: {exc}"
             log.error(self.error)

@@ -30,10 +30,12 @@ def _keys_from_environment(ctx) -> bool:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port to bind.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes.")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Threads per worker (gthread when > 1).")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Request threads per worker.")
+@click.option("--worker-class", default="gthread", show_default=True, type=click.Choice(["gthread", "sync"]),
+              help="gthread keeps client connections alive; sync closes each (for a reverse proxy in front).")
 @click.option("--debug", is_flag=True, help="Flask's development server instead of gunicorn (never in production).")
 @click.pass_context
-def serve(ctx, host, port, workers, threads, debug):
+def serve(ctx, host, port, workers, threads, worker_class, debug):
     """Serve the node (gunicorn) on HOST:PORT."""
     if not is_loopback(host if host != "localhost" else "127.0.0.1") and not _keys_from_environment(ctx):
         raise click.ClickException(
@@ -47,7 +49,7 @@ def serve(ctx, host, port, workers, threads, debug):
         return
     from ..server import serve as run_gunicorn
 
-    run_gunicorn(host, port, workers, threads, data_dir_of(ctx), overrides)
+    run_gunicorn(host, port, workers, threads, data_dir_of(ctx), overrides, worker_class)
 
 
 def trust_shipped_keys(data: Path, models: Path) -> int:

@@ -1,0 +1,78 @@
+"""Model runs in progress across workers: a lone run may use every core, concurrent runs keep to their share."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+import pytest
+
+from edge import occupancy
+from edge.runtime import load_model
+from tests.builders import tiny_onnx_model
+
+
+def test_a_run_is_alone_only_while_no_other_is_in_progress():
+    counter = occupancy.Occupancy()
+    with counter.running() as first:
+        with counter.running() as second:
+            assert (first, second, counter.in_progress) == (True, False, 2)
+    with pytest.raises(RuntimeError), counter.running():
+        raise RuntimeError("the model failed")
+    assert counter.in_progress == 0
+
+
+def _hold(counter, entered, release):
+    with counter.running():
+        entered.set()
+        release.wait(10)
+
+
+def test_the_count_is_shared_with_forked_workers():
+    context = multiprocessing.get_context("fork")
+    counter = occupancy.Occupancy(context.Value("i", 0))
+    entered, release = context.Event(), context.Event()
+    worker = context.Process(target=_hold, args=(counter, entered, release))
+    worker.start()
+    try:
+        assert entered.wait(10)
+        with counter.running() as alone:
+            assert not alone
+    finally:
+        release.set()
+        worker.join(10)
+    with counter.running() as alone:
+        assert alone
+
+
+class _Spy:
+    """Wraps a real onnxruntime session and counts its runs."""
+
+    def __init__(self, session):
+        self.session, self.runs = session, 0
+
+    def run(self, *args):
+        self.runs += 1
+        return self.session.run(*args)
+
+
+def test_an_onnx_model_runs_on_its_idle_session_only_when_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(occupancy, "_shared", occupancy.Occupancy())
+    model = load_model("doubler", tiny_onnx_model(tmp_path / "m.onnx", scale=2.0), threads=1, idle_threads=2)
+    model._session, model._idle_session = _Spy(model._session), _Spy(model._idle_session)
+    x = {"x": np.ones((1, 4), np.float32)}
+    alone = model.run(x)["y"]
+    with occupancy.current().running():
+        busy = model.run(x)["y"]
+    np.testing.assert_allclose(alone, busy)
+    assert (model._idle_session.runs, model._session.runs) == (1, 1)
+    assert occupancy.current().in_progress == 0
+
+
+def test_idle_threads_setting():
+    cores = min(occupancy.available_cores(), 4)
+    assert occupancy.idle_threads("auto", 1) == (cores if cores > 1 else 0)
+    assert occupancy.idle_threads(3, 1) == 3
+    assert occupancy.idle_threads("2", 2) == 0
+    with pytest.raises(ValueError, match="MODEL_THREADS_IDLE"):
+        occupancy.idle_threads("many", 1)

@@ -3,7 +3,8 @@
 Reads the exports the converter left in its work folder (``.work/vision/long/models/<model>/`` when a
 ``--long`` run left them, else ``.work/vision/default/``;
 override with ``VISION_WORK_DIR``) and the shipped bundle ``models_lite/storefront-vision/``;
-evaluates them on the grocery photos (catalog = train, queries = val). Writes
+evaluates them on the grocery photos (catalog = train, queries = val), each photo prepared by the
+node's own decode and resize, SKUs ranked by the mean of their photos (nearest-photo recall beside). Writes
 ``benchmarks/results/vision_quality.json`` and prints a markdown table. Skips cleanly when
 ``../shared`` or the exports are absent.
 
@@ -52,18 +53,18 @@ def input_size(path: Path) -> int:
 
 def measure(models: dict[str, dict[str, Path]]) -> dict:
     """recall@1/@5, size in MB and latency (1 and 2 threads) of every model/format, at its own input size."""
-    from converters.vision.data import load_cached, read_split
+    from converters.vision.data import load_serving, read_split
     from converters.vision.evaluate import file_size_mb, latency_ms, retrieval_metrics
     from converters.vision.pipeline import runner
 
     train, val = read_split(DATASET, "train"), read_split(DATASET, "val")
     cache = ROOT / ".work" / "vision" / "cache"
-    tr, va = load_cached(train, 256, cache), load_cached(val, 256, cache)
     out: dict = {}
     for name, files in models.items():
         for fmt, path in files.items():
             size = input_size(path)
-            row = retrieval_metrics(runner(fmt, path), tr, train.labels, va, val.labels, size, f"{name} {fmt}")
+            tr, va = load_serving(train, size, cache), load_serving(val, size, cache)  # photos as the node prepares them
+            row = retrieval_metrics(runner(fmt, path), tr, train.labels, va, val.labels, None, f"{name} {fmt}")
             row.update(input_px=size, size_mb=file_size_mb(path), **latency_ms(lambda t, f=fmt, p=path: runner(f, p, t), size))
             out.setdefault(name, {})[fmt] = row
             print(f"{name} {fmt}: {row}", file=sys.stderr, flush=True)
@@ -72,11 +73,11 @@ def measure(models: dict[str, dict[str, Path]]) -> dict:
 
 def table(results: dict) -> str:
     """Markdown table of the measured rows."""
-    lines = ["| model | format | input px | recall@1 | recall@5 | size MB | ms (1 thread) | ms (2 threads) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | format | input px | recall@1 | recall@5 | nearest-photo recall@1 | size MB | ms (1 thread) | ms (2 threads) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, formats in results.items():
         for fmt, r in formats.items():
-            lines.append(f"| {name} | {fmt} | {r['input_px']} | {r['recall@1']:.3f} | {r['recall@5']:.3f} | {r['size_mb']:.2f} "
+            lines.append(f"| {name} | {fmt} | {r['input_px']} | {r['recall@1']:.3f} | {r['recall@5']:.3f} | {r['photo_recall@1']:.3f} | {r['size_mb']:.2f} "
                          f"| {r['latency_ms_1t']:.2f} | {r['latency_ms_2t']:.2f} |")
     return "\n".join(lines)
 

@@ -114,21 +114,20 @@ def demo_catalog(dataset, out_dir, per_sku, max_side, quality):
 @dataset_option("Dataset folder (train = catalog, val = queries).")
 @click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="An exported .onnx or .tflite embedder (input 'image', output 'embedding').")
-@click.option("--size", type=int, default=224, show_default=True, help="Input side in pixels.")
+@click.option("--size", type=int, default=160, show_default=True, help="Input side in pixels (the model's; photos are prepared as a node prepares them).")
 @click.option("--threads", type=int, default=2, show_default=True, help="Inference threads.")
 def evaluate_cmd(dataset, model_path, size, threads):
     """Measure recall@1/@5 by SKU of one exported model."""
     with one_line_errors():
-        from .vision.data import load_cached, read_split
+        from .vision.data import load_serving, read_split
         from .vision.evaluate import retrieval_metrics
         from .vision.pipeline import runner
 
         train, val = read_split(dataset, "train"), read_split(dataset, "val")
         cache = Path(DEFAULT_WORK) / "cache"
         fmt = "onnx" if model_path.endswith(".onnx") else "tflite"
-        row = retrieval_metrics(runner(fmt, Path(model_path), threads),
-                                load_cached(train, round(size * 256 / 224), cache), train.labels,
-                                load_cached(val, round(size * 256 / 224), cache), val.labels, size)
+        row = retrieval_metrics(runner(fmt, Path(model_path), threads), load_serving(train, size, cache), train.labels,
+                                load_serving(val, size, cache), val.labels, None)
     click.echo(" ".join(f"{k} {v}" for k, v in row.items()))
 
 

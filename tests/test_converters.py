@@ -130,7 +130,7 @@ def test_teacher_head_projects_features_on_their_singular_vectors(tmp_path):
     torch.manual_seed(0)
     rng = np.random.default_rng(1)
     pixels = rng.integers(0, 255, (10, 40, 40, 3), dtype=np.uint8)
-    ctx = Context(get_recipe("tiny", eval_size=32), tmp_path, False, Split(None, pixels), Split(None, pixels), "synthetic")
+    ctx = Context(get_recipe("tiny", eval_size=32), tmp_path, False, Split(None, pixels, pixels), Split(None, pixels, pixels), "synthetic")
     emb = teacher_embedder(arch.MobileNetV2().features.eval(), ctx, head_dim=4)
     feats = catalog_features(emb, pixels, 32)
     expected = feats @ np.linalg.svd(feats, full_matrices=False)[2][:4].T
@@ -300,3 +300,29 @@ def test_cli_fails_with_one_line(tmp_path):
                                          str(tmp_path / "o"), "--tiny", "--work-dir", str(tmp_path / "w")])
     assert result.exit_code == 1
     assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_converter_evaluates_photos_exactly_as_the_node_prepares_them(tmp_path):
+    import cv2
+
+    from converters.vision.bundle import preprocess_spec
+    from converters.vision.data import serving_crop, to_tensor
+    from plugins.visual_search.imaging import Preprocess, decode, to_input
+
+    photo = np.random.default_rng(3).integers(0, 255, (300, 420, 3), dtype=np.uint8)
+    path = tmp_path / "photo.jpg"
+    cv2.imwrite(str(path), photo)
+    recipe = Preprocess.from_manifest(preprocess_spec(96))
+    node = to_input(decode(path.read_bytes(), 10**8, recipe.resize), recipe)
+    converter = to_tensor(serving_crop(path, 96)[None]).numpy()
+    assert node.shape == converter.shape == (1, 3, 96, 96)
+    np.testing.assert_allclose(node, converter, atol=1e-5)
+
+
+def test_the_node_shrinks_photos_with_an_anti_aliased_filter():
+    from plugins.visual_search.imaging import Preprocess, model_crop
+
+    stripes = np.zeros((200, 200, 3), np.uint8)
+    stripes[:, ::2] = 255  # one-pixel stripes: shrunk to 0.55x they must blur to grey, not alias into bands
+    crop = model_crop(stripes, Preprocess(96, 110, (0.5,) * 3, (0.5,) * 3)).astype(np.float32)
+    assert abs(crop.mean() - 127.5) < 6 and crop.std() < 20

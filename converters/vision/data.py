@@ -107,8 +107,40 @@ def load_cached(images: ImageList, size: int, cache_dir: Path | None, desc: str 
     return out
 
 
+def serving_crop(path: Path, size: int) -> np.ndarray:
+    """One photo exactly as the node feeds it to a model of input ``size`` (before normalisation): uint8 HWC RGB.
+
+    Uses the visual search plugin's own decode and :func:`~plugins.visual_search.imaging.model_crop`
+    with the preprocessing a bundle's manifest records, so evaluation scores what a node serves.
+    """
+    from plugins.visual_search.imaging import Preprocess, decode, model_crop
+
+    from .bundle import preprocess_spec
+
+    recipe = Preprocess.from_manifest(preprocess_spec(size))
+    return model_crop(decode(Path(path).read_bytes(), 1 << 40, recipe.resize), recipe)
+
+
+def load_serving(images: ImageList, size: int, cache_dir: Path | None, desc: str = "serving crops") -> np.ndarray:
+    """All images as :func:`serving_crop` makes them, ``[N, size, size, 3]`` uint8, cached in ``cache_dir``."""
+    from tqdm import tqdm
+
+    key = hashlib.sha256(("|".join(map(str, images.paths)) + f"@serve{size}").encode()).hexdigest()[:16]
+    cache = Path(cache_dir) / f"serving-{key}.npy" if cache_dir else None
+    if cache is not None and cache.is_file():
+        return np.load(cache)
+    out = np.stack([serving_crop(p, size) for p in tqdm(images.paths, desc=desc, leave=False)])
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, out)
+    return out
+
+
 def to_tensor(batch_uint8, size: int | None = None):
-    """uint8 ``[N, H, W, 3]`` -> normalised float32 ``[N, 3, size, size]`` (centre crop 224/256 ratio)."""
+    """uint8 ``[N, H, W, 3]`` -> normalised float32 ``[N, 3, size, size]`` (centre crop 224/256 ratio).
+
+    ``size=None``: the images are already model inputs (:func:`load_serving`); only normalise.
+    """
     import torch
 
     x = torch.from_numpy(np.array(batch_uint8, copy=True)).permute(0, 3, 1, 2).float().div_(255)

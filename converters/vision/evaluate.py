@@ -17,8 +17,8 @@ import numpy as np
 Embed = Callable[[np.ndarray], np.ndarray]  # normalised float32 NCHW batch -> [N, D]
 
 
-def embed_images(embed: Embed, images: np.ndarray, size: int, batch: int = 32, desc: str = "embed") -> np.ndarray:
-    """Embed uint8 square images (serving geometry: centre crop 224/256, resize to ``size``)."""
+def embed_images(embed: Embed, images: np.ndarray, size: int | None, batch: int = 32, desc: str = "embed") -> np.ndarray:
+    """Embed uint8 images: squares cropped and resized to ``size``, or (``size=None``) serving crops as they are."""
     from tqdm import tqdm
 
     from .data import to_tensor

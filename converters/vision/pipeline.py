@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import ImageList, load_cached, read_split
+from .data import ImageList, load_cached, load_serving, read_split
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,8 @@ class Split:
     """One dataset split: the image list and its decoded squares."""
 
     images: ImageList
-    pixels: np.ndarray
+    pixels: np.ndarray     # decoded squares (training, augmentation)
+    serving: np.ndarray    # the model inputs a node makes of each photo (evaluation, calibration)
 
     @property
     def labels(self) -> np.ndarray:
@@ -49,8 +50,10 @@ def load_splits(dataset: str | Path, recipe, work_dir: Path) -> tuple[Split, Spl
         keep = [i for c in np.unique(train.labels) for i in np.flatnonzero(train.labels == c)[:recipe.max_per_class]]
         train = ImageList([train.paths[i] for i in keep], train.labels[keep], train.names)
     cache = Path(work_dir).parent / "cache"
-    return (Split(train, load_cached(train, recipe.cache_size, cache, "decode train")),
-            Split(val, load_cached(val, recipe.cache_size, cache, "decode val")))
+    return (Split(train, load_cached(train, recipe.cache_size, cache, "decode train"),
+                  load_serving(train, recipe.eval_size, cache, "serving crops train")),
+            Split(val, load_cached(val, recipe.cache_size, cache, "decode val"),
+                  load_serving(val, recipe.eval_size, cache, "serving crops val")))
 
 
 def catalog_features(embedder, pixels: np.ndarray, size: int, count: int = 0) -> np.ndarray:
@@ -144,7 +147,7 @@ def export_all(model, name: str, ctx: Context) -> dict[str, Path]:
 
     r, out = ctx.recipe, ctx.work_dir / "models" / name
     files = {"onnx_fp32": export_onnx(model, out / f"{name}.onnx", r.eval_size, r.opset)}
-    calib = calibration_batches(ctx.train.pixels, r.eval_size, r.calib_images, r.seed)
+    calib = calibration_batches(ctx.train.serving, None, r.calib_images, r.seed)
     files["onnx_int8"] = quantize_static_int8(files["onnx_fp32"], out / f"{name}.int8.onnx", calib,
                                              r.int8_float_first_convs, r.int8_float_depthwise, r.calib_percentile)
     if r.tflite and tflite_available():
@@ -167,15 +170,15 @@ def evaluate_model(model, name: str, ctx: Context) -> dict:
     r = ctx.recipe
     files = export_all(model, name, ctx)
     reference = torch_embedder(model)
-    probe = ctx.val.pixels[np.linspace(0, len(ctx.val.pixels) - 1, r.agreement_images).astype(int)]
+    probe = ctx.val.serving[np.linspace(0, len(ctx.val.serving) - 1, r.agreement_images).astype(int)]
     result = {"params": int(sum(p.numel() for p in model.parameters())),
               "embedding_dim": int(reference(np.zeros((1, 3, r.eval_size, r.eval_size), np.float32)).shape[1]),
               "formats": {}, "files": {k: str(v) for k, v in files.items()}}
     for fmt, path in files.items():
         emb = runner(fmt, path)
-        row = retrieval_metrics(emb, ctx.train.pixels, ctx.train.labels, ctx.val.pixels, ctx.val.labels,
-                                r.eval_size, f"{name} {fmt}")
-        row.update(agreement(reference, emb, probe, r.eval_size), size_mb=file_size_mb(path))
+        row = retrieval_metrics(emb, ctx.train.serving, ctx.train.labels, ctx.val.serving, ctx.val.labels,
+                                None, f"{name} {fmt}")
+        row.update(agreement(reference, emb, probe, None), size_mb=file_size_mb(path))
         if r.latency:
             row.update(latency_ms(lambda t, f=fmt, p=path: runner(f, p, t), r.eval_size))
         log.info("%s %s: %s", name, fmt, row)

@@ -23,8 +23,8 @@ class _Reader:
         pass
 
 
-def calibration_batches(images: np.ndarray, size: int, count: int, seed: int, batch: int = 8) -> list[np.ndarray]:
-    """``count`` evenly drawn catalog photos in the serving geometry, as float32 batches."""
+def calibration_batches(images: np.ndarray, size: int | None, count: int, seed: int, batch: int = 8) -> list[np.ndarray]:
+    """``count`` randomly drawn catalog photos as float32 batches (``size=None``: ``images`` are serving crops)."""
     from .data import to_tensor
 
     idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:count])

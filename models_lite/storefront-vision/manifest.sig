@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "fdaddd2491b6b2be",
-  "signature": "vX2i+6ZCaq2J4six4ektnzNhC23AlDvT52FqeQyg9THbPT4VA8kfd6uJdta+/mXz/q0SQDqrmlHXG7InzeCdBg=="
+  "signature": "sXTN4dMMUz5xr6VsJhwc6G+5txUCRoyIzm8PKXeVPRPR88tjcV7Dtu1+9XxZsub0CRD11zVsDjZGa3t7+uyNCw=="
 }

@@ -130,25 +130,36 @@ def decode(data: bytes, max_pixels: int, target: int) -> np.ndarray:
     return image
 
 
-def to_input(image: np.ndarray, recipe: Preprocess) -> np.ndarray:
-    """Resize the shorter side to ``resize``, centre-crop ``size``, normalise; a float32 batch of one.
+def model_crop(image: np.ndarray, recipe: Preprocess) -> np.ndarray:
+    """Resize the shorter side to ``resize`` and centre-crop ``size``: ``uint8 [size, size, 3]`` in ``recipe.color`` order.
 
-    Area averaging (anti-aliased) is used only when shrinking below half size, where bilinear would
-    alias; above that bilinear is ten times faster and differs little. Normalisation is one multiply
-    and one subtract per channel plane (measured on a 224 px photo: about 0.3 ms in all, against 1.6 ms
-    with area resizing and arithmetic broadcast over a reversed channel axis).
+    The resize is Pillow's bilinear filter, which widens its support when it shrinks (anti-aliased),
+    as the converter's training and evaluation resizes do. OpenCV's bilinear does not widen it and
+    its area filter is a box: on the grocery benchmark (shipped model, 296 val photos against the
+    2,640 train photos, all through this function) recall@1 was 0.828 with OpenCV's bilinear,
+    0.841 with its area filter and 0.858 with Pillow's. The converter evaluates models through this
+    same function, so a bundle's figures are what the node serves.
     """
-    import cv2
+    from PIL import Image
 
     height, width = image.shape[:2]
     scale = recipe.resize / min(height, width)
     new_w, new_h = max(recipe.size, round(width * scale)), max(recipe.size, round(height * scale))
-    interpolation = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-    top, left = (new_h - recipe.size) // 2, (new_w - recipe.size) // 2
-    crop = resized[top:top + recipe.size, left:left + recipe.size]
-    if recipe.color == "RGB":
-        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+    # only the source region of the centre crop is resampled (the filter still reads pixels around it)
+    sx, sy = new_w / width, new_h / height
+    left, top = (new_w - recipe.size) // 2, (new_h - recipe.size) // 2
+    box = (left / sx, top / sy, (left + recipe.size) / sx, (top + recipe.size) / sy)
+    crop = np.asarray(Image.fromarray(image).resize((recipe.size, recipe.size), Image.BILINEAR, box=box))  # BGR stays BGR
+    return crop[..., ::-1] if recipe.color == "RGB" else crop
+
+
+def to_input(image: np.ndarray, recipe: Preprocess) -> np.ndarray:
+    """The model input for a decoded BGR photo: :func:`model_crop`, normalised; a float32 batch of one."""
+    return normalise(model_crop(image, recipe), recipe)[None]
+
+
+def normalise(crop: np.ndarray, recipe: Preprocess) -> np.ndarray:
+    """``(pixel / 255 - mean) / std`` per channel, in the recipe's layout (one multiply and one subtract per plane)."""
     channels_first = recipe.layout == "NCHW"
     pixels = np.ascontiguousarray(crop.transpose(2, 0, 1) if channels_first else crop, dtype=np.float32)
     std = np.float32(recipe.std)
@@ -157,4 +168,4 @@ def to_input(image: np.ndarray, recipe: Preprocess) -> np.ndarray:
         scale, offset = scale[:, None, None], offset[:, None, None]
     pixels *= scale
     pixels -= offset
-    return pixels[None]
+    return pixels

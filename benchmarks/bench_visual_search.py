@@ -4,7 +4,9 @@ The catalog holds real grocery photos (from ``../shared``) plus synthetic items 
 random unit vectors, so the annoy index has 100,000 items. Queries are a real photo re-encoded as a
 224x224 JPEG and as a 4000x3000 (12 MP) JPEG, sent one at a time on one kept-alive connection as raw
 ``image/jpeg`` bodies (and the 12 MP photo once more as multipart). The server's ``timings_ms`` split each request into decode,
-model and index; "http" is what the client saw beyond the server's total. Also: the embedder's
+model and index; "http" is what the client saw beyond the server's total. Also: the model thread
+settings side by side (the default one thread per run; every core while a request is alone and one
+thread otherwise; two threads always), sequential and with 4 concurrent clients; and the embedder's
 inference time per format (ONNX int8 vs TFLite) at 1 and 2 threads. Uses the shipped bundle
 ``models_lite/storefront-vision`` when present, else a tiny test embedder (and says so).
 """
@@ -209,10 +211,64 @@ def main() -> dict:
             figures.update(_measure(base, "224px", queries["224px"], 300))
             figures.update(_measure(base, "12mp", queries["12mp"], 100))
             figures.update(_measure(base, "12mp_multipart", queries["12mp"], 50, multipart=True))
+        figures.update(_thread_settings(data, queries["224px"]))
         figures.update(_model_formats(data))
-    figures["table"] = _table(figures)
+    figures["table"] = _table(figures) + "\n\n" + _threads_table(figures)
     print(figures["table"])
     return figures
+
+
+# model thread settings side by side: the default (one thread), every core while a request is alone, two always
+THREAD_SETTINGS = {"fixed_1": {}, "idle_auto": {"STOREFRONT_EDGE_MODEL_THREADS_IDLE": "auto"},
+                   "fixed_2": {"STOREFRONT_EDGE_MODEL_THREADS": "2", "STOREFRONT_EDGE_MODEL_THREADS_IDLE": "2"}}
+CONCURRENT_CLIENTS, CONCURRENT_SECONDS = 4, 8.0
+
+
+def _thread_settings(data: Path, body: bytes) -> dict:
+    """Sequential p50 and throughput under 4 concurrent clients (224 px) for each thread setting."""
+    figures = {}
+    for label, env in THREAD_SETTINGS.items():
+        with gunicorn_node(data, env={**ENV, **env}, workers=2) as (base, _pid):
+            wait_until(f"{base}/readyz", timeout=120, in_a_row=20)
+            sequential = _measure(base, "seq", body, 200)
+            figures[f"threads_{label}_seq_p50_ms"] = sequential["seq_p50_ms"]
+            figures[f"threads_{label}_seq_model_ms"] = sequential["seq_model_ms"]
+            figures.update({f"threads_{label}_c{CONCURRENT_CLIENTS}_{k}": v for k, v in _concurrent(base, body).items()})
+    return figures
+
+
+def _concurrent(base: str, body: bytes) -> dict:
+    """Requests/s and p50 with ``CONCURRENT_CLIENTS`` kept-alive clients posting for ``CONCURRENT_SECONDS``."""
+    import threading
+    from http.client import HTTPConnection
+    from urllib.parse import urlsplit
+
+    url, latencies, stop_at = urlsplit(base), [], time.perf_counter() + CONCURRENT_SECONDS
+
+    def client():
+        connection, mine = HTTPConnection(url.hostname, url.port, timeout=30), []
+        while time.perf_counter() < stop_at:
+            mine.append(_post(connection, body, False)[0])
+        connection.close()
+        latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(CONCURRENT_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"rps": round(len(latencies) / CONCURRENT_SECONDS, 1), "p50_ms": round(statistics.median(latencies), 2)}
+
+
+def _threads_table(figures: dict) -> str:
+    rows = [f"| model threads | sequential p50 ms | model ms | {CONCURRENT_CLIENTS} clients req/s | {CONCURRENT_CLIENTS} clients p50 ms |",
+            "|---|---|---|---|---|"]
+    for label in THREAD_SETTINGS:
+        key = f"threads_{label}"
+        if f"{key}_seq_p50_ms" in figures:
+            rows.append(f"| {label} | {figures[f'{key}_seq_p50_ms']} | {figures[f'{key}_seq_model_ms']} | "
+                        f"{figures[f'{key}_c{CONCURRENT_CLIENTS}_rps']} | {figures[f'{key}_c{CONCURRENT_CLIENTS}_p50_ms']} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

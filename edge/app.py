@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 
-from . import admin_routes, errors, node, plugin_routes, system_routes
+from . import admin_routes, errors, node, occupancy, plugin_routes, system_routes
 from .auth import keys_configured
 from .config import load_config
 
@@ -20,6 +20,7 @@ def create_app(config: dict | None = None, *, watch: bool = True) -> Flask:
     """
     app = Flask("edge")
     load_config(app, config)
+    occupancy.init_app(app)
     errors.init_app(app)
     the_node = node.init_app(app, watch=watch)
     app.register_blueprint(system_routes.blueprint)

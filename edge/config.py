@@ -23,7 +23,8 @@ DEFAULTS = {
     "TRACE_HOOKS": False,
     "BUNDLE_POLL_INTERVAL": 0.2,
     "MODEL_THREADS": 1,  # threads per model run while other runs are in progress
-    "MODEL_THREADS_IDLE": "auto",  # threads for a lone run on an idle node: "auto" = every core (at most 4)
+    "MODEL_THREADS_IDLE": 1,  # threads for a model run while its request is alone ("auto": every core, at most 4);
+                              # off by default: measured in `make bench`, it costs throughput under load
     "MAX_BUNDLE_BYTES": 1024 * 1024 * 1024,
     "MAX_BUNDLE_MEMBERS": 10_000,
     "KEEP_BUNDLES": 3,

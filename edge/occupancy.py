@@ -1,13 +1,17 @@
-"""How many model runs are in progress across the node's workers.
+"""How many requests the node's workers are serving right now.
 
-A lone request on an idle node may use every core for its model run; when other runs are in
-progress each keeps to its own share, so the workers do not fight over the cores. The count lives
-in shared memory created by the gunicorn arbiter before it forks the workers
+A lone request on an idle node may use every core for its model run; while other requests are in
+progress each model run keeps to its own share, so the workers do not fight over the cores. The
+count lives in shared memory created by the gunicorn arbiter before it forks the workers
 (:func:`share_across_workers`); without it (tests, the development server) it counts this process
-only. If a worker dies inside a run the count stays one too high and runs keep to their share: the
+only. Requests are counted, not model runs: a worker between two model runs is still decoding or
+answering, and counting runs alone let the other worker's run take both cores in those gaps. If a
+worker dies inside a request the count stays one too high and runs keep to their share: the
 slower, safe side.
 
-Measured in ``make bench`` (visual search, 2 workers on 2 cores): see ``benchmarks/README.md``.
+The setting that uses it (``MODEL_THREADS_IDLE``) is off by default: on the shared 2-core test
+machine it still cost throughput under four concurrent clients, and its gain for a lone request
+came and went with the machine's load. ``make bench`` (visual search) measures it side by side.
 """
 
 from __future__ import annotations
@@ -27,22 +31,49 @@ class Occupancy:
 
         self._value = value if value is not None else multiprocessing.Value("i", 0)
 
-    @contextlib.contextmanager
-    def running(self) -> Iterator[bool]:
-        """Count one run for the duration of the block; yield whether it is the only one."""
+    def enter(self) -> None:
+        """Count one more request in progress."""
         with self._value.get_lock():
             self._value.value += 1
-            alone = self._value.value == 1
+
+    def leave(self) -> None:
+        """Count one request fewer."""
+        with self._value.get_lock():
+            self._value.value -= 1
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Count one request for the duration of the block."""
+        self.enter()
         try:
-            yield alone
+            yield
         finally:
-            with self._value.get_lock():
-                self._value.value -= 1
+            self.leave()
 
     @property
     def in_progress(self) -> int:
-        """Runs in progress now."""
+        """Requests in progress now."""
         return self._value.value
+
+    @property
+    def alone(self) -> bool:
+        """Whether at most one request (the caller's own) is in progress."""
+        return self._value.value <= 1
+
+
+def init_app(app) -> None:
+    """Count every request ``app`` serves, from before its first hook to its teardown."""
+    from flask import g
+
+    @app.before_request
+    def _count_request():
+        current().enter()
+        g.storefront_counted = True
+
+    @app.teardown_request
+    def _uncount_request(_exc=None):
+        if g.pop("storefront_counted", False):
+            current().leave()
 
 
 def share_across_workers() -> Occupancy:

@@ -108,7 +108,7 @@ class OnnxModel(Model):
     """A model run by onnxruntime on the CPU.
 
     With ``idle_threads`` it holds a second session that uses that many threads, and runs on it
-    whenever no other model run is in progress on the node (:mod:`edge.occupancy`).
+    whenever no other request is in progress on the node (:mod:`edge.occupancy`).
     """
 
     def __init__(self, name: str, path: Path, threads: int = 1, idle_threads: int = 0):
@@ -123,9 +123,8 @@ class OnnxModel(Model):
             return dict(zip(names, self._session.run(names, arrays)))
         from . import occupancy
 
-        with occupancy.current().running() as alone:
-            session = self._idle_session if alone else self._session
-            return dict(zip(names, session.run(names, arrays)))
+        session = self._idle_session if occupancy.current().alone else self._session
+        return dict(zip(names, session.run(names, arrays)))
 
 
 def _onnx_session(name: str, path: Path, threads: int):

@@ -63,7 +63,7 @@ vision-bench: venv-test
 	$(BIN)/python -m benchmarks vision_quality
 
 demo-catalog: venv-test
-	$(BIN)/storefront-edge convert vision demo-catalog --dataset ../shared/datasets/grocery-store --out models_lite/demo_catalog
+	$(BIN)/storefront-edge convert vision demo-catalog --dataset ../shared/datasets/grocery-store --out models_lite/demo_catalog --bundle models_lite/storefront-vision
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache

@@ -101,12 +101,15 @@ def recipe(dataset, out_dir, work_dir, recipe_name, long_, tiny, students, seed,
 @click.option("--per-sku", type=int, default=3, show_default=True, help="Training photos per SKU.")
 @click.option("--max-side", type=int, default=256, show_default=True, help="Longest side of the copied photos.")
 @click.option("--quality", type=int, default=80, show_default=True, help="JPEG quality of the copied photos.")
-def demo_catalog(dataset, out_dir, per_sku, max_side, quality):
+@click.option("--bundle", type=click.Path(exists=True, file_okay=False), default=None,
+              help="A vision bundle folder: pick each SKU's most representative photos with its embedder "
+                   "(default: evenly spaced photos).")
+def demo_catalog(dataset, out_dir, per_sku, max_side, quality, bundle):
     """Write the demo catalog (one SKU per fine class, a few downscaled natural photos each)."""
     with one_line_errors():
         from .vision.demo_catalog import write_demo_catalog
 
-        rows = write_demo_catalog(dataset, out_dir, per_sku=per_sku, max_side=max_side, quality=quality)
+        rows = write_demo_catalog(dataset, out_dir, per_sku=per_sku, max_side=max_side, quality=quality, bundle=bundle)
     click.echo(f"wrote {out_dir}: {len(rows)} SKUs")
 
 

@@ -326,3 +326,17 @@ def test_the_node_shrinks_photos_with_an_anti_aliased_filter():
     stripes[:, ::2] = 255  # one-pixel stripes: shrunk to 0.55x they must blur to grey, not alias into bands
     crop = model_crop(stripes, Preprocess(96, 110, (0.5,) * 3, (0.5,) * 3)).astype(np.float32)
     assert abs(crop.mean() - 127.5) < 6 and crop.std() < 20
+
+
+def test_representative_photos_are_those_whose_mean_matches_all_photos():
+    from converters.vision.demo_catalog import evenly_spaced, representative
+
+    unit = lambda *v: np.asarray(v, np.float32) / np.linalg.norm(v)  # noqa: E731
+    # four photos around the product's direction (1, 0, 0) plus two outliers that evenly spaced picks would take
+    vectors = np.stack([unit(0, 1, 0), unit(1, 0.2, 0), unit(1, -0.2, 0), unit(1, 0, 0.2), unit(1, 0, -0.2), unit(0, 0, 1)])
+    picked = representative(vectors, 2)
+    assert picked == sorted(picked) and len(picked) == 2 and not {0, 5} & set(picked)
+    mean = vectors[picked].mean(axis=0)
+    assert float(mean @ unit(1, 0, 0)) / np.linalg.norm(mean) > 0.97
+    assert representative(vectors[:1], 3) == [0]
+    assert evenly_spaced(list("abcdef"), 2) == ["a", "f"] and evenly_spaced([], 3) == []

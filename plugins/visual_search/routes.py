@@ -54,7 +54,7 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
 
 
-def _image_ranking(conn, index, image: bytes, filters, want: int, config, timings: dict) -> list:
+def _image_ranking(conn, index, image: bytes, filters, want: int, config, timings: dict) -> tuple[list, object]:
     started = time.perf_counter()
     pixels = to_input(decode(image, config.max_pixels, index.recipe.resize), index.recipe)
     decoded = time.perf_counter()
@@ -65,7 +65,7 @@ def _image_ranking(conn, index, image: bytes, filters, want: int, config, timing
     embedded = time.perf_counter()
     ranked = search.image_ranking(conn, index, vector, filters, want, config)
     timings.update(decode=_ms(decoded - started), model=_ms(embedded - decoded), index=_ms(time.perf_counter() - embedded))
-    return ranked
+    return ranked, vector
 
 
 def run_search(conn, index, image: bytes | None, params: SearchParams, config) -> tuple[list[dict], dict]:
@@ -74,16 +74,17 @@ def run_search(conn, index, image: bytes | None, params: SearchParams, config) -
     filters = search.Filters(params.category, params.min_price, params.max_price, params.in_stock)
     timings = {"decode": 0.0, "model": 0.0, "index": 0.0}
     want = config.candidates if params.q else k
-    by_image = _image_ranking(conn, index, image, filters, want, config, timings) if image is not None else []
+    by_image, vector = _image_ranking(conn, index, image, filters, want, config, timings) if image is not None else ([], None)
     started = time.perf_counter()
     by_text = search.text_ranking(conn, params.q, filters, want) if params.q else []
     if by_image and by_text:
-        ranked = search.fuse([[s for s, _, _ in by_image], [s for s, _ in by_text]], config.rrf_k)[:k]
+        ranked = search.fuse([[s for s, _ in by_image], [s for s, _ in by_text]], config.rrf_k)[:k]
     else:
-        ranked = [(s, score) for s, score, *_ in (by_image or by_text)][:k]
-    images = {sku: image_name for sku, _, image_name in by_image}
+        ranked = (by_image or by_text)[:k]
+    from_image = {sku for sku, _ in by_image}
     rows = search.rows_for(conn, [s for s, _ in ranked], search.Filters())
-    items = [search.result_item(rows[s], score, images.get(s)) for s, score in ranked if s in rows]
+    items = [search.result_item(rows[s], score, index.best_image(vector, s) if s in from_image else None)
+             for s, score in ranked if s in rows]
     timings["index"] = round(timings["index"] + _ms(time.perf_counter() - started), 3)
     return items, timings
 

@@ -4,7 +4,7 @@ Filters (category, price range, stock) are applied in SQLite to each ranking's c
 selective filter leaves fewer than ``k`` of the image candidates, the items matching the filter are
 scored exactly against the stored vectors (if there are at most ``exact_limit`` of them), so a
 filtered query still finds its best matches. The image ranking ranks SKUs by the cosine similarity of
-the query to the mean vector of each SKU's photos, and shows each SKU's photo nearest to the query.
+the query to the mean vector of each SKU's photos; a result shows the SKU's photo nearest to the query.
 Scores: that cosine for image-only results, negated BM25 for text-only, and the reciprocal rank
 fusion score when both rankings are fused.
 """
@@ -53,15 +53,15 @@ def rows_for(conn, skus, filters: Filters) -> dict[str, dict]:
     return found
 
 
-def image_ranking(conn, index, vector, filters: Filters, want: int, config) -> list[tuple[str, float, str]]:
-    """``(sku, cosine, image)`` best first, at most ``want``, passing ``filters``."""
+def image_ranking(conn, index, vector, filters: Filters, want: int, config) -> list[tuple[str, float]]:
+    """``(sku, cosine)`` best first, at most ``want``, passing ``filters``."""
     for count in neighbour_counts(want, config.candidates, filters.active):
         ranked = _passing(conn, index.nearest(vector, count, config.search_k), filters, want)
         if len(ranked) >= want or count >= len(index.sku_order):
             break
     if filters.active and len(ranked) < want:
         ranked = _exact_filtered(conn, index, vector, filters, config.exact_limit) or ranked
-    return [(sku, score, index.best_image(vector, sku)) for sku, score in ranked[:want]]
+    return ranked[:want]
 
 
 def neighbour_counts(want: int, candidates: int, filtered: bool) -> tuple[int, ...]:

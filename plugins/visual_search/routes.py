@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, jsonify
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from edge.errors import ServiceUnavailable
 from edge.node import current_node
@@ -33,8 +33,10 @@ class ResultItem(BaseModel):
     title: str
     price: float
     currency: str
-    image_url: str | None
-    score: float
+    image_url: str | None = Field(description="For a photo match: the SKU's catalog photo nearest to the query photo; "
+                                              "otherwise its first photo.")
+    score: float = Field(description="Photo only: cosine similarity to the mean of the SKU's catalog photos (-1..1). "
+                                     "Text only: negated BM25. Photo and text: reciprocal rank fusion score.")
 
 
 class Timings(BaseModel):

@@ -62,8 +62,15 @@ class Occupancy:
 
 
 def init_app(app) -> None:
-    """Count every request ``app`` serves, from before its first hook to its teardown."""
+    """Count every request ``app`` serves, from before its first hook to its teardown.
+
+    Only when ``MODEL_THREADS_IDLE`` asks for more threads than ``MODEL_THREADS``: otherwise
+    nothing reads the count and requests are not slowed by it.
+    """
     from flask import g
+
+    if not idle_threads(app.config["MODEL_THREADS_IDLE"], app.config["MODEL_THREADS"]):
+        return
 
     @app.before_request
     def _count_request():

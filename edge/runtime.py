@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import occupancy
+
 RUNTIMES = {".onnx": "onnx", ".tflite": "tflite"}
 
 _ONNX_TYPES = {
@@ -121,8 +123,6 @@ class OnnxModel(Model):
         names = [t.name for t in self.outputs]
         if self._idle_session is None:
             return dict(zip(names, self._session.run(names, arrays)))
-        from . import occupancy
-
         session = self._idle_session if occupancy.current().alone else self._session
         return dict(zip(names, session.run(names, arrays)))
 

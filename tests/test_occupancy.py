@@ -72,8 +72,12 @@ def test_an_onnx_model_runs_on_its_idle_session_only_while_its_request_is_alone(
     assert (model._idle_session.runs, model._session.runs) == (1, 1)
 
 
-def test_the_app_counts_each_request_until_its_teardown(app, monkeypatch):
+@pytest.mark.parametrize("idle, counted", [(2, [1]), (1, [0])])
+def test_the_app_counts_requests_only_when_idle_threads_are_on(app_config, monkeypatch, idle, counted):
+    from edge.app import create_app
+
     monkeypatch.setattr(occupancy, "_shared", occupancy.Occupancy())
+    app = create_app({**app_config, "MODEL_THREADS_IDLE": idle}, watch=False)
     seen = []
 
     @app.get("/_occupancy_probe")
@@ -82,9 +86,12 @@ def test_the_app_counts_each_request_until_its_teardown(app, monkeypatch):
         return {"ok": True}
 
     client = app.test_client()
-    assert client.get("/_occupancy_probe").status_code == 200
-    assert client.get("/v1/nothing-here").status_code in (401, 404)  # an early error response is uncounted too
-    assert seen == [1] and occupancy.current().in_progress == 0
+    try:
+        assert client.get("/_occupancy_probe").status_code == 200
+        assert client.get("/v1/nothing-here").status_code in (401, 404)  # an early error response is uncounted too
+    finally:
+        app.extensions["storefront_edge"].close()
+    assert seen == counted and occupancy.current().in_progress == 0
 
 
 def test_idle_threads_setting():

@@ -61,6 +61,9 @@ def test_sku_means_are_unit_vectors_in_first_seen_order():
     assert order == ["B", "A"]
     np.testing.assert_allclose(np.linalg.norm(means, axis=1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(means[0], unit(*(unit(1, 0) + unit(1, 1))), rtol=1e-6)
+    order, means = index_files.sku_means(np.stack([unit(3, 4), unit(0, 1)]) * 2, ["A", "B"])  # one photo each
+    assert order == ["A", "B"]
+    np.testing.assert_allclose(means, np.stack([unit(3, 4), unit(0, 1)]), rtol=1e-6)
 
 
 def test_an_index_of_another_format_is_refused_and_pruned_with_all_its_files(tmp_path, index):

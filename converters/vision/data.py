@@ -94,13 +94,18 @@ def load_square(path: Path, size: int) -> np.ndarray:
 
 def load_cached(images: ImageList, size: int, cache_dir: Path | None, desc: str = "decode") -> np.ndarray:
     """All images as ``[N, size, size, 3]`` uint8, cached in ``cache_dir`` as ``.npy``."""
+    return _cached_stack(images, lambda p: load_square(p, size), "images", f"@{size}", cache_dir, desc)
+
+
+def _cached_stack(images: ImageList, load, prefix: str, variant: str, cache_dir: Path | None, desc: str) -> np.ndarray:
+    """``load(path)`` of every image, stacked; cached as ``<prefix>-<hash of the paths and variant>.npy``."""
     from tqdm import tqdm
 
-    key = hashlib.sha256(("|".join(map(str, images.paths)) + f"@{size}").encode()).hexdigest()[:16]
-    cache = Path(cache_dir) / f"images-{key}.npy" if cache_dir else None
+    key = hashlib.sha256(("|".join(map(str, images.paths)) + variant).encode()).hexdigest()[:16]
+    cache = Path(cache_dir) / f"{prefix}-{key}.npy" if cache_dir else None
     if cache is not None and cache.is_file():
         return np.load(cache)
-    out = np.stack([load_square(p, size) for p in tqdm(images.paths, desc=desc, leave=False)])
+    out = np.stack([load(p) for p in tqdm(images.paths, desc=desc, leave=False)])
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, out)
@@ -123,17 +128,7 @@ def serving_crop(path: Path, size: int) -> np.ndarray:
 
 def load_serving(images: ImageList, size: int, cache_dir: Path | None, desc: str = "serving crops") -> np.ndarray:
     """All images as :func:`serving_crop` makes them, ``[N, size, size, 3]`` uint8, cached in ``cache_dir``."""
-    from tqdm import tqdm
-
-    key = hashlib.sha256(("|".join(map(str, images.paths)) + f"@serve{size}").encode()).hexdigest()[:16]
-    cache = Path(cache_dir) / f"serving-{key}.npy" if cache_dir else None
-    if cache is not None and cache.is_file():
-        return np.load(cache)
-    out = np.stack([serving_crop(p, size) for p in tqdm(images.paths, desc=desc, leave=False)])
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, out)
-    return out
+    return _cached_stack(images, lambda p: serving_crop(p, size), "serving", f"@serve{size}", cache_dir, desc)
 
 
 def to_tensor(batch_uint8, size: int | None = None):

@@ -22,7 +22,7 @@ DEFAULTS = {
     "PLUGIN_CONFIG": {},
     "TRACE_HOOKS": False,
     "BUNDLE_POLL_INTERVAL": 0.2,
-    "MODEL_THREADS": 1,  # threads per model run while other runs are in progress
+    "MODEL_THREADS": 1,  # threads per model run (while other requests are in progress, if MODEL_THREADS_IDLE is on)
     "MODEL_THREADS_IDLE": 1,  # threads for a model run while its request is alone ("auto": every core, at most 4);
                               # off by default: measured in `make bench`, it costs throughput under load
     "MAX_BUNDLE_BYTES": 1024 * 1024 * 1024,

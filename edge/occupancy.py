@@ -24,7 +24,7 @@ _shared = None
 
 
 class Occupancy:
-    """A counter of model runs in progress, shared by whoever holds the same ``multiprocessing.Value``."""
+    """A counter of requests in progress, shared by whoever holds the same ``multiprocessing.Value``."""
 
     def __init__(self, value=None):
         import multiprocessing

@@ -121,10 +121,8 @@ class OnnxModel(Model):
 
     def _run(self, arrays: dict) -> dict:
         names = [t.name for t in self.outputs]
-        if self._idle_session is None:
-            return dict(zip(names, self._session.run(names, arrays)))
-        session = self._idle_session if occupancy.current().alone else self._session
-        return dict(zip(names, session.run(names, arrays)))
+        alone = self._idle_session is not None and occupancy.current().alone
+        return dict(zip(names, (self._idle_session if alone else self._session).run(names, arrays)))
 
 
 def _onnx_session(name: str, path: Path, threads: int):
@@ -192,7 +190,7 @@ def runtime_for(path: Path, runtime: str | None = None) -> str:
 def load_model(name: str, path: str | Path, runtime: str | None = None, threads: int = 1, idle_threads: int = 0) -> Model:
     """Load the model file at ``path`` with the runtime its suffix (or ``runtime``) names.
 
-    ``idle_threads`` (ONNX only): threads for a run while no other run is in progress.
+    ``idle_threads`` (ONNX only): threads for a run while its request is the only one in progress.
     """
     path = Path(path)
     if not path.is_file():

@@ -268,6 +268,8 @@ def test_recall_by_sku_mean_and_by_nearest_photo_differ_where_one_photo_is_an_ou
     query, truth = np.array([[1, 0, 0]], np.float32), np.array([0])
     assert recall_at_k(cat, labels, query, truth, ks=(1,)) == {"recall@1": 1.0}
     assert recall_at_k(cat, labels, query, truth, ks=(1,), by="photo") == {"recall@1": 0.0}
+    with pytest.raises(ValueError, match="unknown ranking"):
+        recall_at_k(cat, labels, query, truth, by="nearest")
 
 
 def test_crop_pool_of_full_box_is_the_mean():

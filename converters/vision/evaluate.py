@@ -73,6 +73,8 @@ def tflite_embedder(path: str | Path, threads: int = 2) -> Embed:
 def recall_at_k(catalog: np.ndarray, catalog_labels: np.ndarray, queries: np.ndarray,
                 query_labels: np.ndarray, ks=(1, 5), by: str = "mean") -> dict[str, float]:
     """recall@k by SKU; SKUs ranked by their mean photo vector (``mean``) or their nearest photo (``photo``)."""
+    if by not in ("mean", "photo"):
+        raise ValueError(f"unknown ranking {by!r}: use 'mean' or 'photo'")
     unit = lambda a: a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)  # noqa: E731
     catalog, queries = unit(catalog), unit(queries)
     n_cls = int(max(catalog_labels.max(), query_labels.max())) + 1

@@ -53,8 +53,8 @@ def quantize_static_int8(fp32_path: str | Path, out_path: str | Path, batches: l
     Activation ranges come from the ``percentile`` of each tensor's calibration histogram (0: the
     plain minimum and maximum). Measured on the fine-tuned teacher (160 catalog photos; 296 val
     queries against 2,640 train photos, SKU-mean ranking): cosine to fp32 0.992 mean / 0.955 min
-    with 99.99 against 0.986 / 0.923 with min-max, and recall@1 0.865 against 0.841. The input-side convolutions (and depthwise ones) stay float:
-    see :func:`float_nodes`.
+    with 99.99 against 0.986 / 0.923 with min-max, and recall@1 0.865 against 0.841. The input-side
+    convolutions (and depthwise ones) stay float: see :func:`float_nodes`.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process

@@ -1,8 +1,10 @@
 """Named training recipes: ``default`` (under 30 min on 2 cores), ``long`` and ``tiny`` (tests).
 
 Measured end to end on the 2-core machine with the grocery photos already decoded into the cache
-(decoding them first adds about a minute): ``default`` 26 min (int8 recall@1 0.845, recall@5 0.980),
-``long`` about 75 min (the shipped bundle).
+(decoding them first took 23 s more): ``default`` 26 min (int8 recall@1 0.845, recall@5 0.980),
+``long`` about 75 min (the shipped bundle). The recall figures in the comments below were measured
+before evaluation went through the node's own resize and SKU-mean ranking (nearest-photo recall, the
+converter's resize); they compare settings with each other, not with the bundle's figures.
 
 A recipe is a plain dataclass; its ``asdict()`` is written into ``bundle.json`` so a
 bundle records exactly how it was made.

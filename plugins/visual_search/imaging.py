@@ -48,7 +48,7 @@ class Preprocess:
 
 
 def single_threaded_decoding() -> None:
-    """Keep OpenCV's resize and decode on the request's thread.
+    """Keep OpenCV's decoding on the request's thread.
 
     Each gunicorn worker already serves one request per core; OpenCV's own thread pool on top
     of that only makes the workers wait for each other.

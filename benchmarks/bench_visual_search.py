@@ -211,6 +211,7 @@ def main() -> dict:
             figures.update(_measure(base, "224px", queries["224px"], 300))
             figures.update(_measure(base, "12mp", queries["12mp"], 100))
             figures.update(_measure(base, "12mp_multipart", queries["12mp"], 50, multipart=True))
+            figures.update(_setting_figures("fixed_1", base, queries["224px"]))  # the default setting, this node
         figures.update(_thread_settings(data, queries["224px"]))
         figures.update(_model_formats(data))
     figures["table"] = _table(figures) + "\n\n" + _threads_table(figures)
@@ -225,15 +226,22 @@ CONCURRENT_CLIENTS, CONCURRENT_SECONDS = 4, 8.0
 
 
 def _thread_settings(data: Path, body: bytes) -> dict:
-    """Sequential p50 and throughput under 4 concurrent clients (224 px) for each thread setting."""
+    """:func:`_setting_figures` for every non-default thread setting, each on a node of its own."""
     figures = {}
     for label, env in THREAD_SETTINGS.items():
+        if not env:  # the default: measured on the main node
+            continue
         with gunicorn_node(data, env={**ENV, **env}, workers=2) as (base, _pid):
             wait_until(f"{base}/readyz", timeout=120, in_a_row=20)
-            sequential = _measure(base, "seq", body, 200)
-            figures[f"threads_{label}_seq_p50_ms"] = sequential["seq_p50_ms"]
-            figures[f"threads_{label}_seq_model_ms"] = sequential["seq_model_ms"]
-            figures.update({f"threads_{label}_c{CONCURRENT_CLIENTS}_{k}": v for k, v in _concurrent(base, body).items()})
+            figures.update(_setting_figures(label, base, body))
+    return figures
+
+
+def _setting_figures(label: str, base: str, body: bytes) -> dict:
+    """Sequential p50 and model share, and throughput under 4 concurrent clients, of one node (224 px)."""
+    sequential = _measure(base, "seq", body, 200)
+    figures = {f"threads_{label}_seq_p50_ms": sequential["seq_p50_ms"], f"threads_{label}_seq_model_ms": sequential["seq_model_ms"]}
+    figures.update({f"threads_{label}_c{CONCURRENT_CLIENTS}_{k}": v for k, v in _concurrent(base, body).items()})
     return figures
 
 

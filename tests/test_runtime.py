@@ -58,3 +58,11 @@ def test_missing_or_broken_or_unknown_model_files(tmp_path):
     (tmp_path / "broken.tflite").write_bytes(b"junk")
     with pytest.raises(ModelError, match="TFLite"):
         load_model("m", tmp_path / "broken.tflite")
+
+
+def test_a_model_run_on_several_threads_lets_its_idle_threads_sleep(tmp_path):
+    """A spinning thread pool would hold a core that the other worker's request needs."""
+    model = load_model("doubler", tiny_onnx_model(tmp_path / "m.onnx", scale=2.0), threads=1, idle_threads=2)
+    spinning = lambda session: session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")  # noqa: E731
+    assert spinning(model._idle_session) == "0"
+    assert model.run({"x": np.ones((1, 4), np.float32)})["y"].tolist() == [[2.0] * 4]

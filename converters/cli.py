@@ -117,7 +117,8 @@ def demo_catalog(dataset, out_dir, per_sku, max_side, quality, bundle):
 @dataset_option("Dataset folder (train = catalog, val = queries).")
 @click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="An exported .onnx or .tflite embedder (input 'image', output 'embedding').")
-@click.option("--size", type=int, default=160, show_default=True, help="Input side in pixels (the model's; photos are prepared as a node prepares them).")
+@click.option("--size", type=int, default=None,
+              help="Input side in pixels; photos are prepared as a node prepares them [default: the model's own].")
 @click.option("--threads", type=int, default=2, show_default=True, help="Inference threads.")
 def evaluate_cmd(dataset, model_path, size, threads):
     """Measure recall@1/@5 by SKU of one exported model."""
@@ -126,6 +127,9 @@ def evaluate_cmd(dataset, model_path, size, threads):
         from .vision.evaluate import retrieval_metrics
         from .vision.pipeline import runner
 
+        from edge.runtime import load_model
+
+        size = size or int(load_model("probe", model_path).inputs[0].shape[-1])
         train, val = read_split(dataset, "train"), read_split(dataset, "val")
         cache = Path(DEFAULT_WORK) / "cache"
         fmt = "onnx" if model_path.endswith(".onnx") else "tflite"

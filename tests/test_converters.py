@@ -342,3 +342,19 @@ def test_representative_photos_are_those_whose_mean_matches_all_photos():
     assert float(mean @ unit(1, 0, 0)) / np.linalg.norm(mean) > 0.97
     assert representative(vectors[:1], 3) == [0]
     assert evenly_spaced(list("abcdef"), 2) == ["a", "f"] and evenly_spaced([], 3) == []
+
+
+def test_evaluate_command_reads_the_input_size_from_the_model_and_repeats_the_bundle_figures(built, dataset, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from converters.cli import vision
+
+    base, spec, _ = built
+    monkeypatch.chdir(tmp_path)  # its cache of prepared photos goes under the working folder
+    model = base / "bundle" / spec["models"]["vision_embedder"]["file"]
+    result = CliRunner().invoke(vision, ["evaluate", "--dataset", str(dataset), "--model", str(model)])
+    assert result.exit_code == 0, result.output
+    words = result.output.strip().splitlines()[-1].split()  # progress bars come before the figures
+    figures = dict(zip(words[::2], map(float, words[1::2])))
+    assert figures["recall@1"] == spec["metrics"]["vision_embedder"]["recall@1"]
+    assert figures["recall@5"] == spec["metrics"]["vision_embedder"]["recall@5"]

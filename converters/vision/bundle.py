@@ -16,7 +16,7 @@ from .data import MEAN, STD
 log = logging.getLogger(__name__)
 
 BUNDLE_NAME = "storefront-vision"
-BUNDLE_VERSION = "1.2.0"
+BUNDLE_VERSION = "1.3.0"
 ONNX_FILE = "vision_embedder.int8.onnx"
 TFLITE_FILE = "vision_embedder.tflite"
 

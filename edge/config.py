@@ -24,7 +24,8 @@ DEFAULTS = {
     "BUNDLE_POLL_INTERVAL": 0.2,
     "MODEL_THREADS": 1,  # threads per model run (while other requests are in progress, if MODEL_THREADS_IDLE is on)
     "MODEL_THREADS_IDLE": 1,  # threads for a model run while its request is alone ("auto": every core, at most 4);
-                              # off by default: measured in `make bench`, it costs throughput under load
+                              # off by default: on a 2-core node shared with other machines its gain comes
+                              # and goes (measured side by side in `make bench`, visual search)
     "MAX_BUNDLE_BYTES": 1024 * 1024 * 1024,
     "MAX_BUNDLE_MEMBERS": 10_000,
     "KEEP_BUNDLES": 3,

@@ -10,8 +10,9 @@ worker dies inside a request the count stays one too high and runs keep to their
 slower, safe side.
 
 The setting that uses it (``MODEL_THREADS_IDLE``) is off by default: on the shared 2-core test
-machine it still cost throughput under four concurrent clients, and its gain for a lone request
-came and went with the machine's load. ``make bench`` (visual search) measures it side by side.
+machine its gain for a lone request came and went with the machine's load (the second core is
+shared with other machines). Its thread pool sleeps between runs (see :mod:`edge.runtime`), so it
+no longer costs throughput under load. ``make bench`` (visual search) measures it side by side.
 """
 
 from __future__ import annotations

@@ -50,6 +50,14 @@ def test_each_sku_shows_its_photo_nearest_to_the_query(index):
     assert index.best_image(unit(1, 0, 0), "UNKNOWN") is None
 
 
+def test_the_photos_shown_for_several_skus_are_each_skus_own_nearest(index):
+    query = unit(0.2, 0.2, 1)
+    shown = index.best_images(query, ["SPIKY", "UNKNOWN", "STEADY", "SPIKY"])
+    assert shown == {"SPIKY": "p2.jpg", "STEADY": "s1.jpg"}
+    assert index.best_images(unit(1, 0.2, 0), ["STEADY", "SPIKY"]) == {"STEADY": "s0.jpg", "SPIKY": "p0.jpg"}
+    assert index.best_images(query, ["UNKNOWN"]) == {}
+
+
 def test_exact_scores_match_the_annoy_scores_and_skip_unknown_skus(index):
     query = unit(1, 0.1, 0.2)
     assert [(s, round(v, 4)) for s, v in index.exact(query, ["SPIKY", "GONE", "STEADY"])] == \

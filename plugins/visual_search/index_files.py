@@ -123,11 +123,21 @@ class SearchIndex:
 
     def best_image(self, vector: np.ndarray, sku: str) -> str | None:
         """The image file of the SKU's photo nearest to ``vector``."""
-        rows = self.photos_of(sku)
-        if not rows:
-            return None
-        scores = self.vectors[np.asarray(rows)] @ np.asarray(vector, np.float32)
-        return self.images[rows[int(np.argmax(scores))]]
+        return self.best_images(vector, [sku]).get(sku)
+
+    def best_images(self, vector: np.ndarray, skus) -> dict[str, str]:
+        """``{sku: image file of its photo nearest to vector}`` for the known ``skus``, scored in one product."""
+        groups = [(sku, self.photos_of(sku)) for sku in dict.fromkeys(skus)]
+        groups = [(sku, rows) for sku, rows in groups if rows]
+        if not groups:
+            return {}
+        rows = np.fromiter((row for _, photos in groups for row in photos), np.intp)
+        scores = self.vectors[rows] @ np.asarray(vector, np.float32)
+        best, start = {}, 0
+        for sku, photos in groups:
+            best[sku] = self.images[photos[int(np.argmax(scores[start:start + len(photos)]))]]
+            start += len(photos)
+        return best
 
     def exact(self, vector: np.ndarray, skus) -> list[tuple[str, float]]:
         """Exact cosine similarity of those SKUs' mean vectors, best first (unknown SKUs skipped)."""

@@ -85,8 +85,8 @@ def run_search(conn, index, image: bytes | None, params: SearchParams, config) -
         ranked = (by_image or by_text)[:k]
     from_image = {sku for sku, _ in by_image}
     rows = search.rows_for(conn, [s for s, _ in ranked], search.Filters())
-    items = [search.result_item(rows[s], score, index.best_image(vector, s) if s in from_image else None)
-             for s, score in ranked if s in rows]
+    shown = index.best_images(vector, [s for s, _ in ranked if s in from_image]) if by_image else {}
+    items = [search.result_item(rows[s], score, shown.get(s)) for s, score in ranked if s in rows]
     timings["index"] = round(timings["index"] + _ms(time.perf_counter() - started), 3)
     return items, timings
 

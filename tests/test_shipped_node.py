@@ -101,4 +101,4 @@ def test_demo_node_finds_products_from_unseen_photos(demo_node):
         found = _search(demo_node, (GROCERY / path.strip()).read_bytes())
         hits1 += found[:1] == [names[fine.strip()]]
         hits5 += names[fine.strip()] in found
-    assert hits1 / len(sample) >= 0.7 and hits5 / len(sample) >= 0.9, (hits1, hits5, len(sample))  # all 296: 0.855 and 0.980
+    assert hits1 / len(sample) >= 0.7 and hits5 / len(sample) >= 0.9, (hits1, hits5, len(sample))  # all 296: 0.855 and 0.976 (bundle 1.3.0)

@@ -44,17 +44,10 @@ def exported_models(work_dir: Path) -> dict[str, dict[str, Path]]:
     return found
 
 
-def input_size(path: Path) -> int:
-    """The square input side an exported model was built for (its serving size)."""
-    from edge.runtime import load_model
-
-    return int(load_model("probe", path).inputs[0].shape[-1])
-
-
 def measure(models: dict[str, dict[str, Path]]) -> dict:
     """recall@1/@5, size in MB and latency (1 and 2 threads) of every model/format, at its own input size."""
     from converters.vision.data import load_serving, read_split
-    from converters.vision.evaluate import file_size_mb, latency_ms, retrieval_metrics
+    from converters.vision.evaluate import file_size_mb, input_size, latency_ms, retrieval_metrics
     from converters.vision.pipeline import runner
 
     train, val = read_split(DATASET, "train"), read_split(DATASET, "val")

@@ -124,12 +124,10 @@ def evaluate_cmd(dataset, model_path, size, threads):
     """Measure recall@1/@5 by SKU of one exported model."""
     with one_line_errors():
         from .vision.data import load_serving, read_split
-        from .vision.evaluate import retrieval_metrics
+        from .vision.evaluate import input_size, retrieval_metrics
         from .vision.pipeline import runner
 
-        from edge.runtime import load_model
-
-        size = size or int(load_model("probe", model_path).inputs[0].shape[-1])
+        size = size or input_size(model_path)
         train, val = read_split(dataset, "train"), read_split(dataset, "val")
         cache = Path(DEFAULT_WORK) / "cache"
         fmt = "onnx" if model_path.endswith(".onnx") else "tflite"

@@ -29,6 +29,13 @@ def embed_images(embed: Embed, images: np.ndarray, size: int | None, batch: int 
     return np.concatenate(out).astype(np.float32)
 
 
+def input_size(path: str | Path) -> int:
+    """The square input side an exported model was built for (its serving size)."""
+    from edge.runtime import load_model
+
+    return int(load_model("probe", path).inputs[0].shape[-1])
+
+
 def torch_embedder(model) -> Embed:
     """Wrap a torch module as an ``Embed`` function (eval mode, no grad)."""
     import torch

@@ -85,7 +85,7 @@ def run_search(conn, index, image: bytes | None, params: SearchParams, config) -
         ranked = (by_image or by_text)[:k]
     from_image = {sku for sku, _ in by_image}
     rows = search.rows_for(conn, [s for s, _ in ranked], search.Filters())
-    shown = index.best_images(vector, [s for s, _ in ranked if s in from_image]) if by_image else {}
+    shown = index.best_images(vector, [s for s, _ in ranked if s in from_image])
     items = [search.result_item(rows[s], score, shown.get(s)) for s, score in ranked if s in rows]
     timings["index"] = round(timings["index"] + _ms(time.perf_counter() - started), 3)
     return items, timings

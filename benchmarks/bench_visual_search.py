@@ -6,10 +6,10 @@ random unit vectors, so the annoy index has 100,000 items. Queries are a real ph
 ``image/jpeg`` bodies (and the 12 MP photo once more as multipart), in three interleaved rounds whose
 p50s are reported beside the overall one (this shared machine has slow spells). The server's
 ``timings_ms`` split each request into decode, model and index; "http" is what the client saw beyond
-the server's total. Also: the model thread
-settings side by side (the default one thread per run; every core while a request is alone and one
-thread otherwise; two threads always), sequential and with 4 concurrent clients; and the embedder's
-inference time per format (ONNX int8 vs TFLite) at 1 and 2 threads. Uses the shipped bundle
+the server's total. Also: the model thread settings side by side (the default one thread per run;
+every core while a request is alone and one thread otherwise; two threads always), sequential and
+with 4 concurrent clients; and the embedder's inference time per format (ONNX int8 vs TFLite) at 1
+and 2 threads. Uses the shipped bundle
 ``models_lite/storefront-vision`` when present, else a tiny test embedder (and says so).
 """
 

@@ -224,7 +224,7 @@ def _table(figures: dict) -> str:
             "|---|---|---|---|---|---|---|---|---|---|"]
     for label, *_ in QUERIES:
         if f"{label}_p50_ms" in figures:
-            rounds = " / ".join(map(str, figures.get(f"{label}_p50_rounds_ms", [])))
+            rounds = " / ".join(map(str, figures[f"{label}_p50_rounds_ms"]))
             rows.append(f"| {label} | {figures[f'{label}_p50_ms']} | {rounds} | " + " | ".join(str(figures[f"{label}_{k}"]) for k in
                         ("p99_ms", "p99_over_p50", "decode_ms", "model_ms", "index_ms", "http_ms", "body_kb")) + " |")
     return "\n".join(rows)

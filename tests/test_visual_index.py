@@ -44,10 +44,10 @@ def test_skus_are_ranked_by_the_mean_of_their_photos_not_their_nearest_photo(ind
 
 
 def test_each_sku_shows_its_photo_nearest_to_the_query(index):
-    assert index.best_image(unit(1, 0.2, 0), "SPIKY") == "p0.jpg"
-    assert index.best_image(unit(0, 0, 1), "SPIKY") == "p2.jpg"
-    assert index.best_image(unit(1, 0, 1), "STEADY") == "s1.jpg"
-    assert index.best_image(unit(1, 0, 0), "UNKNOWN") is None
+    assert index.best_images(unit(1, 0.2, 0), ["SPIKY"]) == {"SPIKY": "p0.jpg"}
+    assert index.best_images(unit(0, 0, 1), ["SPIKY"]) == {"SPIKY": "p2.jpg"}
+    assert index.best_images(unit(1, 0, 1), ["STEADY"]) == {"STEADY": "s1.jpg"}
+    assert index.best_images(unit(1, 0, 0), ["UNKNOWN"]).get("UNKNOWN") is None
 
 
 def test_the_photos_shown_for_several_skus_are_each_skus_own_nearest(index):

@@ -121,10 +121,6 @@ class SearchIndex:
         """The rows (photos) of one SKU."""
         return self._photos.get(sku, [])
 
-    def best_image(self, vector: np.ndarray, sku: str) -> str | None:
-        """The image file of the SKU's photo nearest to ``vector``."""
-        return self.best_images(vector, [sku]).get(sku)
-
     def best_images(self, vector: np.ndarray, skus) -> dict[str, str]:
         """``{sku: image file of its photo nearest to vector}`` for the known ``skus``, scored in one product."""
         groups = [(sku, self.photos_of(sku)) for sku in dict.fromkeys(skus)]

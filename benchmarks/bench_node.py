@@ -63,10 +63,11 @@ def _load(base: str) -> dict:
 
 def _switch_seconds(base: str, registry, version: str) -> float:
     """Seconds from activation until 20 answers in a row (both workers) report ``version``."""
-    registry.activate(version)
+    registry.activate("test-bundle", version)
     started, streak = time.monotonic(), 0
     for _ in range(20_000):
-        streak = streak + 1 if requests.get(f"{base}/readyz", timeout=5).json()["bundle"]["version"] == version else 0
+        served = requests.get(f"{base}/readyz", timeout=5).json()["bundles"].get("test-bundle", {}).get("version")
+        streak = streak + 1 if served == version else 0
         if streak >= 20:
             return time.monotonic() - started
     raise TimeoutError("workers did not switch")

@@ -1,4 +1,8 @@
-"""Bundle operations over HTTP for admins (the admin key): list, install (upload), activate, roll back."""
+"""Bundle operations over HTTP for admins (the admin key): list, install (upload), activate, roll back — per bundle name.
+
+The one-name forms (``/bundles/<version>/activate``, ``/bundles/rollback``) stay: they act on the only
+name that fits and answer 422 ``name_required`` when several do.
+"""
 
 from __future__ import annotations
 
@@ -32,24 +36,14 @@ class BundleSummary(BaseModel):
 
 
 class BundleList(BaseModel):
-    active: str | None
-    history: list[str]
+    active: dict[str, str]
+    history: dict[str, list[str]]
     bundles: list[BundleSummary]
 
 
 @blueprint.before_request
 def _admin_only():
     auth.require(auth.ADMIN)
-
-
-def bundle_list(node) -> dict:
-    """Installed bundles with the active one marked (also what ``bundle list`` prints)."""
-    state = node.registry.state()
-    return {
-        "active": state.get("active"), "history": state.get("history", []),
-        "bundles": [{"name": m.name, "version": m.version, "created": m.created, "active": m.version == state.get("active"),
-                     "models": sorted(m.models)} for m in node.registry.installed()],
-    }
 
 
 def _installed_plugins(node) -> set:
@@ -59,7 +53,7 @@ def _installed_plugins(node) -> set:
 @blueprint.get("/bundles")
 @documented("List installed bundles and the active one", auth="admin", response=BundleList, tags=("admin",))
 def list_bundles():
-    return jsonify(bundle_list(current_node()))
+    return jsonify(current_node().registry.listing())
 
 
 @blueprint.post("/bundles")
@@ -83,24 +77,47 @@ def install_bundle():
     finally:
         shutil.rmtree(upload_dir, ignore_errors=True)
     node.watcher.refresh()
-    return jsonify(bundle_list(node)), 201
+    return jsonify(node.registry.listing()), 201
+
+
+def _activate(name: str | None, version: str):
+    body = validated(ActivateRequest, json_body(required=False))
+    node = current_node()
+    node.registry.activate(name, version, allow_downgrade=body.allow_downgrade)
+    node.watcher.refresh()
+    return jsonify(node.registry.listing())
+
+
+def _rollback(name: str | None):
+    node = current_node()
+    node.registry.rollback(name)
+    node.watcher.refresh()
+    return jsonify(node.registry.listing())
+
+
+@blueprint.post("/bundles/<name>/<version>/activate")
+@documented("Activate an installed version of bundle NAME (the other names stay as they are)", auth="admin",
+            request=ActivateRequest, response=BundleList, errors=(400, 404, 409, 415, 422), tags=("admin",))
+def activate_named_bundle(name: str, version: str):
+    return _activate(name, version)
 
 
 @blueprint.post("/bundles/<version>/activate")
-@documented("Activate an installed bundle version", auth="admin", request=ActivateRequest, response=BundleList,
-            errors=(400, 404, 409, 415, 422), tags=("admin",))
+@documented("Activate an installed bundle version (when only one bundle name has it)", auth="admin",
+            request=ActivateRequest, response=BundleList, errors=(400, 404, 409, 415, 422), tags=("admin",))
 def activate_bundle(version: str):
-    body = validated(ActivateRequest, json_body(required=False))
-    node = current_node()
-    node.registry.activate(version, allow_downgrade=body.allow_downgrade)
-    node.watcher.refresh()
-    return jsonify(bundle_list(node))
+    return _activate(None, version)
+
+
+@blueprint.post("/bundles/<name>/rollback")
+@documented("Roll bundle NAME back to its previously active version", auth="admin", response=BundleList,
+            errors=(400, 404, 409), tags=("admin",))
+def rollback_named_bundle(name: str):
+    return _rollback(name)
 
 
 @blueprint.post("/bundles/rollback")
-@documented("Roll back to the previously active bundle", auth="admin", response=BundleList, errors=(409,), tags=("admin",))
+@documented("Roll back the only active bundle name to its previous version", auth="admin", response=BundleList,
+            errors=(409, 422), tags=("admin",))
 def rollback_bundle():
-    node = current_node()
-    node.registry.rollback()
-    node.watcher.refresh()
-    return jsonify(bundle_list(node))
+    return _rollback(None)

@@ -24,13 +24,16 @@ Policy = Literal["hub_owned", "append_only", "last_writer_wins", "counter"]
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """What a plugin is and needs. ``config`` is a pydantic model class validating its settings."""
+    """What a plugin is and needs. ``models`` are looked up by name across the active bundles; ``requires``
+    names the plugins it needs (started before it; without one it reports not ready and is not started);
+    ``config`` is a pydantic model class validating its settings."""
 
     name: str
     version: str
     description: str = ""
     models: tuple[str, ...] = ()
     config: type | None = None
+    requires: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,13 @@ class SyncedTable:
 
 @dataclass
 class HealthReport:
-    """A plugin's own view of its health; ``ready=False`` makes its routes answer 503."""
+    """A plugin's own view of its health; ``ready=False`` makes its routes answer 503. ``models`` names models it
+    uses beyond its ``PluginInfo`` (chosen by config), so that ``/readyz`` shows which bundle serves them."""
 
     ready: bool
     detail: str = ""
     data: dict = field(default_factory=dict)
+    models: tuple[str, ...] = ()
 
 
 @hookspec
@@ -80,6 +85,16 @@ def startup(node):
 @hookspec
 def shutdown(node):
     """Release what ``startup`` took (threads, files)."""
+
+
+@hookspec
+def cli_commands() -> list:
+    """Return click commands for ``storefront-edge``; a group named like a built-in one (``hub``) adds its commands to it."""
+
+
+@hookspec
+def load_demo(node, models_dir):
+    """Load the plugin's demo data from the shipped models folder (``init --demo``); return a one-line summary."""
 
 
 @hookspec

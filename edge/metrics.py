@@ -30,20 +30,22 @@ class Metrics:
             buckets=_LATENCY_BUCKETS, registry=self.registry,
         )
         self.bundle = Gauge(
-            "storefront_edge_bundle_active", "1 for the bundle version this worker serves",
+            "storefront_edge_bundle_active", "1 for each bundle name and version this worker serves",
             ["name", "version"], registry=self.registry, multiprocess_mode="livemax",
         )
-        self._bundle_labels = None
+        self._bundle_labels: set = set()
 
     def observe_inference(self, model: str, seconds: float) -> None:
         self.inference.labels(model).observe(seconds)
 
-    def set_bundle(self, loaded) -> None:
-        """Mark ``loaded`` as the one active bundle of this worker (earlier ones drop to 0)."""
-        if self._bundle_labels is not None:
-            self.bundle.labels(*self._bundle_labels).set(0)
-        self._bundle_labels = (loaded.manifest.name, loaded.version)
-        self.bundle.labels(*self._bundle_labels).set(1)
+    def set_bundle(self, active) -> None:
+        """Mark every bundle of ``active`` (an ``ActiveSet``) as served by this worker; versions it left drop to 0."""
+        labels = {(b.name, b.version) for b in active.bundles.values()}
+        for gone in self._bundle_labels - labels:
+            self.bundle.labels(*gone).set(0)
+        for served in labels:
+            self.bundle.labels(*served).set(1)
+        self._bundle_labels = labels
 
     def exposition(self) -> bytes:
         """The text exposition: every worker's under multiprocess mode, else this registry's."""

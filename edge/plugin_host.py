@@ -3,6 +3,11 @@
 ``STOREFRONT_EDGE_PLUGINS=a,b`` limits which plugins load; ``STOREFRONT_EDGE_TRACE_HOOKS=1`` logs every
 hook call with its duration. A plugin that fails to load, has an invalid description or config, or
 raises in ``startup`` is recorded with its reasons and reported not ready; the others keep serving.
+
+Requirements: a plugin lists the plugins it needs in ``PluginInfo.requires``. Hooks are called in an
+order where every plugin comes after those it requires (migrations and start-up included). A plugin
+whose requirement is not loaded (or is itself blocked) is *blocked*: it reports not ready with the
+reason, its routes answer 503, and none of its other hooks run (no migrations, tables, start-up or commands).
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ class LoadedPlugin:
     info: PluginInfo | None = None
     config: object = None
     errors: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # required plugins that are not available
+
+    @property
+    def blocked(self) -> bool:
+        """Whether a plugin it requires is missing (then only its description and routes are used)."""
+        return bool(self.missing)
 
 
 def validate_info(name: str, info) -> list[str]:
@@ -48,6 +59,8 @@ def validate_info(name: str, info) -> list[str]:
         problems.append(f"version '{info.version}' is not MAJOR.MINOR.PATCH")
     if not all(isinstance(m, str) and m for m in info.models):
         problems.append("models must be a tuple of model names")
+    if not all(isinstance(r, str) and _NAME.match(r) and r != name for r in info.requires):
+        problems.append("requires must be a tuple of other plugins' names")
     if info.config is not None and not hasattr(info.config, "model_validate"):
         problems.append("config must be a pydantic model class")
     return problems
@@ -98,6 +111,20 @@ class PluginHost:
         for plugin in self.plugins.values():
             if plugin.module is not None:
                 self._describe(plugin, (plugin_config or {}).get(plugin.name, {}))
+        self._check_requirements()
+
+    def _check_requirements(self) -> None:
+        """Block every plugin one of whose required plugins is not usable (repeated: a block propagates)."""
+        while True:
+            available = {p.name for p in self.usable()}
+            short = [(p, [r for r in p.info.requires if r not in available]) for p in self.usable()]
+            short = [(p, missing) for p, missing in short if missing]
+            if not short:
+                return
+            for plugin, missing in short:
+                plugin.missing += missing
+                plugin.errors += [f"requires plugin '{r}', which is not available on this node" for r in missing]
+                log.error("plugin %s is blocked: it requires %s", plugin.name, ", ".join(missing))
 
     def _describe(self, plugin: LoadedPlugin, settings: dict) -> None:
         info = self.call(plugin.name, "plugin_info")
@@ -115,9 +142,23 @@ class PluginHost:
                 fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
                 plugin.errors.append(f"invalid config: {fields}")
 
-    def usable(self) -> list[LoadedPlugin]:
-        """Plugins that loaded and described themselves validly (they may still be not ready)."""
-        return [p for p in self.plugins.values() if p.module is not None and p.info is not None]
+    def usable(self, include_blocked: bool = False) -> list[LoadedPlugin]:
+        """Plugins that loaded and described themselves validly (they may still be not ready), each after
+        the plugins it requires; blocked ones only with ``include_blocked``."""
+        described = {n: p for n, p in self.plugins.items() if p.module is not None and p.info is not None}
+        ordered: dict[str, LoadedPlugin] = {}
+
+        def visit(plugin, path=()):
+            if plugin.name in ordered or plugin.name in path:
+                return
+            for required in plugin.info.requires:
+                if required in described:
+                    visit(described[required], (*path, plugin.name))
+            ordered[plugin.name] = plugin
+
+        for plugin in described.values():
+            visit(plugin)
+        return [p for p in ordered.values() if include_blocked or not p.blocked]
 
     def call(self, name: str, hook: str, **kwargs):
         """Call ``hook`` of plugin ``name`` only; ``None`` if it does not implement it."""
@@ -131,10 +172,10 @@ class PluginHost:
             if self.trace:
                 log.info("hook %s.%s(%s) took %.2f ms", name, hook, ", ".join(kwargs), (time.perf_counter() - started) * 1000)
 
-    def call_each(self, hook: str, **kwargs) -> dict:
-        """Call ``hook`` on every usable plugin; map name to result, or to the exception it raised."""
+    def call_each(self, hook: str, *, include_blocked: bool = False, **kwargs) -> dict:
+        """Call ``hook`` on every usable plugin (requirements first); map name to result, or to the exception it raised."""
         results = {}
-        for plugin in self.usable():
+        for plugin in self.usable(include_blocked):
             try:
                 results[plugin.name] = self.call(plugin.name, hook, **kwargs)
             except Exception as exc:  # isolate plugins from each other

@@ -20,9 +20,9 @@ def _prefix(name: str, blueprint) -> str:
 
 
 def mount(app: Flask, node) -> None:
-    """Register every plugin's Blueprint; a plugin whose hook fails gets no routes and an error."""
+    """Register every plugin's Blueprint (a blocked one too: its routes answer 503); a failing hook gets no routes and an error."""
     mounted: dict[str, str] = {}
-    for name, blueprint in node.plugins.call_each("blueprint", node=node).items():
+    for name, blueprint in node.plugins.call_each("blueprint", include_blocked=True, node=node).items():
         if blueprint is None:
             continue
         try:

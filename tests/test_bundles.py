@@ -55,7 +55,7 @@ def test_install_activates_and_rolls_back(registry, make_bundle):
     registry.install(make_bundle("1.1.0", scale=3.0))
     assert registry.active_version() == "1.1.0"
     assert registry.rollback() == "1.0.0"
-    assert registry.state() == {"active": "1.0.0", "history": []}
+    assert registry.state() == {"format": 2, "bundles": {"test-bundle": {"active": "1.0.0", "history": []}}}
     assert _error(registry.rollback).code == "no_previous"
 
 
@@ -211,10 +211,11 @@ def test_symlink_in_bundle_folder_is_refused(registry, make_bundle):
 def test_activate_verifies_again(registry, make_bundle):
     registry.install(make_bundle("1.0.0"))
     registry.install(make_bundle("1.1.0"))
-    (registry.directory("1.0.0") / "doubler.onnx").write_bytes(b"changed on disk")
-    assert _error(lambda: registry.activate("1.0.0")).code == "hash_mismatch"
+    (registry.directory("test-bundle", "1.0.0") / "doubler.onnx").write_bytes(b"changed on disk")
+    assert _error(lambda: registry.activate("test-bundle", "1.0.0")).code == "hash_mismatch"
     assert registry.active_version() == "1.1.0"
-    assert _error(lambda: registry.activate("7.0.0")).code == "not_installed"
+    assert _error(lambda: registry.activate(None, "7.0.0")).code == "not_installed"
+    assert _error(lambda: registry.activate("test-bundle", "7.0.0")).code == "not_installed"
 
 
 def test_old_versions_are_pruned_but_active_and_previous_kept(data_dir, signing_key, make_bundle):
@@ -236,7 +237,7 @@ def test_semver_ordering():
 def test_watcher_swaps_models_and_keeps_old_one_for_inflight_work(node, make_bundle):
     node.registry.install(make_bundle("1.0.0", scale=2.0))
     node.watcher.refresh()
-    old = node.bundle
+    old = node.bundle_for("doubler")
     node.registry.install(make_bundle("1.1.0", scale=3.0))
     assert node.watcher.refresh() is True
     assert run_doubler(node.model("doubler"))[0][0] == 3.0
@@ -254,7 +255,7 @@ def test_repeated_install_activate_cycles_do_not_grow_memory(node, make_bundle):
 
     def cycles(count):
         for i in range(count):
-            node.registry.activate(["1.0.0", "1.1.0"][i % 2])
+            node.registry.activate("test-bundle", ["1.0.0", "1.1.0"][i % 2])
             node.watcher._seen = None
             node.watcher.refresh()
             run_doubler(node.model("doubler"))
@@ -270,4 +271,4 @@ def test_staging_is_cleaned_after_failure(registry, make_bundle):
     (folder / "manifest.sig").unlink()
     assert _error(lambda: registry.install(folder)).code == "unsigned"
     assert not list(registry.root.glob(".staging-*"))
-    assert not registry.directory("1.0.0").exists()
+    assert not registry.directory("test-bundle", "1.0.0").exists()

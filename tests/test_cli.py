@@ -14,11 +14,14 @@ from edge.cli.main import cli
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def _commands(group: click.Group, prefix=()):
-    for name, command in group.commands.items():
+def _commands(group: click.Group, prefix=(), ctx=None):
+    """Every command, those the installed plugins contribute (cli_commands) included."""
+    ctx = ctx or click.Context(group, info_name="storefront-edge")
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         yield (*prefix, name), command
         if isinstance(command, click.Group):
-            yield from _commands(command, (*prefix, name))
+            yield from _commands(command, (*prefix, name), click.Context(command, parent=ctx, info_name=name))
 
 
 @pytest.fixture
@@ -64,9 +67,11 @@ def test_bundle_lifecycle_from_the_command_line(invoke, data_dir, tmp_path):
     assert "1.0.0, active" in invoke("bundle", "install", first)
     assert "1.1.0, active" in invoke("bundle", "install", tmp_path / "two.tar.gz")
     listing = json.loads(invoke("bundle", "list", "--json"))
-    assert listing["active"] == "1.1.0" and len(listing["bundles"]) == 2
-    assert "active: 1.0.0" in invoke("bundle", "rollback")
-    assert "active: 1.1.0" in invoke("bundle", "activate", "1.1.0")
+    assert listing["active"] == {"test-bundle": "1.1.0"} and len(listing["bundles"]) == 2
+    assert "active: test-bundle 1.0.0" in invoke("bundle", "rollback")
+    assert "active: test-bundle 1.1.0" in invoke("bundle", "activate", "1.1.0")
+    assert "active: test-bundle 1.0.0" in invoke("bundle", "rollback", "test-bundle")
+    assert "active: test-bundle 1.1.0" in invoke("bundle", "activate", "test-bundle", "1.1.0")
     error = invoke("bundle", "activate", "3.0.0", code=1)
     assert error.count("\n") == 1 and "[not_installed]" in error
 

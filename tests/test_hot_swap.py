@@ -71,3 +71,60 @@ def _versions_by_worker(url: str) -> dict:
         if len(seen) == 2:
             break
     return seen
+
+
+def _hammer_models(base: str, stop: threading.Event, results: list, models) -> None:
+    headers = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    for i in range(100_000):  # bounded; the stop event ends it far sooner
+        if stop.is_set():
+            return
+        model = models[i % len(models)]
+        try:
+            response = requests.post(f"{base}/v1/greeter/run/{model}", json={"values": [1, 1, 1, 1]}, headers=headers, timeout=10)
+            body = response.json()
+            results.append((time.time(), model, response.status_code, body.get("bundle_name"), body.get("bundle"),
+                            body.get("values", [None])[0]))
+        except requests.RequestException as exc:
+            results.append((time.time(), model, "error", str(exc), None, None))
+
+
+def _cli(data_dir, *args) -> None:
+    subprocess.run([sys.executable, "-m", "edge", "--data-dir", str(data_dir), "bundle", *map(str, args)],
+                   check=True, capture_output=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=60)
+
+
+def test_three_names_one_upgraded_and_rolled_back_under_load_while_the_others_serve(data_dir, make_bundle, tmp_path):
+    from edge.bundles.registry import BundleRegistry
+
+    def named(name, version, model, scale):
+        return make_bundle(version, scale=scale, name=name, models={model: {"file": "doubler.onnx", "runtime": "onnx"}})
+
+    registry = BundleRegistry(data_dir)
+    for name, model, scale in (("vision", "doubler", 2.0), ("fraud", "scorer", 5.0), ("recs", "ranker", 7.0)):
+        registry.install(named(name, "1.0.0", model, scale))
+    newer = named("vision", "1.1.0", "doubler", 3.0)
+    expected = {("doubler", "vision", "1.0.0", 2.0), ("doubler", "vision", "1.1.0", 3.0),
+                ("scorer", "fraud", "1.0.0", 5.0), ("ranker", "recs", "1.0.0", 7.0)}
+    with gunicorn_node(data_dir, ENV, log=tmp_path / "node.log") as (base, _):
+        stop, results = threading.Event(), []
+        threads = [threading.Thread(target=_hammer_models, args=(base, stop, results, ("doubler", "scorer", "ranker")))
+                   for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        _cli(data_dir, "install", newer)
+        upgraded = (data_dir / "bundles" / "state.json").stat().st_mtime
+        time.sleep(3.0)
+        _cli(data_dir, "rollback", "vision")
+        rolled_back = (data_dir / "bundles" / "state.json").stat().st_mtime
+        time.sleep(3.0)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    failures = [r for r in results if r[2] != 200]
+    assert failures == [], failures[:5]
+    assert {r[1:2] + r[3:] for r in results} <= expected, "each model comes from its own name, version and weights together"
+    vision = [r for r in results if r[1] == "doubler"]
+    assert all(r[4] == "1.1.0" for r in vision if upgraded + 2.0 < r[0] < rolled_back), "a worker missed the upgrade"
+    assert all(r[4] == "1.0.0" for r in vision if r[0] > rolled_back + 2.0), "a worker missed the rollback"
+    assert any(r[4] == "1.1.0" for r in vision) and sum(r[1] == "scorer" for r in results) > 10

@@ -25,7 +25,7 @@ def test_healthz_is_open(client):
 def test_readyz_without_bundle_is_503(client):
     report = client.get("/readyz")
     assert report.status_code == 503
-    assert report.get_json()["bundle"] == {"version": None}
+    assert report.get_json()["bundles"] == {}
 
 
 def test_unknown_route_is_404_json(client, client_headers):
@@ -105,13 +105,16 @@ def test_admin_install_activate_rollback_over_http(client, node, admin_headers, 
         body = archive.pack(make_bundle(version, scale=scale), tmp_path / f"{version}.tar.gz").read_bytes()
         response = client.post("/v1/admin/bundles", data=body, headers=admin_headers, content_type="application/gzip")
         assert response.status_code == 201, response.get_json()
-    assert response.get_json()["active"] == "1.1.0"
+    assert response.get_json()["active"] == {"test-bundle": "1.1.0"}
     double = lambda: client.post("/v1/greeter/double", json={"values": [1, 1, 1, 1]}, headers=client_headers).get_json()  # noqa: E731
     assert double()["values"][0] == 3.0
-    assert client.post("/v1/admin/bundles/rollback", headers=admin_headers).get_json()["active"] == "1.0.0"
-    assert {k: v for k, v in double().items() if k != "worker"} == {"values": [2.0] * 4, "bundle": "1.0.0"}
-    assert client.post("/v1/admin/bundles/1.1.0/activate", headers=admin_headers).get_json()["active"] == "1.1.0"
+    assert client.post("/v1/admin/bundles/rollback", headers=admin_headers).get_json()["active"] == {"test-bundle": "1.0.0"}
+    assert {k: v for k, v in double().items() if k in ("values", "bundle")} == {"values": [2.0] * 4, "bundle": "1.0.0"}
+    assert client.post("/v1/admin/bundles/1.1.0/activate", headers=admin_headers).get_json()["active"] == {"test-bundle": "1.1.0"}
     assert double()["bundle"] == "1.1.0"
+    assert client.post("/v1/admin/bundles/test-bundle/rollback", headers=admin_headers).get_json()["active"] == {"test-bundle": "1.0.0"}
+    listing = client.post("/v1/admin/bundles/test-bundle/1.1.0/activate", headers=admin_headers).get_json()
+    assert listing["active"] == {"test-bundle": "1.1.0"} and listing["history"] == {"test-bundle": ["1.0.0"]}
 
 
 def test_admin_install_errors_are_json_and_keep_active(client, installed, admin_headers, make_bundle, tmp_path):
@@ -122,7 +125,7 @@ def test_admin_install_errors_are_json_and_keep_active(client, installed, admin_
     _error(client.post("/v1/admin/bundles/9.9.9/activate", headers=admin_headers), 404, "not_installed")
     _error(client.post("/v1/admin/bundles/not-a-version/activate", headers=admin_headers), 422, "bad_version")
     _error(client.post("/v1/admin/bundles/1.0.0/activate", data=b"{", headers=admin_headers, content_type="application/json"), 400)
-    assert client.get("/v1/admin/bundles", headers=admin_headers).get_json()["active"] == "1.0.0"
+    assert client.get("/v1/admin/bundles", headers=admin_headers).get_json()["active"] == {"test-bundle": "1.0.0"}
 
 
 def test_admin_upload_over_bundle_limit_is_413(app_config, admin_headers):

@@ -69,18 +69,21 @@ def test_hub_refuses_foreign_origin_and_hub_owned_tables(hub, tmp_path):
     assert hub_store(hub).rows("events") == [] and hub_store(hub).rows("catalog_items") == []
 
 
+def _publish_csv(hub, table: str, text: str):
+    response = hub.test_client().post(f"/v1/hub/tables/{table}/publish", data=text, content_type="text/csv")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
 def test_published_catalog_reaches_edges_and_is_read_only_there(hub, tmp_path):
-    csv = tmp_path / "catalog.csv"
-    csv.write_text("sku,title,price\na1,Apple,1.5\nb2,Bread,2.0\n")
-    hub_store(hub).publish_catalog(csv)
+    _publish_csv(hub, "catalog_items", "sku,title,price\na1,Apple,1.5\nb2,Bread,2.0\n")
     edge = make_edge(tmp_path / "e1", register(hub, "store-1"))
     node = node_of(edge)
     assert sync_once(node, FlaskTransport(hub))["pulled"] == 2
     assert sorted(r["sku"] for r in node.db()["catalog_items"].rows) == ["a1", "b2"]
     with pytest.raises(Exception, match="owned by the hub"):
         node.db()["catalog_items"].insert({"sku": "z", "title": "local"})
-    csv.write_text("sku,title,price\na1,Green apple,1.7\n")
-    hub_store(hub).publish_catalog(csv)
+    _publish_csv(hub, "catalog_items", "sku,title,price\na1,Green apple,1.7\n")
     sync_once(node, FlaskTransport(hub))
     assert node.db()["catalog_items"].get("a1")["title"] == "Green apple"
     assert as_items(node.db()["catalog_items"].rows) == as_items(hub_store(hub).rows("catalog_items"))
@@ -112,11 +115,12 @@ def test_staged_rollout_reaches_only_the_group(hub, tmp_path):
     with pytest.raises(Exception, match="does not trust|signature"):
         hub_store(hub).publish_bundle(unsigned, "canary")
     record = hub_store(hub).publish_bundle(signed_bundle(tmp_path / "b1", private, version="1.2.0"), "canary")
-    assert sync_once(node_of(canary), FlaskTransport(hub))["bundle"] == "1.2.0"
-    assert node_of(canary).registry.active_version() == "1.2.0"
-    assert sync_once(node_of(rest), FlaskTransport(hub))["bundle"] is None
-    assert node_of(rest).registry.active_version() is None
+    assert sync_once(node_of(canary), FlaskTransport(hub))["bundles"] == {"test-bundle": "1.2.0"}
+    assert node_of(canary).registry.active_version("test-bundle") == "1.2.0"
+    assert sync_once(node_of(rest), FlaskTransport(hub))["bundles"] == {}
+    assert node_of(rest).registry.active() == {}
     sync_once(node_of(canary), FlaskTransport(hub))  # reports its version
     status = {n["name"]: n for n in hub.test_client().get("/v1/hub/status").get_json()["nodes"]}
-    assert status["store-c"]["bundle_version"] == "1.2.0" and record["digest"]
+    assert status["store-c"]["bundles"] == {"test-bundle": "1.2.0"} and record["digest"]
+    assert status["store-c"]["targets"] == {"test-bundle": "1.2.0"} and status["store-r"]["targets"] == {}
     assert hub.test_client().get(f"/v1/hub/bundles/{'0' * 64}", headers={"Authorization": "Bearer x.y"}).status_code == 403

@@ -20,14 +20,15 @@ def test_plugin_not_ready_without_its_model_answers_503_json(client, client_head
     assert response.status_code == 503
     error = response.get_json()["error"]
     assert error["code"] == "plugin_not_ready"
-    assert "model 'doubler' is not in the active bundle" in error["details"][0]
+    assert "model 'doubler' is not in any active bundle" in error["details"][0]
 
 
 def test_readyz_reports_per_plugin_detail(client, installed):
     report = client.get("/readyz").get_json()
     assert report["ready"] is True
-    assert report["bundle"]["version"] == "1.0.0"
-    assert report["plugins"]["greeter"] == {"ready": True, "reasons": [], "version": "1.2.3"}
+    assert report["bundles"] == {"test-bundle": {"version": "1.0.0", "models": ["doubler"]}}
+    assert report["plugins"]["greeter"] == {"ready": True, "reasons": [], "version": "1.2.3",
+                                            "models": {"doubler": {"bundle": "test-bundle", "version": "1.0.0"}}}
     assert report["plugins"]["catalog"]["ready"] is True
 
 
@@ -35,7 +36,7 @@ def test_plugin_serves_model_from_bundle(client, installed, client_headers):
     response = client.post("/v1/greeter/double", json={"values": [1, 2, 3, 4]}, headers=client_headers)
     assert response.status_code == 200
     body = response.get_json()
-    assert (body["values"], body["bundle"]) == ([2.0, 4.0, 6.0, 8.0], "1.0.0")
+    assert (body["values"], body["bundle"], body["bundle_name"]) == ([2.0, 4.0, 6.0, 8.0], "1.0.0", "test-bundle")
 
 
 def test_unhealthy_plugin_is_not_ready_while_others_serve(client, installed, client_headers):

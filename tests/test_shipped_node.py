@@ -85,7 +85,9 @@ def _search(client, jpeg: bytes, k: int = 5) -> list[str]:
 def test_demo_node_is_ready_with_the_shipped_bundle(demo_node):
     report = demo_node.get("/readyz").get_json()
     assert report["ready"] is True, report
-    assert report["bundle"]["name"] == _manifest_and_key()[0].name
+    name = _manifest_and_key()[0].name
+    assert report["bundles"][name]["version"] == _manifest_and_key()[0].version
+    assert report["plugins"]["visual_search"]["models"]["vision_embedder"]["bundle"] == name
 
 
 @pytest.mark.skipif(not GROCERY.is_dir(), reason="../shared/datasets/grocery-store is absent")

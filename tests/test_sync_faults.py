@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from edge.sync.worker import sync_once
 from tests.pg_server import hub_backend, pg_server  # noqa: F401 (fixtures)
 from tests.test_sync_support import (FlaskTransport, as_items, event_ids, hub_event_ids, hub_store, make_edge, make_hub,
-                                     node_of, post_event, register)
+                                     node_of, post_event, publish, register)
 
 CHILD = textwrap.dedent('''
     import os, sys
@@ -82,11 +82,10 @@ def test_three_edges_converge_in_any_order(tmp_path_factory, hub_backend, order,
     folder = tmp_path_factory.mktemp("fleet")
     hub = make_hub(folder / "hub", hub_backend.fresh_url())
     edges = [make_edge(folder / f"e{i}", register(hub, f"store-{i}")) for i in range(3)]
-    csv, posted = folder / "c.csv", []
+    posted = []
     for step, who in enumerate(order):
         if step == catalog_at:
-            csv.write_text(f"sku,title,price\na,Apple {step},1\nb,Bread,2\n")
-            hub_store(hub).publish_catalog(csv)
+            publish(hub, "catalog_items", [{"sku": "a", "title": f"Apple {step}", "price": 1}, {"sku": "b", "title": "Bread", "price": 2}])
         posted.append(post_event(edges[who], "cart", step=step))
         if step % 2:
             sync_once(node_of(edges[who]), FlaskTransport(hub))

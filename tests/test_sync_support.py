@@ -98,3 +98,10 @@ def hub(tmp_path, hub_backend):
     app = make_hub(tmp_path / "hub", hub_backend.url)
     yield app
     hub_store(app).close()
+
+
+def publish(hub_app, table: str, upsert=(), delete=()) -> dict:
+    """Publish rows of a hub-owned table through the hub's admin route; return its answer."""
+    response = hub_app.test_client().post(f"/v1/hub/tables/{table}/publish", json={"upsert": list(upsert), "delete": list(delete)})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()

@@ -6,9 +6,7 @@ the evaluation metrics and the exact recipe.
 """
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 from pathlib import Path
 
 from .data import MEAN, STD
@@ -29,25 +27,16 @@ def preprocess_spec(size: int = 224) -> dict:
 
 def write_bundle_source(out_dir: str | Path, onnx_path: str | Path, tflite_path: str | Path | None,
                         metrics: dict, recipe: dict, size: int = 224, version: str = BUNDLE_VERSION) -> dict:
-    """Copy the model files into ``out_dir`` and write ``bundle.json``; return the spec.
+    """Write the vision bundle's source folder (model files + ``bundle.json``) through the edge's generic
+    :func:`edge.bundles.builder.write_source`; return the spec."""
+    from edge.bundles.builder import write_source
 
-    Stale model, manifest and signature files from an earlier run are removed first,
-    so the folder holds exactly the bundle.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("manifest.json", "manifest.sig", ONNX_FILE, TFLITE_FILE):
-        (out / stale).unlink(missing_ok=True)
     pre = preprocess_spec(size)
-    models = {"vision_embedder": {"file": ONNX_FILE, "runtime": "onnx", "preprocess": pre}}
-    shutil.copyfile(onnx_path, out / ONNX_FILE)
+    models = {"vision_embedder": {"source": onnx_path, "file": ONNX_FILE, "runtime": "onnx", "preprocess": pre}}
     if tflite_path:
-        shutil.copyfile(tflite_path, out / TFLITE_FILE)
-        models["vision_embedder_tflite"] = {"file": TFLITE_FILE, "runtime": "tflite", "preprocess": dict(pre)}
-    spec = {"name": BUNDLE_NAME, "version": version, "plugins": ["visual_search"], "models": models,
-            "metrics": metrics, "recipe": recipe}
-    (out / "bundle.json").write_text(json.dumps(spec, indent=2, sort_keys=False) + "\n")
-    return spec
+        models["vision_embedder_tflite"] = {"source": tflite_path, "file": TFLITE_FILE, "runtime": "tflite", "preprocess": dict(pre)}
+    (Path(out_dir) / TFLITE_FILE).unlink(missing_ok=True)  # a run without TFLite leaves none behind
+    return write_source(out_dir, BUNDLE_NAME, version, models, plugins=["visual_search"], metrics=metrics, recipe=recipe)
 
 
 def finalize_bundle(out_dir: str | Path, sign_key: str | Path | None = None) -> bool:

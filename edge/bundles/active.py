@@ -1,8 +1,9 @@
-"""The active bundle inside one server worker: loaded models, and a watcher that swaps them.
+"""The active bundles inside one server worker: loaded models by name, and a watcher that swaps them.
 
-Each worker polls ``state.json`` (a ``stat`` every ``interval`` seconds). When the active version
-changes, it loads the new bundle's models beside the old ones, then swaps one reference: requests
-in flight keep the bundle they started with, and the old models are freed when they finish.
+Each worker polls ``state.json`` (a ``stat`` every ``interval`` seconds). When the active version of a
+name changes, it loads that bundle's models beside the old ones, then swaps one reference (a new
+``ActiveSet``; the other names' loaded bundles are carried over untouched): requests in flight keep the
+set they started with, and the old models are freed when they finish.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ class LoadedBundle:
     models: dict[str, Model] = field(default_factory=dict)
 
     @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
     def version(self) -> str:
         return self.manifest.version
 
@@ -36,7 +41,25 @@ class LoadedBundle:
         try:
             return self.models[name]
         except KeyError:
-            raise ModelError(f"the active bundle {self.version} has no model '{name}'") from None
+            raise ModelError(f"the bundle {self.name} {self.version} has no model '{name}'") from None
+
+
+@dataclass(frozen=True)
+class ActiveSet:
+    """Every active bundle of one worker, by name, and which bundle serves each model name."""
+
+    bundles: dict[str, LoadedBundle] = field(default_factory=dict)
+
+    def bundle_for(self, model: str) -> LoadedBundle | None:
+        """The active bundle holding ``model`` (names sorted: the first wins if two ever collide)."""
+        return next((self.bundles[n] for n in sorted(self.bundles) if model in self.bundles[n].models), None)
+
+    def served_models(self) -> dict[str, LoadedBundle]:
+        """``{model name: bundle}`` over every active bundle."""
+        served: dict[str, LoadedBundle] = {}
+        for name in sorted(self.bundles, reverse=True):
+            served.update(dict.fromkeys(self.bundles[name].models, self.bundles[name]))
+        return served
 
 
 def load_active(directory: Path, threads: int = 1, on_inference=None, idle_threads: int = 0) -> LoadedBundle:
@@ -51,18 +74,23 @@ def load_active(directory: Path, threads: int = 1, on_inference=None, idle_threa
 
 
 class BundleWatcher:
-    """Keeps ``current`` equal to the registry's active bundle."""
+    """Keeps ``current`` (an :class:`ActiveSet`) equal to the registry's active bundles."""
 
     def __init__(self, registry: BundleRegistry, interval: float = 0.2, threads: int = 1, on_inference=None, on_swap=None,
                  idle_threads: int = 0):
         self.registry, self.interval, self.threads, self.idle_threads = registry, interval, threads, idle_threads
         self.on_inference, self.on_swap = on_inference, on_swap
-        self.current: LoadedBundle | None = None
-        self.error: str | None = None
+        self.current = ActiveSet()
+        self.errors: dict[str, str] = {}
         self._seen = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._refresh_lock = threading.Lock()
+
+    @property
+    def error(self) -> str | None:
+        """Every load failure of the last poll, in one line (``None`` when every active bundle loaded)."""
+        return "; ".join(self.errors[n] for n in sorted(self.errors)) or None
 
     def _stamp(self):
         try:
@@ -72,30 +100,41 @@ class BundleWatcher:
             return None
 
     def refresh(self) -> bool:
-        """Load the active bundle if ``state.json`` changed; return whether the bundle was swapped."""
+        """Load what changed if ``state.json`` did; return whether the active set was swapped."""
         with self._refresh_lock:
             stamp = self._stamp()
             if stamp == self._seen:
                 return False
             self._seen = stamp
-            version = self.registry.active_version()
-            if version is None or (self.current and self.current.version == version):
+            wanted = self.registry.active()
+            for gone in set(self.errors) - set(wanted):
+                self.errors.pop(gone)
+            loaded = {n: b for n, b in self.current.bundles.items() if wanted.get(n) == b.version}
+            changed = set(self.current.bundles) - set(loaded)
+            for name in sorted(set(wanted) - set(loaded)):
+                bundle = self._load(name, wanted[name])
+                if bundle is not None:
+                    loaded[name], changed = bundle, changed | {name}
+                elif name in self.current.bundles:  # keep serving the old version until the new one loads
+                    loaded[name] = self.current.bundles[name]
+            if not changed:
                 return False
-            return self._load(version)
+            self.current = ActiveSet(dict(sorted(loaded.items())))
+            if self.on_swap:
+                self.on_swap(self.current)
+            return True
 
-    def _load(self, version: str) -> bool:
+    def _load(self, name: str, version: str) -> LoadedBundle | None:
         try:
-            loaded = load_active(self.registry.directory(version), self.threads, self.on_inference, self.idle_threads)
+            loaded = load_active(self.registry.directory(name, version), self.threads, self.on_inference, self.idle_threads)
         except (ModelError, OSError, ValueError) as exc:
-            self.error = f"cannot load bundle {version}: {exc}"
-            log.error(self.error)
+            self.errors[name] = f"cannot load bundle {name} {version}: {exc}"
+            log.error(self.errors[name])
             self._seen = None  # try again on the next poll
-            return False
-        self.current, self.error = loaded, None
-        log.info("serving bundle %s %s", loaded.manifest.name, version)
-        if self.on_swap:
-            self.on_swap(loaded)
-        return True
+            return None
+        self.errors.pop(name, None)
+        log.info("serving bundle %s %s", name, version)
+        return loaded
 
     def start(self) -> None:
         """Load now, then poll in a daemon thread."""

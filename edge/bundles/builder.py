@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from .errors import BundleError
-from .manifest import MANIFEST, SIGNATURE, SPEC, parse_manifest
+from .manifest import MANIFEST, SIGNATURE, SPEC, check_name, parse_manifest
 
 _GENERATED = {MANIFEST, SIGNATURE}
 
@@ -66,6 +66,7 @@ def build_manifest(directory: Path) -> dict:
     """Write ``manifest.json`` into ``directory`` from its ``bundle.json``; return the manifest."""
     directory = Path(directory)
     spec = _read_spec(directory)
+    check_name(spec.get("name"))
     manifest = {
         "format": 1,
         "name": spec.get("name"),
@@ -80,3 +81,30 @@ def build_manifest(directory: Path) -> dict:
     parse_manifest(json.dumps(manifest).encode())
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
+
+
+def write_source(out_dir: Path, name: str, version: str, models: dict, *, plugins=(), metrics=None, recipe=None,
+                 extra_files: dict | None = None) -> dict:
+    """Write a bundle source folder from any converter's outputs: copy the model files, write ``bundle.json``.
+
+    :param models: ``{model name: {"source": path of the exported file, "file": its name in the bundle,
+        "runtime": "onnx" | "tflite" (optional), "preprocess": {...} (optional), "golden": {...} (optional)}}``
+    :param extra_files: ``{name in the bundle: source path}`` copied as they are (golden inputs, vocabularies).
+    The folder is emptied of earlier model, manifest and signature files first, so it holds exactly the bundle.
+    Returns the spec; ``build_manifest`` (then ``signing.sign_bundle``) makes it a bundle.
+    """
+    import shutil
+
+    check_name(name)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {**{m["file"]: m["source"] for m in models.values()}, **(extra_files or {})}
+    for stale in (MANIFEST, SIGNATURE, SPEC, *files):
+        (out / stale).unlink(missing_ok=True)
+    for target, source in files.items():
+        shutil.copyfile(source, out / target)
+    spec_models = {model: {k: v for k, v in entry.items() if k != "source"} for model, entry in models.items()}
+    spec = {"name": name, "version": version, "plugins": list(plugins), "models": spec_models,
+            "metrics": metrics or {}, "recipe": recipe or {}}
+    (out / SPEC).write_text(json.dumps(spec, indent=2) + "\n")
+    return spec

@@ -18,6 +18,8 @@ from .errors import BundleError
 
 MANIFEST, SIGNATURE, SPEC = "manifest.json", "manifest.sig", "bundle.json"
 FORMAT = 1
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+RESERVED_NAMES = {"state.json"}  # files of the registry's folder, beside the name folders
 _SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
 )
@@ -31,6 +33,16 @@ def semver_key(version: str) -> tuple:
     major, minor, patch, pre = match.groups()
     pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split(".")) if pre else ()
     return (int(major), int(minor), int(patch), 0 if pre else 1, pre_key)
+
+
+def check_name(name) -> str:
+    """Return ``name`` if it is a safe bundle name (a folder name of the registry), else raise ``bad_name``."""
+    if not name:
+        raise BundleError("the bundle has no name: bundle.json and the manifest must name it (e.g. \"vision\")", "missing_name", 400)
+    if not isinstance(name, str) or not re.match(NAME_PATTERN, name) or name in RESERVED_NAMES:
+        raise BundleError(f"bundle name {name!r} is not allowed: lower-case letters, digits, '.', '_' and '-', "
+                          "starting with a letter or digit, at most 64", "bad_name", 400)
+    return name
 
 
 def safe_relative(path: str) -> str:
@@ -74,7 +86,7 @@ class FileEntry(BaseModel):
 
 class Manifest(BaseModel):
     format: Literal[1] = FORMAT
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    name: Annotated[str, AfterValidator(check_name)]
     version: str
     created: str
     files: list[FileEntry]

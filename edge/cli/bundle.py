@@ -88,33 +88,36 @@ def install(ctx, path, allow_downgrade, activate):
 
 
 @bundle.command(name="list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (each name's active version and history, every installed bundle).")
 @click.pass_context
 def list_bundles(ctx, as_json):
-    """List installed bundles; the active one is marked with '*'."""
-    registry = _registry(ctx)
-    active = registry.active_version()
-    manifests = registry.installed()
+    """List installed bundles of every name; each name's active version is marked with '*'."""
+    listing = _registry(ctx).listing()
     if as_json:
-        click.echo(json.dumps({"active": active, "bundles": [m.model_dump(include={"name", "version", "created"}) for m in manifests]}))
+        click.echo(json.dumps(listing))
         return
-    for m in manifests:
-        click.echo(f"{'*' if m.version == active else ' '} {m.version:<12} {m.name:<24} {m.created}  models: {', '.join(sorted(m.models))}")
-    if not manifests:
+    for b in listing["bundles"]:
+        click.echo(f"{'*' if b['active'] else ' '} {b['name']:<24} {b['version']:<12} {b['created']}  models: {', '.join(b['models'])}")
+    if not listing["bundles"]:
         click.echo("no bundles installed", err=True)
 
 
 @bundle.command()
-@click.argument("version")
+@click.argument("name_or_version")
+@click.argument("version", required=False)
 @click.pass_context
-def activate(ctx, version):
-    """Activate the installed VERSION (verified again first)."""
-    manifest = _registry(ctx).activate(version)
-    click.echo(f"active: {manifest.version} ({manifest.name})")
+def activate(ctx, name_or_version, version):
+    """Activate an installed bundle: NAME VERSION, or VERSION alone when one bundle name has it (verified again first)."""
+    name, version = (name_or_version, version) if version else (None, name_or_version)
+    manifest = _registry(ctx).activate(name, version)
+    click.echo(f"active: {manifest.name} {manifest.version}")
 
 
 @bundle.command()
+@click.argument("name", required=False)
 @click.pass_context
-def rollback(ctx):
-    """Re-activate the previously active bundle."""
-    click.echo(f"active: {_registry(ctx).rollback()}")
+def rollback(ctx, name):
+    """Re-activate the previous version of bundle NAME (NAME may be left out when one name is active)."""
+    registry = _registry(ctx)
+    name = name or registry.only_name(registry.active())
+    click.echo(f"active: {name} {registry.rollback(name)}")

@@ -11,7 +11,18 @@ from ..paths import data_dir
 
 
 class Group(click.Group):
-    """A click group that turns the project's errors into one-line messages and exit code 1."""
+    """A click group that turns the project's errors into one-line messages and exit code 1, and offers the
+    commands plugins contribute to it (:mod:`edge.cli.plugin_commands`)."""
+
+    def list_commands(self, ctx):
+        from .plugin_commands import contributed
+
+        return sorted({*self.commands, *contributed(ctx, self)})
+
+    def get_command(self, ctx, name):
+        from .plugin_commands import contributed
+
+        return self.commands.get(name) or contributed(ctx, self).get(name)
 
     def invoke(self, ctx):
         try:

@@ -40,7 +40,7 @@ def _line(ok: bool, label: str, detail: str) -> bool:
 @click.command()
 @click.pass_context
 def doctor(ctx):
-    """Report runtimes, system libraries, the store, the active bundle and each plugin's readiness."""
+    """Report runtimes, system libraries, the store, every active bundle and each plugin's readiness."""
     ok = _line(sys.version_info >= (3, 11), "python", sys.version.split()[0])
     for name, purpose, required in LIBRARIES:
         version = _version(name)
@@ -51,7 +51,12 @@ def doctor(ctx):
     node = create_app(app_overrides(ctx), watch=False).extensions["storefront_edge"]
     report = node.readiness()
     _line(True, "store", str(node.store.path))
-    ok &= _line(report["bundle"]["version"] is not None, "active bundle", str(report["bundle"].get("version") or report["bundle"].get("error") or "none: run 'storefront-edge init'"))
+    for name, error in report.get("bundle_errors", {}).items():
+        ok &= _line(False, f"bundle {name}", error)
+    for name, bundle in report["bundles"].items():
+        _line(True, f"bundle {name}", f"{bundle['version']} (models: {', '.join(bundle['models']) or 'none'})")
+    if not report["bundles"]:
+        ok &= _line(False, "active bundle", "none: run 'storefront-edge init'")
     for name, status in report["plugins"].items():
         ok &= _line(status["ready"], f"plugin {name}", "ready" if status["ready"] else "; ".join(status["reasons"]))
     node.close()

@@ -64,41 +64,44 @@ def trust_shipped_keys(data: Path, models: Path) -> int:
 
 
 def install_default_bundles(data: Path, models: Path) -> list[str]:
-    """Install every signed bundle folder in ``models_lite`` not installed yet; activate the newest."""
+    """Install every signed bundle folder in ``models_lite`` not installed yet; activate each name that has no active version."""
+    from ..bundles.manifest import read_manifest
     from ..bundles.registry import BundleRegistry
     from .bundle import installed_plugin_names
 
-    registry, done = BundleRegistry(data), []
+    registry, done, plugins = BundleRegistry(data), [], installed_plugin_names()
     for folder in sorted(p.parent for p in models.glob("*/manifest.sig")):
-        result = registry.install(folder, activate=registry.active_version() is None, available_plugins=installed_plugin_names())
+        name = read_manifest(folder).name
+        result = registry.install(folder, activate=registry.active_version(name) is None, available_plugins=plugins)
         done.append(f"{result.name} {result.version}" + (" (active)" if result.activated else ""))
     return done
 
 
 @click.command()
-@click.option("--demo", is_flag=True, help="Also load the demo catalog from models_lite/demo_catalog.")
+@click.option("--demo", is_flag=True, help="Also load every plugin's demo data from the models folder (the demo catalog).")
 @click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), help="Shipped bundles and demo data. Default: the project's models_lite/")
 @click.pass_context
 def init(ctx, demo, models_dir):
-    """Create the data folder and store, trust the shipped keys, install the default bundle."""
+    """Create the data folder and store, trust the shipped keys, install every shipped bundle."""
     from ..app import create_app
 
     data, models = data_dir_of(ctx), models_dir or models_lite_dir()
     app = create_app(app_overrides(ctx), watch=False)
     node = app.extensions["storefront_edge"]
-    click.echo(f"store ready: {node.store.path}")
-    click.echo(f"trusted shipped keys: {trust_shipped_keys(data, models)}")
-    for line in install_default_bundles(data, models):
-        click.echo(f"bundle: {line}")
-    if demo:
-        _load_demo(node, models / "demo_catalog" / "catalog.csv")
-    node.close()
+    try:
+        click.echo(f"store ready: {node.store.path}")
+        click.echo(f"trusted shipped keys: {trust_shipped_keys(data, models)}")
+        for line in install_default_bundles(data, models):
+            click.echo(f"bundle: {line}")
+        if demo:
+            _load_demo(node, models)
+    finally:
+        node.close()
 
 
-def _load_demo(node, csv_path: Path) -> None:
-    from plugins.catalog.importer import import_catalog
-
-    if not csv_path.is_file():
-        raise click.ClickException(f"no demo catalog at {csv_path}")
-    count = import_catalog(node.db(), csv_path, node.data_dir / "media" / "catalog")
-    click.echo(f"demo catalog: {count} items")
+def _load_demo(node, models: Path) -> None:
+    """Call every plugin's ``load_demo`` hook in turn; a failure stops with its one-line message."""
+    for plugin in node.plugins.usable():
+        summary = node.plugins.call(plugin.name, "load_demo", node=node, models_dir=models)
+        if summary:
+            click.echo(f"demo {summary}")

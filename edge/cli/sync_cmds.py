@@ -31,7 +31,7 @@ def _open(hub_dir: Path, database_url: str | None):
 
 @click.group(cls=Group)
 def hub():
-    """The central hub: serve it, register nodes, publish catalogs and bundles, watch the fleet."""
+    """The central hub: serve it, register nodes, publish hub-owned tables and bundles, watch the fleet."""
 
 
 @hub.command("serve")
@@ -60,24 +60,45 @@ def hub_register(name, group, hub_dir, database_url):
 @hub.command("nodes")
 @hub_options
 def hub_nodes(hub_dir, database_url):
-    """List registered nodes."""
-    for node in _open(hub_dir, database_url).nodes():
-        click.echo(f"{node['name']}\tgroup={node['grp']}\tlast_seen={node['last_seen'] or '-'}")
+    """List registered nodes with the version each serves of every bundle name."""
+    for node in _open(hub_dir, database_url).status():
+        bundles = ",".join(f"{name}@{version}" for name, version in node["bundles"].items()) or "-"
+        click.echo(f"{node['name']}\tgroup={node['grp']}\tlast_seen={node['last_seen'] or '-'}\tbundles={bundles}")
 
 
 @hub.command("status")
 @hub_options
 def hub_status(hub_dir, database_url):
-    """Per node: last seen, cursor lag and bundle version (JSON)."""
+    """Per node: last seen, cursor lag, its version of every bundle name and its group's targets (JSON)."""
     click.echo(json.dumps(_open(hub_dir, database_url).status(), indent=2))
 
 
-@hub.command("publish-catalog")
-@click.argument("csv_path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@hub.command("publish")
+@click.argument("table")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from the file's suffix (.csv, .jsonl).")
 @hub_options
-def hub_publish_catalog(csv_path, hub_dir, database_url):
-    """Upsert a catalog CSV into the hub; every edge receives it on its next sync."""
-    click.echo(f"published {_open(hub_dir, database_url).publish_catalog(csv_path)} catalog items")
+def hub_publish(table, path, fmt, hub_dir, database_url):
+    """Publish rows of hub-owned TABLE from a CSV or JSON-lines file (_op 'delete' deletes a key); every edge receives them."""
+    from ..errors import Unprocessable
+    from ..hub.publish import file_format, publication_from_text
+
+    store = _open(hub_dir, database_url)
+    try:
+        publication = publication_from_text(store.schemas, table, _read_text(path), file_format(path.name, fmt))
+    except Unprocessable as exc:
+        for problem in exc.details if exc.code == "invalid_rows" else []:
+            click.echo(f"line {problem['line']}: {'; '.join(problem['errors'])}", err=True)
+        raise
+    result = store.publish(table, publication)
+    click.echo(f"published {table}: {result['upserted']} upserted, {result['deleted']} deleted")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path} is not UTF-8 text") from None
 
 
 @hub.command("publish-bundle")
@@ -85,7 +106,7 @@ def hub_publish_catalog(csv_path, hub_dir, database_url):
 @click.option("--group", "group", required=True, help="Roll the bundle out to this group of nodes.")
 @hub_options
 def hub_publish_bundle(path, group, hub_dir, database_url):
-    """Verify a signed bundle (folder or .tar.gz) with the hub's trusted keys, store it, target GROUP."""
+    """Verify a signed bundle (folder or .tar.gz) with the hub's trusted keys, store it, target GROUP for its name."""
     record = _open(hub_dir, database_url).publish_bundle(path, group)
     click.echo(f"published {record['name']} {record['version']} ({record['digest'][:12]}) to group {group}")
 

@@ -17,7 +17,7 @@ from edge.bodies import json_body, validated
 from edge.errors import Unprocessable
 from edge.openapi import build_document, documented
 
-from .base import HubStore
+from .base import HubStore, parse_versions
 
 DEFAULTS = {"DATA_DIR": "./var/hub", "DATABASE_URL": None, "ADMIN_KEY": None, "PLUGINS": None, "EXTRA_PLUGINS": (),
             "MAX_CONTENT_LENGTH": 256 * 1024 * 1024, "LOOPBACK_ONLY_WITHOUT_KEYS": True}
@@ -41,7 +41,8 @@ def _node() -> dict:
         raise errors.Unauthorized("missing node token: send 'Authorization: Bearer <token>'", code="missing_token")
     store = hub_store()
     node = store.authenticate(token.strip())
-    store.touch(node["name"], request.headers.get("X-Bundle-Version"))
+    store.touch(node["name"], request.headers.get("X-Bundle-Version"),
+                bundle_versions=parse_versions(request.headers.get("X-Bundle-Versions")))
     return node
 
 
@@ -59,6 +60,28 @@ def _int_arg(name: str, default: int) -> int:
     if value < 0:
         raise Unprocessable(f"'{name}' must not be negative", code="invalid_request")
     return value
+
+
+PUBLISH_TYPES = {"application/x-ndjson": "jsonl", "application/jsonl": "jsonl", "text/csv": "csv"}
+PUBLISH_BODY = {"type": "object", "description": "application/json {\"upsert\": [rows], \"delete\": [keys]}; or the rows "
+                "as text/csv or application/x-ndjson (JSON lines), a record with _op 'delete' deleting its key",
+                "properties": {"upsert": {"type": "array", "items": {"type": "object"}}, "delete": {"type": "array"}}}
+
+
+def _publication(store: HubStore, table: str):
+    """The checked publication in the request body (JSON object, CSV or JSON lines)."""
+    from .publish import publication_from_json, publication_from_text, schema_for
+
+    schema_for(store.schemas, table)
+    if request.mimetype in PUBLISH_TYPES:
+        try:
+            text = request.get_data(cache=False).decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.BadRequest("the body is not UTF-8 text", code="bad_encoding") from None
+        return publication_from_text(store.schemas, table, text, PUBLISH_TYPES[request.mimetype])
+    if request.mimetype != "application/json":
+        raise errors.UnsupportedMediaType(f"send application/json, text/csv or application/x-ndjson, not '{request.mimetype or 'nothing'}'")
+    return publication_from_json(store.schemas, table, json_body())
 
 
 def _register_sync_routes(app: Flask) -> None:
@@ -88,7 +111,7 @@ def _register_sync_routes(app: Flask) -> None:
         return Response(status=204) if data is None else Response(data, mimetype="application/zstd")
 
     @app.get("/v1/hub/rollout")
-    @documented("The bundle targeted at the calling node's group", auth="node", tags=("bundles",))
+    @documented("The bundles targeted at the calling node's group, one per bundle name", auth="node", tags=("bundles",))
     def rollout():
         node = _node()
         return jsonify(hub_store().rollout_for(node["grp"]))
@@ -111,8 +134,18 @@ def _register_admin_routes(app: Flask) -> None:
         token = hub_store().register_node(body.name, body.group)
         return jsonify({"name": body.name, "group": body.group, "token": token}), 201
 
+    @app.post("/v1/hub/tables/<table>/publish")
+    @documented("Publish rows of a hub-owned table (upserts and deletes) to every edge; every bad row is reported",
+                auth="admin", request=PUBLISH_BODY, request_media="application/json", status=200,
+                errors=(400, 404, 413, 415, 422), tags=("admin",))
+    def publish(table):
+        auth.require(auth.ADMIN)
+        store = hub_store()
+        return jsonify(store.publish(table, _publication(store, table)))
+
     @app.get("/v1/hub/status")
-    @documented("Per node: last seen, cursor lag, bundle version", auth="admin", tags=("admin",))
+    @documented("Per node: last seen, cursor lag, its version of every bundle name, its group's targets", auth="admin",
+                tags=("admin",))
     def status():
         auth.require(auth.ADMIN)
         return jsonify({"nodes": hub_store().status()})

@@ -20,15 +20,18 @@ def open_store(data_dir: Path, database_url: str | None = None, plugin_names=Non
 
     if not is_postgres_url(database_url):
         raise ValueError(f"unsupported hub database URL {redact(database_url)!r}: expected postgresql://...")
-    return PostgresHubStore(database_url, data_dir, synced_tables_of(plugin_names, extra_plugins))
+    return PostgresHubStore(database_url, data_dir, *tables_and_schemas(plugin_names, extra_plugins))
 
 
-def synced_tables_of(plugin_names=None, extra_plugins=()) -> dict:
-    """The synced tables declared by the hub's plugins."""
+def tables_and_schemas(plugin_names=None, extra_plugins=()) -> tuple[dict, dict]:
+    """The synced tables declared by the hub's plugins, and the schemas of the hub-owned ones."""
     from edge.plugin_host import PluginHost
     from edge.sync.tables import synced_tables
 
+    from .publish import schemas_from_migrations
+
     host = PluginHost(plugin_names, extra_plugins)
     host.load({})
-    return synced_tables(host)
+    tables = synced_tables(host)
+    return tables, schemas_from_migrations(host, tables)
 

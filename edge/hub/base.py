@@ -5,6 +5,11 @@ tables, the hub's change log and the per-origin cursors. Two backends implement 
 data folder (:mod:`edge.hub.sqlite_backend`, the default) and PostgreSQL (:mod:`edge.hub.postgres`).
 Bundle archives and the trusted keys live in the data folder for both. Edges cannot tell them apart:
 both speak the same delta files (:mod:`edge.sync.delta`).
+
+Bundles roll out per name: a group has at most one target version of each bundle name
+(``hub_rollout_targets``), and each node reports the version it serves of every name
+(``X-Bundle-Versions``, kept in ``hub_nodes.bundle_versions``). Any hub-owned table is published through
+one operation, :meth:`HubStore.publish` (rows checked by :mod:`edge.hub.publish`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import abc
 import datetime
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from pathlib import Path
@@ -21,7 +27,9 @@ from edge.errors import Forbidden, NotFound, Unprocessable
 
 HUB_ORIGIN = "hub"
 NODE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-HUB_TABLES = ("hub_nodes", "hub_bundles", "hub_rollouts")
+HUB_TABLES = ("hub_nodes", "hub_bundles", "hub_rollout_targets")
+BUNDLE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MAX_NAMES = 64
 
 
 def now() -> str:
@@ -58,17 +66,36 @@ def verify_token(token: str, lookup) -> dict:
     return row
 
 
-def catalog_rows(csv_path: Path) -> list[dict]:
-    """The rows of a catalog CSV as the hub stores them (images as a JSON list, stamped ``updated_at``)."""
-    import json
+def parse_versions(header: str | None) -> dict | None:
+    """``{bundle name: version}`` from an ``X-Bundle-Versions`` JSON header; ``None`` when absent or malformed."""
+    if not header or len(header) > 8192:
+        return None
+    try:
+        versions = json.loads(header)
+    except ValueError:
+        return None
+    if not isinstance(versions, dict) or len(versions) > MAX_NAMES:
+        return None
+    if not all(isinstance(k, str) and BUNDLE_NAME.match(k) and isinstance(v, str) and len(v) <= 64 for k, v in versions.items()):
+        return None
+    return dict(sorted(versions.items()))
 
-    from plugins.catalog.importer import read_catalog_csv
 
-    rows, stamp = read_catalog_csv(Path(csv_path)), now()
-    for row in rows:
-        row["images"] = json.dumps([p for p in row["images"].split(";") if p])
-        row["updated_at"] = stamp
-    return rows
+def rollout_answer(targets: list[dict]) -> dict:
+    """What ``/v1/hub/rollout`` answers: every target of the group by name, and (for single-bundle edges)
+    the plain ``version``/``digest`` when exactly one name is targeted."""
+    targets = sorted(targets, key=lambda t: t["name"])
+    one = targets[0] if len(targets) == 1 else {"version": None, "digest": None}
+    return {"bundles": targets, "version": one["version"], "digest": one["digest"]}
+
+
+def node_summary(node: dict, top: int, targets: dict) -> dict:
+    """A node's status row: its versions of every bundle name, its group's targets, its cursor lag."""
+    node = dict(node)
+    versions = json.loads(node.pop("bundle_versions", None) or "{}")
+    group_targets = targets.get(node["grp"], {})
+    return {**node, "bundles": versions, "targets": group_targets, "cursor_lag": max(0, top - (node["pulled_seq"] or 0)),
+            "target_version": next(iter(group_targets.values())) if len(group_targets) == 1 else None}
 
 
 def bundle_dir(data_dir: Path) -> Path:
@@ -133,6 +160,7 @@ class HubStore(abc.ABC):
 
     data_dir: Path
     tables: dict
+    schemas: dict  # hub-owned table name -> edge.hub.publish.TableSchema
 
     # -- nodes ------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -148,8 +176,9 @@ class HubStore(abc.ABC):
         return verify_token(token, self.node_row)
 
     @abc.abstractmethod
-    def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None) -> None:
-        """Record that node ``name`` was seen now (with its bundle version and pulled cursor when known)."""
+    def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None,
+              bundle_versions: dict | None = None) -> None:
+        """Record that node ``name`` was seen now (with its bundle versions by name and pulled cursor when known)."""
 
     @abc.abstractmethod
     def nodes(self) -> list[dict]:
@@ -157,12 +186,12 @@ class HubStore(abc.ABC):
 
     @abc.abstractmethod
     def status(self) -> list[dict]:
-        """Per node: group, last seen, cursor lag, bundle version and the group's target version."""
+        """Per node: group, last seen, cursor lag, its version of every bundle name and its group's targets."""
 
-    # -- bundles and catalog ------------------------------------------------------------------
+    # -- bundles and hub-owned tables ---------------------------------------------------------
     @abc.abstractmethod
     def record_bundle(self, record: dict, group: str | None) -> None:
-        """Remember a stored bundle and, with ``group``, target it at that group (one transaction)."""
+        """Remember a stored bundle and, with ``group``, target it at that group for its name (one transaction)."""
 
     def publish_bundle(self, source: Path, group: str | None = None) -> dict:
         """Verify and store a bundle, then target ``group``; return its record."""
@@ -176,11 +205,18 @@ class HubStore(abc.ABC):
 
     @abc.abstractmethod
     def rollout_for(self, group: str) -> dict:
-        """The bundle targeted at ``group`` (``{"version": None, "digest": None}`` when none)."""
+        """The bundles targeted at ``group``, one per name (see :func:`rollout_answer`)."""
+
+    def publish(self, table: str, publication) -> dict:
+        """Write a checked :class:`edge.hub.publish.Publication` of hub-owned ``table`` in one transaction."""
+        from .publish import schema_for
+
+        schema_for(self.schemas, table)
+        return self._publish(table, publication)
 
     @abc.abstractmethod
-    def publish_catalog(self, csv_path: Path) -> int:
-        """Upsert the rows of a catalog CSV into ``catalog_items`` (captured for every edge); return how many."""
+    def _publish(self, table: str, publication) -> dict:
+        """The backend's write of a checked publication: upserts, then deletes; return its summary."""
 
     # -- sync ---------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -9,7 +9,9 @@
 - one table per synced plugin table, keyed by ``(origin, key)`` with the row as JSONB: edge rows keep
   their node as origin (append-only: ``ON CONFLICT DO NOTHING``), hub-owned rows have origin ``hub``,
   shared rows (last writer wins, counters) origin ``''`` with the winning ``writer`` and ``deleted`` tombstones.
-- ``hub_nodes``, ``hub_bundles``, ``hub_rollouts``: as in the SQLite hub.
+- ``hub_nodes`` (with ``bundle_versions``, JSON by bundle name), ``hub_bundles``, ``hub_rollout_targets`` (one
+  target per group and bundle name): as in the SQLite hub. A hub created before per-name rollouts has its
+  ``hub_rollouts`` rows moved into ``hub_rollout_targets`` (named from ``hub_bundles``) the next time it starts.
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ STATEMENTS = (
         name text PRIMARY KEY, grp text NOT NULL, token_hash text NOT NULL, created_at text, last_seen text,
         bundle_version text, pulled_seq bigint DEFAULT 0)""",
     "CREATE TABLE IF NOT EXISTS hub_bundles (digest text PRIMARY KEY, name text, version text, size bigint, created_at text)",
-    "CREATE TABLE IF NOT EXISTS hub_rollouts (grp text PRIMARY KEY, digest text, version text, updated_at text)",
+    """CREATE TABLE IF NOT EXISTS hub_rollout_targets (grp text NOT NULL, name text NOT NULL, digest text, version text,
+        updated_at text, PRIMARY KEY (grp, name))""",
+    "ALTER TABLE hub_nodes ADD COLUMN IF NOT EXISTS bundle_versions text",
+    """DO $$ BEGIN IF to_regclass('hub_rollouts') IS NOT NULL THEN
+        INSERT INTO hub_rollout_targets (grp, name, digest, version, updated_at)
+        SELECT r.grp, coalesce(b.name, ''), r.digest, r.version, r.updated_at FROM hub_rollouts r
+        LEFT JOIN hub_bundles b USING (digest) ON CONFLICT DO NOTHING;
+        DROP TABLE hub_rollouts;
+    END IF; END $$""",
 )
 
 

@@ -18,11 +18,11 @@ from pathlib import Path
 from edge.errors import Conflict, ServiceUnavailable
 
 from . import pg_apply, pg_log
-from .base import HUB_TABLES, HubStore, catalog_rows, check_names, new_token, now, redact
+from .base import HUB_TABLES, HubStore, check_names, new_token, node_summary, now, redact, rollout_answer
 from .pg_schema import ensure_schema, q
 
 log = logging.getLogger(__name__)
-NODE_COLUMNS = "name, grp, created_at, last_seen, bundle_version, pulled_seq"
+NODE_COLUMNS = "name, grp, created_at, last_seen, bundle_version, bundle_versions, pulled_seq"
 
 
 def is_postgres_url(url: str | None) -> bool:
@@ -44,8 +44,8 @@ def _close_all(opened: list, reap: bool = False) -> None:
 class PostgresHubStore(HubStore):
     """The hub's store in a PostgreSQL database; bundle archives and trusted keys stay in ``data_dir``."""
 
-    def __init__(self, url: str, data_dir: Path, tables: dict):
-        self.url, self.data_dir, self.tables = url, Path(data_dir), tables
+    def __init__(self, url: str, data_dir: Path, tables: dict, schemas: dict | None = None):
+        self.url, self.data_dir, self.tables, self.schemas = url, Path(data_dir), tables, schemas or {}
         self._local, self._lock, self._opened = threading.local(), threading.Lock(), []
         weakref.finalize(self, _close_all, self._opened)
         with self.transaction() as cur:
@@ -101,25 +101,31 @@ class PostgresHubStore(HubStore):
         with self.transaction() as cur:
             return cur.execute(f"SELECT {NODE_COLUMNS}, token_hash FROM hub_nodes WHERE name = %s", [name]).fetchone()
 
-    def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None) -> None:
+    def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None,
+              bundle_versions: dict | None = None) -> None:
+        import json
+
+        versions = json.dumps(bundle_versions) if bundle_versions is not None else None
         with self.transaction() as cur:
             cur.execute("UPDATE hub_nodes SET last_seen = %s, bundle_version = coalesce(%s, bundle_version), "
-                        "pulled_seq = coalesce(%s, pulled_seq) WHERE name = %s",
-                        [now(), bundle_version[:64] if bundle_version else None, pulled_seq, name])
+                        "bundle_versions = coalesce(%s, bundle_versions), pulled_seq = coalesce(%s, pulled_seq) WHERE name = %s",
+                        [now(), bundle_version[:64] if bundle_version else None, versions, pulled_seq, name])
 
     def nodes(self) -> list[dict]:
         with self.transaction() as cur:
-            return cur.execute(f"SELECT {NODE_COLUMNS} FROM hub_nodes ORDER BY name").fetchall()
+            return [{k: v for k, v in r.items() if k != "bundle_versions"}
+                    for r in cur.execute(f"SELECT {NODE_COLUMNS} FROM hub_nodes ORDER BY name").fetchall()]
 
     def status(self) -> list[dict]:
         with self.transaction(snapshot=True) as cur:
             top = cur.execute("SELECT last_seq FROM hub_state WHERE id = 1").fetchone()["last_seq"]
-            targets = {r["grp"]: r["version"] for r in cur.execute("SELECT grp, version FROM hub_rollouts")}
+            targets: dict = {}
+            for r in cur.execute("SELECT grp, name, version FROM hub_rollout_targets ORDER BY grp, name"):
+                targets.setdefault(r["grp"], {})[r["name"]] = r["version"]
             nodes = cur.execute(f"SELECT {NODE_COLUMNS} FROM hub_nodes ORDER BY name").fetchall()
-        return [{**node, "cursor_lag": max(0, top - (node["pulled_seq"] or 0)), "target_version": targets.get(node["grp"])}
-                for node in nodes]
+        return [node_summary(node, top, targets) for node in nodes]
 
-    # -- bundles and catalog ------------------------------------------------------------------
+    # -- bundles and hub-owned tables ------------------------------------------------------------------
     def record_bundle(self, record: dict, group: str | None) -> None:
         with self.transaction() as cur:
             cur.execute("INSERT INTO hub_bundles (digest, name, version, size, created_at) VALUES (%s, %s, %s, %s, %s) "
@@ -127,20 +133,23 @@ class PostgresHubStore(HubStore):
                         "size = excluded.size, created_at = excluded.created_at",
                         [record["digest"], record["name"], record["version"], record["size"], now()])
             if group:
-                cur.execute("INSERT INTO hub_rollouts (grp, digest, version, updated_at) VALUES (%s, %s, %s, %s) "
-                            "ON CONFLICT (grp) DO UPDATE SET digest = excluded.digest, version = excluded.version, "
-                            "updated_at = excluded.updated_at", [group, record["digest"], record["version"], now()])
+                cur.execute("INSERT INTO hub_rollout_targets (grp, name, digest, version, updated_at) VALUES (%s, %s, %s, %s, %s) "
+                            "ON CONFLICT (grp, name) DO UPDATE SET digest = excluded.digest, version = excluded.version, "
+                            "updated_at = excluded.updated_at", [group, record["name"], record["digest"], record["version"], now()])
 
     def rollout_for(self, group: str) -> dict:
         with self.transaction() as cur:
-            row = cur.execute("SELECT version, digest FROM hub_rollouts WHERE grp = %s", [group]).fetchone()
-        return dict(row) if row else {"version": None, "digest": None}
+            rows = cur.execute("SELECT name, version, digest FROM hub_rollout_targets WHERE grp = %s", [group]).fetchall()
+        return rollout_answer([dict(r) for r in rows])
 
-    def publish_catalog(self, csv_path: Path) -> int:
-        rows = catalog_rows(csv_path)
+    def _publish(self, table: str, publication) -> dict:
+        from .pg_publish import complete_new_rows, publish_deletes
+
         with self.transaction() as cur:
-            pg_log.publish_rows(cur, self.tables["catalog_items"], rows)
-        return len(rows)
+            rows = complete_new_rows(cur, self.tables[table], self.schemas[table], publication.upserts)
+            pg_log.publish_rows(cur, self.tables[table], rows)
+            publish_deletes(cur, self.tables[table], publication.deletes)
+        return publication.summary()
 
     # -- sync ---------------------------------------------------------------------------------
     def cursor_of(self, node: str) -> dict:

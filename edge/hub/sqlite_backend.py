@@ -18,7 +18,7 @@ class SqliteHubStore(HubStore):
 
     def __init__(self, data_dir: Path, plugin_names=None, extra_plugins=()):
         self.data_dir = Path(data_dir)
-        db, self.tables = store.open_hub(self.data_dir, plugin_names, extra_plugins)
+        db, self.tables, self.schemas = store.open_hub(self.data_dir, plugin_names, extra_plugins)
         self._local = threading.local()
         self._local.db = db
 
@@ -39,8 +39,9 @@ class SqliteHubStore(HubStore):
     def node_row(self, name: str) -> dict | None:
         return store.node_row(self.db(), name)
 
-    def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None) -> None:
-        store.touch(self.db(), name, bundle_version, pulled_seq)
+    def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None,
+              bundle_versions: dict | None = None) -> None:
+        store.touch(self.db(), name, bundle_version, pulled_seq, bundle_versions)
 
     def nodes(self) -> list[dict]:
         return store.nodes(self.db())
@@ -54,8 +55,10 @@ class SqliteHubStore(HubStore):
     def rollout_for(self, group: str) -> dict:
         return store.rollout_for(self.db(), group)
 
-    def publish_catalog(self, csv_path: Path) -> int:
-        return store.publish_catalog(self.db(), csv_path)
+    def _publish(self, table: str, publication) -> dict:
+        from .publish import apply_sqlite
+
+        return apply_sqlite(self.db(), self.schemas[table], publication)
 
     def cursor_of(self, node: str) -> dict:
         return sync.cursor_of(self.db(), node)

@@ -1,4 +1,4 @@
-"""The hub's store: plugin tables, sync tables, nodes with hashed tokens, bundles and rollouts."""
+"""The hub's SQLite store: plugin tables, sync tables, nodes with hashed tokens, bundles and per-name rollouts."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from sqlite_utils import Migrations
 
 from edge.errors import Conflict, Unauthorized
 
-from .base import (HUB_ORIGIN, NODE_NAME, bundle_dir, bundle_path, catalog_rows, check_names, new_token, now,
-                   store_bundle, token_hash, verify_token)
+from .base import (HUB_ORIGIN, NODE_NAME, bundle_dir, bundle_path, check_names, new_token, node_summary, now,
+                   rollout_answer, store_bundle, token_hash, verify_token)
 
 HUB_FILE = "hub.db"
 migrations = Migrations("hub")
@@ -23,12 +23,25 @@ def create_hub_tables(db):
     db["hub_rollouts"].create({"grp": str, "digest": str, "version": str, "updated_at": str}, pk="grp")
 
 
+@migrations()
+def rollouts_per_bundle_name(db):
+    """One target per (group, bundle name); each node's version of every name. Earlier targets keep their name."""
+    db["hub_rollout_targets"].create({"grp": str, "name": str, "digest": str, "version": str, "updated_at": str},
+                                     pk=("grp", "name"))
+    db.execute("INSERT INTO hub_rollout_targets (grp, name, digest, version, updated_at) SELECT r.grp, "
+               "coalesce(b.name, ''), r.digest, r.version, r.updated_at FROM hub_rollouts r LEFT JOIN hub_bundles b USING (digest)")
+    db["hub_rollouts"].drop()
+    db["hub_nodes"].add_column("bundle_versions", str)
+
+
 def open_hub(data_dir: Path, plugin_names=None, extra_plugins=()):
-    """Open (and migrate) the hub store in ``data_dir``; return ``(db, tables)``."""
+    """Open (and migrate) the hub store in ``data_dir``; return ``(db, tables, schemas of the hub-owned tables)``."""
     from edge.plugin_host import PluginHost
     from edge.store import connect, migrate
     from edge.sync.capture import install_triggers, set_origin
     from edge.sync.tables import synced_tables
+
+    from .publish import schemas_of
 
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -41,7 +54,7 @@ def open_hub(data_dir: Path, plugin_names=None, extra_plugins=()):
     install_triggers(db, tables, "hub")
     if db.execute("SELECT origin FROM _sync_state WHERE id = 1").fetchone()[0] != HUB_ORIGIN:
         set_origin(db, HUB_ORIGIN)
-    return db, tables
+    return db, tables, schemas_of(db, tables)
 
 
 def register_node(db, name: str, group: str) -> str:
@@ -66,11 +79,15 @@ def authenticate(db, token: str) -> dict:
     return verify_token(token, lambda name: node_row(db, name))
 
 
-def touch(db, name: str, bundle_version: str | None = None, pulled_seq: int | None = None) -> None:
-    """Record that node ``name`` was seen now (with its bundle version and pulled cursor when known)."""
+def touch(db, name: str, bundle_version: str | None = None, pulled_seq: int | None = None, bundle_versions: dict | None = None) -> None:
+    """Record that node ``name`` was seen now (with its bundle versions and pulled cursor when known)."""
+    import json
+
     fields = {"last_seen": now()}
     if bundle_version:
         fields["bundle_version"] = bundle_version[:64]
+    if bundle_versions is not None:
+        fields["bundle_versions"] = json.dumps(bundle_versions)
     if pulled_seq is not None:
         fields["pulled_seq"] = pulled_seq
     with db.atomic():
@@ -82,23 +99,29 @@ def nodes(db) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "token_hash"} for row in db["hub_nodes"].rows_where(order_by="name")]
 
 
+def targets(db) -> dict:
+    """``{group: {bundle name: target version}}``."""
+    found: dict = {}
+    for row in db["hub_rollout_targets"].rows_where(order_by="grp, name"):
+        found.setdefault(row["grp"], {})[row["name"]] = row["version"]
+    return found
+
+
 def status(db) -> list[dict]:
-    """Per node: group, last seen, cursor lag (hub changes not yet pulled), bundle version and the group's target."""
+    """Per node: group, last seen, cursor lag (hub changes not yet pulled), its version of every bundle name and the targets."""
     from edge.sync.export import last_seq
 
-    top = last_seq(db)
-    targets = {r["grp"]: r["version"] for r in db["hub_rollouts"].rows}
-    return [{**node, "cursor_lag": max(0, top - (node["pulled_seq"] or 0)), "target_version": targets.get(node["grp"])}
-            for node in nodes(db)]
+    top, wanted = last_seq(db), targets(db)
+    return [node_summary(node, top, wanted) for node in nodes(db)]
 
 
 def record_bundle(db, record: dict, group: str | None) -> None:
-    """Remember a stored bundle and, with ``group``, target it at that group (one transaction)."""
+    """Remember a stored bundle and, with ``group``, target it at that group for its name (one transaction)."""
     with db.atomic():
         db["hub_bundles"].upsert({**record, "created_at": now()}, pk="digest")
         if group:
-            db["hub_rollouts"].upsert({"grp": group, "digest": record["digest"], "version": record["version"],
-                                       "updated_at": now()}, pk="grp")
+            db["hub_rollout_targets"].upsert({"grp": group, "name": record["name"], "digest": record["digest"],
+                                              "version": record["version"], "updated_at": now()}, pk=("grp", "name"))
 
 
 def publish_bundle(db, data_dir: Path, source: Path, group: str | None = None) -> dict:
@@ -109,19 +132,11 @@ def publish_bundle(db, data_dir: Path, source: Path, group: str | None = None) -
 
 
 def rollout_for(db, group: str) -> dict:
-    """The bundle targeted at ``group`` (``{"version": None}`` when none)."""
-    rows = list(db["hub_rollouts"].rows_where("grp = ?", [group]))
-    return {"version": rows[0]["version"], "digest": rows[0]["digest"]} if rows else {"version": None, "digest": None}
-
-
-def publish_catalog(db, csv_path: Path) -> int:
-    """Upsert the rows of a catalog CSV into the hub's ``catalog_items`` (captured for every edge)."""
-    rows = catalog_rows(csv_path)
-    with db.atomic():
-        db["catalog_items"].upsert_all(rows, pk="sku")
-    return len(rows)
+    """The bundles targeted at ``group``, one per name."""
+    return rollout_answer([{"name": r["name"], "version": r["version"], "digest": r["digest"]}
+                           for r in db["hub_rollout_targets"].rows_where("grp = ?", [group])])
 
 
 __all__ = ["open_hub", "register_node", "node_row", "authenticate", "touch", "nodes", "status", "record_bundle",
-           "publish_bundle", "rollout_for", "bundle_dir", "bundle_path", "publish_catalog", "token_hash", "HUB_ORIGIN",
+           "publish_bundle", "rollout_for", "targets", "bundle_dir", "bundle_path", "token_hash", "HUB_ORIGIN",
            "NODE_NAME", "Unauthorized"]

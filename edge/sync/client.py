@@ -19,16 +19,26 @@ class HubRefused(ApiError):
     status, code = 502, "hub_refused"
 
 
+def version_headers(versions: dict) -> dict:
+    """``X-Bundle-Versions`` (JSON, every name) and, for hubs that know one bundle, ``X-Bundle-Version`` when there is one."""
+    import json
+
+    headers = {"X-Bundle-Versions": json.dumps(versions, separators=(",", ":"), sort_keys=True)}
+    if len(versions) == 1:
+        headers["X-Bundle-Version"] = next(iter(versions.values()))
+    return headers
+
+
 class HubClient:
     """Talks to one hub as one node. ``session`` may be any requests-like object (tests pass a Flask test client adapter)."""
 
-    def __init__(self, url: str, token: str, timeout: float = 30.0, session=None, bundle_version=None):
+    def __init__(self, url: str, token: str, timeout: float = 30.0, session=None, bundle_versions=None):
         import requests
 
         self.url, self.timeout = url.rstrip("/"), timeout
         self.session = session or requests.Session()
         self._headers = {"Authorization": f"Bearer {token}"}
-        self.bundle_version = bundle_version
+        self.bundle_versions = bundle_versions  # () -> {bundle name: active version}
 
     def __repr__(self) -> str:
         return f"HubClient({self.url!r})"
@@ -37,8 +47,8 @@ class HubClient:
         import requests
 
         headers = dict(self._headers)
-        if self.bundle_version:
-            headers["X-Bundle-Version"] = str(self.bundle_version() or "")
+        if self.bundle_versions:
+            headers.update(version_headers(self.bundle_versions()))
         headers.update(kwargs.pop("headers", {}))
         try:
             response = self.session.request(method, self.url + path, headers=headers, timeout=self.timeout, **kwargs)
@@ -73,7 +83,7 @@ class HubClient:
         return None if response.status_code == 204 else response.content
 
     def rollout(self) -> dict:
-        """``{"version", "digest"}`` of the bundle targeted at this node's group."""
+        """``{"bundles": [{"name", "version", "digest"}]}``: the bundles targeted at this node's group."""
         return self._call("GET", "/v1/hub/rollout").json()
 
     def download_bundle(self, digest: str, target: Path) -> Path:

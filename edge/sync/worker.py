@@ -8,7 +8,11 @@ The node's token comes from ``HUB_TOKEN`` (``STOREFRONT_EDGE_HUB_TOKEN``) or ``<
 its name (before the first ``.``) is the node's origin. Push: ask the hub for its cursor of this node,
 detect a restore from backup (the hub knows a change this store does not have → new epoch), send deltas
 of at most ``SYNC_BATCH`` changes, prune what the hub acknowledged. Pull: apply hub deltas with the cursor
-in the same transaction. Rollout: download the group's bundle, check its sha256, ``registry.install``.
+in the same transaction. Rollout: for every bundle name targeted at the node's group whose active version
+differs, download the bundle, check its sha256, ``registry.install`` (one name failing leaves the others).
+
+The node owns the sync life cycle (:meth:`edge.node.Node.start`): ``prepare_store`` under the start-up
+lock in every worker, ``start_worker`` after the plugins, ``SyncWorker.stop`` at close.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ def make_client(node, session=None) -> HubClient:
     url, token = node.config.get("HUB_URL"), hub_token(node.config, node.data_dir)
     if not url or not token:
         raise ServiceUnavailable("this node has no hub: set HUB_URL and HUB_TOKEN (or keys/hub.token)", code="no_hub")
-    return HubClient(url, token, session=session, bundle_version=node.registry.active_version)
+    return HubClient(url, token, session=session, bundle_versions=node.registry.active)
 
 
 # -- one round --------------------------------------------------------------------------------
@@ -116,19 +120,43 @@ def pull(db, client, tables: dict, workdir: Path) -> int:
     return applied
 
 
-def follow_rollout(node, client, workdir: Path) -> str | None:
-    """Install and activate the bundle targeted at this node's group; return its version when it changed."""
-    from edge.bundles.builder import sha256_file
+def follow_rollout(node, client, workdir: Path) -> dict:
+    """Install and activate every bundle targeted at this node's group whose name runs another version here.
 
-    target = client.rollout()
-    if not target.get("version") or target["version"] == node.registry.active_version():
-        return None
+    Returns ``{name: version installed}`` and, for a name that failed, ``{name: "error: ..."}``; a failure
+    of one name leaves the others (and its own active version) as they were.
+    """
+    from edge.bundles.errors import BundleError
+
+    answer, changed = client.rollout(), {}
+    targets = answer.get("bundles")
+    if targets is None and answer.get("version"):  # a hub that rolls out one bundle per group
+        targets = [{"name": None, "version": answer["version"], "digest": answer["digest"]}]
+    active = node.registry.active()
+    for target in targets or []:
+        if not target.get("version") or (target.get("name") and active.get(target["name"]) == target["version"]):
+            continue
+        if target.get("name") is None and target["version"] in active.values():
+            continue
+        try:
+            result = _install_target(node, client, target, workdir)
+            changed[result.name] = result.version
+        except BundleError as exc:
+            log.error("rollout of %s %s failed: %s", target.get("name"), target["version"], exc.message)
+            changed[target.get("name") or target["version"]] = f"error: {exc.message}"
+    return changed
+
+
+def _install_target(node, client, target: dict, workdir: Path):
+    from edge.bundles.builder import sha256_file
+    from edge.bundles.errors import BundleError
+
     path = client.download_bundle(target["digest"], workdir / f"bundle-{target['digest']}.tar.gz")
     try:
         if sha256_file(path) != target["digest"]:
-            raise ValueError("the downloaded bundle does not match its sha256")
+            raise BundleError("the downloaded bundle does not match its sha256", "hash_mismatch")
         available = {p.name for p in node.plugins.usable()}
-        return node.registry.install(path, available_plugins=available).version
+        return node.registry.install(path, available_plugins=available)
     finally:
         path.unlink(missing_ok=True)
 
@@ -141,7 +169,7 @@ def sync_once(node, session=None) -> dict:
     tables = synced_tables(node.plugins)
     batch = int(node.config.get("SYNC_BATCH") or 5000)
     result = {"pushed": push(db, client, batch, workdir), "pulled": pull(db, client, tables, workdir)}
-    result["bundle"] = follow_rollout(node, client, workdir)
+    result["bundles"] = follow_rollout(node, client, workdir)
     return result
 
 

@@ -68,3 +68,12 @@ def import_catalog(db, csv_path: Path, media_dir: Path) -> int:
     with db.atomic():
         db["catalog_items"].upsert_all(rows, pk="sku")
     return len(rows)
+
+
+def hub_rows(csv_path: Path) -> list[dict]:
+    """The rows of a catalog CSV as the hub publishes them (images as a JSON list of paths, stamped ``updated_at``)."""
+    rows, stamp = read_catalog_csv(Path(csv_path)), datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    for row in rows:
+        row["images"] = json.dumps([p for p in row["images"].split(";") if p])
+        row["updated_at"] = stamp
+    return rows

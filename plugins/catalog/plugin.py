@@ -16,7 +16,7 @@ A deleted stock row syncs as subtracting its last total; rows are never deleted 
 
 from __future__ import annotations
 
-from edge.hookspecs import PluginInfo, SyncedTable, hookimpl
+from edge.api import PluginInfo, SyncedTable, hookimpl
 
 from . import routes, schema
 
@@ -40,3 +40,17 @@ def blueprint(node):
 def synced_tables():
     return [SyncedTable("catalog_items", direction="hub_to_edge", policy="hub_owned", key="sku"),
             SyncedTable("stock_levels", direction="edge_to_hub", policy="counter", key="sku")]
+
+
+@hookimpl
+def cli_commands():
+    from . import commands
+
+    return [commands.catalog, commands.hub]
+
+
+@hookimpl
+def load_demo(node, models_dir):
+    from . import commands
+
+    return commands.load_demo(node, models_dir)

@@ -7,10 +7,7 @@ import json
 from flask import Blueprint, jsonify, request, send_from_directory
 from pydantic import BaseModel, Field
 
-from edge.bodies import validated
-from edge.errors import NotFound
-from edge.node import current_node
-from edge.openapi import documented
+from edge.api import NotFound, current_node, documented, validated
 
 from .filters import Filters
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from edge.api import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 ACCEPTED = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 

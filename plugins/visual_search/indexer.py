@@ -88,16 +88,14 @@ class Indexer:
     # -- one round ------------------------------------------------------------------------------
     def target(self) -> Target:
         """Which index this worker should serve now."""
-        bundle = self.node.bundle
         name = self.config.model
-        if bundle is None:
-            return Target(problem="no bundle is active on this node")
-        if name not in bundle.models or name not in bundle.manifest.models:
-            return Target(problem=f"model '{name}' is not in the active bundle {bundle.version}")
+        bundle = self.node.bundle_for(name)
+        if bundle is None or name not in bundle.manifest.models:
+            return Target(problem=f"model '{name}' is not in any active bundle")
         try:
             recipe = Preprocess.from_manifest(bundle.manifest.models[name].preprocess)
         except ValueError as exc:
-            return Target(problem=f"model '{name}' of bundle {bundle.version}: {exc}")
+            return Target(problem=f"model '{name}' of bundle {bundle.name} {bundle.version}: {exc}")
         return Target(bundle, name, recipe, self._catalog_fingerprint())
 
     def _catalog_fingerprint(self) -> str:
@@ -201,10 +199,8 @@ class Indexer:
     # -- readiness ------------------------------------------------------------------------------
     def health(self) -> tuple[bool, str, dict]:
         """``(ready, detail, data)``: ready once an index is served and the active bundle has the model."""
-        bundle = self.node.bundle
-        if bundle is None or self.config.model not in bundle.models:
-            version = bundle.version if bundle else None
-            return False, f"model '{self.config.model}' is not in the active bundle {version}", {}
+        if self.node.bundle_for(self.config.model) is None:
+            return False, f"model '{self.config.model}' is not in any active bundle", {}
         if self.current is None:
             return False, self.problem or "the catalog index has not been built yet", {"building": self.building}
         data = {"index": self.current.name, "images": len(self.current.skus), "bundle": self.current.bundle.version,

@@ -6,8 +6,7 @@ from __future__ import annotations
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge.bodies import json_body, validated
-from edge.errors import BadRequest, UnsupportedMediaType
+from edge.api import BadRequest, UnsupportedMediaType, json_body, validated
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 BODY_TYPES = (*IMAGE_TYPES, "multipart/form-data", "application/x-www-form-urlencoded", "application/json")

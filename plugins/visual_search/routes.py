@@ -7,10 +7,7 @@ import time
 from flask import Blueprint, jsonify
 from pydantic import BaseModel, Field
 
-from edge.errors import ServiceUnavailable
-from edge.node import current_node
-from edge.openapi import documented
-from edge.runtime import ModelError
+from edge.api import ModelError, ServiceUnavailable, current_node, documented
 
 from . import search
 from .embeddings import embed

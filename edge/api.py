@@ -1,0 +1,45 @@
+"""What a plugin may use from ``edge``: the one list (``__all__``), kept stable for plugin authors.
+
+Import from here (``from edge.api import hookimpl, PluginInfo, current_node``); anything else in ``edge``
+may change without notice. Names resolve on first use, so importing this module costs nothing (a
+plugin's command module can import it when the command line starts).
+
+- the contract: ``hookimpl``, ``PluginInfo``, ``SyncedTable``, ``HealthReport`` (see :mod:`edge.hookspecs`);
+- in a request: ``current_node()`` (models by name, config, state slot, store), ``json_body``,
+  ``validated``, ``documented`` (describe a route for ``/openapi.json``);
+- errors that become JSON answers with their status: ``ApiError``, ``BadRequest``, ``NotFound``,
+  ``Conflict``, ``PayloadTooLarge``, ``UnsupportedMediaType``, ``Unprocessable``, ``ServiceUnavailable``,
+  and ``ModelError`` (a model called wrongly);
+- for ``cli_commands``: ``open_node(ctx)`` (this data folder's node, no sync worker), ``hub_options`` (the
+  ``--data-dir``/``--database-url`` options of hub commands), ``open_hub_store(hub_dir, database_url)`` and
+  ``checked_publication(store, table, [(line, row)])`` (rows of a hub-owned table, checked for ``store.publish``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "hookimpl": "edge.hookspecs", "PluginInfo": "edge.hookspecs", "SyncedTable": "edge.hookspecs",
+    "HealthReport": "edge.hookspecs",
+    "current_node": "edge.node", "json_body": "edge.bodies", "validated": "edge.bodies", "documented": "edge.openapi",
+    "ApiError": "edge.errors", "BadRequest": "edge.errors", "NotFound": "edge.errors", "Conflict": "edge.errors",
+    "PayloadTooLarge": "edge.errors", "UnsupportedMediaType": "edge.errors", "Unprocessable": "edge.errors",
+    "ServiceUnavailable": "edge.errors", "ModelError": "edge.runtime",
+    "open_node": "edge.api_cli", "hub_options": "edge.api_cli", "open_hub_store": "edge.api_cli",
+    "checked_publication": "edge.api_cli",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"edge.api has no {name!r}; plugins may use only {', '.join(__all__)}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,67 @@
+"""The catalog's commands: ``storefront-edge catalog import CSV`` (a standalone node's own catalog) and
+``storefront-edge hub publish-catalog CSV`` (the hub's catalog, through the hub's generic publish)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edge.api import hub_options
+
+CSV_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
+
+
+@click.group("catalog")
+def catalog():
+    """The product catalog of this node."""
+
+
+@catalog.command("import")
+@click.argument("csv_path", type=CSV_FILE)
+@click.pass_context
+def import_command(ctx, csv_path):
+    """Upsert a catalog CSV (and copy its images) into this node's store; a node joined to a hub refuses it."""
+    import sqlite3
+
+    from edge.api import open_node
+
+    from .importer import import_catalog
+
+    node = open_node(ctx)
+    try:
+        count = import_catalog(node.db(), csv_path, node.data_dir / "media" / "catalog")
+    except sqlite3.DatabaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        node.close()
+    click.echo(f"imported {count} catalog items")
+
+
+@click.group("hub")
+def hub():
+    """The catalog's hub commands."""
+
+
+@hub.command("publish-catalog")
+@click.argument("csv_path", type=CSV_FILE)
+@hub_options
+def publish_catalog(csv_path, hub_dir, database_url):
+    """Upsert a catalog CSV into the hub (the same path as 'hub publish catalog_items'); every edge receives it."""
+    from edge.api import checked_publication, open_hub_store
+
+    from .importer import hub_rows
+
+    store = open_hub_store(hub_dir, database_url)
+    publication = checked_publication(store, "catalog_items", list(enumerate(hub_rows(csv_path), start=2)))
+    click.echo(f"published {store.publish('catalog_items', publication)['upserted']} catalog items")
+
+
+def load_demo(node, models_dir: Path) -> str | None:
+    """Import ``<models_dir>/demo_catalog/catalog.csv`` (``init --demo``)."""
+    from .importer import import_catalog
+
+    csv_path = Path(models_dir) / "demo_catalog" / "catalog.csv"
+    if not csv_path.is_file():
+        raise click.ClickException(f"no demo catalog at {csv_path}")
+    return f"catalog: {import_catalog(node.db(), csv_path, node.data_dir / 'media' / 'catalog')} items"

@@ -82,6 +82,16 @@ def _catalog(data: Path, tmp: Path) -> None:
     db.close()
 
 
+def _active_directory(registry, model: str) -> Path:
+    """The folder of the active bundle (of whichever name) that holds ``model``."""
+    from edge.bundles.manifest import read_manifest
+
+    for name, version in registry.active().items():
+        if model in read_manifest(registry.directory(name, version)).models:
+            return registry.directory(name, version)
+    raise RuntimeError(f"no active bundle has the model {model}")
+
+
 def _build_index(data: Path) -> dict:
     """Embed the real photos with the bundle's model, pad with random unit vectors, write the index files."""
     from edge.bundles.active import load_active
@@ -93,7 +103,7 @@ def _build_index(data: Path) -> dict:
 
     config = VisualSearchConfig()
     registry = BundleRegistry(data)
-    bundle = load_active(registry.directory(registry.active_version()))
+    bundle = load_active(_active_directory(registry, config.model))
     model, recipe = bundle.model(config.model), Preprocess.from_manifest(bundle.manifest.models[config.model].preprocess)
     db = connect(data / "store.db")
     images = catalog_source.catalog_images(db, data / "media" / "catalog")
@@ -199,7 +209,7 @@ def _model_formats(data: Path) -> dict:
     from edge.runtime import load_model
 
     registry = BundleRegistry(data)
-    directory = registry.directory(registry.active_version())
+    directory = _active_directory(registry, "vision_embedder")
     manifest = read_manifest(directory)
     figures = {}
     for name in ("vision_embedder", "vision_embedder_tflite"):

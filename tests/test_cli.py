@@ -142,3 +142,17 @@ def test_init_demo_with_a_broken_catalog_keeps_what_was_stored(invoke, tmp_path,
     from edge.store import connect
 
     assert connect(data_dir / "store.db")["catalog_items"].count == 2
+
+
+def test_init_installs_and_activates_every_shipped_bundle_name(invoke, tmp_path, data_dir):
+    from edge.bundles.registry import BundleRegistry
+    from tests.builders import signed_bundle
+
+    models = _models_dir(tmp_path)
+    signed_bundle(models / "fraud", tmp_path / "shipper" / "signing.key", version="0.3.0", name="fraud",
+                  models={"scorer": {"file": "doubler.onnx", "runtime": "onnx"}})
+    out = invoke("init", "--models-dir", models)
+    assert "bundle: fraud 0.3.0 (active)" in out and "bundle: test-bundle 1.0.0 (active)" in out
+    assert BundleRegistry(data_dir).active() == {"fraud": "0.3.0", "test-bundle": "1.0.0"}
+    out = invoke("doctor")
+    assert "bundle fraud" in out and "0.3.0 (models: scorer)" in out

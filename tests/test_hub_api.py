@@ -124,3 +124,98 @@ def test_staged_rollout_reaches_only_the_group(hub, tmp_path):
     assert status["store-c"]["bundles"] == {"test-bundle": "1.2.0"} and record["digest"]
     assert status["store-c"]["targets"] == {"test-bundle": "1.2.0"} and status["store-r"]["targets"] == {}
     assert hub.test_client().get(f"/v1/hub/bundles/{'0' * 64}", headers={"Authorization": "Bearer x.y"}).status_code == 403
+
+
+def _trusting(tmp_path, *folders):
+    from edge.bundles.signing import generate_keypair
+
+    private, public = generate_keypair(tmp_path / "keys")
+    for folder in folders:
+        (folder / "keys" / "trusted").mkdir(parents=True, exist_ok=True)
+        (folder / "keys" / "trusted" / "signing.pub").write_bytes(public.read_bytes())
+    return private
+
+
+def test_rollout_is_per_bundle_name(hub, tmp_path, runner):
+    private = _trusting(tmp_path, tmp_path / "hub", tmp_path / "edge")
+    edge = make_edge(tmp_path / "edge", register(hub, "store-1", "canary"))
+    store = hub_store(hub)
+
+    def bundle(name, version, model):
+        return signed_bundle(tmp_path / f"{name}-{version}", private, version=version, name=name,
+                             models={model: {"file": "doubler.onnx", "runtime": "onnx"}})
+
+    store.publish_bundle(bundle("vision", "1.0.0", "embedder"), "canary")
+    assert hub.test_client().get("/v1/hub/rollout", headers={"Authorization": "Bearer x.y"}).status_code == 403
+    store.publish_bundle(bundle("fraud", "2.0.0", "scorer"), "canary")
+    assert sync_once(node_of(edge), FlaskTransport(hub))["bundles"] == {"fraud": "2.0.0", "vision": "1.0.0"}
+    store.publish_bundle(bundle("vision", "1.1.0", "embedder"), "canary")
+    assert sync_once(node_of(edge), FlaskTransport(hub))["bundles"] == {"vision": "1.1.0"}, "only the changed name"
+    assert node_of(edge).registry.active() == {"fraud": "2.0.0", "vision": "1.1.0"}
+    sync_once(node_of(edge), FlaskTransport(hub))
+    status = {n["name"]: n for n in store.status()}["store-1"]
+    assert status["bundles"] == status["targets"] == {"fraud": "2.0.0", "vision": "1.1.0"}
+    assert status["target_version"] is None  # two names: no single version to show
+    from edge.cli.main import cli
+
+    url_args = ["--database-url", store.url] if hasattr(store, "url") else []
+    listed = runner.invoke(cli, ["hub", "nodes", "--data-dir", str(tmp_path / "hub"), *url_args])
+    assert listed.exit_code == 0 and "bundles=fraud@2.0.0,vision@1.1.0" in listed.output, listed.output
+
+
+def test_a_single_bundle_edge_still_reads_the_rollout(hub, tmp_path):
+    private = _trusting(tmp_path, tmp_path / "hub")
+    token = register(hub, "store-1", "canary")
+    record = hub_store(hub).publish_bundle(signed_bundle(tmp_path / "b", private, version="1.2.0"), "canary")
+    answer = hub.test_client().get("/v1/hub/rollout", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert (answer["version"], answer["digest"]) == ("1.2.0", record["digest"])  # what older edges read
+    assert answer["bundles"] == [{"name": "test-bundle", "version": "1.2.0", "digest": record["digest"]}]
+    hub.test_client().get("/v1/hub/sync/cursor", headers={"Authorization": f"Bearer {token}", "X-Bundle-Version": "1.2.0"})
+    assert {n["name"]: n for n in hub_store(hub).status()}["store-1"]["bundle_version"] == "1.2.0"
+
+
+def _old_hub_tables(hub_backend, hub_dir):
+    """Hub tables as the hub kept them before per-name rollouts, with one group-wide target."""
+    rows = [("INSERT INTO hub_bundles (digest, name, version, size, created_at) VALUES ('d1', 'vision', '1.0.0', 10, 't')"),
+            ("INSERT INTO hub_rollouts (grp, digest, version, updated_at) VALUES ('canary', 'd1', '1.0.0', 't')")]
+    if hub_backend.url is None:
+        from sqlite_utils import Migrations
+
+        from edge.hub.store import HUB_FILE, create_hub_tables
+        from edge.store import connect, migrate
+
+        old = Migrations("hub")
+        old()(create_hub_tables)
+        db = connect(hub_dir / HUB_FILE)
+        migrate(db, [old])
+        with db.atomic():
+            for sql in rows:
+                db.execute(sql)
+        db.close()
+        return
+    import psycopg
+
+    with psycopg.connect(hub_backend.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE hub_nodes (name text PRIMARY KEY, grp text NOT NULL, token_hash text NOT NULL, "
+                     "created_at text, last_seen text, bundle_version text, pulled_seq bigint DEFAULT 0)")
+        conn.execute("CREATE TABLE hub_bundles (digest text PRIMARY KEY, name text, version text, size bigint, created_at text)")
+        conn.execute("CREATE TABLE hub_rollouts (grp text PRIMARY KEY, digest text, version text, updated_at text)")
+        for sql in rows:
+            conn.execute(sql)
+
+
+def test_an_earlier_hub_keeps_its_rollouts_under_their_bundle_names(hub_backend, tmp_path):
+    from tests.test_sync_support import make_hub
+
+    hub_dir = tmp_path / "old-hub"
+    hub_dir.mkdir()
+    _old_hub_tables(hub_backend, hub_dir)
+    upgraded = make_hub(hub_dir, hub_backend.url)
+    try:
+        store = hub_store(upgraded)
+        assert store.rollout_for("canary")["bundles"] == [{"name": "vision", "version": "1.0.0", "digest": "d1"}]
+        assert [r["name"] for r in store.rows("hub_rollout_targets")] == ["vision"]
+        store.register_node("store-1", "canary")
+        assert {n["name"]: n for n in store.status()}["store-1"]["targets"] == {"vision": "1.0.0"}
+    finally:
+        hub_store(upgraded).close()

@@ -46,3 +46,14 @@ def test_every_route_of_every_installed_plugin_is_documented(data_dir):
     undocumented = [(p, m) for p, ops in document["paths"].items() for m, op in ops.items() if op.get("x-undocumented")]
     assert undocumented == []
     validate(document)
+
+
+def test_the_hub_document_is_valid_and_equals_its_routes(tmp_path):
+    from edge.hub.app import create_hub_app
+
+    hub = create_hub_app({"DATA_DIR": str(tmp_path / "hub")})
+    document = hub.test_client().get("/openapi.json").get_json()
+    validate(document)
+    assert {(path, method) for path, ops in document["paths"].items() for method in ops} == _routes(hub)
+    assert "post" in document["paths"]["/v1/hub/tables/{table}/publish"]
+    hub.extensions["storefront_edge_hub"]["store"].close()

@@ -1,4 +1,4 @@
-"""Prometheus metrics: request duration by route and status, inference time by model, active bundle.
+"""Prometheus metrics: request duration by route and status, inference time by model, active bundles by name.
 
 Under gunicorn, ``storefront-edge serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` so that ``/metrics`` adds
 up every worker; without it each app has its own registry.

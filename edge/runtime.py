@@ -1,6 +1,6 @@
 """One model interface over onnxruntime (``.onnx``) and LiteRT (``.tflite``).
 
-Plugins get models from the active bundle and call ``model.run({"input": array})``; they never import
+Plugins get models by name from the active bundles and call ``model.run({"input": array})``; they never import
 a runtime. LiteRT comes from ``ai_edge_litert``; ``tflite_runtime`` is accepted as a fallback import.
 """
 

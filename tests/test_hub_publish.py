@@ -89,6 +89,7 @@ def test_every_bad_row_is_reported_and_nothing_changes(hub, tmp_path):
     ("catalog_items", {"json": [1, 2]}, 422, "invalid_request"),
     ("catalog_items", {"json": {"upsert": [], "drop": []}}, 422, "invalid_request"),
     ("catalog_items", {"data": b"\xff\xfe", "content_type": "text/csv"}, 400, "bad_encoding"),
+    ("catalog_items", {"data": "[" * 100_000 + "]" * 100_000, "content_type": "application/json"}, 400, "malformed_json"),
 ])
 def test_bad_requests_are_clear_json_errors(hub, table, kwargs, status, code):
     response = _post(hub, table, **kwargs)
@@ -100,6 +101,13 @@ def test_a_bad_json_line_is_reported_by_line(hub):
     lines = f'{{"sku": "a", "title": "A", "price": 1}}\n{{"sku": \n{deep}\n'
     error = _post(hub, "catalog_items", data=lines, content_type="application/x-ndjson").get_json()["error"]
     assert [p["line"] for p in error["details"]] == [2, 3] and hub_store(hub).rows("catalog_items") == []
+
+
+def test_an_unreadable_csv_is_reported_not_raised(hub):
+    text = "sku,title,price\na,A,1\nb,\"" + "x" * 200_000 + "\",2\n"
+    response = _post(hub, "catalog_items", data=text, content_type="text/csv")
+    assert response.status_code == 422 and "unreadable CSV" in response.get_json()["error"]["details"][0]["errors"][0]
+    assert hub_store(hub).rows("catalog_items") == []
 
 
 def test_the_publish_route_needs_the_admin_key(tmp_path):

@@ -53,7 +53,7 @@ def serve(ctx, host, port, workers, threads, worker_class, debug):
 
 
 def trust_shipped_keys(data: Path, models: Path) -> int:
-    """Trust the public keys shipped in ``models_lite/keys`` (the default bundle's signers)."""
+    """Trust the public keys shipped in ``models_lite/keys`` (the shipped bundles' signers)."""
     count = 0
     for public in sorted((models / "keys").glob("*.pub")):
         target = trusted_dir(data) / public.name

@@ -81,7 +81,11 @@ def _publication(store: HubStore, table: str):
         return publication_from_text(store.schemas, table, text, PUBLISH_TYPES[request.mimetype])
     if request.mimetype != "application/json":
         raise errors.UnsupportedMediaType(f"send application/json, text/csv or application/x-ndjson, not '{request.mimetype or 'nothing'}'")
-    return publication_from_json(store.schemas, table, json_body())
+    try:
+        body = json_body()
+    except RecursionError:  # nested thousands deep: refused, never a 500
+        raise errors.BadRequest("malformed JSON: nested too deeply", code="malformed_json") from None
+    return publication_from_json(store.schemas, table, body)
 
 
 def _register_sync_routes(app: Flask) -> None:

@@ -127,15 +127,7 @@ def file_format(filename: str, declared: str | None = None) -> str:
 def read_records(text: str, fmt: str) -> tuple[list[tuple[int, dict]], list[dict]]:
     """``([(line, record)], problems)`` from CSV or JSON-lines text; unreadable lines are problems."""
     if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text))
-        records = []
-        for record in reader:
-            if None in record:  # more fields than the header has
-                record.pop(None)
-                records.append((reader.line_num, {**record, "_extra_fields": True}))
-            else:
-                records.append((reader.line_num, record))
-        return records, []
+        return _read_csv(text)
     records, problems = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -143,13 +135,24 @@ def read_records(text: str, fmt: str) -> tuple[list[tuple[int, dict]], list[dict
         try:
             record = json.loads(line)
         except (ValueError, RecursionError) as exc:
-            problems.append({"line": number, "errors": [f"not JSON: {str(exc)[:120]}"]})
+            problems.append({"line": number, "key": None, "errors": [f"not JSON: {str(exc)[:120]}"]})
             continue
         if not isinstance(record, dict):
-            problems.append({"line": number, "errors": ["each line must be a JSON object"]})
+            problems.append({"line": number, "key": None, "errors": ["each line must be a JSON object"]})
             continue
         records.append((number, record))
     return records, problems
+
+
+def _read_csv(text: str) -> tuple[list[tuple[int, dict]], list[dict]]:
+    reader, records = csv.DictReader(io.StringIO(text)), []
+    try:
+        for record in reader:
+            extra = record.pop(None, None) is not None  # more fields than the header has
+            records.append((reader.line_num, {**record, "_extra_fields": True} if extra else record))
+    except csv.Error as exc:  # a field over the size limit, a NUL byte: the file stops being readable here
+        return records, [{"line": reader.line_num, "key": None, "errors": [f"unreadable CSV: {exc}"]}]
+    return records, []
 
 
 # -- checking ----------------------------------------------------------------------------------------

@@ -198,3 +198,14 @@ def test_an_interrupted_upgrade_is_finished_on_the_next_open(data_dir, signing_k
                                            "vision": {"active": None, "history": ["1.0.0"]}}
     assert [(m.name, m.version) for m in registry.installed()] == [("fraud", "2.0.0"), ("vision", "1.0.0")]
     assert BundleRegistry(data_dir).state() == registry.state()  # idempotent
+
+
+def test_pruning_keeps_versions_per_name(data_dir, signing_key, named):
+    registry = BundleRegistry(data_dir, keep=2)
+    registry.install(named("fraud", "1.0.0", "scorer"))
+    registry.install(named("fraud", "1.1.0", "scorer"))
+    for minor in range(5):
+        registry.install(named("vision", f"2.{minor}.0", "embedder"))
+    assert [(m.name, m.version) for m in registry.installed()] == [
+        ("fraud", "1.0.0"), ("fraud", "1.1.0"), ("vision", "2.3.0"), ("vision", "2.4.0")]
+    assert registry.line("vision")["history"][-1] == "2.3.0" and registry.rollback("vision") == "2.3.0"

@@ -35,6 +35,7 @@ def _admin_only():
 @documented("Sync status: pending changes, cursors, the last round and the lag since its last success",
             auth="admin", response=SyncStatus, tags=("admin",))
 def sync_status():
+    """The report of :func:`edge.sync.report.status_report` as JSON."""
     from .sync.report import status_report
 
     return jsonify(status_report(current_node()))

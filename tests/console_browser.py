@@ -42,7 +42,9 @@ def launch(playwright):
     executable = chromium_path()
     if executable is None:
         pytest.skip("Debian's chromium is not installed (make test installs it as root: apt-get install chromium)")
-    return playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox", "--disable-gpu"])
+    # A fake camera (Chromium's test pattern) lets the getUserMedia capture path run headless.
+    args = ["--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    return playwright.chromium.launch(executable_path=executable, headless=True, args=args)
 
 
 def axe_script() -> str:

@@ -202,6 +202,20 @@ def test_every_view_in_english_and_chinese_passes_axe(node, open_console, size):
     assert page.inner_text("#view-sync h2") == ZH["sync.title"]
 
 
+def test_camera_capture_takes_a_photo_and_searches_with_it(node, open_console):
+    page = open_console(node, "phone")
+    page.context.grant_permissions(["camera"])
+    page.click(".camera-button")
+    page.wait_for_selector(".camera button.primary:focus")  # focused once the video plays
+    page.locator(".camera button.primary").click()
+    page.wait_for_selector(".preview-image[src^='blob:']")
+    assert page.locator(".camera").is_hidden(), "the camera closes once the photo is taken"
+    with page.expect_response(lambda r: r.url.endswith("/v1/visual-search")) as searched:
+        page.click(".search-button")
+    assert searched.value.status == 200 and searched.value.json()["items"]
+    page.locator("#view-search .results .card").first.wait_for()
+
+
 def _check_item_dialog(page, name, problems):
     """Open the first catalog item by keyboard, check it, close it with Escape."""
     page.locator("#view-catalog .results .card").first.focus()

@@ -44,6 +44,7 @@ def _security_headers(response):
 @documented("The kiosk console (an HTML page using the /v1 API with the key typed into it)", auth=None,
             response={"type": "string", "description": "text/html"}, tags=("console",))
 def index():
+    """The page itself (no key in it: the browser asks for one when the node first refuses)."""
     return send_from_directory(STATIC, "index.html", max_age=0)
 
 
@@ -51,4 +52,5 @@ def index():
 @documented("The console's static files: scripts, styles and string catalogues", auth=None,
             response={"type": "string"}, errors=(404,), tags=("console",))
 def asset(filename: str):
+    """One file under ``static/``; ``send_from_directory`` answers 404 for anything outside it."""
     return send_from_directory(STATIC, filename, max_age=0)

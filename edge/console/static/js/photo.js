@@ -44,5 +44,6 @@ export function stopCamera(stream) {
 
 /** The current frame of `video` as a JPEG blob. */
 export function captureFrame(video) {
+  if (!video.videoWidth) return Promise.reject(new Error('no frame yet'));
   return scaled(video, video.videoWidth, video.videoHeight);
 }

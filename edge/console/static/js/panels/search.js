@@ -65,7 +65,14 @@ function cameraBox(photo, message) {
       say(message, 'search.camera_failed', {}, 'error');
     }
   });
-  take.addEventListener('click', async () => { photo.setPhoto(await captureFrame(video)); close(); });
+  take.addEventListener('click', async () => {
+    try {
+      photo.setPhoto(await captureFrame(video));
+    } catch {
+      say(message, 'search.camera_failed', {}, 'error');
+    }
+    close();
+  });
   cancel.addEventListener('click', close);
   return { element: box, close };
 }

@@ -9,7 +9,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 WORKERS ?= 2
 APT_RUN  := espeak-ng libespeak-ng1
-APT_TEST := $(APT_RUN) postgresql
+# chromium and a CJK font: the console's browser tests (Playwright drives the system browser).
+APT_TEST := $(APT_RUN) postgresql chromium fonts-noto-cjk
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle vision-bench demo-catalog clean

@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 
-from . import admin_routes, errors, node, occupancy, plugin_routes, system_routes
+from . import admin_routes, console, errors, node, occupancy, plugin_routes, sync_routes, system_routes
 from .auth import keys_configured
 from .config import load_config
 
@@ -25,6 +25,8 @@ def create_app(config: dict | None = None, *, watch: bool = True) -> Flask:
     the_node = node.init_app(app, watch=watch)
     app.register_blueprint(system_routes.blueprint)
     app.register_blueprint(admin_routes.blueprint)
+    app.register_blueprint(sync_routes.blueprint)
+    app.register_blueprint(console.blueprint)
     plugin_routes.mount(app, the_node)
     if not keys_configured(app.config):
         log.warning("NO API KEYS CONFIGURED: this node answers loopback clients only. "

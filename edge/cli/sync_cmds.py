@@ -144,11 +144,10 @@ def sync_now(ctx):
 @click.pass_context
 def sync_status(ctx):
     """Pending changes, cursors and the last round's outcome (JSON)."""
-    from ..sync.worker import local_status, read_status
+    from ..sync.report import status_report
 
     node = _node(ctx)
     try:
-        click.echo(json.dumps({**local_status(node.db()), "hub_url": node.config.get("HUB_URL"),
-                               "last_round": read_status(node.data_dir)}, indent=2))
+        click.echo(json.dumps(status_report(node), indent=2))
     finally:
         node.close()

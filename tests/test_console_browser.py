@@ -236,17 +236,17 @@ def test_staff_bundle_view_activates_and_rolls_back_with_the_admin_key(node, ope
     enter_keys(page, admin=ADMIN_KEY)
     next_row = page.locator(f"#view-bundles tr[data-version='{NEXT_VERSION}']")
     next_row.wait_for()
-    shipped = requests.get(f"{node}/readyz", timeout=5).json()["bundle"]["version"]
+    shipped = requests.get(f"{node}/readyz", timeout=5).json()["bundles"]["storefront-vision"]["version"]
     assert page.locator(f"#view-bundles tr[data-version='{shipped}'] .ok").count() == 1
 
     next_row.get_by_role("button", name=f"Activate storefront-vision {NEXT_VERSION}").click()
     page.wait_for_selector(f"#view-bundles tr[data-version='{NEXT_VERSION}'] .ok")
-    assert requests.get(f"{node}/v1/admin/bundles", headers=ADMIN, timeout=5).json()["active"] == NEXT_VERSION
+    assert requests.get(f"{node}/v1/admin/bundles", headers=ADMIN, timeout=5).json()["active"]["storefront-vision"] == NEXT_VERSION
     shoot(page, "bundles-activated-kiosk-en")
 
     page.get_by_role("button", name=f"Roll back to {shipped}").click()
     page.wait_for_selector(f"#view-bundles tr[data-version='{shipped}'] .ok")
-    assert requests.get(f"{node}/v1/admin/bundles", headers=ADMIN, timeout=5).json()["active"] == shipped
+    assert requests.get(f"{node}/v1/admin/bundles", headers=ADMIN, timeout=5).json()["active"]["storefront-vision"] == shipped
     _wait_for_bundle(node, shipped)
 
     page.click("#tab-list a[href='#sync']")
@@ -263,7 +263,7 @@ def _wait_for_bundle(base, version, timeout=60):
     deadline, streak = time.monotonic() + timeout, 0
     while time.monotonic() < deadline and streak < 6:
         answer = requests.get(f"{base}/readyz", timeout=5)
-        streak = streak + 1 if answer.status_code == 200 and answer.json()["bundle"]["version"] == version else 0
+        streak = streak + 1 if answer.status_code == 200 and answer.json()["bundles"]["storefront-vision"]["version"] == version else 0
         time.sleep(0.1)
     assert streak >= 6, f"the node did not come back to bundle {version}"
 
@@ -273,7 +273,7 @@ def test_status_panel_shows_readiness_rate_and_latency(node, open_console):
     page.click("#tab-list a[href='#status']")
     page.wait_for_selector("#view-status .tiles .tile")
     ready = requests.get(f"{node}/readyz", timeout=5).json()
-    assert f"{ready['bundle']['name']} {ready['bundle']['version']}" in page.inner_text("#view-status .tiles")
+    assert f"storefront-vision {ready['bundles']['storefront-vision']['version']}" in page.inner_text("#view-status .tiles")
     for plugin in ("catalog", "events", "visual_search"):
         row = page.locator("#view-status tr", has=page.locator(f"th:text-is('{plugin}')"))
         assert EN["status.ready"] in row.inner_text()

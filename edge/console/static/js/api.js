@@ -49,3 +49,9 @@ export async function request(path, { role = 'client', method = 'GET', body, as 
   if (as === 'text') return response.text();
   return response.json();
 }
+
+/** "name version, name version" for every bundle name active in a /readyz report ('' when none). */
+export function activeBundlesText(report) {
+  return Object.entries(report?.bundles || {}).sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, bundle]) => `${name} ${bundle.version}`).join(', ');
+}

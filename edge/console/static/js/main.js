@@ -1,5 +1,5 @@
 // The console's start: language, readiness (which plugins are loaded), then every panel whose plugins are.
-import { ApiError, request } from './api.js';
+import { ApiError, activeBundlesText, request } from './api.js';
 import { apply, preferredLanguage, setLanguage } from './i18n.js';
 import { createItemDialog } from './item_dialog.js';
 import { askForKey, openKeys } from './keys_dialog.js';
@@ -29,8 +29,7 @@ async function readiness() {
 function showNodeState(report) {
   const el = document.getElementById('node-state');
   if (!report) return say(el, 'state.unreachable', {}, 'error');
-  const bundle = report.bundle || {};
-  if (report.ready) say(el, 'state.ready', { name: bundle.name || '', version: bundle.version || '' }, 'ok');
+  if (report.ready) say(el, 'state.ready', { bundles: activeBundlesText(report) }, 'ok');
   else say(el, 'state.not_ready', {}, 'error');
 }
 

@@ -5,11 +5,11 @@
 import { fill, h, say, scrolling } from '../dom.js';
 import { adminCall } from './staff.js';
 
-/** The admin routes the view calls (today one version line for the whole node). */
+/** The admin routes the view calls: one version line per bundle name. */
 export const BUNDLE_ROUTES = {
   list: () => 'v1/admin/bundles',
-  activate: (line, version) => `v1/admin/bundles/${encodeURIComponent(version)}/activate`,
-  rollback: () => 'v1/admin/bundles/rollback',
+  activate: (line, version) => `v1/admin/bundles/${encodeURIComponent(line.name)}/${encodeURIComponent(version)}/activate`,
+  rollback: (line) => `v1/admin/bundles/${encodeURIComponent(line.name)}/rollback`,
 };
 
 function byVersionDescending(a, b) {
@@ -25,14 +25,12 @@ function byVersionDescending(a, b) {
 }
 
 /**
- * Today's answer {active, history, bundles: [{name, version, created, active, models}]} → one line per
- * bundle name: {name, active: version|null, rollbackTo: version|null, versions: [{version, created,
- * models, active}]}. Today the node has one active version and one history, so rollback goes back to the
- * previous active version whichever line it belongs to.
+ * The answer {active: {name: version}, history: {name: [older, newest last]}, bundles: [{name, version,
+ * created, active, models}]} → one line per bundle name: {name, active: version|null, rollbackTo:
+ * version|null, versions: [{version, created, models, active}]}. Each name rolls back along its own
+ * history, to the newest earlier version still installed.
  */
 export function adaptBundleList(answer) {
-  const installed = new Set(answer.bundles.map((b) => b.version));
-  const previous = [...(answer.history || [])].reverse().find((v) => installed.has(v)) || null;
   const lines = new Map();
   for (const bundle of answer.bundles) {
     const line = lines.get(bundle.name) ?? { name: bundle.name, active: null, rollbackTo: null, versions: [] };
@@ -41,7 +39,10 @@ export function adaptBundleList(answer) {
     lines.set(bundle.name, line);
   }
   for (const line of lines.values()) {
-    line.rollbackTo = line.active ? previous : null;
+    const installed = new Set(line.versions.map((v) => v.version));
+    const history = (answer.history || {})[line.name] || [];
+    line.active = (answer.active || {})[line.name] ?? line.active;
+    line.rollbackTo = line.active ? [...history].reverse().find((v) => installed.has(v)) || null : null;
     line.versions.sort(byVersionDescending);
   }
   return [...lines.values()].sort((a, b) => a.name.localeCompare(b.name));

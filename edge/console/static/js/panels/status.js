@@ -1,5 +1,6 @@
 // The node's status (no plugin needed): bundle versions and plugin readiness from /readyz, request rate
 // and latency of the /v1 API and model time from /metrics, compared with the previous sample.
+import { activeBundlesText } from '../api.js';
 import { fill, h, say, scrolling } from '../dom.js';
 import { formatTime } from '../i18n.js';
 import { activeBundles, difference, histograms, parse, quantile } from '../metrics.js';
@@ -51,11 +52,10 @@ function render(parts, report, text, previous) {
   const seconds = previous ? (now.at - previous.at) / 1000 : null;
   const all = merged(Object.values(window));
   const rate = seconds ? (all.count / seconds).toFixed(2) : '–';
-  const bundle = report.bundle || {};
   const served = activeBundles(samples).map((b) => `${b.name} ${b.version}`).join(', ') || '–';
   parts.tiles.dataset.windowSeconds = String(seconds || 0);
   fill(parts.tiles,
-    tile('status.bundle', bundle.version ? `${bundle.name} ${bundle.version}` : '–', h('p', { class: 'hint', i18n: 'status.served', vars: { versions: served } })),
+    tile('status.bundle', activeBundlesText(report) || '–', h('p', { class: 'hint', i18n: 'status.served', vars: { versions: served } })),
     tile('status.rate', rate, h('p', { class: 'hint', i18n: seconds ? 'status.rate_window' : 'status.rate_first', vars: { seconds: Math.round(seconds || 0) } })),
     tile('status.latency', `${ms(quantile(all.buckets, 0.5))} / ${ms(quantile(all.buckets, 0.95))}`, h('p', { class: 'hint', i18n: 'status.latency_detail', vars: { count: all.count } })));
   const routes = Object.values(window).filter((s) => s.count > 0).sort((a, b) => b.count - a.count).map((s) => [

@@ -33,9 +33,20 @@ def test_instance_file_then_environment_then_overrides(monkeypatch, tmp_path):
 
 
 def test_nested_plugin_config_from_environment(monkeypatch, tmp_path):
+    """Nested values stay strings in the config; the plugin's pydantic config converts and checks them."""
+    from edge.app import create_app
+    from tests.conftest import GREETER
+
     monkeypatch.setenv("STOREFRONT_EDGE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("STOREFRONT_EDGE_PLUGIN_CONFIG__greeter__repeat", "3")
-    assert _config()["PLUGIN_CONFIG"] == {"greeter": {"repeat": 3}}
+    monkeypatch.setenv("STOREFRONT_EDGE_PLUGIN_CONFIG__greeter__greeting", "1.50")
+    assert _config()["PLUGIN_CONFIG"] == {"greeter": {"repeat": "3", "greeting": "1.50"}}
+    app = create_app({"PLUGINS": ["greeter"], "EXTRA_PLUGINS": [GREETER]}, watch=False)
+    try:
+        settings = app.extensions["storefront_edge"].plugin_config("greeter")
+        assert (settings.repeat, settings.greeting) == (3, "1.50")
+    finally:
+        app.extensions["storefront_edge"].close()
 
 
 def test_explicit_config_file_variable(monkeypatch, tmp_path):

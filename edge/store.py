@@ -2,17 +2,29 @@
 
 Each plugin contributes a ``sqlite_utils.Migrations`` set; every migration runs in a transaction
 together with its record in ``_sqlite_migrations``. Connections are per thread.
+
+Writes go through :func:`write_transaction` (``BEGIN IMMEDIATE``). A deferred transaction (``BEGIN``,
+what ``db.atomic()`` opens) that reads before it writes — sqlite-utils' ``insert`` reads the table's
+schema first, a trigger or an ``INSERT ... SELECT`` reads rows — takes a WAL read snapshot, and when
+another process commits before its first write, SQLite answers ``database is locked`` at once: the
+busy timeout cannot help, since waiting would not make the snapshot current. Taking the write lock
+first makes every write wait its turn (up to the busy timeout) instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import random
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import sqlite_utils
 
 STORE_FILE = "store.db"
+BUSY_TIMEOUT_MS = 30_000
+BEGIN_ATTEMPTS = 4
 
 
 def connect(path: str | Path) -> sqlite_utils.Database:
@@ -24,8 +36,51 @@ def connect(path: str | Path) -> sqlite_utils.Database:
         db.enable_wal()
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return db
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _begin_immediate(conn: sqlite3.Connection, attempts: int) -> None:
+    for attempt in range(attempts):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * 2 ** attempt)  # after a whole busy timeout: rare
+
+
+@contextlib.contextmanager
+def write_transaction(db: sqlite_utils.Database, attempts: int = BEGIN_ATTEMPTS):
+    """A transaction that holds the write lock from its start (``BEGIN IMMEDIATE``), committed on success.
+
+    Every read inside sees the latest committed data, so no write in it can fail with ``database is
+    locked``; taking the lock waits up to the busy timeout and is retried ``attempts`` times. Inside an
+    open transaction it nests as a savepoint (``db.atomic()``).
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    _begin_immediate(conn, attempts)
+    try:
+        yield db
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def migrate(db: sqlite_utils.Database, migration_sets) -> list[str]:

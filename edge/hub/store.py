@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlite_utils import Migrations
 
 from edge.errors import Conflict, Unauthorized
+from edge.store import write_transaction
 
 from .base import (HUB_ORIGIN, NODE_NAME, bundle_dir, bundle_path, catalog_rows, check_names, new_token, now,
                    store_bundle, token_hash, verify_token)
@@ -48,7 +49,7 @@ def register_node(db, name: str, group: str) -> str:
     """Register node ``name`` in ``group``; return its token (shown once, stored hashed)."""
     check_names(name, group)
     token, hashed = new_token(name)
-    with db.atomic():
+    with write_transaction(db):
         if db["hub_nodes"].count_where("name = ?", [name]):
             raise Conflict(f"node '{name}' is registered already", code="node_exists")
         db["hub_nodes"].insert({"name": name, "grp": group, "token_hash": hashed, "created_at": now(), "pulled_seq": 0})
@@ -73,7 +74,7 @@ def touch(db, name: str, bundle_version: str | None = None, pulled_seq: int | No
         fields["bundle_version"] = bundle_version[:64]
     if pulled_seq is not None:
         fields["pulled_seq"] = pulled_seq
-    with db.atomic():
+    with write_transaction(db):
         db["hub_nodes"].update(name, fields)
 
 
@@ -94,7 +95,7 @@ def status(db) -> list[dict]:
 
 def record_bundle(db, record: dict, group: str | None) -> None:
     """Remember a stored bundle and, with ``group``, target it at that group (one transaction)."""
-    with db.atomic():
+    with write_transaction(db):
         db["hub_bundles"].upsert({**record, "created_at": now()}, pk="digest")
         if group:
             db["hub_rollouts"].upsert({"grp": group, "digest": record["digest"], "version": record["version"],

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from . import auth
 from .bodies import json_body, validated
+from .bundles.manifest import check_version
 from .errors import UnsupportedMediaType
 from .node import current_node
 from .openapi import documented
@@ -90,6 +91,7 @@ def install_bundle():
 @documented("Activate an installed bundle version", auth="admin", request=ActivateRequest, response=BundleList,
             errors=(400, 404, 409, 415, 422), tags=("admin",))
 def activate_bundle(version: str):
+    check_version(version)
     body = validated(ActivateRequest, json_body(required=False))
     node = current_node()
     node.registry.activate(version, allow_downgrade=body.allow_downgrade)

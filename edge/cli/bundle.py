@@ -10,6 +10,7 @@ import click
 
 from ..bundles import archive
 from ..bundles.builder import build_manifest
+from ..bundles.manifest import check_version
 from ..bundles.registry import BundleRegistry
 from ..bundles.signing import load_public_key, key_id, sign_bundle, trusted_keys
 from ..bundles.verify import verify_bundle
@@ -109,6 +110,7 @@ def list_bundles(ctx, as_json):
 @click.pass_context
 def activate(ctx, version):
     """Activate the installed VERSION (verified again first)."""
+    check_version(version)
     manifest = _registry(ctx).activate(version)
     click.echo(f"active: {manifest.version} ({manifest.name})")
 

@@ -1,7 +1,7 @@
 """JSON errors: exceptions carry their HTTP status; one handler turns them into responses.
 
 Every error body has the shape ``{"error": {"code": ..., "message": ..., "details": ...}}``. A message
-never shows a path of the server: the data folder's absolute path is replaced with ``<data dir>``.
+never shows a path of the server: a path inside the data folder is shortened to its file name.
 A body that breaks HTTP framing while the app reads it (a chunk size of ``zz``, a chunk that does not
 end where it says) is 400 ``malformed_body``; gunicorn closes that connection.
 """
@@ -9,6 +9,7 @@ end where it says) is 400 ``malformed_body``; gunicorn closes that connection.
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, current_app, has_app_context, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -67,9 +68,13 @@ class ServiceUnavailable(ApiError):
 
 
 def without_server_paths(message: str) -> str:
-    """``message`` with the data folder's absolute path (where it appears) replaced by ``<data dir>``."""
+    """``message`` with every path inside the data folder shortened to its file name: an error never
+    shows where the node keeps its files."""
     data_dir = current_app.config.get("DATA_DIR") if has_app_context() else None
-    return message.replace(str(data_dir), "<data dir>") if data_dir and isinstance(message, str) else message
+    if not data_dir or not isinstance(message, str) or data_dir not in message:
+        return message
+    shorten = (lambda m: "<data dir>" if m.group(0).rstrip("/") == data_dir else m.group(0).rstrip("/").rsplit("/", 1)[-1])
+    return re.sub(re.escape(data_dir) + r"[^\s'\":,;]*", shorten, message)
 
 
 def error_response(status: int, code: str, message: str, details=None):

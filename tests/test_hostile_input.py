@@ -194,4 +194,4 @@ def test_error_messages_never_show_the_data_folder(app, data_dir):
         raise BadRequest(f"cannot read {data_dir}/bundles/.staging-x/model.onnx")
 
     message = _error(app.test_client().get("/v1/raise-a-path"), 400)["message"]
-    assert str(data_dir) not in message and "<data dir>/bundles" in message
+    assert message == "cannot read model.onnx"

@@ -6,7 +6,8 @@ and sends 15 bytes holds that thread for ever. :class:`EdgeThreadWorker` reads e
 :class:`DeadlineSocket`: the request line and headers must arrive within ``header_timeout`` seconds
 of their first byte, the body within ``body_timeout + Content-Length / min_body_rate`` seconds of the
 headers (a deadline for the whole read, not an idle timeout that a byte every few seconds would reset).
-A request past its deadline is answered 408 ``request_timeout`` and its connection closed.
+A request past its deadline is answered 408 ``request_timeout`` and its connection closed. A worker
+whose threads are all busy stops accepting (see :class:`EdgeThreadWorker`).
 
 gunicorn answers requests it cannot parse (an invalid request line, header or chunk, a request line
 over ``limit_request_line``, too many or too large headers, ``HTTP/9.9``, ``Transfer-Encoding: gzip``)
@@ -149,9 +150,33 @@ class EdgeConn(TConn):
 
 
 class EdgeThreadWorker(JsonErrorsMixin, ThreadWorker):
-    """gthread with read deadlines and JSON errors (see the module docstring)."""
+    """gthread with read deadlines, JSON errors, and no accepting while every thread has work.
+
+    gunicorn's gthread accepts connections as long as it has fewer than ``worker_connections`` open,
+    and queues them behind its threads: when slow clients hold every thread of one worker, the
+    connections that worker goes on accepting wait there too, while the other worker idles. This one
+    stops accepting while as many requests are queued as it has threads, so the kernel hands new
+    connections to a worker that can serve them (or keeps them in the backlog until one can).
+    """
 
     limits = ReadLimits()
+
+    def init_process(self):
+        self.queued = 0
+        super().init_process()
+
+    def set_accept_enabled(self, enabled):
+        super().set_accept_enabled(enabled and self.queued < self.cfg.threads)
+
+    def enqueue_req(self, conn):
+        self.queued += 1
+        super().enqueue_req(conn)
+        if self.queued >= self.cfg.threads:
+            self.set_accept_enabled(False)
+
+    def finish_request(self, conn, fs):
+        self.queued -= 1
+        super().finish_request(conn, fs)
 
     def accept(self, listener):
         try:

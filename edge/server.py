@@ -57,6 +57,7 @@ def gunicorn_options(host: str, port: int, workers: int, data_dir: Path, threads
     from .workers import WORKER_CLASSES
 
     (Path(data_dir) / "run").mkdir(parents=True, exist_ok=True)
+    threads = 1 if worker_class == "sync" else threads  # gunicorn would swap a threaded sync worker for its own gthread
     return {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers, "threads": threads, "worker_class": WORKER_CLASSES.get(worker_class, worker_class),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import select
 import socket
 import sqlite3
 import time
@@ -121,6 +122,34 @@ def test_slow_headers_get_408(node_server):
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         answer = _read_response(sock, 15)
     assert answer.startswith(b"HTTP/1.1 408") and b'"request_timeout"' in answer
+
+
+@pytest.mark.parametrize("phase", ["headers", "body"])
+def test_a_trickle_does_not_reset_the_deadline(node_server, phase):
+    """A byte every 0.4 s would pass any idle timeout; the deadline (3 s here) still ends the request."""
+    _, port, _ = node_server
+    head = b"POST /v1/events HTTP/1.1\r\nHost: x\r\n" + AUTH.encode() + b"Content-Type: application/json\r\n"
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head if phase == "headers" else head + b"Content-Length: 100\r\n\r\n")
+        for _ in range(25):  # 10 s of trickle at most
+            try:
+                sock.sendall(b"X" if phase == "body" else b"X-T: 1\r\n")
+            except OSError:
+                break
+            time.sleep(0.4)
+            if select.select([sock], [], [], 0)[0]:
+                break
+        answer = _read_response(sock, 5)
+    assert answer.startswith(b"HTTP/1.1 408") and b'"request_timeout"' in answer
+    assert time.monotonic() - started < 8
+
+
+def test_the_sync_worker_class_answers_pre_app_errors_in_json(tmp_path):
+    with gunicorn_node(tmp_path / "var", ENV, workers=1, ready_status=503, serve_args=("--worker-class", "sync")) as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        status, content_type, body = raw(port, b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n")
+        assert (status, content_type, body["error"]["code"]) == (400, "application/json", "malformed_request")
 
 
 def _post(base: str, index: int) -> tuple[int, dict]:

@@ -43,7 +43,7 @@ def loopback_host(host: str) -> bool:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port to bind.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64),
-              help="Request threads per worker (each slow client holds one until its read deadline).")
+              help="Request threads per gthread worker (each slow client holds one until its read deadline).")
 @click.option("--worker-class", default="gthread", show_default=True, type=click.Choice(["gthread", "sync"]),
               help="gthread keeps client connections alive; sync closes each (for a reverse proxy in front).")
 @click.option("--debug", is_flag=True, help="Flask's development server instead of gunicorn (never in production).")

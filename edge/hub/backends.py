@@ -20,15 +20,30 @@ def open_store(data_dir: Path, database_url: str | None = None, plugin_names=Non
 
     if not is_postgres_url(database_url):
         raise ValueError(f"unsupported hub database URL {redact(database_url)!r}: expected postgresql://...")
-    return PostgresHubStore(database_url, data_dir, synced_tables_of(plugin_names, extra_plugins))
+    tables, types = synced_tables_of(plugin_names, extra_plugins)
+    return PostgresHubStore(database_url, data_dir, tables, types)
 
 
-def synced_tables_of(plugin_names=None, extra_plugins=()) -> dict:
-    """The synced tables declared by the hub's plugins."""
+def synced_tables_of(plugin_names=None, extra_plugins=()) -> tuple[dict, dict]:
+    """The synced tables declared by the hub's plugins, and their declared column types.
+
+    The types come from the plugins' own migrations run on an in-memory SQLite database: the PostgreSQL
+    hub keeps rows as JSON, and needs them to tell a counter's differences from its other columns exactly
+    as the edges' capture does (:func:`edge.sync.capture.counter_columns`).
+    """
     from edge.plugin_host import PluginHost
+    from edge.store import migrate
+    from edge.sync.capture import column_types
     from edge.sync.tables import synced_tables
 
     host = PluginHost(plugin_names, extra_plugins)
     host.load({})
-    return synced_tables(host)
+    tables = synced_tables(host)
+    import sqlite_utils
+
+    db = sqlite_utils.Database(memory=True)
+    migrate(db, [s for s in host.call_each("migrations").values() if s is not None and not isinstance(s, Exception)])
+    types = {name: column_types(db, name) for name in tables if db[name].exists()}
+    db.close()
+    return tables, types
 

@@ -9,13 +9,13 @@
 - one table per synced plugin table, keyed by ``(origin, key)`` with the row as JSONB: edge rows keep
   their node as origin (append-only: ``ON CONFLICT DO NOTHING``), hub-owned rows have origin ``hub``,
   shared rows (last writer wins, counters) origin ``''`` with the winning ``writer`` and ``deleted`` tombstones.
-- ``hub_nodes``, ``hub_bundles``, ``hub_rollouts``: as in the SQLite hub.
+- ``hub_nodes``, ``hub_bundles``, ``hub_rollouts``, ``hub_notices``: as in the SQLite hub.
 """
 
 from __future__ import annotations
 
 SCHEMA_LOCK = 0x5EED_ED6E  # pg_advisory_xact_lock key for schema changes
-SCHEMA_VERSION = 1  # stamped on the hub's changes and deltas
+SCHEMA_VERSION = 1  # stamped on the hub's own changes (``Change.schema_ver``: diagnostics only, never read)
 SHARED = ""  # origin of rows shared by every node (last writer wins, counters)
 
 STATEMENTS = (
@@ -35,6 +35,8 @@ STATEMENTS = (
         bundle_version text, pulled_seq bigint DEFAULT 0)""",
     "CREATE TABLE IF NOT EXISTS hub_bundles (digest text PRIMARY KEY, name text, version text, size bigint, created_at text)",
     "CREATE TABLE IF NOT EXISTS hub_rollouts (grp text PRIMARY KEY, digest text, version text, updated_at text)",
+    """CREATE TABLE IF NOT EXISTS hub_notices (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at text, node text, code text, message text)""",
 )
 
 

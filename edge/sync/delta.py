@@ -216,16 +216,16 @@ def write_file(delta: Delta, path: Path, fmt: str = FORMAT) -> Path:
     return path
 
 
-def decompress(data: bytes, limit: int = MAX_UNCOMPRESSED) -> bytes:
+def decompress(data: bytes, limit: int | None = None) -> bytes:
     """One complete zstandard frame of ``data``, decompressed to at most ``limit`` bytes.
 
     The input is fed in small pieces, so whatever the frame header claims (zero content, a huge size) at
-    most ``limit`` plus one piece's output is ever held; a truncated frame, trailing bytes or a damaged
+    most ``limit`` (default ``MAX_UNCOMPRESSED``) plus one piece's output is ever held; a truncated frame, trailing bytes or a damaged
     checksum is a :class:`DeltaError`, more than ``limit`` a :class:`DeltaTooLarge`.
     """
     import zstandard
 
-    out, size = [], 0
+    out, size, limit = [], 0, MAX_UNCOMPRESSED if limit is None else limit
     try:
         engine = zstandard.ZstdDecompressor().decompressobj()
         for start in range(0, len(data), INPUT_PIECE):

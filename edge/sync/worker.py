@@ -1,7 +1,7 @@
 """The edge's sync: one round (``sync_once``: push, pull, follow the rollout) and the background loop.
 
-A round is bounded whatever the load: it pushes at most ``SYNC_ROUND_CHANGES`` changes (in deltas of
-``SYNC_BATCH``), then pulls at most ``SYNC_ROUND_PULLS`` hub deltas; when it stops at a bound, ``more`` is
+A round is bounded whatever the load: it pushes the changes made before it began, at most
+``SYNC_ROUND_CHANGES`` of them (in deltas of ``SYNC_BATCH``), then pulls at most ``SYNC_ROUND_PULLS`` hub deltas; when it stops at a bound, ``more`` is
 set and the worker starts the next round at once, so a catch-up is not slowed by ``SYNC_INTERVAL``.
 
 A hub restored from a backup: the hub's cursor of this node behind what it acknowledged means it lost
@@ -168,8 +168,9 @@ def retain(db, hours: float, changes: int) -> int:
 
 
 def push(db, client, tables: dict, round_: Round) -> int:
-    """Push pending changes, at most ``round_.max_changes`` of them (the rest waits for the next round)."""
+    """Push the changes made before the round began, at most ``round_.max_changes`` (the rest waits for the next round)."""
     since, sent = _push_start(db, client.cursor(), tables, round_), 0
+    top = last_seq(db)  # changes arriving while the round runs wait for the next one: the pull is never starved
     while sent < round_.max_changes:
         delta = export_delta(db, since, min(round_.batch, round_.max_changes - sent))
         count = delta.header.count  # not len(delta.changes): that would decode the rows in Python
@@ -179,10 +180,9 @@ def push(db, client, tables: dict, round_: Round) -> int:
         sent += count
         since = ack["seq"]
         record_ack(db, since)
-        if not count:
+        if not count or since >= top:
             break
-    else:
-        round_.more = since < last_seq(db)
+    round_.more = since < last_seq(db) and sent >= round_.max_changes
     retain(db, round_.retain_hours, round_.retain_changes)
     return sent
 

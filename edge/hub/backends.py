@@ -31,6 +31,8 @@ def synced_tables_of(plugin_names=None, extra_plugins=()) -> tuple[dict, dict]:
     hub keeps rows as JSON, and needs them to tell a counter's differences from its other columns exactly
     as the edges' capture does (:func:`edge.sync.capture.counter_columns`).
     """
+    import sqlite_utils
+
     from edge.plugin_host import PluginHost
     from edge.store import migrate
     from edge.sync.capture import column_types
@@ -39,8 +41,6 @@ def synced_tables_of(plugin_names=None, extra_plugins=()) -> tuple[dict, dict]:
     host = PluginHost(plugin_names, extra_plugins)
     host.load({})
     tables = synced_tables(host)
-    import sqlite_utils
-
     db = sqlite_utils.Database(memory=True)
     migrate(db, [s for s in host.call_each("migrations").values() if s is not None and not isinstance(s, Exception)])
     types = {name: column_types(db, name) for name in tables if db[name].exists()}

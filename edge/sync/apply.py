@@ -31,7 +31,7 @@ import datetime
 
 from edge.errors import Conflict
 
-from .capture import _q, column_types, counter_columns, state
+from .capture import _q, column_types, counter_columns, immediate, state
 from .delta import Delta, create_tables, fill
 from .protocol import COLUMNS, LOGGED, Header, column_list
 
@@ -80,17 +80,10 @@ class Applier:
     # -- transaction and cursor ---------------------------------------------------------------
     @contextlib.contextmanager
     def _transaction(self):
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("UPDATE _sync_state SET applying = 1 WHERE id = 1")
+        with immediate(self.db):
+            self.db.execute("UPDATE _sync_state SET applying = 1 WHERE id = 1")
             yield
-            conn.execute("UPDATE _sync_state SET applying = 0 WHERE id = 1")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            self.db.execute("UPDATE _sync_state SET applying = 0 WHERE id = 1")
 
     @contextlib.contextmanager
     def _attached(self, delta: Delta):

@@ -20,6 +20,7 @@ the hub-owned tables wholesale.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 
 from edge.hookspecs import SyncedTable
@@ -48,7 +49,7 @@ NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 LIVE = "id = 1 AND applying = 0"  # the state row, unless the applier is writing (then nothing is captured)
 TICK = f"UPDATE _sync_state SET hlc = max(hlc + 1, {NOW_MS} * 65536) WHERE {LIVE};"
 NOT_APPLYING = "(SELECT applying FROM _sync_state WHERE id = 1) = 0"
-NUMERIC = ("INT", "REAL", "FLOA", "DOUB", "NUMERIC")
+NUMERIC = ("NUMERIC", "DECIMAL")
 
 
 def ensure_schema(db) -> None:
@@ -110,12 +111,22 @@ def counter_columns(table: SyncedTable, types: dict) -> list[str]:
     """The columns of ``table`` (``types``: column name → declared SQL type) whose changes are differences.
 
     One rule for capture and for both appliers: a counter table's columns other than the key whose declared
-    type is numeric (``INT``, ``REAL``, ``FLOA``, ``DOUB``, ``NUMERIC`` prefixes); text, untyped and other
-    columns take the last change's value.
+    type counts (:func:`counts`); text, untyped, boolean, date and other columns take the last change's value.
     """
     if table.policy != "counter":
         return []
-    return [name for name, kind in types.items() if name != table.key and (kind or "").upper().startswith(NUMERIC)]
+    return [name for name, kind in types.items() if name != table.key and counts(kind)]
+
+
+def counts(declared: str | None) -> bool:
+    """Whether a column of this declared type holds an amount: integer or real affinity by SQLite's own rules
+    (``INT`` anywhere; else ``REAL``/``FLOA``/``DOUB`` without ``CHAR``/``CLOB``/``TEXT``), or ``NUMERIC``/``DECIMAL``."""
+    kind = (declared or "").upper()
+    if "INT" in kind:
+        return True
+    if any(text in kind for text in ("CHAR", "CLOB", "TEXT")):
+        return False
+    return any(real in kind for real in ("REAL", "FLOA", "DOUB")) or kind.startswith(NUMERIC)
 
 
 def column_types(db, name: str) -> dict:
@@ -181,6 +192,29 @@ def install_triggers(db, tables: dict[str, SyncedTable], role: str) -> list[str]
                 db.execute(sql)
                 changed.append(name)
     return changed
+
+
+@contextlib.contextmanager
+def immediate(db):
+    """A write transaction that takes the write lock first (``BEGIN IMMEDIATE``), joining the caller's if one is open.
+
+    A deferred transaction that reads before it writes fails at once with "database is locked" when another
+    connection committed meanwhile; an immediate one waits for the busy timeout instead. (The node's store
+    gets a shared helper for this; this one covers the sync's own writes until they are merged.)
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def set_guard(db, on: bool) -> None:

@@ -136,6 +136,8 @@ BAD_DELTAS = {
     "row not an object": ([_event(1)._replace(row="[1, 2]")], _header(), "bad_change"),
     "clock not an integer": ([_event(1)._replace(hlc="late")], _header(), "bad_change"),
     "unknown operation": ([_event(1)._replace(op="X")], _header(), "bad_change"),
+    "row nested 100,000 deep": ([_event(1)._replace(row='{"a": ' * 100_000 + "1" + "}" * 100_000)], _header(), "bad_change"),
+    "row with a NUL escape": ([_event(1)._replace(row='{"id": "e1", "kind": "\\u0000"}')], _header(), "bad_change"),
 }
 
 
@@ -157,7 +159,16 @@ def test_a_header_of_the_wrong_type_is_refused():
     assert refused.value.code == "incomplete_meta" and refused.value.status == 400
 
 
-def test_a_corrupted_pull_is_one_line_on_the_node(tmp_path):
+def _unappliable_snapshot() -> bytes:
+    header = Header(origin="hub", epoch="h", from_seq=0, to_seq=1, kind="snapshot", tables=("catalog_items",))
+    return wire.encode(wire.seal(header, [Change(1, "catalog_items", "a1", "S", "{not json", 1, "hub", 0)]))
+
+
+@pytest.mark.parametrize("reply, code", [(zstandard.ZstdCompressor(write_content_size=True).compress(b""), "empty_delta"),
+                                         (b"\x28\xb5\x2f\xfd\x00", "truncated_delta"),
+                                         (_unappliable_snapshot(), "unappliable_delta")],
+                         ids=["zero content", "truncated", "row not JSON"])
+def test_a_corrupted_pull_is_one_line_on_the_node(tmp_path, reply, code):
     from click.testing import CliRunner
 
     from edge.cli.main import cli
@@ -172,7 +183,7 @@ def test_a_corrupted_pull_is_one_line_on_the_node(tmp_path):
     def corrupt(method, url, **kw):
         response = forward(method, url, **kw)
         if "/pull" in url:
-            response.content = zstandard.ZstdCompressor(write_content_size=True).compress(b"")
+            response.content = reply
         return response
 
     transport.request = corrupt
@@ -186,7 +197,7 @@ def test_a_corrupted_pull_is_one_line_on_the_node(tmp_path):
     finally:
         requests.Session = original
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert len(result.output.strip().splitlines()) == 1 and "[empty_delta]" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and f"[{code}]" in result.output, result.output
 
 
 class _Reply:

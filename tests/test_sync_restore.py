@@ -105,6 +105,19 @@ def test_a_push_that_skips_what_the_hub_lost_is_refused(tmp_path):
     assert gap.value.code == "gap" and store.cursor_of("store-1")["seq"] == 2
 
 
+def _distant(hub, delay: float = 0.02):
+    """A transport to ``hub`` whose every request takes ``delay`` s longer (a hub across a network)."""
+    transport = FlaskTransport(hub)
+    forward = transport.request
+
+    def request(*args, **kwargs):
+        time.sleep(delay)
+        return forward(*args, **kwargs)
+
+    transport.request = request
+    return transport
+
+
 def test_a_round_under_steady_load_pushes_a_bounded_batch_then_pulls(tmp_path):
     from plugins.events.routes import record_event
 
@@ -134,7 +147,7 @@ def test_a_round_under_steady_load_pushes_a_bounded_batch_then_pulls(tmp_path):
         rounds, before = [], []
         for _ in range(2):
             before.append(len(written))
-            rounds.append(sync_once(node, FlaskTransport(hub)))
+            rounds.append(sync_once(node, _distant(hub)))
     finally:
         stop.set()
         writer.join()

@@ -123,12 +123,13 @@ def sync_now(ctx):
 @sync.command("status")
 @click.pass_context
 def sync_status(ctx):
-    """Pending changes, cursors and the last round's outcome (JSON)."""
+    """Pending and retained changes, cursors, the last round's outcome and the newest notices, e.g. a hub restore (JSON)."""
     from ..sync.worker import local_status, read_status
 
     node = _node(ctx)
     try:
+        last = read_status(node.data_dir)
         click.echo(json.dumps({**local_status(node.db()), "hub_url": node.config.get("HUB_URL"),
-                               "last_round": read_status(node.data_dir)}, indent=2))
+                               "notices": last.get("last_notices"), "last_round": last}, indent=2))
     finally:
         node.close()

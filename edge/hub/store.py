@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlite_utils import Migrations
 
 from edge.errors import Conflict, Unauthorized
+from edge.sync.capture import immediate
 
 from .base import (HUB_ORIGIN, NODE_NAME, bundle_dir, bundle_path, catalog_rows, check_names, new_token, now,
                    store_bundle, token_hash, verify_token)
@@ -73,7 +74,7 @@ def register_node(db, name: str, group: str) -> str:
     """Register node ``name`` in ``group``; return its token (shown once, stored hashed)."""
     check_names(name, group)
     token, hashed = new_token(name)
-    with db.atomic():
+    with immediate(db):  # reads, then writes: take the write lock first
         if db["hub_nodes"].count_where("name = ?", [name]):
             raise Conflict(f"node '{name}' is registered already", code="node_exists")
         db["hub_nodes"].insert({"name": name, "grp": group, "token_hash": hashed, "created_at": now(), "pulled_seq": 0})

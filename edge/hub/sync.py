@@ -35,9 +35,11 @@ def _row_of(change: Change) -> dict:
         problem = "key"
     elif not isinstance(change.hlc, int) or not 0 <= change.hlc <= MAX_INT:
         problem = "clock"
+    elif change.row is not None and "\\u0000" in change.row:
+        problem = "row (a NUL character, which PostgreSQL cannot store)"
     try:
         data = json.loads(change.row) if problem is None and change.row is not None else {}
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         data = None
     if problem is None and not isinstance(data, dict):
         problem = "row (not a JSON object)"

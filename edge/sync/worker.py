@@ -29,14 +29,15 @@ import json
 import logging
 import os
 import random
+import sqlite3
 import threading
 import time
 from pathlib import Path
 
 from .apply import Applier
-from .capture import install_triggers, new_epoch, recapture, set_guard, set_origin, state
+from .capture import immediate, install_triggers, new_epoch, recapture, set_guard, set_origin, state
 from .client import HubClient
-from .delta import decode, encode
+from .delta import DeltaError, decode, encode
 from .export import export_delta, horizon, last_seq
 from .protocol import PullRequest
 from .tables import synced_tables
@@ -111,7 +112,7 @@ def _heal(db, tables: dict, since: int, acked: int, round_: Round) -> int:
     if horizon(db) <= since:
         round_.notice(f"the hub lost changes {since + 1}..{acked} of this node (restored from a backup?): "
                       "re-sending them from the retained log")
-        with db.atomic():
+        with immediate(db):
             db.execute("UPDATE _sync_state SET acked = ? WHERE id = 1", [since])
         return since
     counts = rebuild_log(db, tables)
@@ -124,7 +125,7 @@ def rebuild_log(db, tables: dict) -> dict:
     """Start a new epoch whose log holds every row of this store's append-only tables again; return rows per table."""
     from .tables import edge_sends
 
-    with db.atomic():
+    with immediate(db):
         db.execute("DELETE FROM _changes")
         db.execute("UPDATE _sync_state SET epoch = ?, acked = 0 WHERE id = 1", [new_epoch()])
         origin = state(db)["origin"]
@@ -145,14 +146,14 @@ def _push_start(db, cursor: dict, tables: dict, round_: Round) -> int:
     if cursor["seq"] <= last_seq(db) and (cursor.get("hlc") is None or (row is not None and row[0] == cursor["hlc"])):
         return cursor["seq"]
     round_.notice("the hub holds changes this store does not have (restored from a backup?): starting a new epoch")
-    with db.atomic():
+    with immediate(db):
         db.execute("UPDATE _sync_state SET epoch = ?, acked = 0 WHERE id = 1", [new_epoch()])
     return 0
 
 
 def record_ack(db, acked: int) -> None:
     """Remember what the hub acknowledged (the changes stay in the log for ``retain``; see :func:`retain`)."""
-    with db.atomic():
+    with immediate(db):
         db.execute("UPDATE _sync_state SET acked = ? WHERE id = 1", [acked])
 
 
@@ -161,8 +162,8 @@ def retain(db, hours: float, changes: int) -> int:
     import time as clock
 
     cutoff = int((clock.time() - hours * 3600) * 1000) << 16
-    acked = state(db)["acked"]
-    with db.atomic():
+    with immediate(db):
+        acked = state(db)["acked"]
         return db.execute("DELETE FROM _changes WHERE seq <= ? AND (hlc < ? OR seq <= ?)",
                           [acked, cutoff, last_seq(db) - changes]).rowcount
 
@@ -200,7 +201,11 @@ def pull(db, client, tables: dict, round_: Round) -> int:
         if delta.header.reason == "hub_restored":
             round_.notice(f"the hub no longer has hub changes up to {seq} that this node applied (restored from a backup?): "
                           "replaced the hub's tables here with its snapshot")
-        result = applier.apply(delta, origin=HUB)
+        try:
+            result = applier.apply(delta, origin=HUB)
+        except sqlite3.DatabaseError as exc:  # e.g. a row that is not JSON: nothing was applied
+            raise DeltaError(f"the hub's delta {delta.header.from_seq}..{delta.header.to_seq} could not be applied: {exc}",
+                             code="unappliable_delta") from None
         applied += result["applied"]
         if (result["epoch"], result["seq"]) == (epoch, seq):
             return applied

@@ -243,3 +243,33 @@ def test_pull_parameters_past_64_bits_are_a_422(hub):
     for query in ("since=99999999999999999999999", "since=-1", "mark_seq=x"):
         response = _get(hub, token, protocol.ROUTES["pull"] + "?" + query)
         assert response.status_code == 422 and response.get_json()["error"]["code"] == "invalid_request", query
+
+
+def test_the_edge_pushes_format_2_to_a_hub_that_lists_no_formats(tmp_path):
+    from edge.sync.worker import sync_once
+    from tests.test_sync_support import make_hub
+
+    hub = make_hub(tmp_path / "hub")
+    edge = make_edge(tmp_path / "edge", register(hub, "store-1"))
+    posted = [post_event(edge, "view", n=i) for i in range(3)]
+    transport, formats = FlaskTransport(hub), []
+    forward = transport.request
+
+    def older_hub(method, url, **kw):
+        response = forward(method, url, **kw)
+        if url.endswith("/cursor"):
+            body = response.json()
+            body.pop("reads")
+            response.content = json.dumps(body).encode()
+        if url.endswith("/push"):
+            formats.append(wire.decode(kw["data"]).header.format)
+        return response
+
+    transport.request = older_hub
+    assert sync_once(node_of(edge), transport)["pushed"] == 3
+    assert formats == [protocol.FORMAT_V2] and hub_event_ids(hub) == sorted(posted)
+    transport.request = lambda method, url, **kw: (formats.append(wire.decode(kw["data"]).header.format)
+                                                   if url.endswith("/push") else None) or forward(method, url, **kw)
+    post_event(edge, "view")
+    sync_once(node_of(edge), transport)
+    assert formats[-1] == protocol.FORMAT_V3

@@ -75,9 +75,9 @@ def _pull_request() -> protocol.PullRequest:
 
 def _register_sync_routes(app: Flask) -> None:
     @app.get(ROUTES["cursor"])
-    @documented("What the hub has applied from the calling node", auth="node", tags=("sync",))
+    @documented("What the hub has applied from the calling node, and the delta formats it reads", auth="node", tags=("sync",))
     def cursor():
-        return jsonify(hub_store().cursor_of(_node()["name"]))
+        return jsonify({**hub_store().cursor_of(_node()["name"]), "reads": list(protocol.READS)})
 
     @app.post(ROUTES["push"])
     @documented("Push an edge delta (zstd-compressed SQLite file)", auth="node", request={"type": "string", "format": "binary"},

@@ -121,6 +121,15 @@ def restored_message(node: str, request) -> str:
     return message
 
 
+def lost_message(node: str, ack: dict) -> str:
+    """What the operator reads when ``node`` re-sends changes the hub had acknowledged and lost (a restore from a backup)."""
+    import logging
+
+    message = f"node {node} re-sent changes this hub had acknowledged and lost (restored from a backup?); now at {ack['seq']}"
+    logging.getLogger("edge.hub").warning(message)
+    return message
+
+
 def redact(url: str | None) -> str | None:
     """``url`` (a URL or a libpq conninfo string) with its password replaced by ``***``."""
     if not url:

@@ -18,7 +18,7 @@ from pathlib import Path
 from edge.errors import Conflict, ServiceUnavailable
 
 from . import pg_apply, pg_log
-from .base import HUB_TABLES, HubStore, catalog_rows, check_names, new_token, now, redact, restored_message
+from .base import HUB_TABLES, HubStore, catalog_rows, check_names, new_token, now, lost_message, redact, restored_message
 from .pg_schema import ensure_schema, q
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,10 @@ class PostgresHubStore(HubStore):
 
         delta = check_push(decode(data), node, self.tables)
         with self.transaction() as cur:
-            return pg_apply.apply_push(cur, delta, node, self.tables, self.column_types)
+            ack = pg_apply.apply_push(cur, delta, node, self.tables, self.column_types)
+        if delta.header.reason:
+            self.notice(node, delta.header.reason, lost_message(node, ack))
+        return ack
 
     def pull(self, node: str, request, limit: int = 10_000) -> bytes | None:
         from edge.sync.delta import encode

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import store, sync
 from edge.sync.protocol import PullRequest
 
-from .base import HUB_TABLES, HubStore, restored_message
+from .base import HUB_TABLES, HubStore, lost_message, restored_message
 
 
 class SqliteHubStore(HubStore):
@@ -63,7 +63,10 @@ class SqliteHubStore(HubStore):
         return sync.cursor_of(self.db(), node)
 
     def push(self, data: bytes, node: str) -> dict:
-        return sync.push(self.db(), data, node, self.tables)
+        ack, reason = sync.push(self.db(), data, node, self.tables)
+        if reason:
+            self.notice(node, reason, lost_message(node, ack))
+        return ack
 
     def pull(self, node: str, request: PullRequest, limit: int = sync.PULL_LIMIT) -> bytes | None:
         data, reason = sync.pull(self.db(), request, self.tables, limit)

@@ -99,10 +99,10 @@ def sqlite_has_origin(db):
     return lambda table: db[table].exists() and "origin" in {c.name for c in db[table].columns}
 
 
-def push(db, data: bytes, node: str, tables: dict) -> dict:
-    """Verify, check and apply an edge delta; return the applier's result (the ack)."""
+def push(db, data: bytes, node: str, tables: dict) -> tuple[dict, str | None]:
+    """Verify, check and apply an edge delta; return the applier's result (the ack) and the delta's ``reason``."""
     delta = check_push(decode(data), node, tables, sqlite_has_origin(db))
-    return Applier(db, tables, relog=True).apply(delta, origin=node)
+    return Applier(db, tables, relog=True).apply(delta, origin=node), delta.header.reason
 
 
 def cursor_of(db, node: str) -> dict:

@@ -6,7 +6,8 @@ the hub's routes use the same :data:`ROUTES`, :data:`MEDIA_TYPE` and header name
 
 Formats (the edge names those it reads in :data:`FORMATS_HEADER` on every pull; the hub writes the newest
 of them it can write, and an edge that sends no list gets format ``/2``, the newest that edges before
-format ``/3`` read):
+format ``/3`` read. The other way, the hub's cursor reply lists the formats it reads (``reads``) and the
+edge pushes in the newest of them; a hub that lists none is older and gets ``/2``):
 
 * ``storefront-edge-delta/1``: the rows' sha256 over their Python ``repr`` (read only);
 * ``storefront-edge-delta/2``: the rows' sha256 over SQLite's ``printf('%Q')`` of each field;
@@ -87,7 +88,7 @@ class Header:
     log_start: int | None = None
     tables: tuple | None = None
     cursors: dict | None = None
-    reason: str | None = None
+    reason: str | None = None  # set on a push too: "hub_lost_changes" when the node re-sends what a restored hub lost
 
     def fields(self) -> dict:
         """The header as a dict of the fields that are set (what the delta file stores)."""

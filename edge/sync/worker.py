@@ -36,10 +36,10 @@ from pathlib import Path
 
 from .apply import Applier
 from .capture import immediate, install_triggers, new_epoch, recapture, set_guard, set_origin, state
-from .client import HubClient
+from .client import HubBadReply, HubClient
 from .delta import DeltaError, decode, encode
 from .export import export_delta, horizon, last_seq
-from .protocol import PullRequest
+from .protocol import WRITES, PullRequest, chosen_format
 from .tables import synced_tables
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class Round:
         self.retain_changes = int(config.get("SYNC_RETAIN_CHANGES") if config.get("SYNC_RETAIN_CHANGES") is not None else RETAIN_CHANGES)
         self.notices: list[str] = []
         self.more = False
+        self.healing = False  # this round re-sends what the hub lost
 
     def notice(self, message: str) -> None:
         log.warning(message)
@@ -109,6 +110,7 @@ def _heal(db, tables: dict, since: int, acked: int, round_: Round) -> int:
     From the retained log when it still holds every change after ``since``; otherwise a new epoch whose log is
     every row of the append-only tables again (the hub keeps one copy of each).
     """
+    round_.healing = True
     if horizon(db) <= since:
         round_.notice(f"the hub lost changes {since + 1}..{acked} of this node (restored from a backup?): "
                       "re-sending them from the retained log")
@@ -168,16 +170,31 @@ def retain(db, hours: float, changes: int) -> int:
                           [acked, cutoff, last_seq(db) - changes]).rowcount
 
 
+def push_format(cursor: dict, client) -> str:
+    """The newest format this node writes that the hub reads (its cursor reply lists them; an older hub: ``/2``)."""
+    reads = cursor.get("reads")
+    fmt = chosen_format(", ".join(map(str, reads)) if isinstance(reads, list) else None)
+    if fmt is None:
+        raise HubBadReply(f"hub {client.url} reads delta formats {reads}; this node writes {', '.join(WRITES)}",
+                          code="unsupported_format")
+    return fmt
+
+
 def push(db, client, tables: dict, round_: Round) -> int:
     """Push the changes made before the round began, at most ``round_.max_changes`` (the rest waits for the next round)."""
-    since, sent = _push_start(db, client.cursor(), tables, round_), 0
+    cursor = client.cursor()
+    fmt = push_format(cursor, client)
+    since, sent = _push_start(db, cursor, tables, round_), 0
+    healing = round_.healing
     top = last_seq(db)  # changes arriving while the round runs wait for the next one: the pull is never starved
     while sent < round_.max_changes:
         delta = export_delta(db, since, min(round_.batch, round_.max_changes - sent))
         count = delta.header.count  # not len(delta.changes): that would decode the rows in Python
         if not count and delta.header.to_seq <= since:
             break
-        ack = client.push(encode(delta))
+        if healing:  # the hub records that it lost these (an older hub ignores the field)
+            delta.header, healing = delta.header.replace(reason="hub_lost_changes"), False
+        ack = client.push(encode(delta, fmt))
         sent += count
         since = ack["seq"]
         record_ack(db, since)

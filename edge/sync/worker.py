@@ -85,16 +85,22 @@ RETAIN_HOURS = 72  # how long pushed changes stay in the log for a hub restored 
 RETAIN_CHANGES = 1_000_000  # ... and at most how many of them (SYNC_RETAIN_CHANGES)
 
 
+def _setting(config, key: str, default, kind=int):
+    """``config[key]`` as ``kind`` (``default`` when unset; 0 is a value)."""
+    value = config.get(key)
+    return kind(default if value is None or value == "" else value)
+
+
 class Round:
     """One round's settings and what it noticed (``notices``: lines for the operator, also logged)."""
 
     def __init__(self, config, workdir: Path):
         self.workdir = workdir
-        self.batch = int(config.get("SYNC_BATCH") or 5000)
-        self.max_changes = int(config.get("SYNC_ROUND_CHANGES") or ROUND_CHANGES)
-        self.max_pulls = int(config.get("SYNC_ROUND_PULLS") or ROUND_PULLS)
-        self.retain_hours = float(config.get("SYNC_RETAIN_HOURS") if config.get("SYNC_RETAIN_HOURS") is not None else RETAIN_HOURS)
-        self.retain_changes = int(config.get("SYNC_RETAIN_CHANGES") if config.get("SYNC_RETAIN_CHANGES") is not None else RETAIN_CHANGES)
+        self.batch = max(1, _setting(config, "SYNC_BATCH", 5000))
+        self.max_changes = max(1, _setting(config, "SYNC_ROUND_CHANGES", ROUND_CHANGES))
+        self.max_pulls = max(1, _setting(config, "SYNC_ROUND_PULLS", ROUND_PULLS))
+        self.retain_hours = _setting(config, "SYNC_RETAIN_HOURS", RETAIN_HOURS, float)
+        self.retain_changes = _setting(config, "SYNC_RETAIN_CHANGES", RETAIN_CHANGES)
         self.notices: list[str] = []
         self.more = False
         self.healing = False  # this round re-sends what the hub lost
@@ -124,12 +130,12 @@ def _heal(db, tables: dict, since: int, acked: int, round_: Round) -> int:
 
 
 def rebuild_log(db, tables: dict) -> dict:
-    """Start a new epoch whose log holds every row of this store's append-only tables again; return rows per table."""
+    """Start a new epoch whose log holds the changes not acknowledged yet, then every row of this store's append-only
+    tables again; return rows per table."""
     from .tables import edge_sends
 
     with immediate(db):
-        db.execute("DELETE FROM _changes")
-        db.execute("UPDATE _sync_state SET epoch = ?, acked = 0 WHERE id = 1", [new_epoch()])
+        _new_epoch(db)
         origin = state(db)["origin"]
         return {t.name: recapture(db, t, origin) for t in tables.values()
                 if t.policy == "append_only" and edge_sends(t) and db[t.name].exists()}
@@ -146,11 +152,18 @@ def _push_start(db, cursor: dict, tables: dict, round_: Round) -> int:
         return cursor["seq"]
     row = db.execute("SELECT hlc FROM _changes WHERE seq = ?", [cursor["seq"]]).fetchone()
     if cursor["seq"] <= last_seq(db) and (cursor.get("hlc") is None or (row is not None and row[0] == cursor["hlc"])):
+        record_ack(db, cursor["seq"])  # the hub applied them but its ack was lost on the way
         return cursor["seq"]
     round_.notice("the hub holds changes this store does not have (restored from a backup?): starting a new epoch")
     with immediate(db):
-        db.execute("UPDATE _sync_state SET epoch = ?, acked = 0 WHERE id = 1", [new_epoch()])
+        _new_epoch(db)
     return 0
+
+
+def _new_epoch(db) -> None:
+    """Start a new epoch (inside the caller's transaction); acknowledged changes are not part of it, the others are."""
+    db.execute("DELETE FROM _changes WHERE seq <= (SELECT acked FROM _sync_state WHERE id = 1)")
+    db.execute("UPDATE _sync_state SET epoch = ?, acked = 0 WHERE id = 1", [new_epoch()])
 
 
 def record_ack(db, acked: int) -> None:

@@ -171,3 +171,36 @@ def test_a_round_stops_at_its_bound_and_says_there_is_more(tmp_path):
     assert first["pushed"] == 250 and first["more"] is True
     assert [sync_once(node, FlaskTransport(hub))["pushed"] for _ in range(2)] == [250, 100]
     assert len(hub_event_ids(hub)) == 600
+
+
+def test_counters_are_healed_from_the_retained_log_and_an_edge_restore_counts_nothing_twice(tmp_path):
+    from tests.pg_server import HubBackend
+    from tests.test_stock_levels import deliver, hub_file, levels, sell
+
+    hub = make_hub(tmp_path / "hub")
+    edge = make_edge(tmp_path / "edge", register(hub, "store-1"))
+    node, backup = node_of(edge), Backup(HubBackend("sqlite"), tmp_path)
+    deliver(hub_file(tmp_path), "apple", 100)
+    sync_once(node, FlaskTransport(hub))
+    backup.take()
+    sell(node.db(), "apple", 3)
+    sync_once(node, FlaskTransport(hub))
+    hub_store(hub).close()
+    backup.restore()
+    hub = make_hub(tmp_path / "hub")
+    assert levels(hub_file(tmp_path)) == {"apple": 100}  # the restored hub lost the sale
+    sync_once(node, FlaskTransport(hub))
+    assert levels(hub_file(tmp_path)) == levels(node.db()) == {"apple": 97}
+
+    node.db().execute("PRAGMA wal_checkpoint(TRUNCATE)")  # now the edge is restored from its own backup
+    shutil.copy(tmp_path / "edge" / "store.db", tmp_path / "edge-backup.db")
+    sell(node.db(), "apple", 5)
+    sync_once(node, FlaskTransport(hub))
+    node.close()
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / "edge" / f"store.db{suffix}").unlink(missing_ok=True)
+    shutil.copy(tmp_path / "edge-backup.db", tmp_path / "edge" / "store.db")
+    restored = node_of(make_edge(tmp_path / "edge", node.config["HUB_TOKEN"]))
+    result = sync_once(restored, FlaskTransport(hub))
+    assert "starting a new epoch" in " ".join(result["notices"])
+    assert levels(hub_file(tmp_path)) == {"apple": 92}  # the retained first sale was not sent again

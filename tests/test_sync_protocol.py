@@ -138,6 +138,8 @@ BAD_DELTAS = {
     "unknown operation": ([_event(1)._replace(op="X")], _header(), "bad_change"),
     "row nested 100,000 deep": ([_event(1)._replace(row='{"a": ' * 100_000 + "1" + "}" * 100_000)], _header(), "bad_change"),
     "row with a NUL escape": ([_event(1)._replace(row='{"id": "e1", "kind": "\\u0000"}')], _header(), "bad_change"),
+    "row with a lone surrogate": ([_event(1)._replace(row='{"id": "e1", "kind": "\\ud800"}')], _header(), "bad_change"),
+    "key with a NUL": ([_event(1)._replace(pk="e\x001")], _header(), "bad_change"),
 }
 
 

@@ -26,23 +26,40 @@ def _writable(tables: dict) -> set:
     return {name for name, t in tables.items() if edge_sends(t) and t.policy != "hub_owned"}
 
 
+def _field_problem(change: Change) -> str | None:
+    """What is wrong with the change's operation, key or clock (``None``: nothing)."""
+    if change.op not in ("I", "U", "D"):
+        return f"operation {change.op!r}"
+    key_ok = isinstance(change.pk, str) and "\x00" not in change.pk or (
+        isinstance(change.pk, int) and not isinstance(change.pk, bool) and abs(change.pk) <= MAX_INT)
+    if not key_ok:
+        return "key"
+    if not isinstance(change.hlc, int) or isinstance(change.hlc, bool) or not 0 <= change.hlc <= MAX_INT:
+        return "clock"
+    return None
+
+
+def _parsed_row(text: str | None) -> dict | None:
+    """The row as a dict when it is a JSON object both stores can hold (no NUL, no lone surrogate), else ``None``."""
+    if text is None:
+        return {}
+    if "\\u0000" in text:
+        return None
+    try:
+        data = json.loads(text)
+        if "\\ud" in text.lower():  # a lone surrogate escape is valid JSON that neither store can keep as text
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _row_of(change: Change) -> dict:
     """The change's row as a dict; 400 ``bad_change`` for an operation, key, clock or row an edge cannot send."""
-    problem = None
-    if change.op not in ("I", "U", "D"):
-        problem = f"operation {change.op!r}"
-    elif not isinstance(change.pk, (str, int)) or isinstance(change.pk, bool) or (isinstance(change.pk, int) and abs(change.pk) > MAX_INT):
-        problem = "key"
-    elif not isinstance(change.hlc, int) or not 0 <= change.hlc <= MAX_INT:
-        problem = "clock"
-    elif change.row is not None and "\\u0000" in change.row:
-        problem = "row (a NUL character, which PostgreSQL cannot store)"
-    try:
-        data = json.loads(change.row) if problem is None and change.row is not None else {}
-    except (ValueError, TypeError, RecursionError):
-        data = None
-    if problem is None and not isinstance(data, dict):
-        problem = "row (not a JSON object)"
+    problem = _field_problem(change)
+    data = _parsed_row(change.row) if problem is None else None
+    if problem is None and data is None:
+        problem = "row (not a JSON object either store can hold)"
     if problem:
         raise DeltaMismatch(f"change {change.seq} of {change.tbl} has an invalid {problem}", code="bad_change")
     return data

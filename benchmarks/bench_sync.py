@@ -1,9 +1,17 @@
 """Sync figures, side by side in one run: capture overhead, export and apply of 100k changes, delta size,
-and the real catch-up of an edge that was offline for 1,000,000 events, with its peak memory.
+the real catch-up of an edge that was offline for 1,000,000 events, with its peak memory, sync rounds under
+a steady 50, 200 and 1,000 events/s, and the recovery of a hub restored from a backup with 100,000 events
+to re-send (from the node's retained log, and from its events table when the log was pruned).
 
 Run: ``.venv/bin/python benchmarks/bench_sync.py [catch-up events]`` (or ``make bench``): prints a markdown
 table; ``main()`` returns the figures. Timings are medians of ``REPEATS`` runs (the catch-up of 1M: one
 run, it takes minutes), so compare figures of one run with each other, not across noisy runs.
+
+The steady rounds: a child process records events into the node's store at the given rate (as the node's
+gunicorn workers would) while this process starts ``sync_once`` every ``ROUND_EVERY`` s for ``STEADY_SECONDS``; figures
+are the median round time, the events/s that reached the hub over the window, and the events still
+waiting at its end. Recovery: 100,000 events synced, the hub put back to a copy of ``hub.db`` taken
+before, then rounds until the hub holds them all again.
 
 The catch-up goes through ``sync_once`` — the worker's own code path — against the real hub app, with
 the Flask test client as transport (no sockets). Each catch-up runs in a child process so that its
@@ -30,6 +38,10 @@ CATCHUP_EVENTS = 1_000_000
 CATCHUP_SMALL = 100_000
 SYNC_BATCH = 10_000
 REPEATS = 3
+STEADY_RATES = (50, 200, 1000)
+STEADY_SECONDS = 8.0
+ROUND_EVERY = 1.0  # seconds from one round's start to the next (the worker's SYNC_INTERVAL, short)
+RECOVERY_EVENTS = 100_000
 
 
 def _store(path: Path, capture: bool):
@@ -188,12 +200,24 @@ def _catch_up_child(events: int, folder: Path, collect: bool) -> dict:
     before = _rss()
     with _peak_rss() as peak:
         started = time.perf_counter()
-        pushed = sync_once(node, transport)["pushed"]
+        pushed = _rounds_until_done(node, transport)
         seconds = time.perf_counter() - started
     at_hub = connect(folder / "hub" / "hub.db")["events"].count
     assert pushed == events == at_hub, (pushed, events, at_hub)
     return {"events": events, "record_s": recorded, "sync_s": seconds, "hub_side_s": in_hub[0],
             "rss_before_mb": before / 2**20, "rss_peak_mb": peak[0] / 2**20}
+
+
+def _rounds_until_done(node, transport) -> int:
+    """Run bounded rounds back to back (as the worker does when a round says ``more``); return how many were pushed."""
+    from edge.sync.worker import sync_once
+
+    pushed = 0
+    while True:
+        result = sync_once(node, transport)
+        pushed += result["pushed"]
+        if not result["more"]:
+            return pushed
 
 
 def catch_up(events: int, folder: Path, collect: bool = False) -> dict:
@@ -217,6 +241,89 @@ def catch_ups(folder: Path, events: int) -> dict:
     return figures
 
 
+# -- steady load and recovery after a hub restore ---------------------------------------------------
+def _writer(store: str, rate: float, seconds: float) -> None:
+    """(child) Record events into ``store`` at ``rate`` per second for ``seconds``; print how many."""
+    import sqlite3
+
+    sys.path.insert(0, str(ROOT))
+    from edge.store import connect
+    from plugins.events.routes import record_event
+
+    db, written, started = connect(store), 0, time.monotonic()
+    while (elapsed := time.monotonic() - started) < seconds:
+        if written < elapsed * rate:
+            try:
+                record_event(db, "view", {"n": written})
+                written += 1
+            except sqlite3.OperationalError:  # "database is locked": the write is tried again
+                db.conn.rollback()
+        else:
+            time.sleep(min(0.002, 1 / rate))
+    print(written)
+
+
+def steady(folder: Path, rate: int, seconds: float) -> dict:
+    """A round every ``ROUND_EVERY`` s while a child process records ``rate`` events/s for ``seconds``."""
+    from tests.test_sync_support import FlaskTransport, make_edge, make_hub, node_of, register
+    from edge.sync.worker import sync_once
+
+    hub = make_hub(folder / "hub")
+    node = node_of(make_edge(folder / "edge", register(hub, "store-1")))
+    transport, rounds, pushed = FlaskTransport(hub), [], 0
+    writer = subprocess.Popen([sys.executable, __file__, "--writer", str(node.store.path), str(rate), str(seconds)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    started = time.perf_counter()
+    while writer.poll() is None:
+        began = time.perf_counter()
+        pushed += sync_once(node, transport)["pushed"]
+        rounds.append(time.perf_counter() - began)
+        time.sleep(max(0.0, ROUND_EVERY - rounds[-1]))
+    window = time.perf_counter() - started
+    written = int(writer.communicate()[0].strip() or 0)
+    left = written - pushed
+    return {f"steady_{rate}_round_ms_median": statistics.median(rounds) * 1000, f"steady_{rate}_rounds": len(rounds),
+            f"steady_{rate}_offered_per_s": written / window, f"steady_{rate}_synced_per_s": pushed / window,
+            f"steady_{rate}_waiting_at_end": left}
+
+
+def recovery(folder: Path, events: int, retained: bool) -> dict:
+    """Seconds of rounds until a hub put back to an empty backup holds the node's ``events`` again."""
+    import shutil
+
+    from edge.store import connect
+    from tests.test_sync_support import FlaskTransport, make_edge, make_hub, node_of, register
+
+    retention = {} if retained else {"SYNC_RETAIN_HOURS": 0, "SYNC_RETAIN_CHANGES": 0}
+    hub = make_hub(folder / "hub")
+    node = node_of(make_edge(folder / "edge", register(hub, "store-1"), SYNC_BATCH=SYNC_BATCH, **retention))
+    hub.extensions["storefront_edge_hub"]["store"].db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(folder / "hub" / "hub.db", folder / "backup.db")
+    _insert_seconds(node.db(), _rows(events, "R"))
+    _rounds_until_done(node, FlaskTransport(hub))
+    hub.extensions["storefront_edge_hub"]["store"].close()
+    for suffix in ("-wal", "-shm"):
+        (folder / "hub" / f"hub.db{suffix}").unlink(missing_ok=True)
+    shutil.copy(folder / "backup.db", folder / "hub" / "hub.db")
+    hub = make_hub(folder / "hub")
+    started = time.perf_counter()
+    _rounds_until_done(node, FlaskTransport(hub))
+    seconds = time.perf_counter() - started
+    count = connect(folder / "hub" / "hub.db")["events"].count
+    assert count == events, (count, events)
+    return {f"hub_restore_recovery_{events // 1000}k_{'retained_log' if retained else 'events_table'}_s": seconds}
+
+
+def load_and_recovery(folder: Path) -> dict:
+    """Steady rounds at each rate, then the recovery after a hub restore both ways."""
+    figures = {}
+    for rate in STEADY_RATES:
+        figures.update(steady(folder / f"steady-{rate}", rate, STEADY_SECONDS))
+    for retained in (True, False):
+        figures.update(recovery(folder / f"recovery-{retained}", RECOVERY_EVENTS, retained))
+    return figures
+
+
 def main(events: int = CATCHUP_EVENTS) -> dict:
     """Measure everything in one run; print a markdown table; return the figures."""
     import logging
@@ -224,7 +331,7 @@ def main(events: int = CATCHUP_EVENTS) -> dict:
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        figures = {**capture_overhead(folder), **export_apply(folder), **catch_ups(folder, events)}
+        figures = {**capture_overhead(folder), **export_apply(folder), **load_and_recovery(folder), **catch_ups(folder, events)}
     figures["table"] = "\n".join(["| figure | value |", "|---|---|"] + [
         f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |" for key, value in figures.items()])
     print(figures["table"])
@@ -232,7 +339,9 @@ def main(events: int = CATCHUP_EVENTS) -> dict:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--catch-up-child"]:
+    if sys.argv[1:2] == ["--writer"]:
+        _writer(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
+    elif sys.argv[1:2] == ["--catch-up-child"]:
         print(json.dumps(_catch_up_child(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4] == "1")))
     else:
         main(int(sys.argv[1]) if len(sys.argv) > 1 else CATCHUP_EVENTS)

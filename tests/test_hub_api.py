@@ -9,7 +9,7 @@ import pytest
 
 from edge.sync import delta as wire
 from edge.sync.export import export_delta
-from edge.sync.worker import sync_once
+from edge.sync.worker import local_status, sync_once
 from tests.builders import signed_bundle
 from tests.pg_server import hub_backend, pg_server  # noqa: F401 (fixtures)
 from tests.test_sync_support import (FlaskTransport, as_items, hub, hub_event_ids, hub_store, make_edge,  # noqa: F401
@@ -24,7 +24,8 @@ def test_events_reach_the_hub_once_with_the_node_as_origin(hub, tmp_path):
     assert sync_once(node_of(edge), transport)["pushed"] == 0
     assert hub_event_ids(hub) == sorted(ids)
     assert {r["origin"] for r in hub_store(hub).rows("events")} == {"store-1"}
-    assert node_of(edge).db()["_changes"].count == 0  # acknowledged changes are pruned
+    assert local_status(node_of(edge).db())["pending_changes"] == 0  # acknowledged, and kept for a hub restore
+    assert local_status(node_of(edge).db())["retained_changes"] == 20
 
 
 def test_event_route_validates(tmp_path):
@@ -59,10 +60,10 @@ def test_hub_refuses_foreign_origin_and_hub_owned_tables(hub, tmp_path):
     delta = export_delta(db, 0)
     response = _push(hub, t2, delta)  # store-2 sending store-1's delta
     assert response.status_code == 403 and response.get_json()["error"]["code"] == "origin_mismatch"
-    forged = wire.seal({**delta.meta}, [(1, "catalog_items", "x", "I", '{"sku":"x","title":"t"}', 1, "store-1", 1)])
+    forged = wire.seal(delta.header, [(1, "catalog_items", "x", "I", '{"sku":"x","title":"t"}', 1, "store-1", 1)])
     response = _push(hub, t1, forged)
     assert response.status_code == 403 and response.get_json()["error"]["code"] == "forbidden_table"
-    other = wire.seal({**delta.meta}, [(1, "events", "z", "I", '{"id":"z","kind":"view","payload":"{}","created_at":"t","origin":"store-2"}', 1, "store-1", 1)])
+    other = wire.seal(delta.header, [(1, "events", "z", "I", '{"id":"z","kind":"view","payload":"{}","created_at":"t","origin":"store-2"}', 1, "store-1", 1)])
     assert _push(hub, t1, other).get_json()["error"]["code"] == "foreign_origin"
     bad = hub.test_client().post("/v1/hub/sync/push", data=b"junk", headers={"Authorization": f"Bearer {t1}", "Content-Type": "application/zstd"})
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "corrupt_delta"

@@ -10,6 +10,7 @@ import pytest
 from edge.errors import Conflict
 from edge.hookspecs import SyncedTable
 from edge.sync import delta as wire
+from edge.sync.protocol import Header, PullRequest
 from tests.pg_server import pg_server  # noqa: F401 (fixture)
 
 TABLES = {"notes": SyncedTable("notes", "edge_to_hub", "last_writer_wins", "id"),
@@ -29,8 +30,14 @@ def store(pg_server, tmp_path):
 def push(store, tmp_path, origin: str, *changes, epoch: str = "e1") -> dict:
     """Push changes ``(seq, tbl, pk, op, row dict, hlc)`` from ``origin`` as one delta file."""
     rows = [(seq, tbl, pk, op, json.dumps(row), hlc, origin, 1) for seq, tbl, pk, op, row, hlc in changes]
-    meta = {"origin": origin, "epoch": epoch, "from_seq": rows[0][0], "to_seq": rows[-1][0], "log_start": 1}
-    return store.push(wire.encode(wire.seal(meta, rows)), origin, tmp_path)
+    header = Header(origin=origin, epoch=epoch, from_seq=rows[0][0], to_seq=rows[-1][0], log_start=1)
+    return store.push(wire.encode(wire.seal(header, rows)), origin)
+
+
+def pull(store, since: int, epoch: str | None):
+    """What the store serves an edge at (``epoch``, ``since``), decoded (``None`` when up to date)."""
+    data = store.pull("store-x", PullRequest(since, epoch))
+    return None if data is None else wire.decode(data)
 
 
 def test_shared_rows_keep_the_latest_clock_and_counters_add_up(store, tmp_path):
@@ -41,7 +48,7 @@ def test_shared_rows_keep_the_latest_clock_and_counters_add_up(store, tmp_path):
     assert ack == {"applied": 2, "skipped": 0, "epoch": "e1", "seq": 2}
     assert store.rows("notes") == [{"id": "n", "body": "b"}]  # the older write loses whatever the arrival order
     assert store.rows("stock") == [{"sku": "s", "qty": 3, "label": "new"}]
-    served = wire.decode(store.pull(0, wire.decode(store.pull(0, None, tmp_path)).meta["epoch"], tmp_path)).changes
+    served = pull(store, 0, pull(store, 0, None).header.epoch).changes
     assert [(c[1], c[6], json.loads(c[4]).get("qty")) for c in served if c[1] == "stock"] == [("stock", "store-b", 5), ("stock", "store-a", -2)]
     replay = push(store, tmp_path, "store-a", (1, "notes", "n", "U", {"id": "n", "body": "a"}, EARLIER),
                   (2, "stock", "s", "U", {"sku": "s", "qty": -2, "label": "new"}, EARLIER))
@@ -56,14 +63,14 @@ def test_a_deletion_is_a_tombstone_and_accepted_changes_reach_the_other_edges(st
     push(store, tmp_path, "store-a", (1, "notes", "n", "D", {"id": "n"}, LATER + 1))
     push(store, tmp_path, "store-c", (1, "notes", "n", "U", {"id": "n", "body": "stale"}, LATER))
     assert store.rows("notes") == []
-    snapshot = wire.decode(store.pull(0, None, tmp_path))  # first contact
-    assert snapshot.kind == "snapshot" and snapshot.changes == [] and snapshot.meta["tables"] == ["notes", "stock"]
-    assert snapshot.meta["cursors"]["store-a"] == {"epoch": "e1", "seq": 1}  # counters: what the hub has counted
-    delta = wire.decode(store.pull(0, snapshot.meta["epoch"], tmp_path))
+    snapshot = pull(store, 0, None)  # first contact
+    assert snapshot.kind == "snapshot" and snapshot.changes == [] and snapshot.header.tables == ("notes", "stock")
+    assert snapshot.header.cursors["store-a"] == {"epoch": "e1", "seq": 1}  # counters: what the hub has counted
+    delta = pull(store, 0, snapshot.header.epoch)
     assert [(c[2], c[3], c[6]) for c in delta.changes] == [("n", "I", "store-b"), ("n", "D", "store-a")]
-    assert store.pull(delta.meta["to_seq"], snapshot.meta["epoch"], tmp_path) is None
+    assert pull(store, delta.header.to_seq, snapshot.header.epoch) is None
     assert store.compact(1) == 1
-    assert wire.decode(store.pull(0, snapshot.meta["epoch"], tmp_path)).kind == "snapshot"  # behind the horizon
+    assert pull(store, 0, snapshot.header.epoch).kind == "snapshot"  # behind the horizon
 
 
 def test_a_new_epoch_retires_the_old_one(store, tmp_path):

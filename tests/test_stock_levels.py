@@ -12,7 +12,7 @@ from edge.store import connect
 from edge.sync import delta as wire
 from edge.sync.apply import Applier
 from edge.sync.export import export_delta
-from edge.sync.worker import make_client, pull, sync_once
+from edge.sync.worker import Round, make_client, pull, sync_once
 from tests.test_sync_support import FlaskTransport, make_edge, make_hub, node_of, register
 
 
@@ -90,7 +90,7 @@ def test_an_edge_behind_a_compacted_log_gets_a_snapshot_and_keeps_its_unpushed_s
     assert dropped > 0 and hub_db["_changes"].count == 0
     node = node_of(e1)
     tables = __import__("edge.sync.tables", fromlist=["synced_tables"]).synced_tables(node.plugins)
-    pulled = pull(db1, make_client(node, FlaskTransport(hub)), tables, tmp_path)  # a pull before any push: a snapshot
+    pulled = pull(db1, make_client(node, FlaskTransport(hub)), tables, Round({}, tmp_path))  # a pull before any push: a snapshot
     assert pulled > 0
     assert levels(db1) == {"apple": 100 + 10 - 7, "bread": 40 - 4}  # the hub's totals plus its own unpushed sale
     sync_once(node, FlaskTransport(hub))  # the sale reaches the hub; its echo is not applied again

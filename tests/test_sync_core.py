@@ -83,7 +83,7 @@ def test_delta_round_trip_and_atomic_file(a, tmp_path):
     d = export_delta(a, 0)
     path = wire.write_file(d, tmp_path / "out.delta")
     read = wire.read_file(path)
-    assert read.meta["count"] == 10 and read.meta["from_seq"] == 1 and read.meta["to_seq"] == 10
+    assert read.header.count == 10 and read.header.from_seq == 1 and read.header.to_seq == 10
     assert read.changes == d.changes
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -102,9 +102,10 @@ def test_damaged_deltas_are_refused_and_nothing_is_applied(a, b, damage):
 def test_tampered_changes_fail_the_sha256(a):
     a["events"].insert({"id": "e1", "kind": "view"})
     d = export_delta(a, 0)
-    d.changes[0] = (*d.changes[0][:4], '{"id": "e1", "kind": "order"}', *d.changes[0][5:])
+    sealed = wire.decode(wire.encode(d))
+    sealed.changes[0] = sealed.changes[0]._replace(row='{"id": "e1", "kind": "order"}')  # keeps the sha256 it was read with
     with pytest.raises(wire.DeltaMismatch):
-        wire.decode(wire.encode(d))
+        wire.decode(wire.encode(sealed))
 
 
 def test_duplicate_reordered_and_replayed_deltas(a, b):
@@ -220,8 +221,9 @@ def test_export_inside_an_open_transaction_gives_the_same_delta(a):
     outside = export_delta(a, 3, limit=10)
     with a.atomic():
         inside = export_delta(a, 3, limit=10)
-    assert inside.meta == outside.meta and inside.changes == outside.changes
-    assert outside.meta["sha256"] == wire.digest(outside.changes) and outside.meta["to_seq"] == 13
+    assert inside.header == outside.header and inside.changes == outside.changes
+    sealed = wire.decode(wire.encode(outside)).header
+    assert sealed.sha256 == wire.digest(outside.changes, sealed) and sealed.to_seq == 13
 
 
 def test_format_1_deltas_are_still_read_and_checked(a, b):
@@ -229,10 +231,10 @@ def test_format_1_deltas_are_still_read_and_checked(a, b):
 
     a["events"].insert_all([{"id": f"e{i}", "kind": "view"} for i in range(4)])
     current = export_delta(a, 0)
-    meta = {**current.meta, "format": wire.FORMAT_V1, "sha256": wire.digest_v1(current.changes)}
-    old = zstandard.ZstdCompressor().compress(wire.to_sqlite(wire.Delta(meta, list(current.changes))))
+    old = wire.encode(current, wire.FORMAT_V1)
     assert Applier(b, TABLES).apply(wire.decode(old))["applied"] == 4 and b["events"].count == 4
-    forged = zstandard.ZstdCompressor().compress(wire.to_sqlite(wire.Delta({**meta, "sha256": "0" * 64}, list(current.changes))))
+    header = current.header.replace(format=wire.FORMAT_V1, sha256="0" * 64)
+    forged = zstandard.ZstdCompressor().compress(wire.to_sqlite(wire.Delta(header, list(current.changes)), wire.FORMAT_V1))
     with pytest.raises(wire.DeltaMismatch):
         wire.decode(forged)
 

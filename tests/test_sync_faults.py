@@ -40,7 +40,7 @@ CHILD = textwrap.dedent('''
         apply.Applier._set_cursor = die
         pg_apply.set_cursor = die
     if step == "ack":
-        worker.prune = die
+        worker.record_ack = die
     transport = FlaskTransport(hub)
     if step == "send":
         original = transport.request

@@ -69,8 +69,10 @@ def hub_nodes(hub_dir, database_url):
 @hub.command("status")
 @hub_options
 def hub_status(hub_dir, database_url):
-    """Per node: last seen, cursor lag, its version of every bundle name and its group's targets (JSON)."""
-    click.echo(json.dumps(_open(hub_dir, database_url).status(), indent=2))
+    """The hub's sync state and notices (a restore from a backup), and per node: last seen, cursor lag, its version
+    of every bundle name and its group's targets (JSON)."""
+    store = _open(hub_dir, database_url)
+    click.echo(json.dumps({"hub": store.hub_state(), "nodes": store.status()}, indent=2))
 
 
 @hub.command("publish")
@@ -127,14 +129,14 @@ def _node(ctx):
 @click.pass_context
 def sync_now(ctx):
     """Run one sync round now (push events, pull hub changes, follow the bundle rollout)."""
-    import time
-
-    from ..sync.worker import sync_once, write_status
+    from ..sync.worker import record_round, sync_once
 
     node = _node(ctx)
     try:
         result = sync_once(node)
-        write_status(node.data_dir, last_success=time.time(), last_result=result, error=None)
+        record_round(node.data_dir, result)
+        for notice in result["notices"]:
+            click.echo(f"notice: {notice}", err=True)
         click.echo(json.dumps(result))
     finally:
         node.close()
@@ -143,7 +145,7 @@ def sync_now(ctx):
 @sync.command("status")
 @click.pass_context
 def sync_status(ctx):
-    """Pending changes, cursors and the last round's outcome (JSON)."""
+    """Pending and retained changes, cursors, the last round's outcome and the newest notices, e.g. a hub restore (JSON)."""
     from ..sync.report import status_report
 
     node = _node(ctx)

@@ -2,7 +2,9 @@
 
 Nodes authenticate with ``Authorization: Bearer <node>.<secret>`` (issued once by ``hub register-node``,
 stored hashed, compared in constant time); admins with the hub's ``ADMIN_KEY`` (loopback only when unset).
-Deltas travel as ``application/zstd`` bodies.
+Deltas travel as ``application/zstd`` bodies; routes, media type and headers come from :mod:`edge.sync.protocol`.
+A pull names the delta formats the edge reads (``X-Delta-Formats``); the hub answers in the newest it writes,
+format ``/2`` to an edge that names none (406 ``unsupported_format`` when it writes none of them).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from edge import auth, errors
 from edge.bodies import json_body, validated
 from edge.errors import Unprocessable
 from edge.openapi import build_document, documented
+from edge.sync import protocol
+from edge.sync.protocol import ROUTES
 
 from .base import HubStore, parse_versions
 
 DEFAULTS = {"DATA_DIR": "./var/hub", "DATABASE_URL": None, "ADMIN_KEY": None, "PLUGINS": None, "EXTRA_PLUGINS": (),
             "MAX_CONTENT_LENGTH": 256 * 1024 * 1024, "LOOPBACK_ONLY_WITHOUT_KEYS": True}
-DELTA_TYPES = {"application/zstd", "application/octet-stream"}
+MAX_INT = (1 << 63) - 1
 
 
 class RegisterNode(BaseModel):
@@ -41,25 +45,33 @@ def _node() -> dict:
         raise errors.Unauthorized("missing node token: send 'Authorization: Bearer <token>'", code="missing_token")
     store = hub_store()
     node = store.authenticate(token.strip())
-    store.touch(node["name"], request.headers.get("X-Bundle-Version"),
-                bundle_versions=parse_versions(request.headers.get("X-Bundle-Versions")))
+    store.touch(node["name"], request.headers.get(protocol.BUNDLE_HEADER),
+                bundle_versions=parse_versions(request.headers.get(protocol.BUNDLES_HEADER)))
     return node
 
 
-def _workdir() -> Path:
-    folder = Path(current_app.config["DATA_DIR"]) / "run"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _int_arg(name: str, default: int) -> int:
+def _int_arg(name: str, default: int | None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
     try:
-        value = int(request.args.get(name, default))
+        value = int(raw) if len(raw) <= 20 else None
     except ValueError:
-        raise Unprocessable(f"'{name}' must be an integer", code="invalid_request") from None
-    if not 0 <= value <= 2 ** 63 - 1:
-        raise Unprocessable(f"'{name}' must be an integer from 0 to 2**63-1", code="invalid_request")
+        value = None
+    if value is None or not 0 <= value <= MAX_INT:
+        raise Unprocessable(f"'{name}' must be an integer from 0 to {MAX_INT}", code="invalid_request")
     return value
+
+
+def _pull_request() -> protocol.PullRequest:
+    """The edge's pull: its cursor, the mark of the last hub change it applied, the newest format it reads."""
+    accepted = request.headers.get(protocol.FORMATS_HEADER)
+    chosen = protocol.chosen_format(accepted)
+    if chosen is None:
+        raise errors.ApiError(f"this hub writes delta formats {', '.join(protocol.WRITES)}; the edge reads {accepted}",
+                              code="unsupported_format", status=406)
+    return protocol.PullRequest(_int_arg("since", 0), request.args.get("epoch") or None, _int_arg("mark_seq", None),
+                                _int_arg("mark_hlc", None), chosen)
 
 
 PUBLISH_TYPES = {"application/x-ndjson": "jsonl", "application/jsonl": "jsonl", "text/csv": "csv"}
@@ -81,46 +93,41 @@ def _publication(store: HubStore, table: str):
         return publication_from_text(store.schemas, table, text, PUBLISH_TYPES[request.mimetype])
     if request.mimetype != "application/json":
         raise errors.UnsupportedMediaType(f"send application/json, text/csv or application/x-ndjson, not '{request.mimetype or 'nothing'}'")
-    try:
-        body = json_body()
-    except RecursionError:  # nested thousands deep: refused, never a 500
-        raise errors.BadRequest("malformed JSON: nested too deeply", code="malformed_json") from None
-    return publication_from_json(store.schemas, table, body)
+    return publication_from_json(store.schemas, table, json_body())
 
 
 def _register_sync_routes(app: Flask) -> None:
-    @app.get("/v1/hub/sync/cursor")
-    @documented("What the hub has applied from the calling node", auth="node", tags=("sync",))
+    @app.get(ROUTES["cursor"])
+    @documented("What the hub has applied from the calling node, and the delta formats it reads", auth="node", tags=("sync",))
     def cursor():
-        return jsonify(hub_store().cursor_of(_node()["name"]))
+        return jsonify({**hub_store().cursor_of(_node()["name"]), "reads": list(protocol.READS)})
 
-    @app.post("/v1/hub/sync/push")
+    @app.post(ROUTES["push"])
     @documented("Push an edge delta (zstd-compressed SQLite file)", auth="node", request={"type": "string", "format": "binary"},
-                request_media="application/zstd", errors=(400, 409, 413, 415, 422), tags=("sync",))
+                request_media=protocol.MEDIA_TYPE, errors=(400, 403, 409, 413, 415, 422), tags=("sync",))
     def push():
         node = _node()
-        if request.mimetype not in DELTA_TYPES:
-            raise errors.UnsupportedMediaType(f"expected application/zstd, got '{request.mimetype or 'nothing'}'")
-        return jsonify(hub_store().push(request.get_data(cache=False), node["name"], _workdir()))
+        if request.mimetype not in protocol.MEDIA_TYPES:
+            raise errors.UnsupportedMediaType(f"expected {protocol.MEDIA_TYPE}, got '{request.mimetype or 'nothing'}'")
+        return jsonify(hub_store().push(request.get_data(cache=False), node["name"]))
 
-    @app.get("/v1/hub/sync/pull")
+    @app.get(ROUTES["pull"])
     @documented("Pull hub changes after a cursor (204 when up to date)", auth="node",
-                response={"type": "string", "format": "binary"}, errors=(422,), tags=("sync",))
+                response={"type": "string", "format": "binary"}, errors=(406, 422), tags=("sync",))
     def pull():
         node = _node()
-        since, epoch = _int_arg("since", 0), request.args.get("epoch") or None
-        store = hub_store()
-        store.touch(node["name"], pulled_seq=since)
-        data = store.pull(since, epoch, _workdir())
-        return Response(status=204) if data is None else Response(data, mimetype="application/zstd")
+        wanted, store = _pull_request(), hub_store()
+        store.touch(node["name"], pulled_seq=wanted.since)
+        data = store.pull(node["name"], wanted)
+        return Response(status=204) if data is None else Response(data, mimetype=protocol.MEDIA_TYPE)
 
-    @app.get("/v1/hub/rollout")
+    @app.get(ROUTES["rollout"])
     @documented("The bundles targeted at the calling node's group, one per bundle name", auth="node", tags=("bundles",))
     def rollout():
         node = _node()
         return jsonify(hub_store().rollout_for(node["grp"]))
 
-    @app.get("/v1/hub/bundles/<digest>")
+    @app.get(ROUTES["bundle"])
     @documented("Download a bundle archive by its sha256", auth="node", response={"type": "string", "format": "binary"},
                 errors=(404,), tags=("bundles",))
     def bundle(digest):
@@ -148,11 +155,11 @@ def _register_admin_routes(app: Flask) -> None:
         return jsonify(store.publish(table, _publication(store, table)))
 
     @app.get("/v1/hub/status")
-    @documented("Per node: last seen, cursor lag, its version of every bundle name, its group's targets", auth="admin",
-                tags=("admin",))
+    @documented("The hub's sync state and notices (a restore from a backup); per node: last seen, cursor lag, its "
+                "version of every bundle name, its group's targets", auth="admin", tags=("admin",))
     def status():
         auth.require(auth.ADMIN)
-        return jsonify({"nodes": hub_store().status()})
+        return jsonify({"hub": hub_store().hub_state(), "nodes": hub_store().status()})
 
     @app.get("/healthz")
     @documented("Liveness", auth=None)

@@ -138,6 +138,25 @@ def bundle_path(data_dir: Path, digest: str) -> Path:
     return path
 
 
+def restored_message(node: str, request) -> str:
+    """What the operator reads when ``node`` shows that the hub lost changes (a restore from a backup)."""
+    import logging
+
+    message = (f"node {node} holds hub changes up to {request.since} that this hub no longer has (restored from a backup?): "
+               "it gets a snapshot; rows published after the backup must be published again, and nodes re-send what the hub lost")
+    logging.getLogger("edge.hub").warning(message)
+    return message
+
+
+def lost_message(node: str, ack: dict) -> str:
+    """What the operator reads when ``node`` re-sends changes the hub had acknowledged and lost (a restore from a backup)."""
+    import logging
+
+    message = f"node {node} re-sent changes this hub had acknowledged and lost (restored from a backup?); now at {ack['seq']}"
+    logging.getLogger("edge.hub").warning(message)
+    return message
+
+
 def redact(url: str | None) -> str | None:
     """``url`` (a URL or a libpq conninfo string) with its password replaced by ``***``."""
     if not url:
@@ -224,12 +243,22 @@ class HubStore(abc.ABC):
         """What the hub has applied from ``node``: ``{"epoch", "seq", "hlc"}``."""
 
     @abc.abstractmethod
-    def push(self, data: bytes, node: str, workdir: Path) -> dict:
+    def push(self, data: bytes, node: str) -> dict:
         """Verify, check and apply an edge delta with the node's cursor in the same transaction; return the ack."""
 
     @abc.abstractmethod
-    def pull(self, since: int, epoch: str | None, workdir: Path, limit: int = 10_000) -> bytes | None:
-        """The compressed delta (or snapshot) after an edge's cursor; ``None`` when it is up to date."""
+    def pull(self, node: str, request, limit: int = 10_000) -> bytes | None:
+        """The compressed delta (or snapshot) after an edge's cursor (a :class:`~edge.sync.protocol.PullRequest`);
+        ``None`` when it is up to date. A request showing that the hub lost changes the edge holds (restored from
+        a backup) gets a snapshot and leaves a notice."""
+
+    @abc.abstractmethod
+    def notice(self, node: str, code: str, message: str) -> None:
+        """Record something the hub noticed (``hub_restored``) for ``hub status`` and log it."""
+
+    @abc.abstractmethod
+    def hub_state(self) -> dict:
+        """The hub's epoch, newest sequence, oldest logged sequence and newest notices."""
 
     @abc.abstractmethod
     def compact(self, keep: int) -> int:

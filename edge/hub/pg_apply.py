@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 
+from edge.sync.capture import counter_columns
+from edge.sync.protocol import Change
+
 from . import pg_log
 from .base import HUB_ORIGIN, now
 from .pg_schema import SHARED, key_text, q
@@ -27,13 +30,13 @@ def cursor(cur, origin: str) -> tuple[str | None, int]:
     return (row["epoch"], row["seq"]) if row else (None, 0)
 
 
-def start_from(cur, origin: str, meta: dict) -> int:
+def start_from(cur, origin: str, header) -> int:
     """The cursor seq to apply after; raises 409 for a retired epoch or a gap (rules in ``plan_start``)."""
     from edge.sync.apply import plan_start
 
     epoch, seq = cursor(cur, origin)
-    retired = cur.execute("SELECT 1 FROM hub_retired WHERE origin = %s AND epoch = %s", [origin, meta["epoch"]]).fetchone()
-    start, retire = plan_start(epoch, seq, bool(retired), origin, meta)
+    retired = cur.execute("SELECT 1 FROM hub_retired WHERE origin = %s AND epoch = %s", [origin, header.epoch]).fetchone()
+    start, retire = plan_start(epoch, seq, bool(retired), origin, header)
     if retire is not None:
         cur.execute("INSERT INTO hub_retired VALUES (%s, %s) ON CONFLICT DO NOTHING", [origin, retire])
     return start
@@ -50,17 +53,22 @@ def set_cursor(cur, origin: str, epoch: str, seq: int, hlc: int | None, top: int
 class Writer:
     """Writes one delta's changes by policy; append-only inserts and re-logged changes are batched."""
 
-    def __init__(self, cur, tables: dict, origin: str):
-        self.cur, self.tables, self.origin = cur, tables, origin
+    def __init__(self, cur, tables: dict, origin: str, column_types: dict | None = None):
+        self.cur, self.tables, self.origin, self.column_types = cur, tables, origin, column_types or {}
         self.inserts: dict[str, list] = {}
-        self.relog: list[tuple] = []
+        self.relog: list[Change] = []
 
-    def one(self, change: tuple) -> None:
-        """Apply one change ``(seq, tbl, pk, op, row, hlc, origin, schema_ver)``."""
-        _, tbl, pk, op, row, hlc, change_origin, _ = change
-        table = self.tables.get(tbl)
+    def one(self, change: Change) -> None:
+        """Apply one change by its table's policy."""
+        table = self.tables.get(change.tbl)
         if table is not None:
-            getattr(self, f"_{table.policy}")(table, op, pk, row, hlc, change_origin or self.origin)
+            change = change._replace(origin=change.origin or self.origin)
+            getattr(self, f"_{table.policy}")(table, change)
+
+    def counters(self, table) -> set | None:
+        """The columns of counter ``table`` that hold differences (as the edges' capture decides), when known."""
+        types = self.column_types.get(table.name)
+        return None if types is None else set(counter_columns(table, types))
 
     def flush(self) -> None:
         """Insert the batched append-only rows and re-log the accepted shared changes."""
@@ -70,49 +78,55 @@ class Writer:
         if self.relog:
             pg_log.append(self.cur, self.relog)
 
-    def _append_only(self, table, op, pk, row, hlc, origin) -> None:
-        if op == "I" and row:
-            self.inserts.setdefault(table.name, []).append((origin, key_text(pk), row, origin))
+    def _append_only(self, table, c: Change) -> None:
+        if c.op == "I" and c.row:
+            self.inserts.setdefault(table.name, []).append((c.origin, key_text(c.pk), c.row, c.origin))
 
-    def _hub_owned(self, table, op, pk, row, hlc, origin) -> None:  # edges' pushes are refused before: not reached
-        self.cur.execute(UPSERT.format(t=q(table.name)), [HUB_ORIGIN, key_text(pk), row or "{}", hlc, HUB_ORIGIN, op == "D"])
+    def _hub_owned(self, table, c: Change) -> None:  # edges' pushes are refused before: not reached
+        self.cur.execute(UPSERT.format(t=q(table.name)), [HUB_ORIGIN, key_text(c.pk), c.row or "{}", c.hlc, HUB_ORIGIN, c.op == "D"])
 
-    def _last_writer_wins(self, table, op, pk, row, hlc, origin) -> None:
+    def _last_writer_wins(self, table, c: Change) -> None:
         current = self.cur.execute(f"SELECT hlc, writer FROM {q(table.name)} WHERE origin = %s AND key = %s FOR UPDATE",
-                                   [SHARED, key_text(pk)]).fetchone()
-        if current is not None and (current["hlc"], current["writer"]) >= (hlc, origin or ""):
+                                   [SHARED, key_text(c.pk)]).fetchone()
+        if current is not None and (current["hlc"], current["writer"]) >= (c.hlc, c.origin or ""):
             return
-        data = row if op != "D" else json.dumps({table.key: pk})
-        self.cur.execute(UPSERT.format(t=q(table.name)), [SHARED, key_text(pk), data or "{}", hlc, origin or "", op == "D"])
-        self.relog.append((table.name, pk, op, row, hlc, origin))
+        data = c.row if c.op != "D" else json.dumps({table.key: c.pk})
+        self.cur.execute(UPSERT.format(t=q(table.name)), [SHARED, key_text(c.pk), data or "{}", c.hlc, c.origin or "", c.op == "D"])
+        self.relog.append(c)
 
-    def _counter(self, table, op, pk, row, hlc, origin) -> None:
-        data = json.loads(row) if row else {}
+    def _counter(self, table, c: Change) -> None:
+        data = json.loads(c.row) if c.row else {}
         current = self.cur.execute(f"SELECT row FROM {q(table.name)} WHERE origin = %s AND key = %s FOR UPDATE",
-                                   [SHARED, key_text(pk)]).fetchone()
+                                   [SHARED, key_text(c.pk)]).fetchone()
         merged = dict(current["row"]) if current else {}
+        counters = self.counters(table)
         for column, value in data.items():
-            numeric = column != table.key and isinstance(value, (int, float)) and not isinstance(value, bool)
-            merged[column] = (merged.get(column) or 0) + value if numeric and current else value
-        self.cur.execute(UPSERT.format(t=q(table.name)), [SHARED, key_text(pk), json.dumps(merged), hlc, origin or "", False])
-        self.relog.append((table.name, pk, op, row, hlc, origin))  # the other edges add the same difference
+            counted = column in counters if counters is not None else is_number(value)
+            merged[column] = (merged.get(column) or 0) + value if counted and is_number(value) and current else value
+        self.cur.execute(UPSERT.format(t=q(table.name)), [SHARED, key_text(c.pk), json.dumps(merged), c.hlc, c.origin or "", False])
+        self.relog.append(c)  # the other edges add the same difference
 
 
-def apply_push(cur, delta, origin: str, tables: dict) -> dict:
+def is_number(value) -> bool:
+    """Whether a JSON value is a number (``True``/``False`` are not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def apply_push(cur, delta, origin: str, tables: dict, column_types: dict | None = None) -> dict:
     """Apply a checked delta from ``origin`` inside the caller's transaction; return the ack."""
-    meta = delta.meta
+    header = delta.header
     cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"storefront-edge push {origin}"])
-    after = start_from(cur, origin, meta)
-    writer, applied, skipped = Writer(cur, tables, origin), 0, 0
+    after = start_from(cur, origin, header)
+    writer, applied, skipped = Writer(cur, tables, origin, column_types), 0, 0
     for change in delta.changes:
-        if change[0] <= after:
+        if change.seq <= after:
             skipped += 1
             continue
         writer.one(change)
         applied += 1
     writer.flush()
-    seq = max(after, meta["to_seq"])
-    last = delta.changes[-1] if delta.changes and delta.changes[-1][0] == seq else None
-    top = max((c[5] or 0 for c in delta.changes), default=0)
-    set_cursor(cur, origin, meta["epoch"], seq, last[5] if last else None, top)
-    return {"applied": applied, "skipped": skipped, "epoch": meta["epoch"], "seq": seq}
+    seq = max(after, header.to_seq)
+    last = delta.changes[-1] if delta.changes and delta.changes[-1].seq == seq else None
+    top = max((c.hlc or 0 for c in delta.changes), default=0)
+    set_cursor(cur, origin, header.epoch, seq, last.hlc if last else None, top)
+    return {"applied": applied, "skipped": skipped, "epoch": header.epoch, "seq": seq}

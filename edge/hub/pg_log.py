@@ -11,13 +11,14 @@ import json
 import time
 
 from edge.sync.delta import Delta, seal
+from edge.sync.protocol import LOGGED, Change, Header, PullRequest, column_list, restore_reason
 from edge.sync.tables import hub_sends
 
 from .base import HUB_ORIGIN
 from .pg_schema import SCHEMA_VERSION, q
 
 SNAPSHOT_RATIO = 0.5  # as on a SQLite store (edge.sync.export)
-COLUMNS = "seq, tbl, pk, op, row::text AS row, hlc, origin, schema_ver"
+SELECTED = column_list().replace("row", "row::text AS row", 1)  # the log's row is jsonb; a change carries text
 
 
 def tick(cur, count: int) -> int:
@@ -38,13 +39,16 @@ def mark_last_seq(cur) -> None:
     cur.execute("UPDATE hub_state SET last_seq = greatest(last_seq, (SELECT coalesce(max(seq), 0) FROM hub_changes)) WHERE id = 1")
 
 
-def append(cur, changes: list[tuple]) -> None:
-    """Append ``(tbl, pk, op, row_json_text, hlc, origin)`` changes to the log (locks it first)."""
+APPEND = (f"INSERT INTO hub_changes ({column_list(LOGGED)}) VALUES "
+          f"({', '.join('%s::jsonb' if c == 'row' else '%s' for c in LOGGED)})")
+
+
+def append(cur, changes: list[Change]) -> None:
+    """Append ``changes`` to the log, numbered and stamped by the hub (locks the log first)."""
     from psycopg.types.json import Jsonb
 
     lock_log(cur)
-    cur.executemany("INSERT INTO hub_changes (tbl, pk, op, row, hlc, origin, schema_ver) VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s)",
-                    [(tbl, Jsonb(pk), op, row, hlc, origin, SCHEMA_VERSION) for tbl, pk, op, row, hlc, origin in changes])
+    cur.executemany(APPEND, [c._replace(pk=Jsonb(c.pk), schema_ver=SCHEMA_VERSION)[1:] for c in changes])
     mark_last_seq(cur)
 
 
@@ -57,7 +61,7 @@ up AS (
     ON CONFLICT (origin, key) DO UPDATE SET row = CASE WHEN old.deleted THEN excluded.row ELSE old.row || excluded.row END,
         hlc = excluded.hlc, deleted = false
     RETURNING row, hlc, (xmax = 0) AS inserted)
-INSERT INTO hub_changes (tbl, pk, op, row, hlc, origin, schema_ver)
+INSERT INTO hub_changes ({logged})
 SELECT %(tbl)s, row -> %(key)s, CASE WHEN inserted THEN 'I' ELSE 'U' END, row, hlc, %(origin)s, %(version)s FROM up ORDER BY hlc
 """
 
@@ -70,7 +74,7 @@ def publish_rows(cur, table, rows: list[dict]) -> int:
     if not unique:
         return 0
     first = tick(cur, len(unique))
-    cur.execute(PUBLISH.format(table=q(table.name)), {"rows": Jsonb(unique), "origin": HUB_ORIGIN, "key": table.key,
+    cur.execute(PUBLISH.format(table=q(table.name), logged=column_list(LOGGED)), {"rows": Jsonb(unique), "origin": HUB_ORIGIN, "key": table.key,
                                                       "first": first, "tbl": table.name, "version": SCHEMA_VERSION})
     mark_last_seq(cur)
     return len(unique)
@@ -102,37 +106,44 @@ def needs_snapshot(cur, since: int, epoch: str | None, served: dict, state: dict
 
 def export_delta(cur, since: int, limit: int, served: dict, state: dict) -> Delta:
     """The logged changes of ``served`` after ``since`` (at most ``limit``); ``to_seq`` says how far it reached."""
-    rows = cur.execute(f"SELECT {COLUMNS} FROM hub_changes WHERE seq > %s AND tbl = ANY(%s) ORDER BY seq LIMIT %s",
+    rows = cur.execute(f"SELECT {SELECTED} FROM hub_changes WHERE seq > %s AND tbl = ANY(%s) ORDER BY seq LIMIT %s",
                        [since, sorted(served), limit]).fetchall()
-    changes = [tuple(r.values()) for r in rows]
-    to_seq = changes[-1][0] if len(changes) == limit else max(state["last_seq"], since)
-    return seal({"origin": HUB_ORIGIN, "epoch": state["epoch"], "from_seq": since + 1, "to_seq": to_seq,
-                 "log_start": state["horizon"] + 1, "schema_version": SCHEMA_VERSION}, changes)
+    changes = [Change(**r) for r in rows]
+    to_seq = changes[-1].seq if len(changes) == limit else max(state["last_seq"], since)
+    return seal(Header(origin=HUB_ORIGIN, epoch=state["epoch"], from_seq=since + 1, to_seq=to_seq,
+                       log_start=state["horizon"] + 1), changes)
 
 
-def export_snapshot(cur, served: dict, state: dict) -> Delta:
+def export_snapshot(cur, served: dict, state: dict, reason: str | None = None) -> Delta:
     """Every live row of ``served`` as ``S`` changes, valid up to ``last_seq`` (with the cursors when it holds counters)."""
     changes = []
     for table in sorted(served.values(), key=lambda t: t.name):
         for row in cur.execute(f"SELECT key, row FROM {q(table.name)} WHERE NOT deleted ORDER BY origin, key"):
             data = row["row"]
-            changes.append((state["last_seq"], table.name, data.get(table.key, row["key"]), "S", json.dumps(data, default=str),
-                            state["hlc"], HUB_ORIGIN, 0))
-    meta = {"kind": "snapshot", "origin": HUB_ORIGIN, "epoch": state["epoch"], "from_seq": 0, "to_seq": state["last_seq"],
-            "schema_version": SCHEMA_VERSION, "tables": sorted(served)}
+            changes.append(Change(state["last_seq"], table.name, data.get(table.key, row["key"]), "S", json.dumps(data, default=str),
+                                  state["hlc"], HUB_ORIGIN, 0))
+    cursors = None
     if any(t.policy == "counter" for t in served.values()):  # the receiver re-adds its own changes not counted here yet
-        meta["cursors"] = {r["origin"]: {"epoch": r["epoch"], "seq": r["seq"]}
-                           for r in cur.execute("SELECT origin, epoch, seq FROM hub_cursors ORDER BY origin")}
-    return seal(meta, changes)
+        cursors = {r["origin"]: {"epoch": r["epoch"], "seq": r["seq"]}
+                   for r in cur.execute("SELECT origin, epoch, seq FROM hub_cursors ORDER BY origin")}
+    return seal(Header(origin=HUB_ORIGIN, epoch=state["epoch"], from_seq=0, to_seq=state["last_seq"], kind="snapshot",
+                       tables=tuple(sorted(served)), cursors=cursors, reason=reason), changes)
 
 
-def pull(cur, since: int, epoch: str | None, tables: dict, limit: int) -> Delta | None:
-    """What an edge at (``epoch``, ``since``) needs next; ``None`` when it is up to date."""
+def pull(cur, request: PullRequest, tables: dict, limit: int) -> Delta | None:
+    """What an edge at ``request`` needs next; ``None`` when it is up to date (a snapshot with ``reason`` when the
+    edge holds changes this hub lost)."""
     served, state = served_tables(tables), read_state(cur)
-    if needs_snapshot(cur, since, epoch, served, state):
-        return export_snapshot(cur, served, state)
-    delta = export_delta(cur, since, limit, served, state)
-    return None if delta.meta["to_seq"] <= since else delta
+
+    def hlc_at(seq):
+        row = cur.execute("SELECT hlc FROM hub_changes WHERE seq = %s", [seq]).fetchone()
+        return row["hlc"] if row else None
+
+    reason = restore_reason(request, state["epoch"], state["last_seq"], state["horizon"], hlc_at)
+    if reason or needs_snapshot(cur, request.since, request.epoch, served, state):
+        return export_snapshot(cur, served, state, reason)
+    delta = export_delta(cur, request.since, limit, served, state)
+    return None if delta.header.to_seq <= request.since else delta
 
 
 def compact(cur, keep: int) -> int:

@@ -12,12 +12,13 @@
 - ``hub_nodes`` (with ``bundle_versions``, JSON by bundle name), ``hub_bundles``, ``hub_rollout_targets`` (one
   target per group and bundle name): as in the SQLite hub. A hub created before per-name rollouts has its
   ``hub_rollouts`` rows moved into ``hub_rollout_targets`` (named from ``hub_bundles``) the next time it starts.
+- ``hub_notices``: what the hub noticed about itself (a restore from a backup, lost changes), as in the SQLite hub.
 """
 
 from __future__ import annotations
 
 SCHEMA_LOCK = 0x5EED_ED6E  # pg_advisory_xact_lock key for schema changes
-SCHEMA_VERSION = 1  # stamped on the hub's changes and deltas
+SCHEMA_VERSION = 1  # stamped on the hub's own changes (``Change.schema_ver``: diagnostics only, never read)
 SHARED = ""  # origin of rows shared by every node (last writer wins, counters)
 
 STATEMENTS = (
@@ -45,6 +46,8 @@ STATEMENTS = (
         LEFT JOIN hub_bundles b USING (digest) ON CONFLICT DO NOTHING;
         DROP TABLE hub_rollouts;
     END IF; END $$""",
+    """CREATE TABLE IF NOT EXISTS hub_notices (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at text, node text, code text, message text)""",
 )
 
 

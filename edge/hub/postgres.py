@@ -18,7 +18,8 @@ from pathlib import Path
 from edge.errors import Conflict, ServiceUnavailable
 
 from . import pg_apply, pg_log
-from .base import HUB_TABLES, HubStore, check_names, new_token, node_summary, now, redact, rollout_answer
+from .base import (HUB_TABLES, HubStore, check_names, lost_message, new_token, node_summary, now, redact,
+                   restored_message, rollout_answer)
 from .pg_schema import ensure_schema, q
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,9 @@ def _close_all(opened: list, reap: bool = False) -> None:
 class PostgresHubStore(HubStore):
     """The hub's store in a PostgreSQL database; bundle archives and trusted keys stay in ``data_dir``."""
 
-    def __init__(self, url: str, data_dir: Path, tables: dict, schemas: dict | None = None):
-        self.url, self.data_dir, self.tables, self.schemas = url, Path(data_dir), tables, schemas or {}
+    def __init__(self, url: str, data_dir: Path, tables: dict, schemas: dict | None = None, column_types: dict | None = None):
+        self.url, self.data_dir, self.tables = url, Path(data_dir), tables
+        self.schemas, self.column_types = schemas or {}, column_types or {}
         self._local, self._lock, self._opened = threading.local(), threading.Lock(), []
         weakref.finalize(self, _close_all, self._opened)
         with self.transaction() as cur:
@@ -157,21 +159,36 @@ class PostgresHubStore(HubStore):
             row = cur.execute("SELECT epoch, seq, hlc FROM hub_cursors WHERE origin = %s", [node]).fetchone()
         return dict(row) if row else {"epoch": None, "seq": 0, "hlc": None}
 
-    def push(self, data: bytes, node: str, workdir: Path) -> dict:
+    def push(self, data: bytes, node: str) -> dict:
         from edge.sync.delta import decode
 
         from .sync import check_push
 
-        delta = check_push(decode(data, workdir), node, self.tables)
+        delta = check_push(decode(data), node, self.tables)
         with self.transaction() as cur:
-            return pg_apply.apply_push(cur, delta, node, self.tables)
+            ack = pg_apply.apply_push(cur, delta, node, self.tables, self.column_types)
+        if delta.header.reason:
+            self.notice(node, delta.header.reason, lost_message(node, ack))
+        return ack
 
-    def pull(self, since: int, epoch: str | None, workdir: Path, limit: int = 10_000) -> bytes | None:
+    def pull(self, node: str, request, limit: int = 10_000) -> bytes | None:
         from edge.sync.delta import encode
 
         with self.transaction(snapshot=True) as cur:
-            delta = pg_log.pull(cur, since, epoch, self.tables, limit)
-        return None if delta is None else encode(delta, workdir)
+            delta = pg_log.pull(cur, request, self.tables, limit)
+        if delta is not None and delta.header.reason:
+            self.notice(node, delta.header.reason, restored_message(node, request))
+        return None if delta is None else encode(delta, request.format)
+
+    def notice(self, node: str, code: str, message: str) -> None:
+        with self.transaction() as cur:
+            cur.execute("INSERT INTO hub_notices (at, node, code, message) VALUES (%s, %s, %s, %s)", [now(), node, code, message])
+
+    def hub_state(self) -> dict:
+        with self.transaction(snapshot=True) as cur:
+            state = pg_log.read_state(cur)
+            notices = cur.execute("SELECT at, node, code, message FROM hub_notices ORDER BY id DESC LIMIT 20").fetchall()
+        return {"epoch": state["epoch"], "last_seq": state["last_seq"], "log_start": state["horizon"] + 1, "notices": notices}
 
     def compact(self, keep: int) -> int:
         with self.transaction() as cur:

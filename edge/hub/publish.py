@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass, field
 
 from edge.errors import NotFound, Unprocessable
+from edge.store import write_transaction
 
 MAX_REPORTED = 1000
 INT64 = (-(1 << 63), (1 << 63) - 1)
@@ -100,18 +101,6 @@ def schemas_of(db, tables: dict) -> dict[str, TableSchema]:
                    for c in db.execute(f"PRAGMA table_info({json.dumps(name)})").fetchall()}
         found[name] = TableSchema(name, table.key, columns)
     return found
-
-
-def schemas_from_migrations(host, tables: dict) -> dict[str, TableSchema]:
-    """The hub-owned tables' schemas as the plugins of ``host`` create them (in an in-memory database)."""
-    import sqlite_utils
-
-    from edge.store import migrate
-
-    db = sqlite_utils.Database(memory=True)
-    sets = [s for s in host.call_each("migrations").values() if s is not None and not isinstance(s, Exception)]
-    migrate(db, sets)
-    return schemas_of(db, tables)
 
 
 # -- reading files -----------------------------------------------------------------------------------
@@ -278,7 +267,7 @@ def apply_sqlite(db, schema: TableSchema, publication: Publication) -> dict:
     groups: dict[tuple, list] = {}
     for row in publication.upserts:
         groups.setdefault(tuple(row), []).append(tuple(row.values()))
-    with db.atomic():
+    with write_transaction(db):
         for columns, values in groups.items():
             names = ", ".join(map(_q, columns))
             updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in columns if c != schema.key)

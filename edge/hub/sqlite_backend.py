@@ -10,7 +10,9 @@ import threading
 from pathlib import Path
 
 from . import store, sync
-from .base import HUB_TABLES, HubStore
+from edge.sync.protocol import PullRequest
+
+from .base import HUB_TABLES, HubStore, lost_message, restored_message
 
 
 class SqliteHubStore(HubStore):
@@ -63,11 +65,23 @@ class SqliteHubStore(HubStore):
     def cursor_of(self, node: str) -> dict:
         return sync.cursor_of(self.db(), node)
 
-    def push(self, data: bytes, node: str, workdir: Path) -> dict:
-        return sync.push(self.db(), data, node, self.tables, workdir)
+    def push(self, data: bytes, node: str) -> dict:
+        ack, reason = sync.push(self.db(), data, node, self.tables)
+        if reason:
+            self.notice(node, reason, lost_message(node, ack))
+        return ack
 
-    def pull(self, since: int, epoch: str | None, workdir: Path, limit: int = sync.PULL_LIMIT) -> bytes | None:
-        return sync.pull(self.db(), since, epoch, self.tables, workdir, limit)
+    def pull(self, node: str, request: PullRequest, limit: int = sync.PULL_LIMIT) -> bytes | None:
+        data, reason = sync.pull(self.db(), request, self.tables, limit)
+        if reason:
+            self.notice(node, reason, restored_message(node, request))
+        return data
+
+    def notice(self, node: str, code: str, message: str) -> None:
+        store.add_notice(self.db(), node, code, message)
+
+    def hub_state(self) -> dict:
+        return store.hub_state(self.db())
 
     def compact(self, keep: int) -> int:
         return sync.compact(self.db(), keep)

@@ -35,6 +35,31 @@ def rollouts_per_bundle_name(db):
     db["hub_nodes"].add_column("bundle_versions", str)
 
 
+@migrations()
+def create_hub_notices(db):
+    """What the hub noticed about itself (a restore from a backup), shown by ``hub status``."""
+    db["hub_notices"].create({"id": int, "at": str, "node": str, "code": str, "message": str}, pk="id")
+
+
+def add_notice(db, node: str, code: str, message: str) -> None:
+    """Record that ``node`` made the hub notice ``code`` (e.g. ``hub_restored``)."""
+    with write_transaction(db):
+        db["hub_notices"].insert({"at": now(), "node": node, "code": code, "message": message})
+
+
+def notices(db, limit: int = 20) -> list[dict]:
+    """The newest ``limit`` notices, newest first."""
+    return list(db["hub_notices"].rows_where(order_by="id DESC", limit=limit, select="at, node, code, message"))
+
+
+def hub_state(db) -> dict:
+    """The hub's own sync state: epoch, newest sequence, oldest still logged, and its notices."""
+    from edge.sync.capture import state
+    from edge.sync.export import horizon, last_seq
+
+    return {"epoch": state(db)["epoch"], "last_seq": last_seq(db), "log_start": horizon(db) + 1, "notices": notices(db)}
+
+
 def open_hub(data_dir: Path, plugin_names=None, extra_plugins=()):
     """Open (and migrate) the hub store in ``data_dir``; return ``(db, tables, schemas of the hub-owned tables)``."""
     from edge.plugin_host import PluginHost
@@ -138,6 +163,6 @@ def rollout_for(db, group: str) -> dict:
                            for r in db["hub_rollout_targets"].rows_where("grp = ?", [group])])
 
 
-__all__ = ["open_hub", "register_node", "node_row", "authenticate", "touch", "nodes", "status", "record_bundle",
+__all__ = ["open_hub", "add_notice", "notices", "hub_state", "register_node", "node_row", "authenticate", "touch", "nodes", "status", "record_bundle",
            "publish_bundle", "rollout_for", "targets", "bundle_dir", "bundle_path", "token_hash", "HUB_ORIGIN",
            "NODE_NAME", "Unauthorized"]

@@ -1,33 +1,94 @@
-"""The hub's side of sync: check and apply an edge's push, answer an edge's pull."""
+"""The hub's side of sync on a SQLite hub: check and apply an edge's push, answer an edge's pull.
+
+``check_push`` (both backends) refuses a delta from another origin, a snapshot, a table an edge may not
+write, or rows that are not the contiguous run of changes its header announces (a sender that claims more
+than it carries would otherwise move the hub's cursor past changes it never received).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 
 from edge.errors import Forbidden
 from edge.sync.apply import Applier
-from edge.sync.delta import Delta, decode, encode
-from edge.sync.export import export_delta, export_snapshot, needs_snapshot
+from edge.sync.delta import Delta, DeltaMismatch, decode, encode
+from edge.sync.export import export_delta, export_snapshot, horizon, last_seq, needs_snapshot
+from edge.sync.protocol import Change, PullRequest, restore_reason
 from edge.sync.tables import edge_sends, hub_sends
 
+log = logging.getLogger(__name__)
 PULL_LIMIT = 10_000
+MAX_INT = (1 << 63) - 1
 
 
 def _writable(tables: dict) -> set:
     return {name for name, t in tables.items() if edge_sends(t) and t.policy != "hub_owned"}
 
 
-def _stamped(change: tuple, node: str, has_origin: bool | None) -> tuple:
+def _field_problem(change: Change) -> str | None:
+    """What is wrong with the change's operation, key or clock (``None``: nothing)."""
+    if change.op not in ("I", "U", "D"):
+        return f"operation {change.op!r}"
+    key_ok = isinstance(change.pk, str) and "\x00" not in change.pk or (
+        isinstance(change.pk, int) and not isinstance(change.pk, bool) and abs(change.pk) <= MAX_INT)
+    if not key_ok:
+        return "key"
+    if not isinstance(change.hlc, int) or isinstance(change.hlc, bool) or not 0 <= change.hlc <= MAX_INT:
+        return "clock"
+    return None
+
+
+def _parsed_row(text: str | None) -> dict | None:
+    """The row as a dict when it is a JSON object both stores can hold (no NUL, no lone surrogate), else ``None``."""
+    if text is None:
+        return {}
+    if "\\u0000" in text:
+        return None
+    try:
+        data = json.loads(text)
+        if "\\ud" in text.lower():  # a lone surrogate escape is valid JSON that neither store can keep as text
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _row_of(change: Change) -> dict:
+    """The change's row as a dict; 400 ``bad_change`` for an operation, key, clock or row an edge cannot send."""
+    problem = _field_problem(change)
+    data = _parsed_row(change.row) if problem is None else None
+    if problem is None and data is None:
+        problem = "row (not a JSON object either store can hold)"
+    if problem:
+        raise DeltaMismatch(f"change {change.seq} of {change.tbl} has an invalid {problem}", code="bad_change")
+    return data
+
+
+def _stamped(change: Change, node: str, has_origin: bool | None) -> Change:
     """The change with ``node`` as its origin; ``has_origin`` None: stamp the row when it carries an origin."""
-    row = change[4]
+    row, data = change.row, _row_of(change)
     if has_origin is not False and row:
-        data = json.loads(row)
         if has_origin or "origin" in data:
             if data.get("origin") not in (None, node):
-                raise Forbidden(f"a change of {change[1]} carries another node's origin", code="foreign_origin")
+                raise Forbidden(f"a change of {change.tbl} carries another node's origin", code="foreign_origin")
             data["origin"] = node
             row = json.dumps(data)
-    return (*change[:4], row, change[5], node, change[7])
+    return change._replace(row=row, origin=node)
+
+
+def check_contiguous(delta: Delta) -> None:
+    """Refuse a push whose rows are not exactly the changes ``max(from_seq, log_start)..to_seq`` (400)."""
+    header, changes = delta.header, delta.changes
+    first = max(header.from_seq, header.log_start or header.from_seq)
+    if not changes:
+        if header.to_seq >= first:
+            raise DeltaMismatch(f"the push announces changes {first}..{header.to_seq} but carries none")
+        return
+    seqs = [c.seq for c in changes]
+    if seqs[0] != first or seqs[-1] != header.to_seq or len(seqs) != header.to_seq - first + 1:
+        raise DeltaMismatch(f"the push announces changes {first}..{header.to_seq} but carries "
+                            f"{len(seqs)} changes {seqs[0]}..{seqs[-1]}")
 
 
 def check_push(delta: Delta, node: str, tables: dict, has_origin=lambda table: None) -> Delta:
@@ -35,18 +96,19 @@ def check_push(delta: Delta, node: str, tables: dict, has_origin=lambda table: N
 
     ``has_origin(table)`` says whether the hub's table has an ``origin`` column (``None``: as the row says).
     """
-    if delta.meta.get("origin") != node:
-        raise Forbidden(f"the delta's origin '{delta.meta.get('origin')}' is not the authenticated node", code="origin_mismatch")
+    if delta.header.origin != node:
+        raise Forbidden(f"the delta's origin '{delta.header.origin}' is not the authenticated node", code="origin_mismatch")
     if delta.kind != "delta":
         raise Forbidden("edges push deltas, not snapshots", code="snapshot_refused")
+    check_contiguous(delta)
     writable, stamped, known = _writable(tables), [], {}
     for change in delta.changes:
-        if change[1] not in writable:
-            raise Forbidden(f"table '{change[1]}' cannot be written by an edge", code="forbidden_table")
-        if change[1] not in known:
-            known[change[1]] = has_origin(change[1])
-        stamped.append(_stamped(change, node, known[change[1]]))
-    return Delta(delta.meta, stamped)
+        if change.tbl not in writable:
+            raise Forbidden(f"table '{change.tbl}' cannot be written by an edge", code="forbidden_table")
+        if change.tbl not in known:
+            known[change.tbl] = has_origin(change.tbl)
+        stamped.append(_stamped(change, node, known[change.tbl]))
+    return Delta(delta.header, stamped)
 
 
 def sqlite_has_origin(db):
@@ -54,10 +116,10 @@ def sqlite_has_origin(db):
     return lambda table: db[table].exists() and "origin" in {c.name for c in db[table].columns}
 
 
-def push(db, data: bytes, node: str, tables: dict, workdir) -> dict:
-    """Verify, check and apply an edge delta; return the applier's result (the ack)."""
-    delta = check_push(decode(data, workdir), node, tables, sqlite_has_origin(db))
-    return Applier(db, tables, relog=True).apply(delta, origin=node)
+def push(db, data: bytes, node: str, tables: dict) -> tuple[dict, str | None]:
+    """Verify, check and apply an edge delta; return the applier's result (the ack) and the delta's ``reason``."""
+    delta = check_push(decode(data), node, tables, sqlite_has_origin(db))
+    return Applier(db, tables, relog=True).apply(delta, origin=node), delta.header.reason
 
 
 def cursor_of(db, node: str) -> dict:
@@ -66,19 +128,31 @@ def cursor_of(db, node: str) -> dict:
     return dict(zip(("epoch", "seq", "hlc"), row)) if row else {"epoch": None, "seq": 0, "hlc": None}
 
 
-def pull(db, since: int, epoch: str | None, tables: dict, workdir, limit: int = PULL_LIMIT) -> bytes | None:
-    """The compressed delta (or snapshot) after the edge's cursor; ``None`` when it is up to date."""
+def _restored(db, request: PullRequest) -> str | None:
+    from edge.sync.capture import state
+
+    def hlc_at(seq):
+        row = db.execute("SELECT hlc FROM _changes WHERE seq = ?", [seq]).fetchone()
+        return row[0] if row else None
+
+    return restore_reason(request, state(db)["epoch"], last_seq(db), horizon(db), hlc_at)
+
+
+def pull(db, request: PullRequest, tables: dict, limit: int = PULL_LIMIT) -> tuple[bytes | None, str | None]:
+    """The compressed delta (or snapshot) after the edge's cursor (``None`` when up to date), and ``hub_restored``
+    when the edge holds changes this hub lost (it gets a snapshot)."""
     served = {n: t for n, t in tables.items() if hub_sends(t)}
-    if needs_snapshot(db, since, epoch, served):
-        return encode(export_snapshot(db, served), workdir)
-    delta = export_delta(db, since, limit, served)
-    if delta.meta["to_seq"] <= since:
-        return None
-    return encode(delta, workdir)
+    reason = _restored(db, request)
+    if reason or needs_snapshot(db, request.since, request.epoch, served):
+        return encode(export_snapshot(db, served, reason), request.format), reason
+    delta = export_delta(db, request.since, limit, served)
+    if delta.header.to_seq <= request.since:
+        return None, None
+    return encode(delta, request.format), None
 
 
 def compact(db, keep: int) -> int:
     """Prune the hub's change log to its last ``keep`` changes (older cursors get a snapshot)."""
-    from edge.sync.export import last_seq, prune
+    from edge.sync.export import prune
 
     return prune(db, last_seq(db) - keep)

@@ -2,6 +2,7 @@
 
 Modules, one job each:
 
+* ``protocol`` – the typed protocol, defined once: ``Change``, ``Header``, formats, routes, media type, headers;
 * ``capture``  – the sync tables and the generated change-capture / guard triggers (with a hybrid logical clock);
 * ``delta``    – the wire format: a standalone, zstandard-compressed SQLite file with ``meta`` and ``changes``;
 * ``export``   – read a delta (or a snapshot) out of a store's change log;

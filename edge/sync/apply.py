@@ -30,9 +30,11 @@ import contextlib
 import datetime
 
 from edge.errors import Conflict
+from edge.store import write_transaction
 
-from .capture import NUMERIC, _q, state
+from .capture import _q, column_types, counter_columns, state
 from .delta import Delta, create_tables, fill
+from .protocol import COLUMNS, LOGGED, Header, column_list
 
 SRC = "_delta"
 
@@ -43,7 +45,7 @@ def _path(column: str) -> str:
 
 
 
-def plan_start(epoch: str | None, seq: int, retired: bool, origin: str, meta: dict) -> tuple[int, str | None]:
+def plan_start(epoch: str | None, seq: int, retired: bool, origin: str, header: Header) -> tuple[int, str | None]:
     """Where to apply a delta from: ``(cursor seq to apply after, epoch to retire or None)``.
 
     The receiver holds ``(epoch, seq)`` for ``origin``; ``retired`` says whether the delta's epoch was
@@ -51,14 +53,14 @@ def plan_start(epoch: str | None, seq: int, retired: bool, origin: str, meta: di
     starts past the cursor (or a new epoch that does not start at the beginning of its log).
     """
     if retired:
-        raise Conflict(f"epoch {meta['epoch']} of {origin} was replaced by a newer one", code="stale_epoch")
-    if epoch != meta["epoch"]:
-        if meta["from_seq"] > meta.get("log_start", 1):
+        raise Conflict(f"epoch {header.epoch} of {origin} was replaced by a newer one", code="stale_epoch")
+    if epoch != header.epoch:
+        if header.from_seq > (header.log_start or 1):
             raise Conflict("a new epoch must start at the beginning of the sender's log", code="gap",
                            details={"epoch": epoch, "expected_from": None})
-        return meta["from_seq"] - 1, epoch
-    if meta["from_seq"] > seq + 1:
-        raise Conflict(f"delta starts at {meta['from_seq']} but {seq + 1} is expected", code="gap",
+        return header.from_seq - 1, epoch
+    if max(header.from_seq, header.log_start or 1) > seq + 1:  # the sender no longer holds what comes after the cursor
+        raise Conflict(f"delta starts at {max(header.from_seq, header.log_start or 1)} but {seq + 1} is expected", code="gap",
                        details={"epoch": epoch, "expected_from": seq + 1})
     return seq, None
 
@@ -73,23 +75,16 @@ class Applier:
     def columns(self, name: str) -> dict:
         """The columns of table ``name`` here with their declared types (empty when it does not exist), cached."""
         if name not in self._columns:
-            self._columns[name] = {c.name: c.type for c in self.db[name].columns} if self.db[name].exists() else {}
+            self._columns[name] = column_types(self.db, name)
         return self._columns[name]
 
     # -- transaction and cursor ---------------------------------------------------------------
     @contextlib.contextmanager
     def _transaction(self):
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("UPDATE _sync_state SET applying = 1 WHERE id = 1")
+        with write_transaction(self.db):
+            self.db.execute("UPDATE _sync_state SET applying = 1 WHERE id = 1")
             yield
-            conn.execute("UPDATE _sync_state SET applying = 0 WHERE id = 1")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            self.db.execute("UPDATE _sync_state SET applying = 0 WHERE id = 1")
 
     @contextlib.contextmanager
     def _attached(self, delta: Delta):
@@ -112,17 +107,27 @@ class Applier:
         row = self.db.execute("SELECT epoch, seq FROM _sync_cursors WHERE origin = ?", [origin]).fetchone()
         return (row[0], row[1]) if row else (None, 0)
 
-    def _set_cursor(self, origin: str, epoch: str, seq: int, hlc: int | None) -> None:
+    def _set_cursor(self, origin: str, epoch: str, seq: int, hlc: int | None, snapshot: bool) -> None:
+        """Record ``(epoch, seq)`` and the mark: the last change applied (a snapshot clears it; an empty delta keeps it)."""
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        self.db.execute("INSERT INTO _sync_cursors (origin, epoch, seq, hlc, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (origin) "
-                        "DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, hlc = excluded.hlc, "
-                        "updated_at = excluded.updated_at", [origin, epoch, seq, hlc, now])
+        last = self.db.execute(f"SELECT seq, hlc FROM {SRC}.changes ORDER BY rowid DESC LIMIT 1").fetchone()
+        mark = (None, None) if snapshot or last is None else last
+        self.db.execute("INSERT INTO _sync_cursors (origin, epoch, seq, hlc, updated_at, mark_seq, mark_hlc) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (origin) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, hlc = excluded.hlc, "
+                        "updated_at = excluded.updated_at, mark_seq = CASE WHEN ? THEN excluded.mark_seq ELSE "
+                        "coalesce(excluded.mark_seq, mark_seq) END, mark_hlc = CASE WHEN ? THEN excluded.mark_hlc ELSE "
+                        "coalesce(excluded.mark_hlc, mark_hlc) END", [origin, epoch, seq, hlc, now, *mark, snapshot, snapshot])
 
-    def _start_from(self, origin: str, meta: dict) -> int:
+    def mark(self, origin: str) -> tuple[int | None, int | None]:
+        """``(seq, hlc)`` of the last change applied from ``origin`` (``(None, None)`` after a snapshot or before any)."""
+        row = self.db.execute("SELECT mark_seq, mark_hlc FROM _sync_cursors WHERE origin = ?", [origin]).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def _start_from(self, origin: str, header: Header) -> int:
         """The cursor seq to apply after; raises 409 for a retired epoch or a gap."""
         epoch, seq = self.cursor(origin)
-        retired = self.db.execute("SELECT 1 FROM _sync_retired WHERE origin = ? AND epoch = ?", [origin, meta["epoch"]]).fetchone()
-        start, retire = plan_start(epoch, seq, bool(retired), origin, meta)
+        retired = self.db.execute("SELECT 1 FROM _sync_retired WHERE origin = ? AND epoch = ?", [origin, header.epoch]).fetchone()
+        start, retire = plan_start(epoch, seq, bool(retired), origin, header)
         if retire is not None:
             self.db.execute("INSERT OR IGNORE INTO _sync_retired VALUES (?, ?)", [origin, retire])
         return start
@@ -130,19 +135,19 @@ class Applier:
     # -- applying -------------------------------------------------------------------------------
     def apply(self, delta: Delta, origin: str | None = None) -> dict:
         """Apply ``delta`` in one transaction; return ``{"applied", "skipped", "epoch", "seq"}``."""
-        meta, origin = delta.meta, origin or delta.meta["origin"]
+        meta, origin = delta.header, origin or delta.header.origin
         with self._attached(delta), self._transaction():
             self._own = state(self.db)
             if delta.kind == "snapshot":
                 applied, skipped, after = self._snapshot(meta, origin), 0, None
-                self.db.execute("DELETE FROM _sync_retired WHERE origin = ? AND epoch = ?", [origin, meta["epoch"]])
+                self.db.execute("DELETE FROM _sync_retired WHERE origin = ? AND epoch = ?", [origin, meta.epoch])
             else:
                 after = self._start_from(origin, meta)
                 applied, skipped = self._changes(after, origin)
-            seq = meta["to_seq"] if after is None else max(after, meta["to_seq"])
-            self._set_cursor(origin, meta["epoch"], seq, None if after is None else self._last_clock(seq))
+            seq = meta.to_seq if after is None else max(after, meta.to_seq)
+            self._set_cursor(origin, meta.epoch, seq, None if after is None else self._last_clock(seq), after is None)
             self.db.execute(f"UPDATE _sync_state SET hlc = max(hlc, coalesce((SELECT max(hlc) FROM {SRC}.changes), 0)) WHERE id = 1")
-        return {"applied": applied, "skipped": skipped, "epoch": meta["epoch"], "seq": seq}
+        return {"applied": applied, "skipped": skipped, "epoch": meta.epoch, "seq": seq}
 
     def _last_clock(self, seq: int) -> int | None:
         """The clock of the delta's last change when it is change ``seq`` (how the sender recognises it)."""
@@ -218,22 +223,25 @@ class Applier:
                         "ON CONFLICT (tbl, pk) DO UPDATE SET hlc = excluded.hlc, origin = excluded.origin, deleted = excluded.deleted",
                         pick.params)
         if self.relog:
-            self.db.execute(f"INSERT INTO _changes (tbl, pk, op, row, hlc, origin, schema_ver) "
-                            f"SELECT tbl, pk, op, row, hlc, origin, schema_ver {pick.sql} ORDER BY seq", pick.params)
+            self._relog(pick)
 
     def _counter(self, pick: Pick) -> None:
         """Add the differences of other origins (this store's own are counted already); relog them on the hub."""
         pick.where("origin IS NOT ?", [self._own["origin"]])
         self._add(pick)
         if self.relog:
-            self.db.execute(f"INSERT INTO _changes (tbl, pk, op, row, hlc, origin, schema_ver) "
-                            f"SELECT tbl, pk, op, row, hlc, origin, schema_ver {pick.sql} ORDER BY seq", pick.params)
+            self._relog(pick)
+
+    def _relog(self, pick: Pick) -> None:
+        """Append the picked changes to this store's own log, with their origin and clock (the hub serves them on)."""
+        self.db.execute(f"INSERT INTO _changes ({column_list(LOGGED)}) SELECT {column_list(LOGGED)} {pick.sql} ORDER BY seq",
+                        pick.params)
 
     def _add(self, pick: Pick) -> None:
         """Add the differences of the numeric columns per key; the other columns take the last change's values."""
         table, types = pick.table, self.columns(pick.table.name)
         for condition, params, cols in self._column_sets(pick):
-            counters = [c for c in cols if c != table.key and (types[c] or "").upper().startswith(NUMERIC)]
+            counters = [c for c in cols if c in counter_columns(table, types)]
             values = ", ".join((f"coalesce(sum(json_extract(row, {_path(c)})), 0)" if c in counters
                                 else f"json_extract(row, {_path(c)})") + f" AS c{i}" for i, c in enumerate(cols))
             sets = ", ".join(f"{_q(c)} = coalesce({_q(c)}, 0) + excluded.{_q(c)}" if c in counters else f"{_q(c)} = excluded.{_q(c)}"
@@ -242,9 +250,9 @@ class Applier:
             self.db.execute(f"INSERT INTO main.{_q(table.name)} ({', '.join(map(_q, cols))}) SELECT {', '.join(f'c{i}' for i in range(len(cols)))} "
                             f"FROM ({grouped}) WHERE true ON CONFLICT ({_q(table.key)}) DO UPDATE SET {sets}", params)
 
-    def _snapshot(self, meta: dict, origin: str) -> int:
+    def _snapshot(self, meta: Header, origin: str) -> int:
         """Replace the snapshot's tables with its rows; return how many rows it held for them."""
-        names = [n for n in meta.get("tables", []) if n in self.tables and self.db[n].exists()]
+        names = [n for n in meta.tables or () if n in self.tables and self.db[n].exists()]
         for name in names:
             self.db.execute(f"DELETE FROM {_q(name)}")
             if self.tables[name].policy == "last_writer_wins":
@@ -254,15 +262,15 @@ class Applier:
         count = self.db.execute(f"SELECT count(*) FROM {SRC}.changes WHERE tbl IN ({marks})", names).fetchone()[0]
         for name in names:
             if self.tables[name].policy == "counter":
-                self._readd_own(self.tables[name], meta.get("cursors") or {})
+                self._readd_own(self.tables[name], meta.cursors or {})
         return count
 
     def _readd_own(self, table, cursors: dict) -> None:
         """Add back this store's logged changes of counter ``table`` that the snapshot's sender has not applied yet."""
         cursor = cursors.get(self._own["origin"] or "") or {}
         since = cursor.get("seq", 0) if cursor.get("epoch") == self._own["epoch"] else 0
-        self.db.execute(f"INSERT INTO {SRC}.changes SELECT seq, tbl, pk, 'R', row, hlc, origin, schema_ver FROM main._changes "
-                        "WHERE tbl = ? AND seq > ?", [table.name, since])
+        readded = ", ".join("'R'" if c == "op" else c for c in COLUMNS)  # 'R': re-added, not a change of the sender
+        self.db.execute(f"INSERT INTO {SRC}.changes SELECT {readded} FROM main._changes WHERE tbl = ? AND seq > ?", [table.name, since])
         pick = Pick(table, None)
         pick.where("op = 'R'")
         self._add(pick)

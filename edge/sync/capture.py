@@ -24,7 +24,10 @@ import secrets
 
 from edge.hookspecs import SyncedTable
 
+from .protocol import LOGGED, column_list
 from .tables import edge_sends, hub_captures
+
+LOGGED_LIST = column_list(LOGGED)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS _sync_state (
@@ -34,7 +37,8 @@ CREATE TABLE IF NOT EXISTS _changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, pk, op TEXT NOT NULL, row TEXT,
     hlc INTEGER NOT NULL, origin TEXT, schema_ver INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS _sync_cursors (
-    origin TEXT PRIMARY KEY, epoch TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER, updated_at TEXT);
+    origin TEXT PRIMARY KEY, epoch TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER, updated_at TEXT,
+    mark_seq INTEGER, mark_hlc INTEGER);
 CREATE TABLE IF NOT EXISTS _sync_retired (origin TEXT NOT NULL, epoch TEXT NOT NULL, PRIMARY KEY (origin, epoch));
 CREATE TABLE IF NOT EXISTS _lww_versions (
     tbl TEXT NOT NULL, pk NOT NULL, hlc INTEGER NOT NULL, origin TEXT NOT NULL DEFAULT '',
@@ -44,7 +48,7 @@ NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 LIVE = "id = 1 AND applying = 0"  # the state row, unless the applier is writing (then nothing is captured)
 TICK = f"UPDATE _sync_state SET hlc = max(hlc + 1, {NOW_MS} * 65536) WHERE {LIVE};"
 NOT_APPLYING = "(SELECT applying FROM _sync_state WHERE id = 1) = 0"
-NUMERIC = ("INT", "REAL", "FLOA", "DOUB", "NUMERIC")
+NUMERIC = ("NUMERIC", "DECIMAL")
 
 
 def ensure_schema(db) -> None:
@@ -52,6 +56,10 @@ def ensure_schema(db) -> None:
     for statement in SCHEMA.strip().split(";\n"):
         if statement.strip():
             db.execute(statement)
+    present = {c.name for c in db["_sync_cursors"].columns}
+    for column in ("mark_seq", "mark_hlc"):  # the last change applied from the origin (stores made before lack it)
+        if column not in present:
+            db.execute(f"ALTER TABLE _sync_cursors ADD COLUMN {column} INTEGER")
     db.execute("INSERT OR IGNORE INTO _sync_state (id, epoch) VALUES (1, ?)", [new_epoch()])
     db.conn.commit()
 
@@ -89,7 +97,7 @@ def _json_of(columns, ref: str, counters=(), old=None, negate=False) -> str:
 
 
 def _log(table: SyncedTable, op: str, ref: str, row_json: str, version: int) -> str:
-    sql = (f"INSERT INTO _changes (tbl, pk, op, row, hlc, origin, schema_ver) SELECT '{table.name}', "
+    sql = (f"INSERT INTO _changes ({LOGGED_LIST}) SELECT '{table.name}', "
            f"{ref}.{_q(table.key)}, '{op}', {row_json}, hlc, origin, {version} FROM _sync_state WHERE {LIVE};")
     if table.policy == "last_writer_wins":
         sql += (f" INSERT INTO _lww_versions (tbl, pk, hlc, origin, deleted) SELECT '{table.name}', {ref}.{_q(table.key)}, "
@@ -98,13 +106,39 @@ def _log(table: SyncedTable, op: str, ref: str, row_json: str, version: int) -> 
     return sql
 
 
+def counter_columns(table: SyncedTable, types: dict) -> list[str]:
+    """The columns of ``table`` (``types``: column name → declared SQL type) whose changes are differences.
+
+    One rule for capture and for both appliers: a counter table's columns other than the key whose declared
+    type counts (:func:`counts`); text, untyped, boolean, date and other columns take the last change's value.
+    """
+    if table.policy != "counter":
+        return []
+    return [name for name, kind in types.items() if name != table.key and counts(kind)]
+
+
+def counts(declared: str | None) -> bool:
+    """Whether a column of this declared type holds an amount: integer or real affinity by SQLite's own rules
+    (``INT`` anywhere; else ``REAL``/``FLOA``/``DOUB`` without ``CHAR``/``CLOB``/``TEXT``), or ``NUMERIC``/``DECIMAL``."""
+    kind = (declared or "").upper()
+    if "INT" in kind:
+        return True
+    if any(text in kind for text in ("CHAR", "CLOB", "TEXT")):
+        return False
+    return any(real in kind for real in ("REAL", "FLOA", "DOUB")) or kind.startswith(NUMERIC)
+
+
+def column_types(db, name: str) -> dict:
+    """Column name → declared type of table ``name`` (empty when it does not exist)."""
+    return {c.name: c.type for c in db[name].columns} if db[name].exists() else {}
+
+
 def _capture_triggers(db, table: SyncedTable, version: int) -> dict[str, str]:
     columns = [c.name for c in db[table.name].columns]
-    counters = [c.name for c in db[table.name].columns
-                if table.policy == "counter" and c.name != table.key and c.type.upper().startswith(NUMERIC)]
+    counters = counter_columns(table, column_types(db, table.name))
     key = _q(table.key)
     name, on = f"_sync_{table.name}", f"ON {_q(table.name)}"  # no WHEN subquery: each statement checks LIVE
-    update_body = (f"{TICK} INSERT INTO _changes (tbl, pk, op, row, hlc, origin, schema_ver) SELECT '{table.name}', OLD.{key}, 'D', "
+    update_body = (f"{TICK} INSERT INTO _changes ({LOGGED_LIST}) SELECT '{table.name}', OLD.{key}, 'D', "
                    f"json_object('{table.key}', OLD.{key}), hlc, origin, {version} FROM _sync_state WHERE {LIVE} AND OLD.{key} IS NOT NEW.{key}; "
                    + _log(table, "U", "NEW", _json_of(columns, "NEW", counters, "OLD"), version))
     delete_row = _json_of(columns, "OLD", counters, negate=True) if counters else f"json_object('{table.key}', OLD.{key})"
@@ -169,3 +203,15 @@ def set_origin(db, origin: str) -> None:
     """Record this store's origin name (the node's name at the hub, or ``hub``)."""
     with db.atomic():
         db.execute("UPDATE _sync_state SET origin = ? WHERE id = 1", [origin])
+
+
+def recapture(db, table: SyncedTable, origin: str) -> int:
+    """Log every row of append-only ``table`` again as an insert (after a hub lost them); return how many.
+
+    The hub inserts append-only rows with ``ON CONFLICT DO NOTHING``, so rows it kept are not doubled.
+    """
+    columns = [c.name for c in db[table.name].columns]
+    row = _json_of(columns, "t")
+    return db.execute(f"INSERT INTO _changes ({LOGGED_LIST}) SELECT '{table.name}', t.{_q(table.key)}, 'I', {row}, "
+                      f"(SELECT hlc FROM _sync_state WHERE id = 1), ?, {schema_version(db)} FROM {_q(table.name)} t "
+                      f"ORDER BY t.rowid", [origin]).rowcount

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 
-from .capture import schema_version, state
-from .delta import COLUMNS, FORMAT, Delta, create_tables, seal, sql_digest
+from .capture import state
+from .delta import Delta, create_tables, seal
+from .protocol import Change, Header, column_list
 
 SNAPSHOT_RATIO = 0.5
 OUT = "_delta_out"
@@ -51,37 +52,35 @@ def export_delta(db, since: int, limit: int = 10_000, tables=None) -> Delta:
         create_tables(conn, OUT)
         conn.execute("BEGIN")  # one read snapshot: the rows and the top sequence agree
         try:
-            count = conn.execute(f"INSERT INTO {OUT}.changes SELECT {', '.join(COLUMNS)} FROM main._changes "
+            count = conn.execute(f"INSERT INTO {OUT}.changes SELECT {column_list()} FROM main._changes "
                                  f"WHERE seq > ?{where} ORDER BY seq LIMIT ?", [since, *params, limit]).rowcount
             last = conn.execute(f"SELECT max(seq) FROM {OUT}.changes").fetchone()[0]
             top, start = last_seq(db), horizon(db) + 1
-            sha = sql_digest(conn, OUT)
         finally:
             conn.execute("COMMIT")
         raw = conn.serialize(name=OUT)
     finally:
         conn.execute(f"DETACH {OUT}")
-    meta = _delta_meta(db, since, last if count == limit else max(top, since), start)
-    return Delta({"format": FORMAT, "kind": "delta", **meta, "count": count, "sha256": sha}, raw=raw)
+    header = _delta_header(db, since, last if count == limit else max(top, since), start)
+    return Delta(header.replace(count=count), raw=raw)
 
 
-def _delta_meta(db, since: int, to_seq: int, start: int) -> dict:
+def _delta_header(db, since: int, to_seq: int, start: int) -> Header:
     info = state(db)
-    return {"origin": info["origin"], "epoch": info["epoch"], "from_seq": since + 1, "to_seq": to_seq,
-            "log_start": start, "schema_version": schema_version(db)}
+    return Header(origin=info["origin"], epoch=info["epoch"], from_seq=since + 1, to_seq=to_seq, log_start=start)
 
 
 def _export_rows(db, since: int, limit: int, tables) -> Delta:
     where, params = _where(tables)
     with db.atomic():
-        rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM _changes WHERE seq > ?{where} ORDER BY seq LIMIT ?",
+        rows = db.execute(f"SELECT {column_list()} FROM _changes WHERE seq > ?{where} ORDER BY seq LIMIT ?",
                           [since, *params, limit]).fetchall()
         top, start = last_seq(db), horizon(db) + 1
     to_seq = rows[-1][0] if len(rows) == limit else max(top, since)
-    return seal(_delta_meta(db, since, to_seq, start), [tuple(r) for r in rows])
+    return seal(_delta_header(db, since, to_seq, start), rows)
 
 
-def export_snapshot(db, tables: dict) -> Delta:
+def export_snapshot(db, tables: dict, reason: str | None = None) -> Delta:
     """Every row of ``tables`` (name → SyncedTable) as ``S`` changes, valid up to the current sequence."""
     with db.atomic():
         info, to_seq, changes = state(db), last_seq(db), []
@@ -89,12 +88,12 @@ def export_snapshot(db, tables: dict) -> Delta:
             if not db[table.name].exists():
                 continue
             for row in db[table.name].rows:
-                changes.append((to_seq, table.name, row[table.key], "S", json.dumps(row, default=str), info["hlc"], info["origin"], 0))
-        meta = {"kind": "snapshot", "origin": info["origin"], "epoch": info["epoch"], "from_seq": 0, "to_seq": to_seq,
-                "schema_version": schema_version(db), "tables": sorted(tables)}
-        if any(t.policy == "counter" for t in tables.values()):
-            meta["cursors"] = cursors(db)
-    return seal(meta, changes)
+                changes.append(Change(to_seq, table.name, row[table.key], "S", json.dumps(row, default=str), info["hlc"],
+                                      info["origin"], 0))
+        counters = any(t.policy == "counter" for t in tables.values())
+        header = Header(origin=info["origin"], epoch=info["epoch"], from_seq=0, to_seq=to_seq, kind="snapshot",
+                        tables=tuple(sorted(tables)), cursors=cursors(db) if counters else None, reason=reason)
+    return seal(header, changes)
 
 
 def cursors(db) -> dict:

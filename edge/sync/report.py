@@ -1,5 +1,6 @@
 """What a technician asks about sync, in one JSON object: the store's side (pending changes, cursors) and
-the last round's outcome, with the lag since the last successful round.
+the last round's outcome, with the lag since the last successful round, and the newest notices (a hub
+restored from a backup).
 
 Both ``storefront-edge sync status`` and ``GET /v1/admin/sync/status`` answer with it.
 """
@@ -9,7 +10,8 @@ from __future__ import annotations
 import time
 
 
-NOT_CAPTURING = {"origin": None, "epoch": None, "pending_changes": 0, "acked_seq": 0, "last_seq": 0, "hub_cursor": 0}
+NOT_CAPTURING = {"origin": None, "epoch": None, "pending_changes": 0, "retained_changes": 0, "acked_seq": 0, "last_seq": 0,
+                 "hub_cursor": 0}
 
 
 def status_report(node, now: float | None = None) -> dict:
@@ -28,4 +30,4 @@ def status_report(node, now: float | None = None) -> dict:
     lag = None if success is None else round(max(0.0, (now or time.time()) - success), 3)
     hub_url = node.config.get("HUB_URL")
     return {**(local_status(db) if capturing else NOT_CAPTURING), "capturing": capturing, "hub_url": redact(hub_url),
-            "joined": bool(hub_url), "lag_seconds": lag, "last_round": last_round}
+            "joined": bool(hub_url), "lag_seconds": lag, "notices": last_round.get("last_notices"), "last_round": last_round}

@@ -12,6 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
+from edge.api import write_transaction
+
 REQUIRED = ("sku", "title", "price")
 
 
@@ -65,7 +67,7 @@ def import_catalog(db, csv_path: Path, media_dir: Path) -> int:
     for row in rows:
         row["images"] = json.dumps(_copy_images(row, csv_path.parent, media_dir))
         row["updated_at"] = now
-    with db.atomic():
+    with write_transaction(db):  # upsert_all reads the schema first: take the write lock at the start
         db["catalog_items"].upsert_all(rows, pk="sku")
     return len(rows)
 

@@ -61,7 +61,7 @@ class PostgresSide:
         types_db = _sqlite_store(tmp_path / "types.db")
         types = {name: capture.column_types(types_db, name) for name in TABLES}
         types_db.close()
-        self.store = PostgresHubStore(pg_server.create_database(), tmp_path, TABLES, types)
+        self.store = PostgresHubStore(pg_server.create_database(), tmp_path, TABLES, column_types=types)
 
     def apply(self, delta, origin):
         from edge.hub import pg_apply

@@ -17,7 +17,7 @@ from edge.sync import delta as wire
 from edge.sync import protocol
 from edge.sync.protocol import Change, Header
 from tests.pg_server import hub_backend, pg_server  # noqa: F401 (fixtures)
-from tests.test_sync_support import FlaskTransport, hub, hub_event_ids, hub_store, make_edge, node_of, post_event, register  # noqa: F401
+from tests.test_sync_support import FlaskTransport, hub, publish, hub_event_ids, hub_store, make_edge, node_of, post_event, register  # noqa: F401
 
 SAVED = Path(__file__).parent / "deltas"
 EXPECTED = json.loads((SAVED / "expected.json").read_text())
@@ -57,9 +57,7 @@ def _get(hub, token, path, **headers):
 
 
 def test_an_older_edge_pulls_format_2_and_reads_it_with_the_old_rules(hub, tmp_path):
-    csv = tmp_path / "c.csv"
-    csv.write_text("sku,title,price\na1,Apple,1.5\n")
-    hub_store(hub).publish_catalog(csv)
+    publish(hub, "catalog_items", [{"sku": "a1", "title": "Apple", "price": 1.5}])
     token = register(hub, "store-1")
     old = _get(hub, token, protocol.ROUTES["pull"] + "?since=0")  # no X-Delta-Formats: an edge of format /2
     assert old.status_code == 200

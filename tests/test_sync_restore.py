@@ -17,7 +17,7 @@ import pytest
 
 from edge.sync.worker import read_status, record_round, sync_once
 from tests.pg_server import hub_backend, pg_server  # noqa: F401 (fixtures)
-from tests.test_sync_support import (FlaskTransport, as_items, event_ids, hub_event_ids, hub_store, make_edge, make_hub,
+from tests.test_sync_support import (FlaskTransport, publish, as_items, event_ids, hub_event_ids, hub_store, make_edge, make_hub,
                                      node_of, post_event, register)
 
 
@@ -50,9 +50,9 @@ class Backup:
 
 
 def _publish(hub, folder, rows: str) -> None:
-    csv = folder / "catalog.csv"
-    csv.write_text("sku,title,price\n" + rows)
-    hub_store(hub).publish_catalog(csv)
+    """Publish catalog rows written as ``sku,title,price`` lines through the hub's publish route."""
+    records = [dict(zip(("sku", "title", "price"), line.split(","))) for line in rows.splitlines()]
+    publish(hub, "catalog_items", [{**r, "price": float(r["price"])} for r in records])
 
 
 @pytest.mark.parametrize("retained", [True, False], ids=["from the retained log", "from the append-only tables"])

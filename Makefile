@@ -11,9 +11,10 @@ WORKERS ?= 2
 APT_RUN  := espeak-ng libespeak-ng1
 # chromium and a CJK font: the console's browser tests (Playwright drives the system browser).
 APT_TEST := $(APT_RUN) postgresql chromium fonts-noto-cjk
+APT_BENCH := $(APT_TEST) wrk
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle vision-bench demo-catalog clean
+.PHONY: run test bench venv-run venv-test apt-run apt-test apt-bench vision-bundle vision-bench demo-catalog clean
 
 run: venv-run apt-run
 	$(BIN)/storefront-edge --data-dir $(DATA) init --demo
@@ -22,7 +23,7 @@ run: venv-run apt-run
 test: venv-test apt-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: venv-test
+bench: venv-test apt-bench
 	$(BIN)/python -m benchmarks
 
 $(BIN)/python:
@@ -53,6 +54,8 @@ apt-run:
 	@sh scripts/apt-ensure.sh $(APT_RUN)
 apt-test:
 	@sh scripts/apt-ensure.sh $(APT_TEST)
+apt-bench:
+	@sh scripts/apt-ensure.sh $(APT_BENCH)
 
 # Reproduce the shipped default vision bundle from the grocery photos with the long recipe (needs
 # ../shared; about 75 minutes on 2 cores). SIGN_KEY=path/to/key.key signs it (see models_lite/README.md).

@@ -22,7 +22,9 @@ import importlib
 _WHERE = {
     "hookimpl": "edge.hookspecs", "PluginInfo": "edge.hookspecs", "SyncedTable": "edge.hookspecs",
     "HealthReport": "edge.hookspecs",
-    "current_node": "edge.node", "json_body": "edge.bodies", "validated": "edge.bodies", "documented": "edge.openapi",
+    "current_node": "edge.node", "json_body": "edge.bodies", "validated": "edge.bodies", "read_body": "edge.bodies",
+    "MAX_PRICE": "edge.bodies", "SQLITE_INT_MAX": "edge.bodies",
+    "write_transaction": "edge.store", "documented": "edge.openapi",
     "ApiError": "edge.errors", "BadRequest": "edge.errors", "NotFound": "edge.errors", "Conflict": "edge.errors",
     "PayloadTooLarge": "edge.errors", "UnsupportedMediaType": "edge.errors", "Unprocessable": "edge.errors",
     "ServiceUnavailable": "edge.errors", "ModelError": "edge.runtime",

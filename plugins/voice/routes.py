@@ -7,19 +7,17 @@ audio as base64 WAV (``speak=false`` leaves it out). Every turn is logged in ``v
 
 from __future__ import annotations
 
-import base64
 import re
 import uuid
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.api import (ApiError, UnsupportedMediaType, current_node, documented, json_body, read_body, validated,
-                      write_transaction)
+from edge.api import ApiError, UnsupportedMediaType, current_node, documented, json_body, read_body, validated
 
-from .knowledge import faq_entries
-from .audio import check_not_silent, decode_wav, prosody
-from .stages import Timings, Transcript, VoiceError
+from . import service
+from .audio import decode_wav
+from .stages import Timings, VoiceError
 
 SESSION = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "multipart/form-data")
@@ -53,34 +51,12 @@ def _error(exc: VoiceError) -> ApiError:
     return ApiError(str(exc), code=exc.code, status=exc.status, details=exc.details)
 
 
-def _finish(node, slot, turn: dict, timings: Timings, speak: bool) -> dict:
-    db = node.db()
-    with write_transaction(db):
-        turn_id = slot.pipeline.log(db, turn, timings.as_dict())
-    if speak:
-        with timings.stage("tts"):
-            turn["audio_wav_base64"] = base64.b64encode(slot.speaker.synthesize(turn["answer"], turn["language"])).decode()
-    turn["turn_id"], turn["timings"] = turn_id, timings.as_dict()
-    return turn
-
-
-def _respond(node, slot, session_id, transcript, timings, cues=None) -> dict:
-    db = node.db()
-    with write_transaction(db):
-        return slot.pipeline.respond(db, session_id, transcript, timings, cues)
-
-
 def text_turn():
-    node, slot, config = _voice()
+    node, slot, _ = _voice()
     body = validated(TextTurn, json_body())
     try:
-        if len(body.text) > config.max_text_chars:
-            raise VoiceError(f"text is longer than {config.max_text_chars} characters", "text_too_long", 413,
-                             {"limit": config.max_text_chars})
         language = slot.pipeline.check_language(body.language)
-        timings = Timings()
-        turn = _respond(node, slot, body.session_id or uuid.uuid4().hex, Transcript(body.text, language, 1.0, "text"), timings)
-        return jsonify(_finish(node, slot, turn, timings, body.speak))
+        return jsonify(service.text_turn(node, body.text, language, body.session_id or uuid.uuid4().hex, body.speak))
     except VoiceError as exc:
         raise _error(exc) from None
 
@@ -93,7 +69,10 @@ def _audio_bytes(config) -> bytes:
         upload = request.files.get("audio")
         if upload is None:
             raise VoiceError("the form has no 'audio' file", "missing_audio", 400)
-        return upload.read(config.max_upload_bytes + 1)
+        data = upload.read(config.max_upload_bytes + 1)
+        if len(data) > config.max_upload_bytes:
+            raise VoiceError(f"the upload is larger than {config.max_upload_bytes} bytes", "request_entity_too_large", 413)
+        return data
     return read_body(config.max_upload_bytes)
 
 
@@ -107,14 +86,8 @@ def audio_turn():
         timings = Timings()
         with timings.stage("audio"):
             samples, info = decode_wav(_audio_bytes(config), config.max_seconds)
-            check_not_silent(samples)
-            cues = prosody(samples)
-        recognizer = slot.pipeline.recognizer(node.db(), language)
-        faq = [e["question"] for e in faq_entries(node.db(), language)]
-        transcript, tried = slot.router.transcribe(samples, language, recognizer, faq, timings)
-        turn = _respond(node, slot, session_id, transcript, timings, cues)
-        turn.update(asr_tried=tried, audio=info, prosody=cues)
-        return jsonify(_finish(node, slot, turn, timings, request.args.get("speak", "true") != "false"))
+        turn = service.audio_turn(node, samples, language, session_id, request.args.get("speak", "true") != "false", timings)
+        return jsonify({**turn, "audio": info})
     except VoiceError as exc:
         raise _error(exc) from None
 
@@ -123,9 +96,7 @@ def speak():
     node, slot, config = _voice()
     body = validated(SpeakRequest, json_body())
     try:
-        if len(body.text) > config.max_text_chars:
-            raise VoiceError(f"text is longer than {config.max_text_chars} characters", "text_too_long", 413,
-                             {"limit": config.max_text_chars})
+        service.check_text(config, body.text)
         language = slot.pipeline.check_language(body.language)
         return Response(slot.speaker.synthesize(body.text, language), mimetype="audio/wav")
     except VoiceError as exc:

@@ -46,11 +46,18 @@ class SpeechRouter:
 
             folder = self.weights_source(f"whisper-{self.config.whisper_model}")
             return WhisperEngine(folder, self.config.whisper_model, beam=self.config.whisper_beam)
-        if name == "vosk":
-            from .asr.vosk import VoskEngine
-
-            return VoskEngine(self.weights_source("vosk"))
         raise VoiceError(f"unknown speech engine '{name}'", "unknown_engine", 422)
+
+    @staticmethod
+    def _run(engine, name, samples, language, recognizer, faq_questions) -> Transcript:
+        try:
+            if name == "grammar":
+                engine.set_grammar(recognizer, faq_questions)
+            return engine.transcribe(samples, language, GrammarContext(recognizer, faq_questions))
+        except VoiceError:
+            raise
+        except Exception as exc:  # an engine's own failure (a model that will not load) is a 503, never a 500
+            raise VoiceError(f"speech engine '{name}' failed: {exc}", "asr_failed", 503) from None
 
     def transcribe(self, samples, language: str, recognizer, faq_questions, timings) -> tuple[Transcript, list]:
         """The first accepted transcript along ``asr_order`` and the list of engines tried."""
@@ -62,9 +69,7 @@ class SpeechRouter:
                 continue
             engine = self.engine(name)
             with timings.stage(f"asr_{name}"):
-                if name == "grammar":
-                    engine.set_grammar(recognizer, faq_questions)
-                last = engine.transcribe(samples, language, GrammarContext(recognizer, faq_questions))
+                last = self._run(engine, name, samples, language, recognizer, faq_questions)
             tried.append({"engine": last.engine, "rejected": last.rejected, "text": last.text})
             if not last.rejected:
                 return last, tried

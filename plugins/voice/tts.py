@@ -30,7 +30,8 @@ WAIT_SECONDS = 10.0
 def complete_wav(path: str) -> bytes | None:
     """The file's bytes once it is a whole WAV (header frames = data written, at least one frame), else ``None``."""
     try:
-        data = open(path, "rb").read()
+        with open(path, "rb") as handle:
+            data = handle.read()
         with wave.open(io.BytesIO(data)) as wav:
             frames, width = wav.getnframes(), wav.getsampwidth() * wav.getnchannels()
             complete = frames > 0 and len(wav.readframes(frames)) == frames * width

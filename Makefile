@@ -13,7 +13,7 @@ APT_RUN  := espeak-ng libespeak-ng1
 APT_TEST := $(APT_RUN) postgresql chromium fonts-noto-cjk
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle vision-bench demo-catalog clean
+.PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle vision-bench demo-catalog voice-bundle clean
 
 run: venv-run apt-run
 	$(BIN)/storefront-edge --data-dir $(DATA) init --demo
@@ -65,6 +65,11 @@ vision-bench: venv-test
 
 demo-catalog: venv-test
 	$(BIN)/storefront-edge convert vision demo-catalog --dataset ../shared/datasets/grocery-store --out models_lite/demo_catalog --bundle models_lite/storefront-vision
+
+# Rebuild the signed voice bundle: bundle.json pins the Whisper weight files of the installed package.
+voice-bundle: venv-test
+	$(BIN)/storefront-edge bundle build models_lite/storefront-voice
+	$(if $(SIGN_KEY),$(BIN)/storefront-edge bundle sign models_lite/storefront-voice --key $(SIGN_KEY))
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache

@@ -5,8 +5,10 @@ may change without notice. Names resolve on first use, so importing this module 
 plugin's command module can import it when the command line starts).
 
 - the contract: ``hookimpl``, ``PluginInfo``, ``SyncedTable``, ``HealthReport`` (see :mod:`edge.hookspecs`);
-- in a request: ``current_node()`` (models by name, config, state slot, store), ``json_body``,
-  ``validated``, ``documented`` (describe a route for ``/openapi.json``);
+- in a request: ``current_node()`` (models by name, config, state slot, store), ``json_body``, ``read_body``
+  (a raw body within its limit), ``validated``, ``documented`` (describe a route for ``/openapi.json``), the
+  bounds ``MAX_PRICE`` and ``SQLITE_INT_MAX``, ``write_transaction(db)`` (BEGIN IMMEDIATE with retries) and
+  ``sha256_file(path)``;
 - errors that become JSON answers with their status: ``ApiError``, ``BadRequest``, ``NotFound``,
   ``Conflict``, ``PayloadTooLarge``, ``UnsupportedMediaType``, ``Unprocessable``, ``ServiceUnavailable``,
   and ``ModelError`` (a model called wrongly);
@@ -24,7 +26,7 @@ _WHERE = {
     "HealthReport": "edge.hookspecs",
     "current_node": "edge.node", "json_body": "edge.bodies", "validated": "edge.bodies", "read_body": "edge.bodies",
     "MAX_PRICE": "edge.bodies", "SQLITE_INT_MAX": "edge.bodies",
-    "write_transaction": "edge.store", "documented": "edge.openapi",
+    "write_transaction": "edge.store", "sha256_file": "edge.bundles.builder", "documented": "edge.openapi",
     "ApiError": "edge.errors", "BadRequest": "edge.errors", "NotFound": "edge.errors", "Conflict": "edge.errors",
     "PayloadTooLarge": "edge.errors", "UnsupportedMediaType": "edge.errors", "Unprocessable": "edge.errors",
     "ServiceUnavailable": "edge.errors", "ModelError": "edge.runtime",

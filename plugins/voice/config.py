@@ -14,7 +14,7 @@ class VoiceConfig(BaseModel):
     max_seconds: float = Field(30.0, gt=0, le=600)
     max_text_chars: int = Field(500, ge=1, le=10_000)
     max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1024)
-    asr_order: tuple[Literal["grammar", "whisper"], ...] = ("grammar", "whisper")
+    asr_order: tuple[Literal["grammar", "whisper", "vosk"], ...] = ("grammar", "whisper")
     whisper_model: Literal["tiny.en", "base"] = "tiny.en"
     whisper_beam: int = Field(1, ge=1, le=8)
     grammar_floor: float = Field(0.5, ge=0, le=1)

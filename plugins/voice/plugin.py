@@ -50,13 +50,14 @@ def voice_bundle(node):
 
 @hookimpl
 def startup(node):
+    from .encoder import EncoderSource
     from .pipeline import VoicePipeline
     from .speech import SpeechRouter
     from .tts import Speaker
 
     config = node.plugin_config(PLUGIN_NAME)
     slot = node.slot(PLUGIN_NAME)
-    slot.pipeline = VoicePipeline(config)
+    slot.pipeline = VoicePipeline(config, encoder_source=EncoderSource(node))
     slot.speaker = Speaker(config.tts_cache)
     slot.router = SpeechRouter(config, lambda name: _weights(node, name))
 

@@ -178,7 +178,8 @@ def _wer(reference: str, hypothesis: str) -> tuple[int, int]:
 
 
 def _words(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z' ]+", " ", text.lower()).split())
+    """Lower-case words only: the reference's <s> </s> markers and the hypotheses' punctuation dropped."""
+    return " ".join(re.sub(r"[^a-z' ]+", " ", re.sub(r"</?s>", " ", text.lower())).split())
 
 
 def librivox_wer(node) -> dict:

@@ -66,6 +66,22 @@ def test_chinese_questions_get_their_answer(store, client, client_headers, text,
     assert turn["intent"] == intent and needle in turn["answer"]
 
 
+@pytest.mark.parametrize("text, intent, slots", [
+    ("is there any pineapple left", "ProductAvailability", {"product": "Pineapple"}),
+    ("What is happening with order 1, 2, 3, 4?", "OrderStatus", {"order_id": "1234"}),
+    ("when does the shop shut tonight", "StoreHours", {}),
+    ("can I bring back a jacket I bought", "ReturnsPolicy", {}),
+    ("put me through to a real person", "HumanAgent", {}),
+    ("open the garage door", None, {}),
+    ("order me a pizza", None, {}),
+    ("where is the moon", None, {}),
+])
+def test_phrasings_outside_the_templates_go_by_cue_words_and_their_slot(store, client, client_headers, text, intent, slots):
+    turn = ask(client, client_headers, text)
+    assert turn["intent"] == intent and turn["slots"] == slots
+    assert turn["intent_source"] == "cues" or intent is None
+
+
 def test_unknown_order_and_missing_number_are_answered(store, client, client_headers):
     assert "could not find order 999" in ask(client, client_headers, "where is my order 999")["answer"]
     assert ask(client, client_headers, "where is my order")["answer"] == "Please tell me your order number."

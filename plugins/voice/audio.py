@@ -110,6 +110,20 @@ def _pitch(frame: np.ndarray, rate: int) -> float | None:
     return rate / lag if corr[lag] / corr[0] > 0.5 else None
 
 
+def trim_silence(samples: np.ndarray, rate: int = TARGET_RATE, floor_dbfs: float = -45.0, margin: float = 0.2) -> np.ndarray:
+    """``samples`` without leading and trailing stretches quieter than ``floor_dbfs`` (keeping ``margin`` seconds)."""
+    frame = rate // 50
+    count = len(samples) // frame
+    if count < 3:
+        return samples
+    energy = 20 * np.log10(np.sqrt(np.mean(samples[: count * frame].reshape(count, frame) ** 2, axis=1)) + 1e-9)
+    loud = np.flatnonzero(energy > max(floor_dbfs, energy.max() - 40))
+    if loud.size == 0:
+        return samples
+    keep = int(margin * rate)
+    return samples[max(loud[0] * frame - keep, 0): min((loud[-1] + 1) * frame + keep, len(samples))]
+
+
 def to_wav(samples: np.ndarray, rate: int) -> bytes:
     """16-bit mono WAV bytes of float samples."""
     import wave

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from . import escalation, handlers, knowledge
+from .cues import match_cues
 from .intents import Recognizer
 from .stages import Answer, IntentMatch, Timings, Transcript, VoiceError
 
@@ -44,10 +45,19 @@ class VoicePipeline:
             return current
 
     def understand(self, db, text: str, language: str) -> IntentMatch:
-        """Templates first; otherwise the closest FAQ entry when it scores over ``faq_floor``."""
-        match = self.recognizer(db, language).match(text)
+        """Templates first, then the FAQ entry scoring over its floor, then cue words with their slot."""
+        recognizer = self.recognizer(db, language)
+        match = recognizer.match(text)
         if match.name is not None:
             return match
+        faq = self._faq(db, text, language)
+        if faq.name is not None:
+            return faq
+        cued = match_cues(text, recognizer.products, language)
+        return cued if cued.name is not None else faq
+
+    def _faq(self, db, text: str, language: str) -> IntentMatch:
+        match = IntentMatch(None, {}, 0.0)
         entries = knowledge.faq_entries(db, language)
         if not entries or not text.strip():
             return match

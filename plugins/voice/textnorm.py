@@ -16,7 +16,7 @@ def normalize(text: str, language: str = "en") -> str:
     text = _PUNCT.sub(" ", text.lower().replace("what's", "what is").replace("i'm", "i am"))
     if language == "zh":
         return _zh_digits(text).replace(" ", "")
-    words, out = text.split(), []
+    words, out = _join_digit_runs(text.split()), []
     for word in words:
         digit = DIGIT_WORDS.get(word) if word != "oh" or (out and out[-1].isdigit()) else None
         if digit is not None and out and out[-1].isdigit():
@@ -24,6 +24,17 @@ def normalize(text: str, language: str = "en") -> str:
         else:
             out.append(digit if digit is not None else word)
     return " ".join(out).replace("-", "")
+
+
+def _join_digit_runs(words: list[str]) -> list[str]:
+    """Single digits in a row ("1 2 3 4", from "1, 2, 3, 4") become one number, as a spoken order number does."""
+    out: list[str] = []
+    for word in words:
+        if len(word) == 1 and word.isdigit() and out and out[-1].isdigit():
+            out[-1] += word
+        else:
+            out.append(word)
+    return out
 
 
 def _zh_digits(text: str) -> str:

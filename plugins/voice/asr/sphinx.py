@@ -16,6 +16,7 @@ import threading
 import numpy as np
 
 from ..stages import Transcript
+from ..audio import trim_silence
 from .base import pcm16
 
 
@@ -58,12 +59,12 @@ class SphinxGrammarEngine:
             self._grammar_key = key
 
     def transcribe(self, samples: np.ndarray, language: str, context=None) -> Transcript:
-        """Decode with the grammar; ``rejected`` unless ``context.accepts(text)`` (a whole template sentence)."""
+        """Decode with the grammar (silence trimmed first); ``rejected`` unless ``context.accepts(text)``."""
         with self._lock:
             decoder = self._decoders()
             decoder.activate_search("kiosk")
             decoder.start_utt()
-            decoder.process_raw(pcm16(samples), full_utt=True)
+            decoder.process_raw(pcm16(trim_silence(samples)), full_utt=True)
             decoder.end_utt()
             hyp = decoder.hyp()
         text = hyp.hypstr if hyp else ""

@@ -160,3 +160,16 @@ def test_the_hub_lists_open_hand_off_tickets(tmp_path, runner):
     assert [json.loads(line)["id"] for line in result.output.splitlines()] == ["01A"]
     everything = runner.invoke(cli, ["hub", "voice-tickets", "--all", "--data-dir", str(hub_dir)]).output.splitlines()
     assert [json.loads(line)["id"] for line in everything] == ["01A", "01B"]
+
+
+@pytest.mark.parametrize("amplitude, pitch, upset", [(0.9, 300.0, True), (0.05, 300.0, False), (0.9, 120.0, False)])
+def test_loud_high_pitched_speech_counts_as_upset(amplitude, pitch, upset):
+    import numpy as np
+
+    from plugins.voice.audio import prosody
+    from plugins.voice.escalation import upset_voice
+
+    t = np.arange(16000) / 16000
+    cues = prosody((amplitude * np.sin(2 * np.pi * pitch * t)).astype(np.float32))
+    assert abs(cues["pitch_hz"] - pitch) < pitch * 0.05
+    assert upset_voice(cues, loud_dbfs=-6.0) is upset

@@ -96,7 +96,7 @@ def prosody(samples: np.ndarray, rate: int = TARGET_RATE) -> dict:
     energy = np.sqrt(np.mean(frames ** 2, axis=1))
     voiced = frames[energy > max(energy.max() * 0.3, 1e-4)] if frames.size else frames
     pitches = [p for p in (_pitch(f, rate) for f in voiced[:200]) if p]
-    return {"rms_dbfs": round(dbfs(voiced.ravel()) if voiced.size else -120.0, 1),
+    return {"rms_dbfs": round(float(dbfs(voiced.ravel())) if voiced.size else -120.0, 1),
             "pitch_hz": round(float(np.median(pitches)), 1) if pitches else 0.0}
 
 

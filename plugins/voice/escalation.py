@@ -29,7 +29,7 @@ def upset_voice(prosody: dict | None, loud_dbfs: float) -> bool:
     """Loud (RMS over ``loud_dbfs``) and high, varied pitch: the prosody cue of an upset speaker."""
     if not prosody:
         return False
-    return prosody.get("rms_dbfs", -99) > loud_dbfs and prosody.get("pitch_hz", 0) > 220
+    return bool(prosody.get("rms_dbfs", -99) > loud_dbfs and prosody.get("pitch_hz", 0) > 220)
 
 
 def reason_for(intent: str | None, text: str, language: str, prosody: dict | None, failures: int, config) -> str | None:

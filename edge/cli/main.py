@@ -26,7 +26,7 @@ def convert():
 
 
 # (module, command name, group to add it to): present only when that part of the project is.
-_OPTIONAL = (("converters.cli", "vision", convert), ("edge.cli.sync_cmds", "hub", cli), ("edge.cli.sync_cmds", "sync", cli))
+_OPTIONAL = (("converters.cli", "vision", convert), ("converters.voice.cli", "voice_encoder", convert), ("edge.cli.sync_cmds", "hub", cli), ("edge.cli.sync_cmds", "sync", cli))
 
 
 def _register() -> None:

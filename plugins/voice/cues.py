@@ -1,0 +1,66 @@
+"""A second chance for phrasings the templates do not have: intent by cue words plus the slots found in the text.
+
+Open-vocabulary speech ("is there any lemon left", "what is happening with order 1234") rarely repeats a
+template word for word. When no template matches, the intent is taken from cue words, and only with the
+slot it needs (a product named in the text for availability and aisle, a number for an order): a product
+with no cue is not enough, and a cue with no product is not either. Matches are reported with
+``source="cues"`` and confidence 0.7, below a template match.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .stages import IntentMatch
+from .textnorm import normalize
+
+CUES = {
+    "en": {
+        "HumanAgent": r"\b(person|human|staff|agent|manager|someone|somebody|employee|operator|assistant|colleague)\b",
+        "ReturnsPolicy": r"\b(return|returns|refund|refunds|exchange|bring back|send back|take back)\b",
+        "StoreHours": r"\b(hours|opening times)\b|\b(open|close|closing|shut)\b.*\b(today|tomorrow|tonight|now|late|until|"
+                      r"weekend|sunday|saturday|monday|tuesday|wednesday|thursday|friday)\b|"
+                      r"\b(when|what time|how long|how late)\b.*\b(open|close|shut)\b",
+        "OrderStatus": r"\border\b",
+        "ProductLocation": r"\b(where|aisle|find|shelf|located|location)\b",
+        "ProductAvailability": r"\b(have|stock|sell|carry|any|buy|left|available|got)\b",
+    },
+    "zh": {
+        "HumanAgent": "(人工|客服|真人|经理|工作人员)",
+        "ReturnsPolicy": "(退货|退款|换货|退)",
+        "StoreHours": "(营业|开门|关门|几点)",
+        "OrderStatus": "订单",
+        "ProductLocation": "(在哪|哪里|哪儿|货架|通道)",
+        "ProductAvailability": "(有没有|有货|卖|买|还有)",
+    },
+}
+NEEDS_PRODUCT = {"ProductLocation", "ProductAvailability"}
+
+
+def find_product(text: str, products: dict, language: str) -> str | None:
+    """The SKU of the longest product name in ``text`` (whole words; substrings in Chinese)."""
+    for name in sorted(products, key=len, reverse=True):
+        if not name:
+            continue
+        found = name in text if language == "zh" else re.search(rf"\b{re.escape(name)}s?\b", text)
+        if found:
+            return products[name]
+    return None
+
+
+def match_cues(text: str, products: dict, language: str) -> IntentMatch:
+    """The first cue whose slot is present: person, returns, hours, order (with a number), aisle, availability."""
+    spoken = normalize(text, language)
+    cues = CUES.get(language, CUES["en"])
+    sku = find_product(spoken, products, language)
+    number = re.search(r"\d{2,}", spoken)
+    for intent, pattern in cues.items():
+        if not re.search(pattern, spoken):
+            continue
+        if intent in NEEDS_PRODUCT and sku is None:
+            continue
+        if intent == "OrderStatus" and number is None:
+            continue
+        slots = {"product": sku} if intent in NEEDS_PRODUCT else {"order_id": number.group()} if intent == "OrderStatus" else {}
+        return IntentMatch(intent, slots, 0.7, "cues")
+    return IntentMatch(None, {}, 0.0, "cues")

@@ -1,0 +1,87 @@
+"""The store's knowledge for answers: catalog and stock, facts (subject-relation-object), FAQ, orders.
+
+FAQ matching scores each entry of the caller's language by word overlap (a keyword match: the entry's
+question and keywords against the utterance, Jaccard-like, with Chinese scored per character). A sentence
+encoder in the voice bundle, when one is active, replaces the score by a cosine (see :mod:`.encoder`).
+"""
+
+from __future__ import annotations
+
+import re
+
+STOP = {"a", "an", "the", "is", "are", "do", "does", "you", "your", "i", "my", "me", "to", "of", "for", "in", "on",
+        "can", "what", "how", "please", "there", "have", "it", "this", "be", "we", "with", "at", "or", "and",
+        "的", "吗", "我", "你", "们", "是", "有", "在", "了", "么"}
+
+
+def products(db, language: str) -> dict:
+    """{spoken product name: sku}: catalog titles (words split on dashes too) and ``alias`` / ``name_zh`` facts."""
+    names: dict[str, str] = {}
+    if language != "zh" and db["catalog_items"].exists():
+        for sku, title in db.execute("SELECT sku, title FROM catalog_items"):
+            spoken = _spoken(title)
+            if spoken:
+                names.setdefault(spoken, sku)
+    relation = "name_zh" if language == "zh" else "alias"
+    for sku, name in db.execute("SELECT subject, object FROM voice_facts WHERE relation = ?", [relation]):
+        names[_spoken(name) if language != "zh" else name.strip()] = sku
+    return names
+
+
+def _spoken(title: str) -> str:
+    words = re.sub(r"[^a-z ]+", " ", title.lower().replace("-", " ")).split()
+    return " ".join(dict.fromkeys(words))  # "Oatly Oat Milk Oat-Milk" -> "oatly oat milk"
+
+
+def product(db, sku: str) -> dict | None:
+    """The catalog row of ``sku`` with its stock on hand (``None`` if unknown)."""
+    if not db["catalog_items"].exists():
+        return None
+    row = db.execute("SELECT sku, title, price, currency, in_stock FROM catalog_items WHERE sku = ?", [sku]).fetchone()
+    if row is None:
+        return None
+    item = dict(zip(("sku", "title", "price", "currency", "in_stock"), row))
+    stock = db.execute("SELECT on_hand FROM stock_levels WHERE sku = ?", [sku]).fetchone() if db["stock_levels"].exists() else None
+    item["on_hand"] = stock[0] if stock else None
+    return item
+
+
+def fact(db, subject: str, relation: str, language: str = "en") -> str | None:
+    """The object of (subject, relation) in ``language`` (English as the fallback)."""
+    for lang in dict.fromkeys((language, "en")):
+        row = db.execute("SELECT object FROM voice_facts WHERE subject = ? AND relation = ? AND lang = ? ORDER BY id LIMIT 1",
+                         [subject, relation, lang]).fetchone()
+        if row:
+            return row[0]
+    return None
+
+
+def order(db, order_id: str) -> dict | None:
+    """The order row (status, detail) or ``None``."""
+    row = db.execute("SELECT id, status, detail FROM voice_orders WHERE id = ?", [str(order_id)]).fetchone()
+    return dict(zip(("id", "status", "detail"), row)) if row else None
+
+
+def faq_entries(db, language: str) -> list[dict]:
+    """Every FAQ entry of ``language``."""
+    cursor = db.execute("SELECT id, question, answer, keywords FROM voice_faq WHERE lang = ? ORDER BY id", [language])
+    return [dict(zip(("id", "question", "answer", "keywords"), row)) for row in cursor]
+
+
+def tokens(text: str, language: str) -> set[str]:
+    """Content words of ``text`` (characters for Chinese), stop words removed."""
+    if language == "zh":
+        return {c for c in text if c.strip() and c not in STOP and not c.isascii()}
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    return {w.rstrip("s") if len(w) > 3 else w for w in words if w not in STOP}
+
+
+def keyword_scores(text: str, entries: list[dict], language: str) -> list[float]:
+    """Per entry: overlap of the utterance's content words with the entry's question and keywords, 0-1."""
+    said = tokens(text, language)
+    scores = []
+    for entry in entries:
+        known = tokens(f"{entry['question']} {entry['keywords'].replace(',', ' ')}", language)
+        overlap = len(said & known)
+        scores.append(overlap / max(len(said), 1) * min(1.0, overlap / 2) if said else 0.0)
+    return scores

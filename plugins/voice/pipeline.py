@@ -1,0 +1,114 @@
+"""The voice pipeline: transcript → intent and slots → handler → answer text (→ speech), or a hand-off.
+
+``VoicePipeline`` lives in the plugin's node slot (one per worker). It keeps the parsed templates per
+language and rebinds the product list when the catalog or the facts change; the speech engines are
+loaded on first use. Every stage's time is reported in ``timings``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from . import escalation, handlers, knowledge
+from .cues import match_cues
+from .intents import Recognizer
+from .stages import Answer, IntentMatch, Timings, Transcript, VoiceError
+
+
+class VoicePipeline:
+    """Understanding and answering for one node (thread-safe; engines are shared by the worker's threads)."""
+
+    def __init__(self, config, templates_dir=None, encoder_source=None):
+        self.config, self.templates_dir = config, templates_dir
+        self.encoder_source = encoder_source or (lambda: None)
+        self._recognizers: dict[str, Recognizer] = {}
+        self._lock = threading.Lock()
+
+    def check_language(self, language: str) -> str:
+        """``language`` if this node serves it; 422 ``unknown_language`` otherwise."""
+        if language not in self.config.languages:
+            raise VoiceError(f"language '{language}' is not served here", "unknown_language", 422,
+                             {"languages": list(self.config.languages)})
+        return language
+
+    def recognizer(self, db, language: str) -> Recognizer:
+        """The template recognizer of ``language`` bound to the store's current product names."""
+        names = knowledge.products(db, language)
+        with self._lock:
+            current = self._recognizers.get(language)
+            if current is None:
+                current = Recognizer.build(language, names, self.templates_dir)
+                self._recognizers[language] = current
+            elif current.products != names:
+                current = Recognizer(language, current.intents, names)
+                self._recognizers[language] = current
+            return current
+
+    def understand(self, db, text: str, language: str) -> IntentMatch:
+        """Templates first, then the FAQ entry scoring over its floor, then cue words with their slot."""
+        recognizer = self.recognizer(db, language)
+        match = recognizer.match(text)
+        if match.name is not None:
+            return match
+        faq = self._faq(db, text, language)
+        if faq.name is not None:
+            return faq
+        cued = match_cues(text, recognizer.products, language)
+        return cued if cued.name is not None else faq
+
+    def _faq(self, db, text: str, language: str) -> IntentMatch:
+        match = IntentMatch(None, {}, 0.0)
+        entries = knowledge.faq_entries(db, language)
+        if not entries or not text.strip():
+            return match
+        scores, source = self._faq_scores(text, entries, language)
+        best = max(range(len(entries)), key=scores.__getitem__)
+        floor = self.config.faq_encoder_floor if source == "faq_encoder" else self.config.faq_floor
+        if scores[best] < floor:
+            return IntentMatch(None, {}, round(float(scores[best]), 3), source)
+        entry = entries[best]
+        return IntentMatch("FAQ", {"faq_id": entry["id"], "answer": entry["answer"]}, round(float(scores[best]), 3), source)
+
+    def _faq_scores(self, text: str, entries: list[dict], language: str) -> tuple[list[float], str]:
+        encoder = self.encoder_source()
+        if encoder is not None:
+            try:
+                return encoder.scores(text, [e["question"] for e in entries]), "faq_encoder"
+            except Exception:  # a broken encoder must not stop the kiosk: fall back to keywords
+                pass
+        return knowledge.keyword_scores(text, entries, language), "faq_keywords"
+
+    def respond(self, db, session_id: str, transcript: Transcript, timings: Timings, prosody: dict | None = None) -> dict:
+        """Answer one transcript: intent, handler or hand-off, turn log; the turn's JSON (without audio)."""
+        language = transcript.language
+        with timings.stage("intent"):
+            match = IntentMatch(None) if transcript.rejected else self.understand(db, transcript.text, language)
+        with timings.stage("answer"):
+            answer = self._answer(db, session_id, transcript, match, prosody)
+        turn = {"session_id": session_id, "language": language, "transcript": transcript.text, "intent": match.name,
+                "intent_source": match.source, "slots": {k: v for k, v in match.slots.items() if k != "answer"},
+                "answer": answer.text, "confidence": round(min(transcript.confidence, match.confidence or 0.0), 3),
+                "asr_confidence": round(transcript.confidence, 3), "engine": transcript.engine,
+                "escalated": answer.escalated, "escalation_reason": answer.reason, "ticket_id": answer.ticket_id,
+                "data": answer.data}
+        return turn
+
+    def _answer(self, db, session_id: str, transcript: Transcript, match: IntentMatch, prosody) -> Answer:
+        language = transcript.language
+        failures = escalation.recent_failures(db, session_id)
+        reason = escalation.reason_for(match.name, transcript.text, language, prosody, failures, self.config)
+        if reason is not None:
+            context = {"intent": match.name, "slots": {k: v for k, v in match.slots.items() if k != "answer"},
+                       "engine": transcript.engine, "failures": failures, "prosody": prosody or {}}
+            ticket = escalation.open_ticket(db, session_id, reason, transcript.text, context)
+            return Answer(handlers.say(language, "handoff"), escalated=True, reason=reason, ticket_id=ticket)
+        if match.name is None:
+            return Answer(handlers.say(language, "not_understood"))
+        return handlers.HANDLERS[match.name](db, match, language)
+
+    def log(self, db, turn: dict, timings: dict) -> str:
+        """Store ``turn`` in ``voice_turns`` (synced to the hub); return the turn id."""
+        return escalation.log_turn(db, {
+            "session_id": turn["session_id"], "lang": turn["language"], "transcript": turn["transcript"],
+            "intent": turn["intent"], "slots": turn["slots"], "answer": turn["answer"], "confidence": turn["confidence"],
+            "engine": turn["engine"], "escalated": int(turn["escalated"]), "timings": timings})

@@ -1,0 +1,86 @@
+"""Choosing the speech-to-text path by itself: the grammar first, the open vocabulary when it rejects.
+
+``asr_order`` (config) lists the engines tried in turn; the first transcript that is not rejected answers,
+and the turn says which engine (``engine``) and which paths were tried (``asr_tried``). Engines are created
+once per node; Whisper needs the voice bundle's verified weights (:mod:`.weights`), Vosk the model folder
+of a field team's voice bundle.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .stages import Transcript, VoiceError
+
+
+class GrammarContext:
+    """What the grammar engine needs to vouch for a hypothesis: a whole template sentence or FAQ question."""
+
+    def __init__(self, recognizer, faq_questions):
+        self.recognizer, self.faq = recognizer, {q.lower().strip(" ?.!") for q in faq_questions}
+
+    def accepts(self, text: str) -> bool:
+        return text in self.faq or self.recognizer.match(text).name is not None
+
+
+class SpeechRouter:
+    """The node's speech engines by name, built on first use."""
+
+    def __init__(self, config, weights_source):
+        self.config, self.weights_source = config, weights_source
+        self._engines: dict = {}
+        self._lock = threading.Lock()
+
+    def engine(self, name: str):
+        with self._lock:
+            if name not in self._engines:
+                self._engines[name] = self._create(name)
+            return self._engines[name]
+
+    def _create(self, name: str):
+        if name == "grammar":
+            from .asr.sphinx import SphinxGrammarEngine
+
+            return SphinxGrammarEngine()
+        if name == "whisper":
+            from .asr.whisper import WhisperEngine
+
+            folder = self.weights_source(f"whisper-{self.config.whisper_model}")
+            return WhisperEngine(folder, self.config.whisper_model, beam=self.config.whisper_beam)
+        if name == "vosk":
+            from .asr.vosk import VoskEngine
+
+            folder, language = self.weights_source("vosk")
+            return VoskEngine(folder, language)
+        raise VoiceError(f"unknown speech engine '{name}'", "unknown_engine", 422)
+
+    @staticmethod
+    def _run(engine, name, samples, language, recognizer, faq_questions) -> Transcript:
+        try:
+            if name == "grammar":
+                engine.set_grammar(recognizer, faq_questions)
+            return engine.transcribe(samples, language, GrammarContext(recognizer, faq_questions))
+        except VoiceError:
+            raise
+        except Exception as exc:  # an engine's own failure (a model that will not load) is a 503, never a 500
+            raise VoiceError(f"speech engine '{name}' failed: {exc}", "asr_failed", 503) from None
+
+    def transcribe(self, samples, language: str, recognizer, faq_questions, timings) -> tuple[Transcript, list]:
+        """The first accepted transcript along ``asr_order`` and the list of engines tried."""
+        tried, last = [], None
+        for name in self.config.asr_order:
+            if name == "grammar" and language != "en":
+                continue
+            if name == "whisper" and language != "en" and self.config.whisper_model.endswith(".en"):
+                continue
+            engine = self.engine(name)
+            if name == "vosk" and engine.language != language:
+                continue
+            with timings.stage(f"asr_{name}"):
+                last = self._run(engine, name, samples, language, recognizer, faq_questions)
+            tried.append({"engine": last.engine, "rejected": last.rejected, "text": last.text})
+            if not last.rejected:
+                return last, tried
+        if last is None:
+            raise VoiceError(f"no speech engine serves language '{language}'", "no_engine", 422)
+        return last, tried

@@ -1,0 +1,175 @@
+"""The voice plugin's text path: intents from the templates, answers from the store, hand-off tickets, turn log."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import ADMIN_KEY, CLIENT_KEY
+
+
+@pytest.fixture
+def app_config(data_dir):
+    return {"DATA_DIR": str(data_dir), "PLUGINS": ["catalog", "voice"], "CLIENT_KEY": CLIENT_KEY, "ADMIN_KEY": ADMIN_KEY}
+
+
+@pytest.fixture
+def store(node):
+    """The node with a few catalog items, stock and the voice plugin's demo knowledge."""
+    from plugins.voice import plugin
+
+    db = node.db()
+    db["catalog_items"].insert_all([
+        {"sku": "Oatly-Oat-Milk", "title": "Oatly Oat Milk Oat-Milk", "price": 21.5, "currency": "SEK", "in_stock": 1},
+        {"sku": "Pineapple", "title": "Pineapple", "price": 30.0, "currency": "SEK", "in_stock": 1},
+        {"sku": "Garlic", "title": "Garlic", "price": 5.0, "currency": "SEK", "in_stock": 0},
+    ], pk="sku")
+    db["stock_levels"].insert_all([{"sku": "Oatly-Oat-Milk", "on_hand": 12}, {"sku": "Pineapple", "on_hand": 4}], pk="sku")
+    plugin.load_demo(node, None)
+    return node
+
+
+def ask(client, headers, text, language="en", **extra):
+    response = client.post("/v1/voice/text", json={"text": text, "language": language, **extra}, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+@pytest.mark.parametrize("text, intent, needle", [
+    ("do you have oat milk", "ProductAvailability", "12 in stock"),
+    ("Where can I find the oat milk?", "ProductLocation", "aisle 3"),
+    ("where is my order 4711", "OrderStatus", "ready for pickup"),
+    ("where is my order four seven one one", "OrderStatus", "ready for pickup"),
+    ("what time do you close today", "StoreHours", "Sunday 10 am"),
+    ("I want to return these shoes", "ReturnsPolicy", "30 days"),
+    ("do you have garlic", "ProductAvailability", "out of stock"),
+    ("is there parking", "FAQ", "park free"),
+    ("can I park my car here", "FAQ", "park free"),
+])
+def test_english_questions_get_their_answer(store, client, client_headers, text, intent, needle):
+    turn = ask(client, client_headers, text)
+    assert turn["intent"] == intent
+    assert needle in turn["answer"]
+    assert not turn["escalated"]
+    assert {"intent", "answer"} <= set(turn["timings"])
+
+
+@pytest.mark.parametrize("text, intent, needle", [
+    ("我想退货", "ReturnsPolicy", "三十天"),
+    ("有没有燕麦奶", "ProductAvailability", "燕麦奶"),
+    ("我的订单4711在哪里", "OrderStatus", "4711"),
+    ("几点开门", "StoreHours", "周日"),
+])
+def test_chinese_questions_get_their_answer(store, client, client_headers, text, intent, needle):
+    turn = ask(client, client_headers, text, "zh")
+    assert turn["intent"] == intent and needle in turn["answer"]
+
+
+@pytest.mark.parametrize("text, intent, slots", [
+    ("is there any pineapple left", "ProductAvailability", {"product": "Pineapple"}),
+    ("What is happening with order 1, 2, 3, 4?", "OrderStatus", {"order_id": "1234"}),
+    ("when does the shop shut tonight", "StoreHours", {}),
+    ("can I bring back a jacket I bought", "ReturnsPolicy", {}),
+    ("put me through to a real person", "HumanAgent", {}),
+    ("open the garage door", None, {}),
+    ("order me a pizza", None, {}),
+    ("where is the moon", None, {}),
+])
+def test_phrasings_outside_the_templates_go_by_cue_words_and_their_slot(store, client, client_headers, text, intent, slots):
+    turn = ask(client, client_headers, text)
+    assert turn["intent"] == intent and turn["slots"] == slots
+    assert turn["intent_source"] == "cues" or intent is None
+
+
+def test_unknown_order_and_missing_number_are_answered(store, client, client_headers):
+    assert "could not find order 999" in ask(client, client_headers, "where is my order 999")["answer"]
+    assert ask(client, client_headers, "where is my order")["answer"] == "Please tell me your order number."
+
+
+def test_out_of_domain_is_rejected_then_handed_off_on_repeat(store, client, client_headers, node):
+    first = ask(client, client_headers, "please call a taxi", session_id="s-1")
+    assert first["intent"] is None and not first["escalated"]
+    second = ask(client, client_headers, "what is the weather like tomorrow", session_id="s-1")
+    assert second["escalated"] and second["escalation_reason"] == "repeated_failure"
+    ticket = node.db()["voice_tickets"].get(second["ticket_id"])
+    assert ticket["status"] == "open" and ticket["session_id"] == "s-1" and "weather" in ticket["transcript"]
+    other = ask(client, client_headers, "please call a taxi", session_id="s-2")
+    assert not other["escalated"]
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("I want to speak to a person", "asked_for_person"),
+    ("this is ridiculous, where is my order 4711", "angry_wording"),
+    ("我要找人工客服", "asked_for_person"),
+])
+def test_hand_off_cases_open_a_ticket(store, client, client_headers, node, text, reason):
+    turn = ask(client, client_headers, text, "zh" if not text.isascii() else "en")
+    assert turn["escalated"] and turn["escalation_reason"] == reason
+    context = json.loads(node.db()["voice_tickets"].get(turn["ticket_id"])["context"])
+    assert "intent" in context
+
+
+def test_every_turn_is_logged_with_its_session(store, client, client_headers, node):
+    ask(client, client_headers, "do you have oat milk", session_id="kiosk-7")
+    ask(client, client_headers, "where is my order 1234", session_id="kiosk-7")
+    rows = list(node.db()["voice_turns"].rows_where("session_id = ?", ["kiosk-7"], order_by="created_at"))
+    assert [r["intent"] for r in rows] == ["ProductAvailability", "OrderStatus"]
+    assert json.loads(rows[1]["slots"]) == {"order_id": "1234"}
+
+
+def test_new_catalog_items_are_matched_without_restart(store, client, client_headers, node):
+    assert ask(client, client_headers, "do you have mango")["intent"] is None
+    node.db()["catalog_items"].insert({"sku": "Mango", "title": "Mango", "price": 12.0, "in_stock": 1})
+    assert ask(client, client_headers, "do you have mango")["intent"] == "ProductAvailability"
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({"text": "hello", "language": "fr"}, 422, "unknown_language"),
+    ({"text": "x" * 600}, 413, "text_too_long"),
+    ({"text": ""}, 422, "invalid_request"),
+    ({"text": "hi", "session_id": "../etc"}, 422, "invalid_request"),
+])
+def test_bad_text_requests_are_json_errors(store, client, client_headers, body, status, code):
+    response = client.post("/v1/voice/text", json=body, headers=client_headers)
+    assert response.status_code == status and response.get_json()["error"]["code"] == code
+    assert client.post("/v1/voice/text", json={"text": "is there parking"}, headers=client_headers).status_code == 200
+
+
+def test_voice_routes_need_the_client_key(store, client):
+    assert client.post("/v1/voice/text", json={"text": "hi"}).status_code == 401
+
+
+def test_the_hub_lists_open_hand_off_tickets(tmp_path, runner):
+    from edge.cli.main import cli
+    from edge.hub.backends import open_store
+
+    hub_dir = tmp_path / "hub"
+    hub_dir.mkdir()
+    store = open_store(hub_dir, None)
+    try:
+        store.db()["voice_tickets"].insert_all([
+            {"id": "01B", "session_id": "s-2", "reason": "angry_wording", "transcript": "useless", "context": "{}",
+             "status": "closed", "created_at": "2026-12-01T10:00:00Z"},
+            {"id": "01A", "session_id": "s-1", "reason": "asked_for_person", "transcript": "a person please",
+             "context": "{}", "status": "open", "created_at": "2026-12-01T09:00:00Z"}])
+    finally:
+        store.close()
+    result = runner.invoke(cli, ["hub", "voice-tickets", "--data-dir", str(hub_dir)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in result.output.splitlines()] == ["01A"]
+    everything = runner.invoke(cli, ["hub", "voice-tickets", "--all", "--data-dir", str(hub_dir)]).output.splitlines()
+    assert [json.loads(line)["id"] for line in everything] == ["01A", "01B"]
+
+
+@pytest.mark.parametrize("amplitude, pitch, upset", [(0.9, 300.0, True), (0.05, 300.0, False), (0.9, 120.0, False)])
+def test_loud_high_pitched_speech_counts_as_upset(amplitude, pitch, upset):
+    import numpy as np
+
+    from plugins.voice.audio import prosody
+    from plugins.voice.escalation import upset_voice
+
+    t = np.arange(16000) / 16000
+    cues = prosody((amplitude * np.sin(2 * np.pi * pitch * t)).astype(np.float32))
+    assert abs(cues["pitch_hz"] - pitch) < pitch * 0.05
+    assert upset_voice(cues, loud_dbfs=-6.0) is upset

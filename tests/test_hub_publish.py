@@ -66,10 +66,7 @@ def test_every_bad_row_is_reported_and_nothing_changes(hub, tmp_path):
     sync_once(node, FlaskTransport(hub))
     cursor = node.db().execute("SELECT epoch, seq FROM _sync_cursors WHERE origin = 'hub'").fetchone()
     before = hub_store(hub).rows("catalog_items")
-    refused = _post(hub, "catalog_items", json={"upsert": BAD_ROWS, "delete": [None]})
-    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "number_out_of_range"  # JSON past 64 bits
-    over_64_bits = {"sku": "q", "title": "Huge", "price": 1, "in_stock": 1e30}  # what JSON can carry of the huge value
-    response = _post(hub, "catalog_items", json={"upsert": [*BAD_ROWS[:3], over_64_bits, *BAD_ROWS[4:]], "delete": [None]})
+    response = _post(hub, "catalog_items", json={"upsert": BAD_ROWS, "delete": [None]})
     assert response.status_code == 422
     error = response.get_json()["error"]
     assert error["code"] == "invalid_rows" and error["message"].startswith("10 rows do not fit table catalog_items")

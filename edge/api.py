@@ -5,8 +5,10 @@ may change without notice. Names resolve on first use, so importing this module 
 plugin's command module can import it when the command line starts).
 
 - the contract: ``hookimpl``, ``PluginInfo``, ``SyncedTable``, ``HealthReport`` (see :mod:`edge.hookspecs`);
-- in a request: ``current_node()`` (models by name, config, state slot, store), ``json_body``,
-  ``validated``, ``documented`` (describe a route for ``/openapi.json``);
+- in a request: ``current_node()`` (models by name, config, state slot, store), ``json_body``, ``read_body``,
+  ``validated``, ``documented`` (describe a route for ``/openapi.json``), the bounds ``SQLITE_INT_MAX`` and
+  ``MAX_PRICE``, and ``write_transaction(db)`` (BEGIN IMMEDIATE with retries: the store's one way to write);
+- a private store (replays, backtests): ``connect(path)`` (WAL, busy timeout) and ``migrate(db, [migrations])``;
 - errors that become JSON answers with their status: ``ApiError``, ``BadRequest``, ``NotFound``,
   ``Conflict``, ``PayloadTooLarge``, ``UnsupportedMediaType``, ``Unprocessable``, ``ServiceUnavailable``,
   and ``ModelError`` (a model called wrongly);
@@ -22,7 +24,9 @@ import importlib
 _WHERE = {
     "hookimpl": "edge.hookspecs", "PluginInfo": "edge.hookspecs", "SyncedTable": "edge.hookspecs",
     "HealthReport": "edge.hookspecs",
-    "current_node": "edge.node", "json_body": "edge.bodies", "validated": "edge.bodies", "documented": "edge.openapi",
+    "current_node": "edge.node", "json_body": "edge.bodies", "validated": "edge.bodies", "read_body": "edge.bodies",
+    "SQLITE_INT_MAX": "edge.bodies", "MAX_PRICE": "edge.bodies", "write_transaction": "edge.store",
+    "connect": "edge.store", "migrate": "edge.store", "documented": "edge.openapi",
     "ApiError": "edge.errors", "BadRequest": "edge.errors", "NotFound": "edge.errors", "Conflict": "edge.errors",
     "PayloadTooLarge": "edge.errors", "UnsupportedMediaType": "edge.errors", "Unprocessable": "edge.errors",
     "ServiceUnavailable": "edge.errors", "ModelError": "edge.runtime",

@@ -13,7 +13,7 @@ APT_RUN  := espeak-ng libespeak-ng1
 APT_TEST := $(APT_RUN) postgresql chromium fonts-noto-cjk
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle vision-bench demo-catalog clean
+.PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle vision-bench demo-catalog fraud-bundle clean
 
 run: venv-run apt-run
 	$(BIN)/storefront-edge --data-dir $(DATA) init --demo
@@ -65,6 +65,11 @@ vision-bench: venv-test
 
 demo-catalog: venv-test
 	$(BIN)/storefront-edge convert vision demo-catalog --dataset ../shared/datasets/grocery-store --out models_lite/demo_catalog --bundle models_lite/storefront-vision
+
+# Reproduce the shipped fraud bundle from the synthetic payment stream (no outside data; about 2 minutes on
+# 2 cores). SIGN_KEY=path/to/key.key signs it (see models_lite/README.md).
+fraud-bundle: venv-test
+	$(BIN)/storefront-edge fraud train --stream --seed 0 --version 1.0.0 --out models_lite/storefront-fraud $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache

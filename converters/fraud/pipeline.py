@@ -48,16 +48,17 @@ def chain_decisions(scores: dict, envs: list[dict], ruleset, thresholds) -> tupl
     return chain_outcome(decisions, np.asarray(scores["combined"], dtype=np.float64), actions)
 
 
-def train_ulb(csv_path: Path, work_dir: Path, log, seed: int = 0, epochs: int = 60) -> dict:
+def train_ulb(csv_path: Path, work_dir: Path, log, seed: int = 0, epochs: int = 60, trees: int = 100) -> dict:
     """Train the three models on a ULB CSV into ``work_dir``."""
     from .train import train
     from .ulb import ULB_FEATURES, read_ulb
 
     X, y = read_ulb(csv_path)
-    return train(X, y, ULB_FEATURES, work_dir, seed=seed, epochs=epochs, log=log)
+    return train(X, y, ULB_FEATURES, work_dir, seed=seed, epochs=epochs, trees=trees, log=log)
 
 
-def evaluate_ulb(train_csv: Path, test_csv: Path, log, thresholds=None, seed: int = 0, epochs: int = 60) -> dict:
+def evaluate_ulb(train_csv: Path, test_csv: Path, log, thresholds=None, seed: int = 0, epochs: int = 60,
+                 trees: int = 100) -> dict:
     """Train on ``train_csv``, score ``test_csv``; the JSON object of ``fraud evaluate``."""
     from plugins.fraud.rules import default_rules
 
@@ -66,7 +67,7 @@ def evaluate_ulb(train_csv: Path, test_csv: Path, log, thresholds=None, seed: in
 
     thresholds = thresholds or thresholds_of()
     with tempfile.TemporaryDirectory(prefix="fraud-eval-") as work:
-        trained = train_ulb(train_csv, Path(work), log, seed, epochs)
+        trained = train_ulb(train_csv, Path(work), log, seed, epochs, trees)
         X, y = read_ulb(test_csv)
         log(f"scoring {len(X)} test rows ({int(y.sum())} fraud)")
         scores = scorer_of(Path(work), trained["files"]).score(X)
@@ -92,7 +93,7 @@ def stream_features(rows, ruleset=None, scorer=None, progress=None) -> tuple[np.
     return np.asarray(matrix, dtype=np.float32), np.asarray(labels, dtype=np.int64), results
 
 
-def train_stream(work_dir: Path, params, log, seed: int = 0, epochs: int = 60) -> dict:
+def train_stream(work_dir: Path, params, log, seed: int = 0, epochs: int = 60, trees: int = 100) -> dict:
     """Train the three models on the derived features of a synthetic payment stream."""
     from plugins.fraud.features import STREAM_MODEL_FEATURES
 
@@ -102,4 +103,4 @@ def train_stream(work_dir: Path, params, log, seed: int = 0, epochs: int = 60) -
     rows = generate(params)
     log(f"replaying {len(rows)} synthetic payments for their velocity and graph features")
     X, y, _ = stream_features(rows)
-    return train(X, y, STREAM_MODEL_FEATURES, work_dir, seed=seed, epochs=epochs, log=log)
+    return train(X, y, STREAM_MODEL_FEATURES, work_dir, seed=seed, epochs=epochs, trees=trees, log=log)

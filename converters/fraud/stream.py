@@ -34,6 +34,8 @@ class StreamParams:
     bursts: int = 25
     burst_payments: tuple = (6, 20)
     burst_seconds: int = 90
+    legit_email_share: float = 0.6   # payments that carry an e-mail address (a guest checkout has none)
+    fraud_email_share: float = 0.4
     start: int = 1_780_000_000
 
 
@@ -53,7 +55,7 @@ def _legit(rng, p: StreamParams) -> list[dict]:
             rows.append({"timestamp": p.start + int(ts), "amount": round(float(rng.lognormal(3.3, 1.0)), 2),
                          "account_id": f"acct-{account}", "card_hash": cards[rng.integers(len(cards))],
                          "device_id": devices[rng.integers(len(devices))], "ip": ip,
-                         "email": f"user{account}@example.com", "item_count": int(rng.integers(1, 6)),
+                         "email": f"user{account}@example.com" if rng.random() < p.legit_email_share else "", "item_count": int(rng.integers(1, 6)),
                          "label": 0, "pattern": "legit", "group": ""})
     return rows
 
@@ -71,7 +73,8 @@ def _rings(rng, p: StreamParams) -> list[dict]:
                 rows.append({"timestamp": p.start + begin + int(rng.integers(0, 6 * 3600)),
                              "amount": round(float(rng.lognormal(4.6, 0.6)), 2), "account_id": f"ring{ring}-acct{member}",
                              "card_hash": cards[rng.integers(3)], "device_id": devices[rng.integers(2)],
-                             "ip": ips[rng.integers(2)], "email": "", "item_count": int(rng.integers(1, 3)),
+                             "ip": ips[rng.integers(2)],
+                             "email": f"ring{ring}-{member}@example.net" if rng.random() < p.fraud_email_share else "", "item_count": int(rng.integers(1, 3)),
                              "label": 1, "pattern": "ring", "group": f"ring{ring}"})
     return rows
 
@@ -85,7 +88,8 @@ def _bursts(rng, p: StreamParams) -> list[dict]:
         for ts in np.sort(rng.integers(0, p.burst_seconds, int(rng.integers(*p.burst_payments, endpoint=True)))):
             rows.append({"timestamp": p.start + begin + int(ts), "amount": round(float(rng.uniform(0.5, 5.0)), 2),
                          "account_id": f"burst-acct-{burst}-{int(rng.integers(3))}", "card_hash": card,
-                         "device_id": device, "ip": ip, "email": "", "item_count": 1,
+                         "device_id": device, "ip": ip,
+                         "email": f"burst{burst}@example.net" if rng.random() < p.fraud_email_share else "", "item_count": 1,
                          "label": 1, "pattern": "burst", "group": f"burst{burst}"})
     return rows
 

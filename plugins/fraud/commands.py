@@ -54,7 +54,8 @@ def fraud_group():
 @click.option("--sign-key", type=FILE, help="Sign the bundle with this private key.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--epochs", default=60, show_default=True, type=click.IntRange(1, 10_000), help="Autoencoder epochs.")
-def train_command(csv_path, stream, out_dir, version, rules_file, sign_key, seed, epochs):
+@click.option("--trees", default=100, show_default=True, type=click.IntRange(1, 2000), help="Isolation Forest trees.")
+def train_command(csv_path, stream, out_dir, version, rules_file, sign_key, seed, epochs, trees):
     """Train the Isolation Forest, autoencoder and gradient boosting models into a storefront-fraud bundle."""
     import tempfile
 
@@ -70,10 +71,10 @@ def train_command(csv_path, stream, out_dir, version, rules_file, sign_key, seed
 
             load_file(rules_file)
         if stream:
-            trained = train_stream(Path(work), StreamParams(seed=seed + 7), _progress, seed, epochs)
+            trained = train_stream(Path(work), StreamParams(seed=seed + 7), _progress, seed, epochs, trees)
             recipe = {"data": describe(StreamParams(seed=seed + 7)), "command": "storefront-edge fraud train --stream"}
         else:
-            trained = train_ulb(csv_path, Path(work), _progress, seed, epochs)
+            trained = train_ulb(csv_path, Path(work), _progress, seed, epochs, trees)
             recipe = {"data": f"ULB credit-card CSV {csv_path.name}", "command": "storefront-edge fraud train --csv"}
         manifest = write_bundle(out_dir, trained, version, metrics={"trained_on": trained["spec"]["trained_on"]},
                                 recipe=recipe, rules_file=rules_file, sign_key=sign_key)
@@ -86,12 +87,15 @@ def train_command(csv_path, stream, out_dir, version, rules_file, sign_key, seed
 @click.option("--review-threshold", type=click.FloatRange(0, 100), help="Default: the plugin's configured one.")
 @click.option("--block-threshold", type=click.FloatRange(0, 100), help="Default: the plugin's configured one.")
 @click.option("--seed", default=0, show_default=True, type=int)
-def evaluate_command(train_csv, test_csv, review_threshold, block_threshold, seed):
+@click.option("--epochs", default=60, show_default=True, type=click.IntRange(1, 10_000), help="Autoencoder epochs.")
+@click.option("--trees", default=100, show_default=True, type=click.IntRange(1, 2000), help="Isolation Forest trees.")
+def evaluate_command(train_csv, test_csv, review_threshold, block_threshold, seed, epochs, trees):
     """Train on --train, score --test; print one JSON object (anomaly, supervised, decision_chain, ...)."""
     from converters.fraud.pipeline import evaluate_ulb, thresholds_of
 
     with _one_line():
-        result = evaluate_ulb(train_csv, test_csv, _progress, thresholds_of(review_threshold, block_threshold), seed)
+        result = evaluate_ulb(train_csv, test_csv, _progress, thresholds_of(review_threshold, block_threshold), seed, epochs,
+                              trees)
     click.echo(json.dumps(result, sort_keys=True))
 
 
@@ -200,13 +204,14 @@ def hub_train():
 @click.option("--sign-key", required=True, type=FILE, help="Private key that signs the bundle.")
 @click.option("--version", "version", help="Default: the group's current storefront-fraud version, patch + 1.")
 @click.option("--min-labels", default=20, show_default=True, type=click.IntRange(1), help="Refuse with fewer labelled decisions.")
+@click.option("--trees", default=100, show_default=True, type=click.IntRange(1, 2000), help="Isolation Forest trees.")
 @hub_options
-def hub_train_fraud(group, publish, out_dir, sign_key, version, min_labels, hub_dir, database_url):
+def hub_train_fraud(group, publish, out_dir, sign_key, version, min_labels, trees, hub_dir, database_url):
     """Retrain the fraud models from the labelled decisions and (with --publish) roll the bundle out to GROUP."""
     from .hub_training import retrain
 
     with _one_line():
         store = open_hub_store(hub_dir, database_url)
-        result = retrain(store, group, hub_dir, out_dir, sign_key, version, min_labels, publish, _progress)
+        result = retrain(store, group, hub_dir, out_dir, sign_key, version, min_labels, publish, _progress, trees)
     click.echo(json.dumps(result, sort_keys=True))
 

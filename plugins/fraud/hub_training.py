@@ -40,7 +40,7 @@ def next_version(store, group: str) -> str:
     return f"{major}.{minor}.{patch + 1}"
 
 
-def retrain(store, group, hub_dir, out_dir, sign_key, version, min_labels, publish, log) -> dict:
+def retrain(store, group, hub_dir, out_dir, sign_key, version, min_labels, publish, log, trees: int = 100) -> dict:
     """Train, write and sign the bundle; publish it to ``group`` when asked. Return a summary."""
     import numpy as np
 
@@ -55,7 +55,7 @@ def retrain(store, group, hub_dir, out_dir, sign_key, version, min_labels, publi
     version = version or next_version(store, group)
     out_dir = Path(out_dir) if out_dir else Path(hub_dir) / "fraud-train" / version
     with tempfile.TemporaryDirectory(prefix="fraud-hub-train-") as work:
-        trained = train(np.asarray(X), np.asarray(y), STREAM_MODEL_FEATURES, Path(work), log=log)
+        trained = train(np.asarray(X), np.asarray(y), STREAM_MODEL_FEATURES, Path(work), trees=trees, log=log)
         write_bundle(out_dir, trained, version, metrics={"trained_on": trained["spec"]["trained_on"]},
                      recipe={"data": "labelled decisions on the hub", "command": "storefront-edge hub train fraud"},
                      sign_key=sign_key)

@@ -6,7 +6,7 @@ The bundle holds up to three ONNX models reading one float matrix ``X`` (its col
 (gradient boosting; output ``probabilities``) where the training data had labels.
 
 Calibration to 0-100: every score is the share of legitimate reference payments (held out from
-training) that score lower, times 100. A score of 99.7 means 0.3 % of legitimate payments score
+training) that score lower (ties counted half), times 100. A score of 99.7 means 0.3 % of legitimate payments score
 higher, so a threshold is a false-positive budget. ``anomaly`` is the mean of the Isolation Forest's
 and the autoencoder's scores, ``supervised`` the gradient boosting's, and ``combined`` their blend by
 the bundle's ``weights``, each calibrated again the same way.
@@ -26,11 +26,14 @@ OUTPUTS = {"iforest": "scores", "autoencoder": "error", "supervised": "probabili
 
 
 def calibrate(reference: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """100 × the share of ``reference`` (sorted raw scores of legitimate payments) below each ``raw``."""
+    """100 × the share of ``reference`` (sorted raw scores of legitimate payments) below each ``raw``, ties
+    counted half (a tree model gives many payments the same score)."""
     reference = np.asarray(reference, dtype=np.float64)
     if reference.size == 0:
         return np.zeros(len(raw))
-    return np.searchsorted(reference, np.asarray(raw, dtype=np.float64), side="left") * (100.0 / reference.size)
+    raw = np.asarray(raw, dtype=np.float64)
+    below = np.searchsorted(reference, raw, side="left") + np.searchsorted(reference, raw, side="right")
+    return below * (50.0 / reference.size)
 
 
 def raw_output(role: str, outputs: dict) -> np.ndarray:

@@ -4,9 +4,10 @@
 // lists every plugin it requires, so a new plugin's panel is one new module and one line here.
 import catalog from './catalog.js';
 import events from './events.js';
+import fraud from './fraud.js';
 import bundles from './bundles.js';
 import search from './search.js';
 import status from './status.js';
 import sync from './sync.js';
 
-export const PANELS = [search, catalog, status, bundles, sync, events];
+export const PANELS = [search, catalog, status, bundles, sync, fraud, events];

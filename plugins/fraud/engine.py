@@ -110,10 +110,8 @@ def decide(ctx: Context, env: dict) -> tuple[str, list[dict], list[str]]:
     return "allow", [], hit_ids
 
 
-def evaluate(db, body: dict, ts: int, ctx: Context) -> dict:
-    """Derive, score and decide one payment (``body`` already validated); writes velocity and graph only."""
-    started = time.perf_counter()
-    derived = derive(db, body, ts, ctx)
+def conclude(body: dict, derived: dict, ctx: Context) -> dict:
+    """Score and decide a payment whose features are derived (no store access: runs outside any transaction)."""
     scores, missing = model_scores(ctx, derived, body.get("features") or {})
     env = {**derived, "score": scores.get("combined"), "anomaly_score": scores.get("anomaly"),
            "supervised_score": scores.get("supervised")}
@@ -121,8 +119,14 @@ def evaluate(db, body: dict, ts: int, ctx: Context) -> dict:
     used = {k: v for k, v in derived.items() if k not in ("account_id", "card_hash", "device_id", "ip", "email")}
     return {"decision": decision, "score": env["score"] if env["score"] is not None else 0.0, "reasons": reasons,
             "rule_hits": hits, "model_scores": scores, "features": used, "missing_features": missing,
-            "rules_version": ctx.rules.version, "bundle": getattr(ctx.scorer, "bundle", None),
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
+            "rules_version": ctx.rules.version, "bundle": getattr(ctx.scorer, "bundle", None)}
+
+
+def evaluate(db, body: dict, ts: int, ctx: Context) -> dict:
+    """Derive, score and decide one payment (``body`` already validated); writes velocity and graph only."""
+    started = time.perf_counter()
+    result = conclude(body, derive(db, body, ts, ctx), ctx)
+    return {**result, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
 
 
 def log_row(result: dict, body: dict, decision_id: str, created_at: str, origin: str | None) -> dict:

@@ -138,9 +138,13 @@ def _maybe_prune(db, state, config, ts: int) -> None:
 
 
 def precheck(node, data) -> dict:
-    """Check one payment (parsed JSON) end to end; return the answer (decision logged, review queued)."""
-    from ulid import ULID
+    """Check one payment (parsed JSON) end to end; return the answer (decision logged, review queued).
 
+    Two short write transactions, the models in between: the first records the payment in the velocity
+    counters and the graph and reads its features, the second logs the decision. A retry with the same
+    ``event_id`` is answered from the log; two copies racing each other are logged once (the second
+    finds the first's row), though both were counted in the velocity windows.
+    """
     started = time.perf_counter()
     config = node.plugin_config(PLUGIN_NAME)
     body = checked_request(data, config.max_amount).model_dump(mode="json", exclude_none=True)
@@ -151,13 +155,29 @@ def precheck(node, data) -> dict:
     with write_transaction(db):
         if (replayed := _replay(db, body)) is not None:
             return replayed
-        result = engine.evaluate(db, body, ts, ctx)
-        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
-        result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        row = engine.log_row(result, body, str(ULID()), created, _origin(db))
-        db["fraud_decisions"].insert(row)
-        if row["decision"] == "review":
-            db["fraud_reviews"].insert(engine.review_row(row, str(ULID())))
+        derived = engine.derive(db, body, ts, ctx)
         _maybe_prune(db, node.slot(PLUGIN_NAME), config, ts)
-    return {**answer_of(row), "missing_features": result["missing_features"],
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
+    result = engine.conclude(body, derived, ctx)
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    return _logged(db, body, result) | {"missing_features": result["missing_features"],
+                                        "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
+
+
+def _logged(db, body: dict, result: dict) -> dict:
+    """Log the decision (and queue a review); the answer of the row that holds the payment's ``event_id``."""
+    import sqlite3
+
+    from ulid import ULID
+
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    row = engine.log_row(result, body, str(ULID()), created, _origin(db))
+    try:
+        with write_transaction(db):
+            db["fraud_decisions"].insert(row)
+            if row["decision"] == "review":
+                db["fraud_reviews"].insert(engine.review_row(row, str(ULID())))
+    except sqlite3.IntegrityError:
+        if (replayed := _replay(db, body)) is not None:
+            return replayed
+        raise
+    return answer_of(row)

@@ -168,3 +168,38 @@ def test_hub_lists_verdicts_rules_and_retraining_reach_the_edge(tmp_path, runner
     finally:
         node.close()
         hub_store(hub).close()
+
+
+def test_fraud_train_writes_a_signed_bundle_with_its_rules_that_a_node_installs(runner, tmp_path, signing_key, fraud_node, post):
+    write_ulb(tmp_path / "train.csv", 300, 3)
+    (tmp_path / "rules.yaml").write_text("version: shipped-1\nrules:\n  - {id: huge, action: block, when: 'amount > 900'}\n")
+    out = tmp_path / "bundle"
+    result = runner.invoke(cli, ["fraud", "train", "--csv", str(tmp_path / "train.csv"), "--out", str(out), "--version", "2.0.0",
+                                 "--rules", str(tmp_path / "rules.yaml"), "--sign-key", str(signing_key), "--epochs", "2",
+                                 "--trees", "5"])
+    assert result.exit_code == 0, result.output
+    fraud_node.registry.install(out)
+    fraud_node.watcher.refresh()
+    answer = post(payment(amount=950.0, features={"V1": 0.5})).get_json()
+    assert answer["bundle"] == "storefront-fraud 2.0.0" and answer["rules_version"] == "shipped-1"
+    assert answer["decision"] == "block" and answer["reasons"][0]["code"] == "rule:huge"
+    assert "V2" in answer["missing_features"] and "V1" not in answer["missing_features"]
+
+
+def test_backtest_refuses_a_csv_without_labels_in_one_line(runner, tmp_path):
+    (tmp_path / "r.yaml").write_text("rules: []\n")
+    (tmp_path / "t.csv").write_text("timestamp,amount\n1,2\n")
+    result = runner.invoke(cli, ["fraud", "backtest", "--rules", str(tmp_path / "r.yaml"), "--csv", str(tmp_path / "t.csv")])
+    assert result.exit_code == 1 and "lacks column(s) label" in result.output and "Traceback" not in result.output
+
+
+def test_two_plugins_subgroups_of_one_name_under_hub_are_joined():
+    import click
+
+    from edge.cli.plugin_commands import _joined
+
+    first, second = click.Group("train", help="one"), click.Group("train")
+    first.add_command(click.Command("fraud"))
+    second.add_command(click.Command("recs"))
+    joined = _joined(first, second)
+    assert sorted(joined.commands) == ["fraud", "recs"] and joined.help == "one"

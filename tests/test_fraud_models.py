@@ -203,3 +203,33 @@ def test_two_plugins_subgroups_of_one_name_under_hub_are_joined():
     second.add_command(click.Command("recs"))
     joined = _joined(first, second)
     assert sorted(joined.commands) == ["fraud", "recs"] and joined.help == "one"
+
+
+def test_concurrent_prechecks_under_gunicorn_are_all_answered_and_logged(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from edge.cli.main import cli as root
+    from tests.servers import gunicorn_node
+    from tests.test_fraud import payment as body
+
+    data = tmp_path / "var"
+    root.main(["--data-dir", str(data), "init"], standalone_mode=False)
+    env = {"STOREFRONT_EDGE_CLIENT_KEY": "k", "STOREFRONT_EDGE_ADMIN_KEY": "ka", "STOREFRONT_EDGE_PLUGINS": "events,fraud"}
+    with gunicorn_node(data, env=env, workers=2, log=tmp_path / "node.log") as (base, _):
+        def send(i):
+            return requests.post(f"{base}/v1/fraud/precheck", json=body(account_id=f"c{i % 9}", event_id=f"ev-{i}", amount=i),
+                                 headers={"Authorization": "Bearer k"}, timeout=30)
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(send, range(120)))
+        assert [a.status_code for a in answers] == [200] * 120
+        assert answers[-1].json()["bundle"] == "storefront-fraud 1.0.0"
+    from plugins.fraud.replay import private_store
+
+    db = private_store(data / "store.db")
+    assert db.execute("SELECT COUNT(*), COUNT(DISTINCT event_id) FROM fraud_decisions").fetchone() == (120, 120)
+    card = db.execute("SELECT SUM(n) FROM fraud_velocity WHERE entity = 'card:c0ffee00c0ffee00' AND res = 3600").fetchone()[0]
+    assert card == 120, "every payment counted once in the card's day window"
+    db.close()

@@ -116,14 +116,3 @@ class Precheck(BaseModel):
         if any(not math.isfinite(v) for v in value.values()):
             raise ValueError("feature values must be finite numbers")
         return value
-
-    @field_validator("account_id", "card_hash", "device_id", "ip", mode="after")
-    @classmethod
-    def _empty(cls, value):
-        return value or None
-
-
-def checked_amount(body: Precheck, max_amount: float) -> None:
-    """Raise ``ValueError`` for an amount over the configured bound."""
-    if body.amount > max_amount:
-        raise ValueError(f"amount is over the limit of {max_amount:g}")

@@ -54,12 +54,33 @@ def chain_outcome(decisions: list[str], combined: np.ndarray, rule_actions: list
     return combined + lift, flagged, blocked
 
 
+PARTS = {"iforest": ("iforest",), "autoencoder": ("autoencoder",), "supervised": ("supervised",),
+         "anomaly": ("iforest", "autoencoder"), "combined": ("iforest", "autoencoder", "supervised")}
+
+
+def ranking(scores: dict, role: str) -> np.ndarray:
+    """A scorer's calibrated score with its ties broken by the models' raw scores (by rank, below the
+    calibration's resolution): the top of a small reference set saturates at 100, and ranking metrics at
+    0.3 % false positives need an order among those."""
+    from scipy.stats import rankdata
+
+    raws = [scores[f"raw_{part}"] for part in PARTS[role] if f"raw_{part}" in scores]
+    if not raws:
+        return np.asarray(scores[role], dtype=np.float64)
+    tie_break = np.mean([rankdata(raw) / len(raw) for raw in raws], axis=0)
+    return np.asarray(scores[role], dtype=np.float64) + 1e-3 * tie_break
+
+
 def evaluate_scores(y, scores: dict, chain: tuple, thresholds) -> dict:
-    """The JSON object of ``fraud evaluate``: one key per scorer."""
+    """The JSON object of ``fraud evaluate``: one key per scorer (thresholds on the calibrated scores,
+    ranking figures on :func:`ranking`)."""
     out = {}
     for role in ("anomaly", "supervised", "iforest", "autoencoder"):
         if role in scores:
-            out[role] = scorer_metrics(y, scores[role], thresholds)
-    ranking, flagged, blocked = chain
-    out["decision_chain"] = scorer_metrics(y, ranking, thresholds, flagged, blocked)
+            calibrated = np.asarray(scores[role], dtype=np.float64)
+            out[role] = scorer_metrics(y, ranking(scores, role), thresholds, calibrated >= thresholds.review,
+                                       calibrated >= thresholds.block)
+    chain_score, flagged, blocked = chain  # the combined score lifted by the deciding rules
+    chain_ranking = ranking(scores, "combined") + (chain_score - np.asarray(scores["combined"], dtype=np.float64))
+    out["decision_chain"] = scorer_metrics(y, chain_ranking, thresholds, flagged, blocked)
     return out

@@ -70,7 +70,7 @@ def evaluate_ulb(train_csv: Path, test_csv: Path, log, thresholds=None, seed: in
         trained = train_ulb(train_csv, Path(work), log, seed, epochs, trees)
         X, y = read_ulb(test_csv)
         log(f"scoring {len(X)} test rows ({int(y.sum())} fraud)")
-        scores = scorer_of(Path(work), trained["files"]).score(X)
+        scores = scorer_of(Path(work), trained["files"]).score(X, with_raw=True)
     envs = [{"amount": float(row[-1])} for row in X]
     chain = chain_decisions(scores, envs, default_rules(), thresholds)
     result = evaluate_scores(y, scores, chain, thresholds)

@@ -75,18 +75,19 @@ class Scorer:
         calibration = {k: np.asarray(v, dtype=np.float64) for k, v in spec["calibration"].items()}
         return cls(tuple(spec["features"]), calibration, spec.get("weights", {}), models, bundle)
 
-    def score(self, matrix: np.ndarray) -> dict:
-        """``{role: calibrated scores}`` for every row of ``matrix`` (roles: the models, anomaly, combined)."""
+    def score(self, matrix: np.ndarray, with_raw: bool = False) -> dict:
+        """``{role: calibrated scores}`` for every row of ``matrix`` (roles: the models, anomaly, combined);
+        ``with_raw`` adds ``raw_<model role>``, the models' own scores (evaluation breaks ties with them)."""
         matrix = np.asarray(matrix, dtype=np.float32).reshape(-1, len(self.features))
-        scores = {}
+        scores, raws = {}, {}
         for role, model in self.models.items():
-            raw = raw_output(role, model.run({"X": matrix}))
+            raws[f"raw_{role}"] = raw = raw_output(role, model.run({"X": matrix}))
             scores[role] = calibrate(self.calibration[role], raw)
         blended = combine(scores, self.weights)
         for role in ("anomaly", "combined"):
             if role in blended and role in self.calibration:
                 blended[role] = calibrate(self.calibration[role], blended[role])
-        return blended
+        return {**blended, **raws} if with_raw else blended
 
 
 def active_scorer(node, cache) -> Scorer | None:

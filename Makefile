@@ -14,7 +14,7 @@ APT_TEST := $(APT_RUN) postgresql chromium fonts-noto-cjk
 APT_BENCH := $(APT_TEST) wrk pocketsphinx-testdata
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench venv-run venv-test apt-run apt-test apt-bench vision-bundle vision-bench demo-catalog voice-bundle voice-encoder-bundle clean
+.PHONY: run test bench venv-run venv-test apt-run apt-test apt-bench vision-bundle vision-bench demo-catalog voice-bundle voice-encoder-bundle fraud-bundle clean
 
 run: venv-run apt-run
 	$(BIN)/storefront-edge --data-dir $(DATA) init --demo
@@ -86,6 +86,10 @@ voice-encoder-bundle: venv-test
 	$(BIN)/python -m converters.voice.bundle models_lite/storefront-voice/bundle.json $(VOICE_ENCODER_BUNDLE)
 	$(BIN)/storefront-edge bundle build $(VOICE_ENCODER_BUNDLE)
 	$(if $(SIGN_KEY),$(BIN)/storefront-edge bundle sign $(VOICE_ENCODER_BUNDLE) --key $(SIGN_KEY))
+# Reproduce the shipped fraud bundle from the synthetic payment stream (no outside data; about 2 minutes on
+# 2 cores). SIGN_KEY=path/to/key.key signs it (see models_lite/README.md).
+fraud-bundle: venv-test
+	$(BIN)/storefront-edge fraud train --stream --seed 0 --version 1.0.0 --out models_lite/storefront-fraud $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache

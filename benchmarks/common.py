@@ -51,3 +51,12 @@ def percentile(values, q: float) -> float:
     """The q-th percentile (0..100) by nearest rank."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def worker_rss_mb(server_pid: int) -> float:
+    """The resident memory of a gunicorn master's workers, summed, in MB."""
+    import os
+    from pathlib import Path
+
+    children = subprocess.run(["pgrep", "-P", str(server_pid)], capture_output=True, text=True).stdout.split()
+    return sum(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6 for pid in children)

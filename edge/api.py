@@ -11,6 +11,7 @@ plugin's command module can import it when the command line starts).
   (the largest integer a query parameter may carry) and ``MAX_PRICE``;
 - writing the store: ``write_transaction(db)`` (``BEGIN IMMEDIATE`` with retries, writers queued: never
   "database is locked" under a burst); ``sha256_file(path)`` (a file's digest, as bundle manifests record it);
+- a private store (replays, backtests): ``connect(path)`` (WAL, busy timeout) and ``migrate(db, [migrations])``;
 - errors that become JSON answers with their status: ``ApiError``, ``BadRequest``, ``NotFound``,
   ``Conflict``, ``PayloadTooLarge``, ``UnsupportedMediaType``, ``Unprocessable``, ``ServiceUnavailable``,
   and ``ModelError`` (a model called wrongly);
@@ -29,6 +30,7 @@ _WHERE = {
     "current_node": "edge.node", "json_body": "edge.bodies", "validated": "edge.bodies", "documented": "edge.openapi",
     "read_body": "edge.bodies", "SQLITE_INT_MAX": "edge.bodies", "MAX_PRICE": "edge.bodies",
     "write_transaction": "edge.store", "sha256_file": "edge.bundles.builder",
+    "connect": "edge.store", "migrate": "edge.store",
     "ApiError": "edge.errors", "BadRequest": "edge.errors", "NotFound": "edge.errors", "Conflict": "edge.errors",
     "PayloadTooLarge": "edge.errors", "UnsupportedMediaType": "edge.errors", "Unprocessable": "edge.errors",
     "ServiceUnavailable": "edge.errors", "ModelError": "edge.runtime",

@@ -32,7 +32,8 @@ NEXT_VERSION = "1.3.1"
 ZH = json.loads((STATIC / "i18n" / "zh.json").read_text())
 EN = json.loads((STATIC / "i18n" / "en.json").read_text())
 VIEWS = {"search": "#view-search h2", "catalog": "#view-catalog .results .card", "status": "#view-status .tiles .tile",
-         "bundles": "#view-bundles .bundle-line", "sync": "#view-sync .facts dt", "voice": "#view-voice h2"}
+         "bundles": "#view-bundles .bundle-line", "sync": "#view-sync .facts dt", "voice": "#view-voice h2",
+         "fraud": "#view-fraud form"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
@@ -295,6 +296,25 @@ def test_staff_bundle_view_activates_and_rolls_back_with_the_admin_key(node, ope
     pending = requests.get(f"{node}/v1/admin/sync/status", headers=ADMIN, timeout=5).json()["pending_changes"]
     facts = page.locator("#view-sync .facts").inner_text()
     assert f"{EN['sync.pending']}\n{pending}" in facts and EN["sync.joined_no"] in facts
+
+
+def test_staff_fraud_panel_checks_a_payment_and_shows_the_decision(node, open_console):
+    page = open_console(node, keys=(CLIENT_KEY, ADMIN_KEY))
+    page.click("#tab-list a[href='#fraud']")
+    page.fill("#fraud-amount", "42.50")
+    page.fill("#fraud-account-id", "console-acct")
+    page.fill("#fraud-device-id", "console-device")
+    page.fill("#fraud-card-hash", "9f86d081884c7d65")
+    page.click("#view-fraud button[type=submit]")
+    page.wait_for_selector("#view-fraud .decision")
+    decision = page.inner_text("#view-fraud .decision")
+    assert any(EN[f"fraud.decision_{d}"] in decision for d in ("allow", "review", "block")) and "score" in decision
+    shoot(page, "fraud-decision-kiosk-en")
+    page.fill("#fraud-card-hash", "4111111111111111")
+    page.click("#view-fraud button[type=submit]")
+    page.wait_for_selector("#view-fraud .message.error")
+    assert "raw card number" in page.inner_text("#view-fraud .message.error")
+    assert page.locator("#view-fraud .decision").count() == 0
 
 
 def _wait_for_bundle(base, version, timeout=60):

@@ -75,6 +75,8 @@ def test_every_bad_row_is_reported_and_nothing_changes(hub, tmp_path):
     assert "key is missing" in by_line[2] and "finite number" in by_line[3] and "expected an integer" in by_line[4]
     assert "may not be null" in by_line[5] and "no such column" in by_line[6] and "title: missing" in by_line[7]
     assert "expected text" in by_line[8] and "expected an integer" in by_line[9] and "JSON object" in by_line[10]
+    huge = _post(hub, "catalog_items", json={"upsert": [{"sku": "q", "title": "Huge", "price": 1, "in_stock": 1 << 70}]})
+    assert huge.status_code == 400 and huge.get_json()["error"]["code"] == "number_out_of_range", "JSON limits refuse it whole"
     assert hub_store(hub).rows("catalog_items") == before
     assert sync_once(node, FlaskTransport(hub))["pulled"] == 0
     assert node.db().execute("SELECT epoch, seq FROM _sync_cursors WHERE origin = 'hub'").fetchone() == cursor

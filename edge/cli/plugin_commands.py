@@ -2,7 +2,8 @@
 
 The plugins are those the node would load (``STOREFRONT_EDGE_PLUGINS``, ``EXTRA_PLUGINS``, the instance
 config file). A returned command is added under ``storefront-edge``; a returned group named like a
-built-in group (``hub``) adds its commands to that group. Built-in commands always win a name clash, and
+built-in group (``hub``) adds its commands to that group, and two plugins' subgroups of one name there
+(``hub train``) are joined into one. Built-in commands always win a name clash, and
 a plugin whose hook fails (or that is blocked by a missing requirement) adds nothing.
 """
 
@@ -61,5 +62,14 @@ def contributed(ctx: click.Context, group: click.Group) -> dict[str, click.Comma
     merged: dict[str, click.Command] = {}
     for command in commands:
         if command.name == group.name and isinstance(command, click.Group):
-            merged.update({n: c for n, c in command.commands.items() if n not in group.commands})
+            for name, sub in command.commands.items():
+                if name not in group.commands:
+                    merged[name] = _joined(merged[name], sub) if name in merged else sub
     return merged
+
+
+def _joined(first: click.Command, second: click.Command) -> click.Command:
+    """Two plugins' groups of one name (``hub train``) as one group holding both sets of commands."""
+    if not (isinstance(first, click.Group) and isinstance(second, click.Group)):
+        return first
+    return click.Group(first.name, commands={**second.commands, **first.commands}, help=first.help)

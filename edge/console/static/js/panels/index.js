@@ -4,10 +4,11 @@
 // lists every plugin it requires, so a new plugin's panel is one new module and one line here.
 import catalog from './catalog.js';
 import events from './events.js';
+import fraud from './fraud.js';
 import bundles from './bundles.js';
 import search from './search.js';
 import status from './status.js';
 import sync from './sync.js';
 import voice from './voice.js';
 
-export const PANELS = [search, catalog, voice, status, bundles, sync, events];
+export const PANELS = [search, catalog, voice, status, bundles, sync, fraud, events];

@@ -1,0 +1,190 @@
+"""Fraud prechecks: model quality on the ULB sample, ring and burst detection on a synthetic stream, and the
+endpoint's latency over a store holding a million events.
+
+- ``ulb``: ``fraud evaluate``'s figures on ``../shared/datasets/creditcard-sample`` split 70/30 stratified
+  (seed 0), and how far each scorer's recall at 0.3 % false positives is from the product brief's 98.7 %.
+  The sample is small (its test part has 259 legitimate rows: at 0.3 % FPR not one may be flagged).
+- ``stream`` (SYNTHETIC): models trained on one payment stream of :mod:`converters.fraud.stream`
+  (seed 7), scored on another (seed 11) replayed through the node's engine; recall of the planted rings
+  and card-testing bursts and the false-positive rate on legitimate payments, for the built-in rules
+  alone and for the whole chain (rules, then the combined score). The generator's parameters are in
+  the figures.
+- ``latency``: ``POST /v1/fraud/precheck`` under gunicorn with 2 workers (wrk, 4 connections, random
+  accounts, cards, devices and IPs drawn from those in the store), the shipped bundle's three models,
+  velocity and graph features, over a store holding ``FRAUD_BENCH_EVENTS`` (default 1,000,000) logged
+  decisions of the last 24 hours with their velocity buckets and graph edges. The store is filled in
+  bulk (rows computed with the plugin's own bucket and key functions and inserted with ``executemany``)
+  rather than through a million HTTP calls, which would take hours here; and the workers' memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import wrk
+
+ROOT = Path(__file__).resolve().parent.parent
+ULB = ROOT.parent / "shared" / "datasets" / "creditcard-sample" / "creditcard-dev.csv"
+EVENTS = int(os.environ.get("FRAUD_BENCH_EVENTS", 1_000_000))
+KEY = "bench-fraud-key"
+
+
+def _log(message) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def stratified_split(source: Path, folder: Path, seed: int = 0, share: float = 0.7) -> tuple[Path, Path]:
+    """Write train/test CSVs holding ``share`` / the rest of each class of ``source``."""
+    with open(source, newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    rng = random.Random(seed)
+    parts = {"train": [], "test": []}
+    for label in ("0", "1"):
+        group = [r for r in body if r[-1].strip().strip('"') == label]
+        rng.shuffle(group)
+        cut = int(len(group) * share)
+        parts["train"] += group[:cut]
+        parts["test"] += group[cut:]
+    paths = []
+    for name, part in parts.items():
+        path = folder / f"{name}.csv"
+        with open(path, "w", newline="") as handle:
+            csv.writer(handle).writerows([header, *part])
+        paths.append(path)
+    return tuple(paths)
+
+
+def ulb_quality() -> dict:
+    from converters.fraud.evaluate import TARGET
+    from converters.fraud.pipeline import evaluate_ulb
+
+    if not ULB.is_file():
+        return {"skipped": f"no {ULB} (the ULB sample lives in ../shared, never in the repository)"}
+    with tempfile.TemporaryDirectory() as work:
+        train, test = stratified_split(ULB, Path(work))
+        figures = evaluate_ulb(train, test, _log)
+    figures["brief_claim"] = {"recall_at_0.3pct_fpr": TARGET["recall"], "latency_ms": 85}
+    return figures
+
+
+def _rates(results, rows, flagged_of) -> dict:
+    out = {}
+    for pattern in ("ring", "burst", "legit"):
+        picked = [flagged_of(r) for row, r in zip(rows, results) if row["pattern"] == pattern]
+        out[f"{pattern}_{'fpr' if pattern == 'legit' else 'recall'}"] = round(sum(picked) / max(1, len(picked)), 4)
+        out[f"{pattern}_payments"] = len(picked)
+    return out
+
+
+def stream_quality() -> dict:
+    from converters.fraud.pipeline import scorer_of, stream_features, train_stream
+    from converters.fraud.stream import StreamParams, describe, generate
+    from plugins.fraud.rules import default_rules
+
+    train_params, test_params = StreamParams(seed=7), StreamParams(seed=11)
+    with tempfile.TemporaryDirectory() as work:
+        trained = train_stream(Path(work), train_params, _log)
+        scorer = scorer_of(Path(work), trained["files"])
+        rows = generate(test_params)
+        _, _, rules_only = stream_features(rows, default_rules())
+        _, _, chain = stream_features(rows, default_rules(), scorer)
+    flagged = lambda r: r["decision"] != "allow"  # noqa: E731
+    return {"synthetic": True, "train_stream": describe(train_params), "test_stream": describe(test_params),
+            "rules_only": _rates(rules_only, rows, flagged), "rules_then_models": _rates(chain, rows, flagged)}
+
+
+def _fill(db, events: int, now: int) -> dict:
+    """Write ``events`` decisions of the last 24 h with their velocity buckets and graph edges."""
+    from plugins.fraud import velocity
+
+    rng = random.Random(3)
+    people = max(1000, events // 5)
+    buckets, edges, decisions = {}, {}, []
+    for index in range(events):
+        person = rng.randrange(people)
+        body = {"account_id": f"a{person}", "card_hash": f"card{person:012d}", "device_id": f"d{person % (people // 2)}",
+                "ip": f"10.{person % 250}.{(person // 250) % 250}.{person % 7}", "amount": round(rng.lognormvariate(3, 1), 2)}
+        ts = now - rng.randrange(86_400)
+        keys = velocity.entity_keys(body)
+        for key in keys.values():
+            for res in set(velocity.RESOLUTION.values()):
+                slot = buckets.setdefault((key, res, ts - ts % res), [0, 0.0])
+                slot[0] += 1
+                slot[1] += body["amount"]
+        for other in ("card", "device", "ip"):
+            for pair in ((keys["account"], keys[other]), (keys[other], keys["account"])):
+                edges[pair] = max(edges.get(pair, 0), ts)
+        decisions.append((f"bench{index:09d}", ts, json.dumps(body), body["amount"], *(body[k] for k in ("account_id", "card_hash", "device_id", "ip"))))
+        if len(decisions) == 50_000:
+            _flush_decisions(db, decisions)
+    _flush_decisions(db, decisions)
+    with db.conn:
+        db.conn.executemany("INSERT INTO fraud_velocity VALUES (?, ?, ?, ?, ?)", ((k, r, b, n, s) for (k, r, b), (n, s) in sorted(buckets.items())))
+        db.conn.executemany("INSERT INTO fraud_edges VALUES (?, ?, ?)", ((a, b, t) for (a, b), t in sorted(edges.items())))
+    return {"people": people, "velocity_rows": len(buckets), "edges": len(edges)}
+
+
+def _flush_decisions(db, decisions: list) -> None:
+    with db.conn:
+        db.conn.executemany(
+            "INSERT INTO fraud_decisions (id, created_at, decision, score, reasons, rule_hits, model_scores, features, payload, "
+            "amount, currency, account_id, card_hash, device_id, ip) VALUES (?, datetime(?, 'unixepoch'), 'allow', 0, '[]', '[]', "
+            "'{}', '{}', ?, ?, 'USD', ?, ?, ?, ?)", decisions)
+    decisions.clear()
+
+
+def _script(folder: Path, people: int) -> Path:
+    path = folder / "precheck.lua"
+    path.write_text(f"""wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  local p = math.random(0, {people - 1})
+  local body = string.format('{{"amount": %d.5, "currency": "USD", "account_id": "a%d", "card_hash": "card%012d", ' ..
+    '"device_id": "d%d", "ip": "10.%d.%d.%d"}}', math.random(1, 300), p, p, p % {people // 2}, p % 250, math.floor(p / 250) % 250, p % 7)
+  return wrk.format(nil, "/v1/fraud/precheck", nil, body)
+end
+""")
+    return path
+
+
+def latency() -> dict:
+    from benchmarks.common import worker_rss_mb
+    from edge.cli.main import cli
+    from plugins.fraud.replay import private_store
+    from tests.servers import gunicorn_node
+
+    with tempfile.TemporaryDirectory() as work:
+        data = Path(work) / "var"
+        cli.main(["--data-dir", str(data), "init", "--demo"], standalone_mode=False)
+        started = time.perf_counter()
+        db = private_store(data / "store.db")
+        filled = _fill(db, EVENTS, int(time.time()))
+        db.close()
+        fill_s = time.perf_counter() - started
+        env = {"STOREFRONT_EDGE_CLIENT_KEY": KEY, "STOREFRONT_EDGE_ADMIN_KEY": KEY + "-admin",
+               "STOREFRONT_EDGE_PLUGINS": "events,fraud"}
+        with gunicorn_node(data, env=env, workers=2, log=Path(work) / "node.log") as (base, pid):
+            headers = {"Authorization": f"Bearer {KEY}"}
+            script = _script(Path(work), filled["people"])
+            wrk(f"{base}/v1/fraud/precheck", 2, seconds=3, headers=headers, script=str(script))  # warm-up
+            rss_before = worker_rss_mb(pid)
+            sequential = wrk(f"{base}/v1/fraud/precheck", 1, seconds=10, headers=headers, threads=1, script=str(script))
+            concurrent = wrk(f"{base}/v1/fraud/precheck", 4, seconds=10, headers=headers, script=str(script))
+            rss_after = worker_rss_mb(pid)
+        size_mb = (data / "store.db").stat().st_size / 1e6
+    return {"stored_events": EVENTS, **filled, "fill_seconds": round(fill_s, 1), "store_mb": round(size_mb, 1),
+            "c1": sequential, "c4": concurrent, "target_p99_ms": 10, "brief_latency_ms": 85,
+            "workers_rss_mb_after_warmup": round(rss_before, 1), "workers_rss_mb_after_runs": round(rss_after, 1)}
+
+
+def main() -> dict:
+    """Every fraud figure (see the module docstring)."""
+    return {"ulb": ulb_quality(), "stream": stream_quality(), "latency": latency()}

@@ -1,0 +1,183 @@
+"""The node side of a precheck: checks the request, builds the context (rules, lists, models), runs the engine
+inside one write transaction, logs the decision and queues reviews.
+
+Where rules come from: the ``fraud_rules`` table (published on the hub, or installed on a standalone
+node with ``fraud rules install``) when it has rows, else ``rules.yaml`` of the active fraud bundle,
+else the built-in rules. Rules, lists and known-fraud nodes are re-read at most every
+``refresh_seconds``; a rule set that no longer compiles is reported by ``/readyz`` and the last good one
+keeps running.
+
+The clock of the velocity windows and graph edges is the node's (``clock = "node"``, the default: a
+client cannot age its own payments); ``clock = "payload"`` uses the payment's ``timestamp`` (replays).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from edge.api import Conflict, Unprocessable, validated, write_transaction
+
+from . import engine, graph, rules, scoring, velocity
+from .payload import Precheck, card_number_paths
+
+log = logging.getLogger(__name__)
+PLUGIN_NAME = "fraud"
+
+
+class FraudConfig(BaseModel):
+    """Settings: ``STOREFRONT_EDGE_PLUGIN_CONFIG__fraud__<key>``."""
+
+    review_threshold: float = Field(99.0, ge=0, le=100, description="score at or above which a payment is reviewed")
+    block_threshold: float = Field(99.8, ge=0, le=100, description="score at or above which a payment is blocked")
+    max_amount: float = Field(1_000_000.0, gt=0, le=1e12, description="larger amounts are refused (422)")
+    clock: Literal["node", "payload"] = "node"
+    graph_ttl_hours: float = Field(168.0, gt=0, le=24 * 365)
+    graph_max_nodes: int = Field(200, ge=2, le=10_000)
+    refresh_seconds: float = Field(2.0, ge=0, le=3600)
+    prune_every: int = Field(1000, ge=1, le=10_000_000, description="events between two prunings of old buckets and edges")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.block_threshold < self.review_threshold:
+            raise ValueError("block_threshold must be at least review_threshold")
+        return self
+
+
+def load_lists(db) -> dict:
+    """``{(list, kind): set(values)}`` of ``fraud_lists`` (emails compared in lower case)."""
+    lists: dict = {}
+    for name, kind, value in db.execute("SELECT list, kind, value FROM fraud_lists"):
+        lists.setdefault((name, kind), set()).add(value.lower() if kind == "email" else value)
+    return lists
+
+
+def _bundle_rules(node) -> rules.RuleSet | None:
+    bundle = node.bundle_for(scoring.MODELS["iforest"]) or node.bundle_for(scoring.MODELS["supervised"])
+    path = Path(bundle.directory) / "rules.yaml" if bundle is not None else None
+    return rules.load_file(path) if path is not None and path.is_file() else None
+
+
+def current_rules(node, db, state) -> rules.RuleSet:
+    """The rule set now in force (see the module docstring); a broken source keeps the last good set."""
+    try:
+        ruleset = rules.from_table(db) or _bundle_rules(node) or rules.default_rules()
+        state.rule_errors = []
+    except rules.RuleSetError as exc:
+        state.rule_errors = exc.errors
+        log.warning("fraud rules refused, the previous set keeps running: %s", exc)
+        ruleset = getattr(state, "ruleset", None) or rules.default_rules()
+    state.ruleset = ruleset
+    return ruleset
+
+
+def context(node, db) -> engine.Context:
+    """The precheck context of this worker, re-read at most every ``refresh_seconds``."""
+    state, config = node.slot(PLUGIN_NAME), node.plugin_config(PLUGIN_NAME)
+    now = time.monotonic()
+    if getattr(state, "loaded_at", None) is None or now - state.loaded_at >= config.refresh_seconds:
+        state.lists, state.known = load_lists(db), graph.known_fraud_nodes(db)
+        current_rules(node, db, state)
+        state.loaded_at = now
+    cache = state.__dict__.setdefault("scorer_cache", {})
+    limits = graph.GraphLimits(ttl_s=int(config.graph_ttl_hours * 3600), max_nodes=config.graph_max_nodes)
+    return engine.Context(state.ruleset, engine.Thresholds(config.review_threshold, config.block_threshold),
+                          scoring.active_scorer(node, cache), state.known, state.lists, limits)
+
+
+def checked_request(data, max_amount: float) -> Precheck:
+    """The validated request; 422 naming the paths of any card number (never its digits), or every bad field."""
+    paths = card_number_paths(data) if isinstance(data, (dict, list)) else []
+    if paths:
+        raise Unprocessable("the request holds a raw card number: send a card fingerprint or token hash (card_hash)",
+                            code="card_number_refused", details=[{"field": p, "problem": "card number"} for p in paths])
+    body = validated(Precheck, data)
+    if body.amount > max_amount:
+        raise Unprocessable("the request does not fit the schema", code="invalid_request",
+                            details=[{"field": "amount", "problem": f"over the limit of {max_amount:g}"}])
+    return body
+
+
+def _origin(db) -> str | None:
+    row = db.execute("SELECT origin FROM _sync_state WHERE id = 1").fetchone() if db["_sync_state"].exists() else None
+    return row[0] if row else None
+
+
+def _replay(db, body: dict) -> dict | None:
+    if body.get("event_id") is None:
+        return None
+    row = db.execute("SELECT * FROM fraud_decisions WHERE event_id = ?", [body["event_id"]]).fetchone()
+    if row is None:
+        return None
+    stored = dict(zip([c[0] for c in db.execute("SELECT * FROM fraud_decisions LIMIT 0").description], row))
+    if json.loads(stored["payload"]) != json.loads(json.dumps(body, default=str)):
+        raise Conflict(f"event_id '{body['event_id']}' was used already for another payment", code="event_id_reused")
+    return answer_of(stored, replayed=True)
+
+
+def answer_of(row: dict, replayed: bool = False) -> dict:
+    """The answer for a logged decision row."""
+    return {"id": row["id"], "decision": row["decision"], "score": row["score"], "reasons": json.loads(row["reasons"]),
+            "rule_hits": json.loads(row["rule_hits"]), "model_scores": json.loads(row["model_scores"]),
+            "features": json.loads(row["features"]), "rules_version": row["rules_version"], "bundle": row["bundle"],
+            "latency_ms": row["latency_ms"], "created_at": row["created_at"], "replayed": replayed}
+
+
+def _maybe_prune(db, state, config, ts: int) -> None:
+    state.since_prune = getattr(state, "since_prune", 0) + 1
+    if state.since_prune >= config.prune_every:
+        state.since_prune = 0
+        velocity.prune(db, ts)
+        graph.prune(db, ts, int(config.graph_ttl_hours * 3600))
+
+
+def precheck(node, data) -> dict:
+    """Check one payment (parsed JSON) end to end; return the answer (decision logged, review queued).
+
+    Two short write transactions, the models in between: the first records the payment in the velocity
+    counters and the graph and reads its features, the second logs the decision. A retry with the same
+    ``event_id`` is answered from the log; two copies racing each other are logged once (the second
+    finds the first's row), though both were counted in the velocity windows.
+    """
+    started = time.perf_counter()
+    config = node.plugin_config(PLUGIN_NAME)
+    body = checked_request(data, config.max_amount).model_dump(mode="json", exclude_none=True)
+    db = node.db()
+    ctx = context(node, db)
+    ts = (engine.epoch_seconds(datetime.datetime.fromisoformat(body["timestamp"])) if config.clock == "payload"
+          and body.get("timestamp") else int(time.time()))
+    with write_transaction(db):
+        if (replayed := _replay(db, body)) is not None:
+            return replayed
+        derived = engine.derive(db, body, ts, ctx)
+        _maybe_prune(db, node.slot(PLUGIN_NAME), config, ts)
+    result = engine.conclude(body, derived, ctx)
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    return _logged(db, body, result) | {"missing_features": result["missing_features"],
+                                        "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
+
+
+def _logged(db, body: dict, result: dict) -> dict:
+    """Log the decision (and queue a review); the answer of the row that holds the payment's ``event_id``."""
+    import sqlite3
+
+    from ulid import ULID
+
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    row = engine.log_row(result, body, str(ULID()), created, _origin(db))
+    try:
+        with write_transaction(db):
+            db["fraud_decisions"].insert(row)
+            if row["decision"] == "review":
+                db["fraud_reviews"].insert(engine.review_row(row, str(ULID())))
+    except sqlite3.IntegrityError:
+        if (replayed := _replay(db, body)) is not None:
+            return replayed
+        raise
+    return answer_of(row)

@@ -1,0 +1,245 @@
+"""Fraud precheck: the route, bad input, card numbers, velocity, graph, lists, rules and the audit log."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from plugins.fraud import expr, rules
+
+T0 = 1_780_000_000
+
+
+@pytest.fixture
+def fraud_app(data_dir):
+    from edge.app import create_app
+
+    from tests.conftest import ADMIN_KEY, CLIENT_KEY
+
+    app = create_app({"DATA_DIR": str(data_dir), "PLUGINS": ["events", "fraud"], "CLIENT_KEY": CLIENT_KEY,
+                      "ADMIN_KEY": ADMIN_KEY, "PLUGIN_CONFIG": {"fraud": {"clock": "payload", "refresh_seconds": 0}}},
+                     watch=False)
+    yield app
+    app.extensions["storefront_edge"].close()
+
+
+@pytest.fixture
+def post(fraud_app, client_headers):
+    client = fraud_app.test_client()
+
+    def send(body, **kwargs):
+        return client.post("/v1/fraud/precheck", json=body, headers=client_headers, **kwargs)
+
+    return send
+
+
+def payment(**overrides) -> dict:
+    body = {"amount": 20.0, "currency": "USD", "account_id": "acct-1", "card_hash": "c0ffee00c0ffee00", "device_id": "dev-1",
+            "ip": "10.1.2.3", "store_id": "store-1", "items": [{"sku": "sku-1", "qty": 2, "price": 10.0}], "timestamp": T0}
+    return {**body, **overrides}
+
+
+def db_of(app):
+    return app.extensions["storefront_edge"].db()
+
+
+def count(app, table: str) -> int:
+    return db_of(app).execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def test_a_precheck_answers_with_its_reasons_and_logs_the_decision(fraud_app, post):
+    response = post(payment())
+    assert response.status_code == 200, response.get_json()
+    answer = response.get_json()
+    assert answer["decision"] == "allow" and 0 <= answer["score"] <= 100
+    assert {"reasons", "rule_hits", "model_scores", "features", "latency_ms", "rules_version"} <= set(answer)
+    assert answer["features"]["card_count_1m"] == 1 and answer["features"]["item_count"] == 2
+    row = db_of(fraud_app).execute("SELECT decision, payload, amount FROM fraud_decisions WHERE id = ?", [answer["id"]]).fetchone()
+    assert row[0] == "allow" and json.loads(row[1])["account_id"] == "acct-1" and row[2] == 20.0
+
+
+def test_the_decision_log_is_append_only(fraud_app, post):
+    post(payment())
+    db = db_of(fraud_app)
+    for statement in ("UPDATE fraud_decisions SET decision = 'block'", "DELETE FROM fraud_decisions"):
+        with pytest.raises(Exception, match="append-only"):
+            db.execute(statement)
+    assert db.execute("SELECT decision FROM fraud_decisions").fetchone()[0] == "allow"
+
+
+def test_a_retry_with_the_same_event_id_is_answered_from_the_log_and_counted_once(fraud_app, post):
+    first = post(payment(event_id="pay-1")).get_json()
+    again = post(payment(event_id="pay-1")).get_json()
+    assert again["id"] == first["id"] and again["replayed"] is True and first["replayed"] is False
+    assert count(fraud_app, "fraud_decisions") == 1
+    assert post(payment(event_id="pay-2")).get_json()["features"]["card_count_1m"] == 2
+    reused = post(payment(event_id="pay-1", amount=99.0))
+    assert reused.status_code == 409 and reused.get_json()["error"]["code"] == "event_id_reused"
+
+
+@pytest.mark.parametrize("where", [
+    {"card_hash": "4111111111111111"}, {"items": [{"sku": "4111 1111 1111 1111"}]},
+    {"features": {"x": 1.0}, "store_id": "5500-0000-0000-0004"}, {"email": "a@b.c", "extra": 4012888888881881},
+])
+def test_a_raw_card_number_anywhere_is_refused_and_never_stored_or_logged(fraud_app, post, where, caplog):
+    caplog.set_level(logging.DEBUG)
+    response = post(payment(**where))
+    assert response.status_code == 422 and response.get_json()["error"]["code"] == "card_number_refused"
+    digits = [c for c in json.dumps(where) if c.isdigit()]
+    assert "".join(digits)[:12] not in response.get_data(as_text=True).replace(" ", "").replace("-", "")
+    assert count(fraud_app, "fraud_decisions") == 0 and count(fraud_app, "fraud_velocity") == 0
+    assert "4111" not in caplog.text and "5500" not in caplog.text and "4012888888881881" not in caplog.text
+
+
+def test_numbers_that_fail_luhn_or_are_too_short_are_not_card_numbers(post):
+    assert post(payment(store_id="4111111111111112", card_hash="deadbeef41111111111111111")).status_code == 200
+    assert post(payment(store_id="12345678901")).status_code == 200
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"currency": "USD"}, "amount"), (payment(amount="ten"), "amount"), (payment(amount=-5), "amount"),
+    (payment(amount=5e9), "amount"), (payment(currency="XYZ"), "currency"), (payment(currency=5), "currency"),
+    (payment(items=[{"sku": "a"}] * 201), "items"), (payment(ip="not-an-ip"), "ip"), (payment(account_id=["x"]), "account_id"),
+    (payment(features={"V1": "x"}), "features.V1"), (payment(unknown=1), "unknown"), (payment(items=[{"qty": 1}]), "items.0.sku"),
+])
+def test_bad_input_is_refused_field_by_field_and_nothing_is_stored(fraud_app, post, body, field):
+    response = post(body)
+    assert response.status_code == 422, response.get_json()
+    fields = [d["field"] for d in response.get_json()["error"]["details"]]
+    assert field in fields
+    assert count(fraud_app, "fraud_decisions") == 0 and count(fraud_app, "fraud_edges") == 0
+
+
+def test_malformed_json_and_wrong_media_types_are_4xx(fraud_app, client_headers):
+    client = fraud_app.test_client()
+    assert client.post("/v1/fraud/precheck", data="{", content_type="application/json", headers=client_headers).status_code == 400
+    assert client.post("/v1/fraud/precheck", data="x", content_type="text/plain", headers=client_headers).status_code == 415
+    assert client.post("/v1/fraud/precheck", json=payment()).status_code == 401
+    deep = "[" * 5000 + "]" * 5000
+    assert client.post("/v1/fraud/precheck", data=deep, content_type="application/json", headers=client_headers).status_code == 400
+
+
+def test_velocity_counts_and_sums_slide_over_each_window(post):
+    for offset, amount in ((0, 1.0), (5, 2.0), (30, 4.0)):
+        features = post(payment(timestamp=T0 + offset, amount=amount)).get_json()["features"]
+    assert (features["card_count_1m"], features["card_sum_1m"]) == (3, 7.0)
+    later = post(payment(timestamp=T0 + 120, amount=8.0)).get_json()["features"]
+    assert later["card_count_1m"] == 1 and later["card_count_1h"] == 4 and later["card_sum_1h"] == 15.0
+    next_day = post(payment(timestamp=T0 + 90_000, amount=1.0, device_id="dev-9")).get_json()["features"]
+    assert next_day["card_count_24h"] == 1 and next_day["device_count_24h"] == 1 and next_day["ip_count_1h"] == 1
+
+
+def test_velocity_is_bucketed_not_a_row_per_payment(fraud_app, post):
+    for i in range(30):
+        post(payment(timestamp=T0 + i))
+    assert count(fraud_app, "fraud_decisions") == 30
+    assert count(fraud_app, "fraud_velocity") <= 4 * (4 + 1 + 1)  # entities x (10 s buckets over 30 s, 1 min, 1 h)
+
+
+def test_the_graph_counts_shared_devices_components_and_distance_to_known_fraud(fraud_app, post):
+    for i in range(4):
+        answer = post(payment(account_id=f"ring-{i}", device_id="shared-dev", card_hash=f"cardcard{i:08d}",
+                              ip=f"10.9.0.{i}", timestamp=T0 + i)).get_json()
+    assert answer["features"]["accounts_per_device"] == 4 and answer["features"]["component_size"] == 13
+    assert answer["decision"] == "review" and "shared-device" in answer["rule_hits"]
+    db = db_of(fraud_app)
+    with db.conn:
+        db["fraud_labels"].insert({"decision_id": "d-x", "verdict": "fraud", "account_id": "ring-0"})
+    near = post(payment(account_id="ring-9", device_id="shared-dev", card_hash="cardcardzzzz", timestamp=T0 + 10)).get_json()
+    assert near["features"]["fraud_distance"] == 2 and "known-fraud-neighbour" in near["rule_hits"]
+    expired = post(payment(account_id="late", device_id="shared-dev", timestamp=T0 + 8 * 86400)).get_json()
+    assert expired["features"]["accounts_per_device"] == 1 and expired["features"]["fraud_distance"] is None
+
+
+def test_block_and_allow_lists_decide_with_allow_first(fraud_app, post):
+    db = db_of(fraud_app)
+    with db.conn:
+        db["fraud_lists"].insert_all([{"id": "b1", "list": "block", "kind": "device", "value": "dev-bad"},
+                                      {"id": "a1", "list": "allow", "kind": "email", "value": "vip@example.com"}])
+    blocked = post(payment(device_id="dev-bad")).get_json()
+    assert blocked["decision"] == "block" and blocked["reasons"][0]["code"] == "rule:block-listed"
+    assert post(payment(email="VIP@example.com", account_id="acct-2")).get_json()["decision"] == "allow"
+
+
+def test_a_card_testing_burst_is_blocked(post):
+    answers = [post(payment(amount=1.0, timestamp=T0 + i)).get_json() for i in range(6)]
+    assert [a["decision"] for a in answers[:4]] == ["allow"] * 4
+    assert answers[4]["decision"] == "block" and answers[4]["reasons"][0]["code"] == "rule:card-testing-burst"
+
+
+def test_rules_run_allow_then_block_then_review_and_the_first_match_decides():
+    ruleset = rules.compile_rules([
+        {"id": "r", "action": "review", "when": "amount > 10"},
+        {"id": "b", "action": "block", "when": "amount > 100"},
+        {"id": "a", "action": "allow", "when": "account_id == 'staff'"},
+        {"id": "b2", "action": "block", "when": "amount > 50"},
+    ])
+    assert [r.id for r in ruleset.rules] == ["a", "b", "b2", "r"]
+    assert ruleset.decide({"amount": 500, "account_id": "staff"})[0].id == "a"
+    rule, hits = ruleset.decide({"amount": 500})
+    assert rule.id == "b" and [h.id for h in hits] == ["b", "b2", "r"]
+    assert ruleset.decide({"amount": 20})[0].id == "r" and ruleset.decide({"amount": 5})[0] is None
+
+
+@pytest.mark.parametrize("text, value", [
+    ("amount * 2 >= 40 and not blocklisted", True), ("currency in ['USD', 'EUR']", True), ("currency not in ['USD']", False),
+    ("max(card_count_1m, device_count_1m) > 1", True), ("fraud_distance <= 2", False), ("-amount < 0", True),
+    ("lower(email) == 'a@b.c'", True), ("amount / 0 > 1", False), ("(amount + 1) % 2 == 1", True),
+])
+def test_the_expression_language(text, value):
+    env = {"amount": 20, "currency": "USD", "blocklisted": False, "card_count_1m": 1, "device_count_1m": 3,
+           "fraud_distance": None, "email": "A@B.C"}
+    assert expr.evaluate(expr.parse(text), env) is value
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("amount.__class__", "unexpected"), ("__import__('os')", "unknown function"), ("amount >", "ends too early"),
+    ("amount = 1", "unexpected"), ("open('x')", "unknown function"), ("amount[0]", "unexpected"), ("1 +" * 300 + "1", "at most"),
+    ("a" * 2000, "at most"), ("amount > 1 1", "after the end"), ("`x`", "unexpected character"),
+])
+def test_the_expression_language_refuses_what_it_does_not_know(text, problem):
+    with pytest.raises(expr.ExprError, match=problem):
+        expr.parse(text)
+
+
+def test_a_rule_file_with_errors_is_refused_with_every_error_listed(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  - {id: a, action: block, when: 'amont > 5'}\n  - {id: a, action: maybe, when: 'amount >'}\n"
+                    "  - {id: c, action: review, when: 'amount > 5', colour: red}\n")
+    with pytest.raises(rules.RuleSetError) as caught:
+        rules.load_file(path)
+    text = "\n".join(caught.value.errors)
+    assert "unknown field(s) amont" in text and "action must be" in text and "ends too early" in text
+    assert "used by an earlier rule" in text and "unknown key(s) colour" in text
+    path.write_text("rules: [unclosed")
+    with pytest.raises(rules.RuleSetError, match="does not parse"):
+        rules.load_file(path)
+
+
+def test_rules_install_refuses_a_bad_file_and_the_active_rules_keep_running(runner, data_dir, tmp_path, fraud_app, post):
+    from edge.cli.main import cli
+
+    good, bad = tmp_path / "good.json", tmp_path / "bad.yaml"
+    good.write_text(json.dumps({"version": "v2", "rules": [{"id": "big", "action": "block", "when": "amount >= 500"}]}))
+    bad.write_text("rules:\n  - {id: x, action: block, when: 'nope > 1'}\n  - {id: y, action: allow, when: '('}\n")
+    result = runner.invoke(cli, ["--data-dir", str(data_dir), "fraud", "rules", "install", str(good)])
+    assert result.exit_code == 0, result.output
+    assert post(payment(amount=600)).get_json()["decision"] == "block"
+    result = runner.invoke(cli, ["--data-dir", str(data_dir), "fraud", "rules", "install", str(bad)])
+    assert result.exit_code == 1 and "nope" in result.output and "rule 2 (y)" in result.output and "Traceback" not in result.output
+    answer = post(payment(amount=600, account_id="other")).get_json()
+    assert answer["decision"] == "block" and answer["rules_version"] == "v2"
+
+
+def test_a_broken_rule_set_in_the_table_keeps_the_last_good_one_running(fraud_app, post, client_headers):
+    db = db_of(fraud_app)
+    with db.conn:
+        db["fraud_rules"].insert({"id": "big", "action": "block", "expr": "amount >= 500", "version": "v3"})
+    assert post(payment(amount=600)).get_json()["decision"] == "block"
+    with db.conn:
+        db["fraud_rules"].insert({"id": "broken", "action": "block", "expr": "amount >>> 1", "position": 1})
+    assert post(payment(amount=700, account_id="x2")).get_json()["rules_version"] == "v3"
+    listing = fraud_app.test_client().get("/v1/fraud/rules", headers=client_headers).get_json()
+    assert listing["version"] == "v3" and any("broken" in e for e in listing["errors"])

@@ -1,0 +1,235 @@
+"""Fraud models (trained, exported to ONNX, signed, served by the node's runtime), the train / evaluate /
+backtest commands, and the hub's side: lists, verdicts, rules and retraining, synced with an edge."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edge.cli.main import cli
+from tests.test_fraud import T0, fraud_app, payment, post  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.slow
+
+
+def planted(n: int, seed: int = 0, fraud_share: float = 0.1, width: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose fraud lies far out on the first two columns."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, width)).astype(np.float32)
+    y = (rng.random(n) < fraud_share).astype(np.int64)
+    X[y == 1, :2] += 4.0
+    return X, y
+
+
+def write_ulb(path, n: int, seed: int) -> None:
+    X, y = planted(n, seed, width=30)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", "Time", *(f"V{i}" for i in range(1, 29)), "Amount", "Class"])
+        for index, (row, label) in enumerate(zip(X, y)):
+            writer.writerow([index, *(f"{v:.5f}" for v in row[:29]), f"{abs(row[29]) * 50:.2f}", f'"{label}"'])
+
+
+@pytest.fixture
+def fraud_node(fraud_app):
+    return fraud_app.extensions["storefront_edge"]
+
+
+def tiny_bundle(folder, signing_key, version="1.0.0") -> dict:
+    from converters.fraud.bundle import write_bundle
+    from converters.fraud.train import train
+
+    X, y = planted(400)
+    trained = train(X, y, [f"f{i}" for i in range(6)], folder.parent / f"work-{version}", epochs=3, trees=10,
+                    log=lambda m: None)
+    write_bundle(folder, trained, version, sign_key=signing_key)
+    return trained
+
+
+def test_the_bundle_models_run_through_the_node_runtime_and_scores_are_calibrated(fraud_node, post, tmp_path, signing_key):
+    from converters.fraud.pipeline import scorer_of
+
+    trained = tiny_bundle(tmp_path / "bundle", signing_key)
+    fraud_node.registry.install(tmp_path / "bundle")
+    fraud_node.watcher.refresh()
+    zeros = {f"f{i}": 0.0 for i in range(6)}
+    normal = post(payment(features=zeros)).get_json()
+    odd = post(payment(features={**zeros, "f0": 6.0, "f1": 6.0}, account_id="other", card_hash="cafe0000cafe0000")).get_json()
+    assert normal["bundle"] == "storefront-fraud 1.0.0" and normal["missing_features"] == []
+    assert set(normal["model_scores"]) == {"iforest", "autoencoder", "supervised", "anomaly", "combined"}
+    assert all(0 <= v <= 100 for v in normal["model_scores"].values())
+    assert normal["decision"] == "allow" and odd["decision"] in ("review", "block") and odd["score"] >= 99
+    assert odd["model_scores"]["supervised"] > normal["model_scores"]["supervised"]
+    X, y = planted(3000, seed=5)
+    held_out = scorer_of(trained["work_dir"], trained["files"]).score(X[y == 0])["combined"]
+    assert 0.3 < float(np.mean(held_out < 50)) < 0.7, "calibrated: half of unseen legitimate rows score under 50"
+    assert post(payment(features={"f0": 1.0}, account_id="third")).get_json()["missing_features"] == [f"f{i}" for i in range(1, 6)]
+
+
+def test_fraud_evaluate_prints_one_json_object_with_every_scorer(runner, tmp_path):
+    write_ulb(tmp_path / "train.csv", 600, 1)
+    write_ulb(tmp_path / "test.csv", 400, 2)
+    result = runner.invoke(cli, ["fraud", "evaluate", "--train", str(tmp_path / "train.csv"), "--test",
+                                 str(tmp_path / "test.csv"), "--epochs", "3", "--trees", "10"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    for scorer in ("anomaly", "supervised", "decision_chain"):
+        assert {"pr_auc", "recall_at_1pct_fpr", "recall_at_0.3pct_fpr", "precision", "recall"} <= set(figures[scorer])
+    assert figures["supervised"]["pr_auc"] > 0.8, "the planted fraud is easy to separate"
+    assert "training on 600 rows" in result.stderr
+
+
+def test_fraud_train_refuses_a_csv_in_another_format_in_one_line(runner, tmp_path):
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    result = runner.invoke(cli, ["fraud", "train", "--csv", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "lacks column(s) Time" in result.output and "Traceback" not in result.output
+    result = runner.invoke(cli, ["fraud", "train", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "exactly one of" in result.output
+
+
+def test_backtest_prints_the_confusion_table_and_what_each_rule_caught(runner, tmp_path):
+    from converters.fraud.stream import StreamParams, generate, write_csv
+
+    write_csv(generate(StreamParams(accounts=150, hours=6, rings=3, bursts=4)), tmp_path / "stream.csv")
+    (tmp_path / "rules.yaml").write_text(
+        "version: bt-1\nrules:\n"
+        "  - {id: burst, action: block, when: 'card_count_1m >= 4'}\n"
+        "  - {id: ring, action: review, when: 'accounts_per_device >= 3', reason: shared device}\n")
+    args = ["fraud", "backtest", "--rules", str(tmp_path / "rules.yaml"), "--csv", str(tmp_path / "stream.csv")]
+    text = runner.invoke(cli, args)
+    assert text.exit_code == 0, text.output
+    assert "label fraud" in text.output and "burst" in text.output and "ring" in text.output
+    report = json.loads(runner.invoke(cli, [*args, "--json"]).stdout)
+    table = report["confusion"]
+    assert sum(table.values()) == report["transactions"] and table["tp"] > 0
+    assert report["rules"]["burst"]["fraud"] > 0 and report["rules"]["ring"]["fraud"] > 0
+    assert report["rules"]["burst"]["fraud"] >= 0.9 * report["rules"]["burst"]["hits"], "bursts are planted fraud"
+
+
+def test_hub_lists_verdicts_rules_and_retraining_reach_the_edge(tmp_path, runner, signing_key):
+    from edge.sync.worker import sync_once
+    from tests.test_sync_support import FlaskTransport, hub_store, make_edge, make_hub, node_of, register
+
+    hub_dir = tmp_path / "hub"
+    hub = make_hub(hub_dir, EXTRA_PLUGINS=["plugins.events.plugin", "plugins.fraud.plugin"])
+    for trusting in (hub_dir, tmp_path / "edge"):
+        (trusting / "keys" / "trusted").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(signing_key.with_suffix(".pub"), trusting / "keys" / "trusted" / "signing.pub")
+    edge = make_edge(tmp_path / "edge", register(hub, "store-1", "eu"), PLUGINS=["events", "fraud"],
+                     PLUGIN_CONFIG={"fraud": {"clock": "payload", "refresh_seconds": 0}})
+    node, client, transport = node_of(edge), edge.test_client(), FlaskTransport(hub)
+    hub_args = ["--data-dir", str(hub_dir)]
+    try:
+        lists = tmp_path / "lists.jsonl"
+        lists.write_text('{"id": "b-dev", "list": "block", "kind": "device", "value": "dev-evil"}\n')
+        assert runner.invoke(cli, ["hub", "publish", "fraud_lists", str(lists), *hub_args]).exit_code == 0
+        sync_once(node, transport)
+        blocked = client.post("/v1/fraud/precheck", json=payment(device_id="dev-evil")).get_json()
+        assert blocked["decision"] == "block"
+        ring = [client.post("/v1/fraud/precheck", json=payment(account_id=f"r{i}", device_id="ring-dev", card_hash=f"ringcard{i:08d}",
+                                                             timestamp=T0 + i)).get_json()
+                for i in range(5)]
+        assert ring[-1]["decision"] == "review"
+        sync_once(node, transport)
+        on_hub = {row["id"]: row for row in hub_store(hub).rows("fraud_decisions")}
+        assert blocked["id"] in on_hub and ring[-1]["id"] in {r["decision_id"] for r in hub_store(hub).rows("fraud_reviews")}
+
+        result = runner.invoke(cli, ["hub", "fraud", "label", ring[-1]["id"], "--verdict", "fraud", "--analyst", "ana", *hub_args])
+        assert result.exit_code == 0, result.output
+        assert runner.invoke(cli, ["hub", "fraud", "label", "nope", "--verdict", "fraud", *hub_args]).exit_code == 1
+        http = hub.test_client().post("/v1/hub/tables/fraud_labels/publish",
+                                      json={"upsert": [{"decision_id": ring[0]["id"], "verdict": "legit", "analyst": "bo"}]})
+        assert http.status_code == 200, http.get_json()
+        sync_once(node, transport)
+        near = client.post("/v1/fraud/precheck", json=payment(account_id="new", device_id="ring-dev", timestamp=T0 + 9)).get_json()
+        assert near["features"]["fraud_distance"] == 1, "its device was on the payment labelled fraud"
+        assert "known-fraud-neighbour" in near["rule_hits"]
+
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("rules:\n  - {id: x, action: block, when: 'velocity > 1'}\n")
+        refused = runner.invoke(cli, ["hub", "fraud", "rules", str(bad), *hub_args])
+        assert refused.exit_code == 1 and "unknown field(s) velocity" in refused.output
+        assert hub_store(hub).rows("fraud_rules") == []
+
+        trained = runner.invoke(cli, ["hub", "train", "fraud", "--group", "eu", "--publish", "--sign-key", str(signing_key),
+                                      "--min-labels", "2", "--trees", "10", *hub_args])
+        assert trained.exit_code == 0, trained.output
+        summary = json.loads(trained.stdout)
+        assert summary["published"] and summary["version"] == "1.0.0" and summary["labelled"] == 2
+        assert any(t["name"] == "storefront-fraud" for t in hub_store(hub).rollout_for("eu")["bundles"])
+        sync_once(node, transport)
+        node.watcher.refresh()
+        scored = client.post("/v1/fraud/precheck", json=payment(account_id="after", timestamp=T0 + 20)).get_json()
+        assert scored["bundle"] == "storefront-fraud 1.0.0" and "combined" in scored["model_scores"]
+    finally:
+        node.close()
+        hub_store(hub).close()
+
+
+def test_fraud_train_writes_a_signed_bundle_with_its_rules_that_a_node_installs(runner, tmp_path, signing_key, fraud_node, post):
+    write_ulb(tmp_path / "train.csv", 300, 3)
+    (tmp_path / "rules.yaml").write_text("version: shipped-1\nrules:\n  - {id: huge, action: block, when: 'amount > 900'}\n")
+    out = tmp_path / "bundle"
+    result = runner.invoke(cli, ["fraud", "train", "--csv", str(tmp_path / "train.csv"), "--out", str(out), "--version", "2.0.0",
+                                 "--rules", str(tmp_path / "rules.yaml"), "--sign-key", str(signing_key), "--epochs", "2",
+                                 "--trees", "5"])
+    assert result.exit_code == 0, result.output
+    fraud_node.registry.install(out)
+    fraud_node.watcher.refresh()
+    answer = post(payment(amount=950.0, features={"V1": 0.5})).get_json()
+    assert answer["bundle"] == "storefront-fraud 2.0.0" and answer["rules_version"] == "shipped-1"
+    assert answer["decision"] == "block" and answer["reasons"][0]["code"] == "rule:huge"
+    assert "V2" in answer["missing_features"] and "V1" not in answer["missing_features"]
+
+
+def test_backtest_refuses_a_csv_without_labels_in_one_line(runner, tmp_path):
+    (tmp_path / "r.yaml").write_text("rules: []\n")
+    (tmp_path / "t.csv").write_text("timestamp,amount\n1,2\n")
+    result = runner.invoke(cli, ["fraud", "backtest", "--rules", str(tmp_path / "r.yaml"), "--csv", str(tmp_path / "t.csv")])
+    assert result.exit_code == 1 and "lacks column(s) label" in result.output and "Traceback" not in result.output
+
+
+def test_two_plugins_subgroups_of_one_name_under_hub_are_joined():
+    import click
+
+    from edge.cli.plugin_commands import _joined
+
+    first, second = click.Group("train", help="one"), click.Group("train")
+    first.add_command(click.Command("fraud"))
+    second.add_command(click.Command("recs"))
+    joined = _joined(first, second)
+    assert sorted(joined.commands) == ["fraud", "recs"] and joined.help == "one"
+
+
+def test_concurrent_prechecks_under_gunicorn_are_all_answered_and_logged(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from edge.cli.main import cli as root
+    from tests.servers import gunicorn_node
+    from tests.test_fraud import payment as body
+
+    data = tmp_path / "var"
+    root.main(["--data-dir", str(data), "init"], standalone_mode=False)
+    env = {"STOREFRONT_EDGE_CLIENT_KEY": "k", "STOREFRONT_EDGE_ADMIN_KEY": "ka", "STOREFRONT_EDGE_PLUGINS": "events,fraud"}
+    with gunicorn_node(data, env=env, workers=2, log=tmp_path / "node.log") as (base, _):
+        def send(i):
+            return requests.post(f"{base}/v1/fraud/precheck", json=body(account_id=f"c{i % 9}", event_id=f"ev-{i}", amount=i),
+                                 headers={"Authorization": "Bearer k"}, timeout=30)
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(send, range(120)))
+        assert [a.status_code for a in answers] == [200] * 120
+        assert answers[-1].json()["bundle"] == "storefront-fraud 1.0.0"
+    from plugins.fraud.replay import private_store
+
+    db = private_store(data / "store.db")
+    assert db.execute("SELECT COUNT(*), COUNT(DISTINCT event_id) FROM fraud_decisions").fetchone() == (120, 120)
+    card = db.execute("SELECT SUM(n) FROM fraud_velocity WHERE entity = 'card:c0ffee00c0ffee00' AND res = 3600").fetchone()[0]
+    assert card == 120, "every payment counted once in the card's day window"
+    db.close()

@@ -19,7 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH \
 # espeak-ng speaks for the voice plugin; curl runs the health check.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends espeak-ng libespeak-ng1 libgomp1 curl \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/venv
 WORKDIR /app
 COPY setup.cfg pyproject.toml README.md ./
@@ -27,13 +27,19 @@ COPY edge ./edge
 COPY plugins ./plugins
 COPY converters ./converters
 COPY models_lite ./models_lite
-# g++ compiles annoy and leaves in the same layer: the image carries no compiler. Later extras slot in
-# here ('.[edge,voice,...]').
-# pip's cache is a build cache mount (BuildKit, buildah): kept between builds, never in the image.
+# g++ (and Python's headers, where the base lacks them: Debian's python3) compile annoy and leave in the
+# same layer: the image carries no compiler. annoy's own flags add -march=native, which would tie the
+# image to the build machine's CPU (SIGILL elsewhere): ANNOY_COMPILER_ARGS keeps the rest, portable.
+# --use-pep517 builds annoy as a wheel, which the pip cache keeps for the next build.
+# Later extras slot in here ('.[edge,voice,...]').
 RUN --mount=type=cache,target=/root/.cache/pip \
-    apt-get update && apt-get install -y --no-install-recommends g++ \
- && pip install --disable-pip-version-check '.[edge,voice]' \
- && apt-get purge -y g++ && apt-get autoremove -y --purge && rm -rf /var/lib/apt/lists/*
+    build="g++" \
+ && python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
+    || build="$build python3-dev" \
+ && apt-get update && apt-get install -y --no-install-recommends $build \
+ && ANNOY_COMPILER_ARGS=-D_CRT_SECURE_NO_WARNINGS,-fpermissive,-O3,-ffast-math,-fno-associative-math,-DANNOYLIB_MULTITHREADED_BUILD,-std=c++14 \
+    pip install --disable-pip-version-check --use-pep517 '.[edge,voice]' \
+ && apt-get purge -y $build && apt-get autoremove -y --purge && apt-get clean && rm -rf /var/lib/apt/lists/*
 ENV STOREFRONT_EDGE_MODELS_DIR=/app/models_lite
 RUN useradd --system --create-home --uid 10001 edge \
  && mkdir -p /var/lib/storefront-edge && chown edge /var/lib/storefront-edge

@@ -68,7 +68,7 @@ apt-run:
 apt-test:
 	@sh scripts/apt-ensure.sh $(APT_TEST)
 apt-image:
-	@docker info >/dev/null 2>&1 || sh scripts/apt-ensure.sh $(APT_IMAGE)
+	@timeout 15 docker info >/dev/null 2>&1 || sh scripts/apt-ensure.sh $(APT_IMAGE)
 
 # Reproduce the shipped default vision bundle from the grocery photos with the long recipe (needs
 # ../shared; about 75 minutes on 2 cores). SIGN_KEY=path/to/key.key signs it (see models_lite/README.md).
@@ -76,21 +76,7 @@ vision-bundle: venv-test
 	$(BIN)/storefront-edge convert vision recipe --long --dataset ../shared/datasets/grocery-store --out models_lite/storefront-vision --resume $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
 
 # The size-against-quality table of every exported model and format (needs the recipe's exports).
-vision-# The container image: Docker when a daemon answers, else buildah on a debootstrap base (made once).
-APT_IMAGE := buildah debootstrap
-IMAGE     ?= localhost/storefront-edge:latest
-
-image: apt-image
-	$(PYTHON) scripts/image_build.py --target node --tag $(IMAGE)
-
-image-converters: apt-image
-	$(PYTHON) scripts/image_build.py --target converters --tag localhost/storefront-convert:latest
-
-# The image test alone: builds the image from a clean clone and serves a photo search inside it.
-test-image: venv-test apt-image
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m image $(PYTEST_ARGS)
-
-bench: venv-test
+vision-bench: venv-test
 	$(BIN)/python -m benchmarks vision_quality
 
 demo-catalog: venv-test

@@ -58,14 +58,15 @@ def pip_settings(python: str = sys.executable) -> dict[str, str]:
 
 
 def local_paths(settings: dict[str, str]) -> list[Path]:
-    """The existing local folders the pip settings name (file:// URLs and plain paths), each once."""
+    """The existing local folders the pip settings name (file:// URLs and plain paths), each once, outermost."""
     folders: list[Path] = []
-    for value in settings.values():
+    for name, value in settings.items():
         for item in value.split():
             path = Path(item[len("file://"):] if item.startswith("file://") else item)
             if not path.is_absolute() or not path.exists():
                 continue
-            folder = path if path.is_dir() else path.parent
+            # An index's pages (<root>/simple) link to files beside them: its root goes in whole.
+            folder = path.parent if name.endswith("INDEX_URL") or not path.is_dir() else path
             if folder not in folders and not any(p in folder.parents for p in folders):
                 folders.append(folder)
     return folders

@@ -27,19 +27,22 @@ COPY edge ./edge
 COPY plugins ./plugins
 COPY converters ./converters
 COPY models_lite ./models_lite
-# g++ (and Python's headers, where the base lacks them: Debian's python3) compile annoy and leave in the
-# same layer: the image carries no compiler. annoy's own flags add -march=native, which would tie the
-# image to the build machine's CPU (SIGILL elsewhere): ANNOY_COMPILER_ARGS keeps the rest, portable.
+# g++ (and Python's headers, where the base lacks them: Debian's python3) compile annoy; the same layer
+# then purges every package it installed (not only what autoremove would take: apt keeps binutils for
+# python3's Suggests), so the image carries no compiler. annoy's own flags add -march=native, which would
+# tie the image to the build machine's CPU (SIGILL elsewhere): ANNOY_COMPILER_ARGS keeps the rest.
 # --use-pep517 builds annoy as a wheel, which the pip cache keeps for the next build.
 # Later extras slot in here ('.[edge,voice,...]').
 RUN --mount=type=cache,target=/root/.cache/pip \
     build="g++" \
  && python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
     || build="$build python3-dev" \
+ && dpkg-query -W -f '${db:Status-Abbrev}${Package}\n' | sed -n 's/^ii *//p' | sort > /tmp/packages-before \
  && apt-get update && apt-get install -y --no-install-recommends $build \
  && ANNOY_COMPILER_ARGS=-D_CRT_SECURE_NO_WARNINGS,-fpermissive,-O3,-ffast-math,-fno-associative-math,-DANNOYLIB_MULTITHREADED_BUILD,-std=c++14 \
     pip install --disable-pip-version-check --use-pep517 '.[edge,voice]' \
- && apt-get purge -y $build && apt-get autoremove -y --purge && apt-get clean && rm -rf /var/lib/apt/lists/*
+ && dpkg-query -W -f '${db:Status-Abbrev}${Package}\n' | sed -n 's/^ii *//p' | sort | comm -13 /tmp/packages-before - | xargs apt-get purge -y \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /tmp/packages-before
 ENV STOREFRONT_EDGE_MODELS_DIR=/app/models_lite
 RUN useradd --system --create-home --uid 10001 edge \
  && mkdir -p /var/lib/storefront-edge && chown edge /var/lib/storefront-edge

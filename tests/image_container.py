@@ -42,12 +42,13 @@ def run_args(env: dict[str, str]) -> list[str]:
 
 def container_processes(mount: Path) -> dict[int, dict]:
     """The host processes running inside the container: pid -> {"cmdline", "uids", "ppid"}."""
-    found = {}
+    found, root = {}, os.stat(mount)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
-            if Path(os.readlink(entry / "root")) != mount:
+            seen = os.stat(entry / "root")  # buildah run chroots into a bind mount of the container's root
+            if (seen.st_dev, seen.st_ino) != (root.st_dev, root.st_ino):
                 continue
             status = dict(line.split(":\t", 1) for line in (entry / "status").read_text().splitlines() if ":\t" in line)
             found[int(entry.name)] = {"cmdline": (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(),

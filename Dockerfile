@@ -22,27 +22,34 @@ RUN apt-get update \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/venv
 WORKDIR /app
-COPY setup.cfg pyproject.toml README.md ./
-COPY edge ./edge
-COPY plugins ./plugins
-COPY converters ./converters
-COPY models_lite ./models_lite
-# g++ (and Python's headers, where the base lacks them: Debian's python3) compile annoy; the same layer
-# then purges every package it installed (not only what autoremove would take: apt keeps binutils for
-# python3's Suggests), so the image carries no compiler. annoy's own flags add -march=native, which would
-# tie the image to the build machine's CPU (SIGILL elsewhere): ANNOY_COMPILER_ARGS keeps the rest.
-# --use-pep517 builds annoy as a wheel, which the pip cache keeps for the next build.
-# Later extras slot in here ('.[edge,voice,...]').
+# The dependencies first, from setup.cfg alone (an empty README stands in for the long description), so
+# that a change to the sources rebuilds only the cheap layers below. g++ (and Python's headers, where the
+# base lacks them: Debian's python3) compile annoy; the same layer then purges every package it installed
+# (not only what autoremove would take: apt keeps binutils for python3's Suggests), so the image carries
+# no compiler. annoy's own flags add -march=native, which would tie the image to the build machine's CPU
+# (SIGILL elsewhere): ANNOY_COMPILER_ARGS keeps the rest. --use-pep517 builds annoy as a wheel, which
+# the pip cache keeps for the next build. Later extras slot in here ('.[edge,voice,...]').
+COPY setup.cfg pyproject.toml ./
 RUN --mount=type=cache,target=/root/.cache/pip \
     build="g++" \
  && python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
     || build="$build python3-dev" \
  && dpkg-query -W -f '${db:Status-Abbrev}${Package}\n' | sed -n 's/^ii *//p' | sort > /tmp/packages-before \
  && apt-get update && apt-get install -y --no-install-recommends $build \
+ && touch README.md \
  && ANNOY_COMPILER_ARGS=-D_CRT_SECURE_NO_WARNINGS,-fpermissive,-O3,-ffast-math,-fno-associative-math,-DANNOYLIB_MULTITHREADED_BUILD,-std=c++14 \
     pip install --disable-pip-version-check --use-pep517 '.[edge,voice]' \
  && dpkg-query -W -f '${db:Status-Abbrev}${Package}\n' | sed -n 's/^ii *//p' | sort | comm -13 /tmp/packages-before - | xargs apt-get purge -y \
- && apt-get clean && rm -rf /var/lib/apt/lists/* /tmp/packages-before
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /tmp/packages-before README.md build *.egg-info
+COPY README.md ./
+COPY edge ./edge
+COPY plugins ./plugins
+COPY converters ./converters
+COPY models_lite ./models_lite
+# The project itself over the placeholder the step above installed (its dependencies are in place).
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install --disable-pip-version-check --use-pep517 --no-deps --force-reinstall . \
+ && rm -rf build *.egg-info
 ENV STOREFRONT_EDGE_MODELS_DIR=/app/models_lite
 RUN useradd --system --create-home --uid 10001 edge \
  && mkdir -p /var/lib/storefront-edge && chown edge /var/lib/storefront-edge

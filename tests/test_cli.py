@@ -105,6 +105,20 @@ def test_serve_refuses_public_bind_without_keys(invoke, monkeypatch):
     assert "refusing to bind 0.0.0.0 without API keys" in invoke("serve", "--host", "0.0.0.0", code=1)
 
 
+def test_serve_takes_host_and_port_from_the_environment(invoke, monkeypatch):
+    monkeypatch.delenv("STOREFRONT_EDGE_CLIENT_KEY", raising=False)
+    monkeypatch.delenv("STOREFRONT_EDGE_ADMIN_KEY", raising=False)
+    from edge.cli.node_cmds import serve
+
+    monkeypatch.setenv("STOREFRONT_EDGE_HOST", "0.0.0.0")
+    monkeypatch.setenv("STOREFRONT_EDGE_PORT", "9123")
+    parsed = serve.make_context("serve", []).params  # parsed, not run: nothing binds
+    assert (parsed["host"], parsed["port"]) == ("0.0.0.0", 9123)
+    assert "refusing to bind 0.0.0.0 without API keys" in invoke("serve", code=1)
+    monkeypatch.setenv("STOREFRONT_EDGE_PORT", "70000")
+    assert "70000" in invoke("serve", code=2)
+
+
 @pytest.mark.parametrize("host", ["", " ", "::", "0.0.0.0", "10.0.0.5", "my-server", "[::]"])
 def test_serve_refuses_every_host_that_is_not_loopback_without_keys(invoke, monkeypatch, host):
     monkeypatch.delenv("STOREFRONT_EDGE_CLIENT_KEY", raising=False)

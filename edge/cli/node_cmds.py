@@ -39,8 +39,10 @@ def loopback_host(host: str) -> bool:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port to bind.")
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="STOREFRONT_EDGE_HOST",
+              help="Address to bind (STOREFRONT_EDGE_HOST).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), envvar="STOREFRONT_EDGE_PORT",
+              help="Port to bind (STOREFRONT_EDGE_PORT; the image's health check asks the same port).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Request threads per gthread worker (each slow client holds one until its read deadline).")

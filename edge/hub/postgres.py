@@ -23,7 +23,7 @@ from .base import (HUB_TABLES, HubStore, check_names, lost_message, new_token, n
 from .pg_schema import ensure_schema, q
 
 log = logging.getLogger(__name__)
-NODE_COLUMNS = "name, grp, created_at, last_seen, bundle_version, bundle_versions, pulled_seq"
+NODE_COLUMNS = "name, grp, created_at, last_seen, bundle_version, bundle_versions, pulled_seq, stores"
 
 
 def is_postgres_url(url: str | None) -> bool:
@@ -104,14 +104,16 @@ class PostgresHubStore(HubStore):
             return cur.execute(f"SELECT {NODE_COLUMNS}, token_hash FROM hub_nodes WHERE name = %s", [name]).fetchone()
 
     def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None,
-              bundle_versions: dict | None = None) -> None:
+              bundle_versions: dict | None = None, stores: list | None = None) -> None:
         import json
 
         versions = json.dumps(bundle_versions) if bundle_versions is not None else None
+        served = json.dumps(stores) if stores is not None else None
         with self.transaction() as cur:
             cur.execute("UPDATE hub_nodes SET last_seen = %s, bundle_version = coalesce(%s, bundle_version), "
-                        "bundle_versions = coalesce(%s, bundle_versions), pulled_seq = coalesce(%s, pulled_seq) WHERE name = %s",
-                        [now(), bundle_version[:64] if bundle_version else None, versions, pulled_seq, name])
+                        "bundle_versions = coalesce(%s, bundle_versions), pulled_seq = coalesce(%s, pulled_seq), "
+                        "stores = coalesce(%s, stores) WHERE name = %s",
+                        [now(), bundle_version[:64] if bundle_version else None, versions, pulled_seq, served, name])
 
     def nodes(self) -> list[dict]:
         with self.transaction() as cur:

@@ -38,6 +38,7 @@ MEDIA_TYPES = {MEDIA_TYPE, "application/octet-stream"}  # what the hub accepts o
 FORMATS_HEADER = "X-Delta-Formats"
 BUNDLE_HEADER = "X-Bundle-Version"  # the one active version, for hubs that roll out one bundle per group
 BUNDLES_HEADER = "X-Bundle-Versions"  # JSON {bundle name: active version}
+STORES_HEADER = "X-Stores"  # the store ids the node serves, comma-separated (CDN edge mode; shown by `hub status`)
 ROUTES = {"cursor": "/v1/hub/sync/cursor", "push": "/v1/hub/sync/push", "pull": "/v1/hub/sync/pull",
           "rollout": "/v1/hub/rollout", "bundle": "/v1/hub/bundles/<digest>"}
 

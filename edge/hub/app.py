@@ -71,8 +71,9 @@ def _pull_request() -> protocol.PullRequest:
     if chosen is None:
         raise errors.ApiError(f"this hub writes delta formats {', '.join(protocol.WRITES)}; the edge reads {accepted}",
                               code="unsupported_format", status=406)
+    stores = parse_stores_header(request.headers.get(protocol.STORES_HEADER))
     return protocol.PullRequest(_int_arg("since", 0), request.args.get("epoch") or None, _int_arg("mark_seq", None),
-                                _int_arg("mark_hlc", None), chosen)
+                                _int_arg("mark_hlc", None), chosen, tuple(stores) if stores is not None else None)
 
 
 PUBLISH_TYPES = {"application/x-ndjson": "jsonl", "application/jsonl": "jsonl", "text/csv": "csv"}

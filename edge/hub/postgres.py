@@ -16,6 +16,7 @@ import weakref
 from pathlib import Path
 
 from edge.errors import Conflict, ServiceUnavailable
+from edge.sync.tables import for_stores
 
 from . import pg_apply, pg_log
 from .base import (HUB_TABLES, HubStore, check_names, lost_message, new_token, node_summary, now, redact,
@@ -180,7 +181,7 @@ class PostgresHubStore(HubStore):
             delta = pg_log.pull(cur, request, self.tables, limit)
         if delta is not None and delta.header.reason:
             self.notice(node, delta.header.reason, restored_message(node, request))
-        return None if delta is None else encode(delta, request.format)
+        return None if delta is None else encode(for_stores(delta, self.tables, request.stores), request.format)
 
     def notice(self, node: str, code: str, message: str) -> None:
         with self.transaction() as cur:

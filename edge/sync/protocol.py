@@ -147,6 +147,7 @@ class PullRequest(NamedTuple):
     mark_seq: int | None = None
     mark_hlc: int | None = None
     format: str = FORMAT_V2
+    stores: tuple | None = None  # the node's stores (X-Stores): it gets only their rows of per-store tables
 
     def params(self) -> dict:
         """The query parameters of this request (the format travels in :data:`FORMATS_HEADER`)."""

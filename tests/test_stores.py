@@ -170,3 +170,21 @@ def test_store_keys_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(f"{ENV_PREFIX}_STORE_KEYS__north", "1.50")
     settings = load_settings(ENV_PREFIX, DEFAULTS, {"DATA_DIR": str(tmp_path)})
     assert settings["STORES"] == ["north", "south"] and settings["STORE_KEYS"] == {"north": "1.50"}
+
+
+def test_a_plugin_that_ignores_stores_answers_under_every_store_prefix(tmp_path):
+    from tests.conftest import GREETER
+    from tests.thirdparty import greeter_plugin
+
+    greeter_plugin.STATE.update(healthy=True)
+    app = create_app({**store_config(tmp_path / "var"), "PLUGINS": ["catalog", "greeter"], "EXTRA_PLUGINS": [GREETER]}, watch=False)
+    try:
+        client = app.test_client()
+        for store in ("north", "south"):  # past the store and key checks: the plugin's own readiness (no bundle here)
+            answer = client.get(f"/v1/stores/{store}/greeter/hello", headers=bearer(store))
+            _error(answer, 503, "plugin_not_ready")
+            assert answer.headers["Cache-Control"] == "no-store"
+        _error(client.get("/v1/stores/south/greeter/hello", headers=bearer("north")), 403, "wrong_store")
+        _error(client.get("/v1/greeter/hello", headers=bearer("north")), 400, "store_required")
+    finally:
+        app.extensions["storefront_edge"].close()

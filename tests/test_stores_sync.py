@@ -46,3 +46,15 @@ def test_events_reach_the_hub_with_their_store(hub, tmp_path):
     assert sync_once(node_of(edge), FlaskTransport(hub))["pushed"] == 3
     assert sorted(r["store"] for r in hub_store(hub).rows("events")) == ["north", "south", "south"]
     node_of(edge).close()
+
+
+def test_a_publication_names_valid_stores_and_an_empty_store_is_the_default(hub):
+    response = hub.test_client().post("/v1/hub/tables/catalog_items/publish", json={"upsert": [
+        {"store": "North Side", "sku": "A1", "title": "Apple", "price": 1}, {"store": "north", "sku": "B2", "title": "Bread", "price": 2}]})
+    assert response.status_code == 422 and response.get_json()["error"]["code"] == "invalid_rows"
+    problems = response.get_json()["error"]["details"]
+    assert [p["line"] for p in problems] == [1] and "not a store id" in problems[0]["errors"][0]
+    assert hub_store(hub).rows("catalog_items") == []
+    csv = "store,sku,title,price\n,A1,Apple,1\nnorth,A1,Apple north,2\n"
+    assert hub.test_client().post("/v1/hub/tables/catalog_items/publish", data=csv, content_type="text/csv").status_code == 200
+    assert sorted((r["id"], r["store"]) for r in hub_store(hub).rows("catalog_items")) == [("default/A1", "default"), ("north/A1", "north")]

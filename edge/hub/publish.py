@@ -194,6 +194,7 @@ def _check_record(schema: TableSchema, record: dict, from_text: bool):
         return op, None, [f"_op must be 'upsert' or 'delete', not {str(op)[:20]!r}"]
     if schema.store_key:
         record = _store_scoped(schema, record)
+        errors += _store_problems(record)
     unknown = sorted(set(record) - set(schema.columns))
     errors += [f"{', '.join(unknown)}: no such column in {schema.name}"] if unknown else []
     if record.get(schema.key) in (None, ""):
@@ -212,8 +213,8 @@ def _check_record(schema: TableSchema, record: dict, from_text: bool):
 
 
 def _store_scoped(schema: TableSchema, record: dict) -> dict:
-    """A per-store row completed: ``store`` (``default`` when not given), its own key (``sku``) and the table's
-    key ``<store>/<sku>``; a bare key (``A1``) stands for the store given or ``default``."""
+    """A per-store row completed: ``store`` (``default`` when not given or empty), its own key (``sku``) and the
+    table's key ``<store>/<sku>``; a bare key (``A1``) stands for the store given or ``default``."""
     from edge.stores import DEFAULT_STORE
 
     key, own = schema.key, schema.store_key
@@ -222,9 +223,14 @@ def _store_scoped(schema: TableSchema, record: dict) -> dict:
     natural = record.get(own) or (given.partition("/")[2] if "/" in given else given)
     if not natural:
         return record
-    if "/" not in given or record.get(own) or record.get("store"):
-        record = {**record, key: f"{store}/{natural}"}
-    return {"store": store, own: natural, **record}
+    return {**record, "store": store, own: natural, key: f"{store}/{natural}"}
+
+
+def _store_problems(record: dict) -> list[str]:
+    from edge.stores import is_store_id
+
+    store = record.get("store")
+    return [] if store is None or is_store_id(store) else [f"store: {str(store)[:70]!r} is not a store id (lower-case letters, digits, '-')"]
 
 
 def check_publication(schemas: dict, table: str, records, from_text: bool = False, problems=()) -> Publication:

@@ -49,11 +49,14 @@ class ListQuery(BaseModel):
     offset: int = Field(0, ge=0, le=SQLITE_INT_MAX)
 
 
-def item_from_row(row: dict, media_dir: Path | None = None) -> dict:
-    """The public shape of a catalog row (image file names become content-addressed URLs of its store)."""
+def item_from_row(row: dict, media_dir: Path | None = None, images_base: str | None = None) -> dict:
+    """The public shape of a catalog row (image file names become content-addressed URLs of its store).
+
+    :param images_base: ``store_path("/v1/catalog/images/")``, when the caller has it (once per page).
+    """
     item = {k: row[k] for k in ("sku", "title", "description", "price", "currency", "category", "in_stock")}
-    names = json.loads(row.get("images") or "[]")
-    item["image_urls"] = [store_path(media.image_url(row["sku"], name, media_dir)) for name in names]
+    base, folder = images_base or store_path("/v1/catalog/images/"), None if media_dir is None else str(media_dir)
+    item["image_urls"] = [media.image_url(row["sku"], name, folder, base) for name in json.loads(row.get("images") or "[]")]
     return item
 
 
@@ -109,7 +112,8 @@ def make_blueprint() -> Blueprint:
         clause, params = f"store = ? and {clause}", [current_store(), *params]
         table, media_dir = current_node().db()["catalog_items"], _media_dir()
         rows = table.rows_where(clause, params, order_by="sku", limit=query.limit, offset=query.offset)
-        page = {"items": [item_from_row(r, media_dir) for r in rows], "total": table.count_where(clause, params)}
+        base = store_path("/v1/catalog/images/")
+        page = {"items": [item_from_row(r, media_dir, base) for r in rows], "total": table.count_where(clause, params)}
         return cacheable(page, max_age=_max_age())
 
     @bp.get("/items/<sku>")

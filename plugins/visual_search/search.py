@@ -122,4 +122,4 @@ def result_item(row: dict, score: float, image: str | None = None, media_dir=Non
     names = json.loads(row.get("images") or "[]")
     image = image or (names[0] if names else None)
     return {"sku": row["sku"], "title": row["title"], "price": row["price"], "currency": row["currency"],
-            "image_url": store_path(image_url(row["sku"], image, media_dir)) if image else None, "score": round(float(score), 6)}
+            "image_url": image_url(row["sku"], image, media_dir, store_path("/v1/catalog/images/")) if image else None, "score": round(float(score), 6)}

@@ -5,8 +5,8 @@ plugin routes too). With no key configured the node answers only loopback client
 
 Stores (CDN edge mode, :mod:`edge.stores`): a store's key (``STORE_KEYS``) opens that store's plugin
 routes only; on another store it is 403 ``wrong_store``. ``CLIENT_KEY`` and ``ADMIN_KEY`` open every
-store. The presented key is compared with every configured key, each in constant time, whichever
-matches first, so the time taken does not tell which store's key came close.
+store. The presented key is compared with every configured key, each in constant time, whatever
+matches, so the time taken does not tell which store's key came close.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 WORKERS ?= 2
 APT_RUN  := espeak-ng libespeak-ng1
-# chromium and a CJK font: the console's browser tests (Playwright drives the system browser).
-APT_TEST := $(APT_RUN) postgresql chromium fonts-noto-cjk
+# chromium and a CJK font: the console's browser tests (Playwright drives the system browser); nginx: the CDN cache tests.
+APT_TEST := $(APT_RUN) postgresql chromium fonts-noto-cjk nginx-light
 APT_BENCH := $(APT_TEST) wrk pocketsphinx-testdata
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 

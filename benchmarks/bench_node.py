@@ -102,7 +102,7 @@ def main() -> dict:
         folders, connect = _prepare(data)
         with gunicorn_node(data, ENV) as (base, server_pid):
             db = connect(data / "store.db")
-            db["catalog_items"].insert({"sku": "BENCH-1", "title": "Bench item", "price": 1.0})
+            db["catalog_items"].insert({"id": "default/BENCH-1", "sku": "BENCH-1", "title": "Bench item", "price": 1.0})
             with reference_server() as reference:
                 figures = {f"reference_flask_healthz_c{c}": wrk(f"{reference}/healthz", c) for c in (8, 32)}
             figures.update(_load(base))

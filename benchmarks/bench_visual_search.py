@@ -75,10 +75,10 @@ def _catalog(data: Path, tmp: Path) -> None:
             writer.writerow([f"REAL-{n}", photo.parent.name.replace("-", " "), f"grocery photo {n}", 1 + n % 9, "EUR", "grocery", 1, f"{n}.jpg"])
     db = connect(data / "store.db")
     import_catalog(db, folder / "catalog.csv", data / "media" / "catalog")
-    rows = ({"sku": f"PAD-{n}", "title": f"Synthetic item {n}", "description": "padding", "price": 1.0 + n % 50,
+    rows = ({"id": f"default/PAD-{n}", "sku": f"PAD-{n}", "title": f"Synthetic item {n}", "description": "padding", "price": 1.0 + n % 50,
              "currency": "EUR", "category": f"c{n % 20}", "in_stock": 1, "images": json.dumps([f"PAD-{n}/0.jpg"]),
              "updated_at": "2020-01-01T00:00:00+00:00"} for n in range(ITEMS - REAL_ITEMS))
-    db["catalog_items"].insert_all(rows, pk="sku", batch_size=5000)
+    db["catalog_items"].insert_all(rows, pk="id", batch_size=5000)
     db.close()
 
 
@@ -111,7 +111,7 @@ def _build_index(data: Path) -> dict:
     dims = len(next(iter(real.values())))
     padding = np.random.default_rng(0).normal(size=(len(images) - REAL_ITEMS, dims)).astype(np.float32)
     vectors = np.vstack([np.stack([real[i] for i in range(REAL_ITEMS)]), padding / np.linalg.norm(padding, axis=1, keepdims=True)])
-    name = index_files.index_name(config.model, bundle.version, catalog_source.fingerprint(db))
+    name = index_files.index_name(config.model, bundle.version, catalog_source.fingerprint(db), "default")
     started = time.perf_counter()
     index_files.write_index(data / "cache" / "visual_search", name, vectors, [s for s, _, _ in images], [i for _, i, _ in images], config.trees)
     db.close()

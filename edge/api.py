@@ -9,6 +9,9 @@ plugin's command module can import it when the command line starts).
   the node's depth, size and number limits), ``read_body`` (a raw body counted against its limit),
   ``validated``, ``documented`` (describe a route for ``/openapi.json``), and the bounds ``SQLITE_INT_MAX``
   (the largest integer a query parameter may carry) and ``MAX_PRICE``;
+- stores (CDN edge mode, :mod:`edge.stores`): ``current_store()`` (the store a request is for: scope every
+  per-store row by it), ``is_store_id(text)``, ``store_path(path)`` (a ``/v1/...`` URL in the form the request named its store) and
+  ``cacheable(payload_or_response, ...)`` (ETag, ``Cache-Control``, ``Vary`` and 304 for an answer a cache may keep);
 - writing the store: ``write_transaction(db)`` (``BEGIN IMMEDIATE`` with retries, writers queued: never
   "database is locked" under a burst); ``sha256_file(path)`` (a file's digest, as bundle manifests record it);
 - a private store (replays, backtests): ``connect(path)`` (WAL, busy timeout) and ``migrate(db, [migrations])``;
@@ -31,6 +34,8 @@ _WHERE = {
     "read_body": "edge.bodies", "SQLITE_INT_MAX": "edge.bodies", "MAX_PRICE": "edge.bodies",
     "write_transaction": "edge.store", "sha256_file": "edge.bundles.builder",
     "connect": "edge.store", "migrate": "edge.store",
+    "current_store": "edge.stores", "store_path": "edge.stores", "is_store_id": "edge.stores",
+    "cacheable": "edge.caching",
     "ApiError": "edge.errors", "BadRequest": "edge.errors", "NotFound": "edge.errors", "Conflict": "edge.errors",
     "PayloadTooLarge": "edge.errors", "UnsupportedMediaType": "edge.errors", "Unprocessable": "edge.errors",
     "ServiceUnavailable": "edge.errors", "ModelError": "edge.runtime",

@@ -9,6 +9,7 @@ from flask import Flask
 from . import admin_routes, console, errors, node, occupancy, plugin_routes, sync_routes, system_routes
 from .auth import keys_configured
 from .config import load_config
+from .stores import StorePrefix
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ def create_app(config: dict | None = None, *, watch: bool = True) -> Flask:
     app.register_blueprint(sync_routes.blueprint)
     app.register_blueprint(console.blueprint)
     plugin_routes.mount(app, the_node)
+    app.wsgi_app = StorePrefix(app.wsgi_app)
     if not keys_configured(app.config):
         log.warning("NO API KEYS CONFIGURED: this node answers loopback clients only. "
                     "Set STOREFRONT_EDGE_CLIENT_KEY and STOREFRONT_EDGE_ADMIN_KEY before exposing it.")

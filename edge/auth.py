@@ -2,6 +2,11 @@
 
 The client key opens ``/v1`` plugin routes; the admin key opens bundle and sync operations (and the
 plugin routes too). With no key configured the node answers only loopback clients.
+
+Stores (CDN edge mode, :mod:`edge.stores`): a store's key (``STORE_KEYS``) opens that store's plugin
+routes only; on another store it is 403 ``wrong_store``. ``CLIENT_KEY`` and ``ADMIN_KEY`` open every
+store. The presented key is compared with every configured key, each in constant time, whatever
+matches, so the time taken does not tell which store's key came close.
 """
 
 from __future__ import annotations
@@ -45,11 +50,16 @@ def is_loopback(address: str | None) -> bool:
 
 def keys_configured(config) -> bool:
     """Whether any API key is set."""
-    return bool(config.get("CLIENT_KEY") or config.get("ADMIN_KEY"))
+    return bool(config.get("CLIENT_KEY") or config.get("ADMIN_KEY") or config.get("STORE_KEYS"))
 
 
-def require(role: str) -> None:
-    """Check the request's key for ``role`` (``client`` or ``admin``); raise 401/403 otherwise."""
+def _stores_of(presented: str, store_keys: dict) -> set:
+    """The stores whose key is ``presented`` (every key compared, each in constant time)."""
+    return {store for store, key in sorted(store_keys.items()) if _matches(presented, key)}
+
+
+def require(role: str, store: str | None = None) -> None:
+    """Check the request's key for ``role`` (``client`` or ``admin``) and, for a client, ``store``; raise 401/403 otherwise."""
     config = current_app.config
     if not keys_configured(config):
         if not is_loopback(request.remote_addr):
@@ -61,5 +71,10 @@ def require(role: str) -> None:
         if not admin_ok:
             raise Forbidden("this operation needs the admin key", code="wrong_key")
         return
-    if not (admin_ok or _matches(presented, config.get("CLIENT_KEY"))):
-        raise Forbidden("the API key is not valid for this route", code="wrong_key")
+    client_ok = _matches(presented, config.get("CLIENT_KEY"))
+    stores = _stores_of(presented, config.get("STORE_KEYS") or {})
+    if admin_ok or client_ok or (store is not None and store in stores):
+        return
+    if stores:
+        raise Forbidden("the API key does not cover this store", code="wrong_store")
+    raise Forbidden("the API key is not valid for this route", code="wrong_key")

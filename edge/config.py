@@ -53,6 +53,9 @@ DEFAULTS = {
     "SYNC_BATCH": 5000,  # changes per pushed delta
     "SYNC_WORKER": True,  # run the elected background sync loop in this process group
     "LOOPBACK_ONLY_WITHOUT_KEYS": True,
+    "STORES": "default",  # the stores this node serves (CDN edge mode: several; see edge/stores.py)
+    "STORE_KEYS": {},  # {store: client key}: STOREFRONT_EDGE_STORE_KEYS__<store>=<key>. Never logged.
+    "CATALOG_MAX_AGE": 60,  # seconds a shared cache may keep a catalog page or item (then revalidates)
 }
 SECRETS = ("CLIENT_KEY", "ADMIN_KEY", "HUB_TOKEN")
 LISTS = ("PLUGINS", "EXTRA_PLUGINS")
@@ -125,6 +128,11 @@ def normalise(config) -> None:
         if config.get(key) is not None:
             config[key] = str(config[key]) or None
     config["DATA_DIR"] = str(Path(config["DATA_DIR"]).resolve())
+    if "STORES" in config:
+        from .stores import parse_store_keys, parse_stores
+
+        config["STORES"] = parse_stores(config["STORES"])
+        config["STORE_KEYS"] = parse_store_keys(config.get("STORE_KEYS"), config["STORES"])
 
 
 def load_settings(prefix: str, defaults: dict, overrides: dict | None = None, environ=None) -> dict:

@@ -38,12 +38,20 @@ class PluginInfo:
 
 @dataclass(frozen=True)
 class SyncedTable:
-    """A table the plugin syncs with the hub: its direction, conflict policy and primary key."""
+    """A table the plugin syncs with the hub: its direction, conflict policy and primary key.
+
+    Per-store data (CDN edge mode): ``store_column`` names the column holding each row's store (events carry
+    their store this way); ``store_key`` additionally makes the table's key ``"<store>/<store_key>"`` (a
+    catalog row's key is ``"shop-a/A1"``), so that two stores may hold the same SKU and the hub publishes,
+    and serves to each node, the rows of that node's stores. A table with neither is node-wide.
+    """
 
     name: str
     direction: Direction
     policy: Policy
     key: str = "id"
+    store_column: str | None = None
+    store_key: str | None = None
 
 
 @dataclass

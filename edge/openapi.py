@@ -88,6 +88,7 @@ def build_document(app: Flask) -> dict:
         "info": {"title": "storefront-edge node", "version": __version__},
         "paths": paths,
         "components": {"schemas": components, "securitySchemes": {
-            "clientKey": {"type": "http", "scheme": "bearer", "description": "client key (STOREFRONT_EDGE_CLIENT_KEY)"},
+            "clientKey": {"type": "http", "scheme": "bearer", "description": "client key (STOREFRONT_EDGE_CLIENT_KEY), or one store's key "
+                          "(STOREFRONT_EDGE_STORE_KEYS__<store>) for that store's routes /v1/stores/<store>/<plugin route>"},
             "adminKey": {"type": "http", "scheme": "bearer", "description": "admin key (STOREFRONT_EDGE_ADMIN_KEY)"}}},
     }

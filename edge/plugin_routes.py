@@ -1,13 +1,21 @@
-"""Mount each plugin's Blueprint under ``/v1`` and gate its routes: client key first, then readiness."""
+"""Mount each plugin's Blueprint under ``/v1`` and gate its routes: store, client key, then readiness.
+
+Every plugin route is reachable per store as ``/v1/stores/<store>/...`` (see :mod:`edge.stores`); a store
+prefix in front of any other route is 404. Plugin answers say ``Vary: Authorization`` (a key decides
+whether and for which store they are given) and, unless the plugin chose its own ``Cache-Control``,
+``no-store``: an answer that depends on a session or a photo is never kept by a cache unless its plugin
+says it may be.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from . import auth
-from .errors import ServiceUnavailable
+from .errors import NotFound, ServiceUnavailable
+from .stores import requested_store, resolve_store
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +47,20 @@ def mount(app: Flask, node) -> None:
         top = request.blueprints[-1] if request.blueprints else None
         plugin = mounted.get(top)
         if plugin is None:
+            if requested_store() is not None:
+                raise NotFound("no such route for a store", code="not_found")
             return
-        auth.require(auth.CLIENT)
+        g.store = resolve_store(app.config["STORES"])
+        auth.require(auth.CLIENT, g.store)
         status = node.plugin_status(plugin)
         if not status["ready"]:
             raise ServiceUnavailable(f"plugin '{plugin}' is not ready", code="plugin_not_ready", details=status["reasons"])
+
+    @app.after_request
+    def _cache_policy(response):
+        top = request.blueprints[-1] if request.blueprints else None
+        if top in mounted:
+            response.vary.add("Authorization")
+            if "Cache-Control" not in response.headers:
+                response.headers["Cache-Control"] = "no-store"
+        return response

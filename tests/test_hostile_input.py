@@ -158,6 +158,9 @@ def planted(node):
     (media / "canary.txt").write_text("outside the catalog folder")
     (node.data_dir / "canary.txt").write_text("outside the media folder")
     (media / "catalog" / "A-1" / "link.jpg").symlink_to(media / "canary.txt")
+    # an image is served only as one of its item's own images: the item names both, the link included
+    node.db()["catalog_items"].insert({"id": "default/A-1", "sku": "A-1", "title": "Apple", "price": 1.0,
+                                       "images": '["A-1/0.jpg", "A-1/link.jpg"]'})
     return media
 
 

@@ -135,7 +135,7 @@ def test_admin_upload_over_bundle_limit_is_413(app_config, admin_headers):
 
 
 def test_catalog_routes(client, node, client_headers):
-    node.db()["catalog_items"].insert({"sku": "A-1", "title": "Apple", "price": 1.5, "category": "Fruit", "images": '["A-1/0.jpg"]'})
+    node.db()["catalog_items"].insert({"id": "default/A-1", "sku": "A-1", "title": "Apple", "price": 1.5, "category": "Fruit", "images": '["A-1/0.jpg"]'})
     listing = client.get("/v1/catalog/items?category=Fruit", headers=client_headers).get_json()
     assert listing["total"] == 1 and listing["items"][0]["image_urls"] == ["/v1/catalog/images/A-1/0.jpg"]
     assert client.get("/v1/catalog/items/A-1", headers=client_headers).get_json()["title"] == "Apple"

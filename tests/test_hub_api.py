@@ -83,10 +83,10 @@ def test_published_catalog_reaches_edges_and_is_read_only_there(hub, tmp_path):
     assert sync_once(node, FlaskTransport(hub))["pulled"] == 2
     assert sorted(r["sku"] for r in node.db()["catalog_items"].rows) == ["a1", "b2"]
     with pytest.raises(Exception, match="owned by the hub"):
-        node.db()["catalog_items"].insert({"sku": "z", "title": "local"})
+        node.db()["catalog_items"].insert({"id": "default/z", "sku": "z", "title": "local"})
     _publish_csv(hub, "catalog_items", "sku,title,price\na1,Green apple,1.7\n")
     sync_once(node, FlaskTransport(hub))
-    assert node.db()["catalog_items"].get("a1")["title"] == "Green apple"
+    assert node.db()["catalog_items"].get("default/a1")["title"] == "Green apple"
     assert as_items(node.db()["catalog_items"].rows) == as_items(hub_store(hub).rows("catalog_items"))
     status = {n["name"]: n for n in hub.test_client().get("/v1/hub/status").get_json()["nodes"]}
     assert status["store-1"]["cursor_lag"] == 0 and status["store-1"]["last_seen"]

@@ -80,7 +80,7 @@ def test_edge_syncs_through_a_real_gunicorn_hub(hub_server, tmp_path):
     store = open_store(hub_dir, database_url, extra_plugins=["plugins.events.plugin"])
     assert sorted(r["id"] for r in store.rows("events")) == sorted(posted)
     store.close()
-    assert node_of(edge).db()["catalog_items"].get("a1")["title"] == "Apple"
+    assert node_of(edge).db()["catalog_items"].get("default/a1")["title"] == "Apple"
     assert not (hub_dir / "hub.db").exists() if database_url else (hub_dir / "hub.db").exists()
     status = admin(hub_dir, database_url, "status")
     assert '"cursor_lag": 0' in status and token.split(".", 1)[1] not in status

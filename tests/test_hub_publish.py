@@ -24,7 +24,7 @@ def test_upserts_and_deletes_reach_an_edge(hub, tmp_path):
     edge = make_edge(tmp_path / "edge", register(hub, "store-1"))
     node = node_of(edge)
     sync_once(node, FlaskTransport(hub))
-    assert node.db()["catalog_items"].get("a")["images"] == '["a/0.jpg"]'
+    assert node.db()["catalog_items"].get("default/a")["images"] == '["a/0.jpg"]'
     assert publish(hub, "catalog_items", [{"sku": "a", "title": "Apple", "price": 1.25}], delete=["c"]) == {
         "table": "catalog_items", "upserted": 1, "deleted": 1}
     sync_once(node, FlaskTransport(hub))

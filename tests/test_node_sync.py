@@ -20,10 +20,10 @@ def test_a_node_without_the_events_plugin_still_captures_and_syncs(hub, tmp_path
     assert db["_sync_state"].exists() and db["_changes"].exists()
     triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert "_sync_stock_levels_ins" in triggers and "_sync_catalog_items_guard_ins" in triggers
-    db["stock_levels"].insert({"sku": "a1", "on_hand": -2})
+    db["stock_levels"].insert({"id": "default/a1", "sku": "a1", "on_hand": -2})
     result = sync_once(node, FlaskTransport(hub))
     assert result["pushed"] == 1 and result["pulled"] >= 1
-    assert db["catalog_items"].get("a1")["title"] == "Apple"
+    assert db["catalog_items"].get("default/a1")["title"] == "Apple"
     assert [(r["sku"], r["on_hand"]) for r in hub_store(hub).rows("stock_levels")] == [("a1", -2)]
 
 
@@ -43,7 +43,7 @@ def test_the_node_starts_its_sync_worker_and_stops_it_at_close(tmp_path):
 def test_a_standalone_node_captures_without_a_worker(tmp_path):
     node = node_of(_catalog_only_edge(tmp_path / "edge"))
     try:
-        node.db()["stock_levels"].insert({"sku": "x", "on_hand": 3})
+        node.db()["stock_levels"].insert({"id": "default/x", "sku": "x", "on_hand": 3})
         assert node.sync_worker is None
         assert [r["tbl"] for r in node.db()["_changes"].rows] == ["stock_levels"]
     finally:

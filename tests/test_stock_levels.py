@@ -24,8 +24,8 @@ def hub_file(folder):
 def deliver(db, sku: str, quantity: int) -> None:
     """A delivery at the hub: add to the stock on hand (creating the row)."""
     with db.atomic():
-        db.execute("INSERT INTO stock_levels (sku, on_hand) VALUES (?, ?) ON CONFLICT (sku) "
-                   "DO UPDATE SET on_hand = on_hand + excluded.on_hand", [sku, quantity])
+        db.execute("INSERT INTO stock_levels (id, sku, on_hand) VALUES ('default/' || ?, ?, ?) ON CONFLICT (id) "
+                   "DO UPDATE SET on_hand = on_hand + excluded.on_hand", [sku, sku, quantity])
 
 
 def sell(db, sku: str, quantity: int = 1) -> None:

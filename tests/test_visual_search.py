@@ -6,6 +6,8 @@ embedding points the way of its colour: a red query must find the red item.
 
 from __future__ import annotations
 
+import re
+
 import csv
 import io
 import json
@@ -170,7 +172,7 @@ def test_red_photo_finds_the_red_item_first(client, headers):
     assert skus(response)[0] == "RED-1"
     assert len(body["items"]) == 3 and body["bundle"] == "1.0.0"
     first = body["items"][0]
-    assert first["image_url"] == "/v1/catalog/images/RED-1/0.jpg" and first["price"] == 1.0 and first["currency"] == "EUR"
+    assert re.fullmatch(r"/v1/catalog/images/RED-1/[0-9a-f]{16}/0\.jpg", first["image_url"]) and first["price"] == 1.0 and first["currency"] == "EUR"
     assert first["score"] > body["items"][1]["score"]
     assert set(body["timings_ms"]) == {"decode", "model", "index", "total"}
     assert body["timings_ms"]["total"] >= body["timings_ms"]["model"] > 0
@@ -235,7 +237,7 @@ def test_an_imported_item_becomes_findable_without_a_restart(client, headers, re
     assert skus(client.post("/v1/visual-search", json={"q": "plum"}, headers=headers)) == ["PURPLE-1"]
     cache = ready_node.data_dir / "cache" / "visual_search"
     assert (cache / f"{indexer(ready_node).current.name}.ann").is_file()
-    assert indexer(ready_node).current.name.startswith("vision_embedder-1.0.0-")
+    assert indexer(ready_node).current.name.startswith("vision_embedder-1.0.0@default-")
 
 
 def test_a_second_worker_maps_the_built_index_instead_of_building(app_config, ready_node):
@@ -446,10 +448,10 @@ def test_fts_triggers_are_restored_after_a_transform(node, tmp_path):
     db["catalog_items"].transform(types={"in_stock": int})  # sqlite-utils drops every trigger of the table
     assert not set(TRIGGERS) & {t.name for t in db["catalog_items"].triggers}
     assert ensure_fts(db) is True
-    db["catalog_items"].update("RED-1", {"description": "now with cinnamon"})
+    db["catalog_items"].update("default/RED-1", {"description": "now with cinnamon"})
     hits = db.execute("select rowid from catalog_items_fts where catalog_items_fts match 'cinnamon'").fetchall()
     assert len(hits) == 1 and ensure_fts(db) is False
-    assert json.loads(db["catalog_items"].get("RED-1")["images"]) == ["RED-1/0.jpg"]
+    assert json.loads(db["catalog_items"].get("default/RED-1")["images"]) == ["RED-1/0.jpg"]
 
 
 # -- real server ---------------------------------------------------------------------------------

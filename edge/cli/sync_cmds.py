@@ -60,17 +60,18 @@ def hub_register(name, group, hub_dir, database_url):
 @hub.command("nodes")
 @hub_options
 def hub_nodes(hub_dir, database_url):
-    """List registered nodes with the version each serves of every bundle name."""
+    """List registered nodes with their stores and the version each serves of every bundle name."""
     for node in _open(hub_dir, database_url).status():
         bundles = ",".join(f"{name}@{version}" for name, version in node["bundles"].items()) or "-"
-        click.echo(f"{node['name']}\tgroup={node['grp']}\tlast_seen={node['last_seen'] or '-'}\tbundles={bundles}")
+        stores = ",".join(node["stores"]) or "-"
+        click.echo(f"{node['name']}\tgroup={node['grp']}\tlast_seen={node['last_seen'] or '-'}\tstores={stores}\tbundles={bundles}")
 
 
 @hub.command("status")
 @hub_options
 def hub_status(hub_dir, database_url):
-    """The hub's sync state and notices (a restore from a backup), and per node: last seen, cursor lag, its version
-    of every bundle name and its group's targets (JSON)."""
+    """The hub's sync state and notices (a restore from a backup), and per node: last seen, its stores, cursor lag,
+    its version of every bundle name and its group's targets (JSON)."""
     store = _open(hub_dir, database_url)
     click.echo(json.dumps({"hub": store.hub_state(), "nodes": store.status()}, indent=2))
 

@@ -21,7 +21,7 @@ from edge.openapi import build_document, documented
 from edge.sync import protocol
 from edge.sync.protocol import ROUTES
 
-from .base import HubStore, parse_versions
+from .base import HubStore, parse_stores_header, parse_versions
 
 DEFAULTS = {"DATA_DIR": "./var/hub", "DATABASE_URL": None, "ADMIN_KEY": None, "PLUGINS": None, "EXTRA_PLUGINS": (),
             "MAX_CONTENT_LENGTH": 256 * 1024 * 1024, "LOOPBACK_ONLY_WITHOUT_KEYS": True}
@@ -46,7 +46,8 @@ def _node() -> dict:
     store = hub_store()
     node = store.authenticate(token.strip())
     store.touch(node["name"], request.headers.get(protocol.BUNDLE_HEADER),
-                bundle_versions=parse_versions(request.headers.get(protocol.BUNDLES_HEADER)))
+                bundle_versions=parse_versions(request.headers.get(protocol.BUNDLES_HEADER)),
+                stores=parse_stores_header(request.headers.get(protocol.STORES_HEADER)))
     return node
 
 
@@ -70,8 +71,9 @@ def _pull_request() -> protocol.PullRequest:
     if chosen is None:
         raise errors.ApiError(f"this hub writes delta formats {', '.join(protocol.WRITES)}; the edge reads {accepted}",
                               code="unsupported_format", status=406)
+    stores = parse_stores_header(request.headers.get(protocol.STORES_HEADER))
     return protocol.PullRequest(_int_arg("since", 0), request.args.get("epoch") or None, _int_arg("mark_seq", None),
-                                _int_arg("mark_hlc", None), chosen)
+                                _int_arg("mark_hlc", None), chosen, tuple(stores) if stores is not None else None)
 
 
 PUBLISH_TYPES = {"application/x-ndjson": "jsonl", "application/jsonl": "jsonl", "text/csv": "csv"}

@@ -89,10 +89,20 @@ def rollout_answer(targets: list[dict]) -> dict:
     return {"bundles": targets, "version": one["version"], "digest": one["digest"]}
 
 
+def parse_stores_header(header: str | None) -> list[str] | None:
+    """The store ids of an ``X-Stores`` header (``None`` when absent; ids that are not store ids are dropped)."""
+    from edge.stores import is_store_id
+
+    if header is None:
+        return None
+    return [s for s in (p.strip() for p in header.split(",")[:1000]) if is_store_id(s)]
+
+
 def node_summary(node: dict, top: int, targets: dict) -> dict:
-    """A node's status row: its versions of every bundle name, its group's targets, its cursor lag."""
+    """A node's status row: its stores, its versions of every bundle name, its group's targets, its cursor lag."""
     node = dict(node)
     versions = json.loads(node.pop("bundle_versions", None) or "{}")
+    node["stores"] = json.loads(node.get("stores") or "[]")
     group_targets = targets.get(node["grp"], {})
     return {**node, "bundles": versions, "targets": group_targets, "cursor_lag": max(0, top - (node["pulled_seq"] or 0)),
             "target_version": next(iter(group_targets.values())) if len(group_targets) == 1 else None}
@@ -196,8 +206,8 @@ class HubStore(abc.ABC):
 
     @abc.abstractmethod
     def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None,
-              bundle_versions: dict | None = None) -> None:
-        """Record that node ``name`` was seen now (with its bundle versions by name and pulled cursor when known)."""
+              bundle_versions: dict | None = None, stores: list | None = None) -> None:
+        """Record that node ``name`` was seen now (with its bundle versions by name, pulled cursor and stores when known)."""
 
     @abc.abstractmethod
     def nodes(self) -> list[dict]:

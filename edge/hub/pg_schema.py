@@ -40,6 +40,7 @@ STATEMENTS = (
     """CREATE TABLE IF NOT EXISTS hub_rollout_targets (grp text NOT NULL, name text NOT NULL, digest text, version text,
         updated_at text, PRIMARY KEY (grp, name))""",
     "ALTER TABLE hub_nodes ADD COLUMN IF NOT EXISTS bundle_versions text",
+    "ALTER TABLE hub_nodes ADD COLUMN IF NOT EXISTS stores text",
     """DO $$ BEGIN IF to_regclass('hub_rollouts') IS NOT NULL THEN
         INSERT INTO hub_rollout_targets (grp, name, digest, version, updated_at)
         SELECT r.grp, coalesce(b.name, ''), r.digest, r.version, r.updated_at FROM hub_rollouts r

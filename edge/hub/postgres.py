@@ -16,6 +16,7 @@ import weakref
 from pathlib import Path
 
 from edge.errors import Conflict, ServiceUnavailable
+from edge.sync.tables import for_stores
 
 from . import pg_apply, pg_log
 from .base import (HUB_TABLES, HubStore, check_names, lost_message, new_token, node_summary, now, redact,
@@ -23,7 +24,7 @@ from .base import (HUB_TABLES, HubStore, check_names, lost_message, new_token, n
 from .pg_schema import ensure_schema, q
 
 log = logging.getLogger(__name__)
-NODE_COLUMNS = "name, grp, created_at, last_seen, bundle_version, bundle_versions, pulled_seq"
+NODE_COLUMNS = "name, grp, created_at, last_seen, bundle_version, bundle_versions, pulled_seq, stores"
 
 
 def is_postgres_url(url: str | None) -> bool:
@@ -104,14 +105,16 @@ class PostgresHubStore(HubStore):
             return cur.execute(f"SELECT {NODE_COLUMNS}, token_hash FROM hub_nodes WHERE name = %s", [name]).fetchone()
 
     def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None,
-              bundle_versions: dict | None = None) -> None:
+              bundle_versions: dict | None = None, stores: list | None = None) -> None:
         import json
 
         versions = json.dumps(bundle_versions) if bundle_versions is not None else None
+        served = json.dumps(stores) if stores is not None else None
         with self.transaction() as cur:
             cur.execute("UPDATE hub_nodes SET last_seen = %s, bundle_version = coalesce(%s, bundle_version), "
-                        "bundle_versions = coalesce(%s, bundle_versions), pulled_seq = coalesce(%s, pulled_seq) WHERE name = %s",
-                        [now(), bundle_version[:64] if bundle_version else None, versions, pulled_seq, name])
+                        "bundle_versions = coalesce(%s, bundle_versions), pulled_seq = coalesce(%s, pulled_seq), "
+                        "stores = coalesce(%s, stores) WHERE name = %s",
+                        [now(), bundle_version[:64] if bundle_version else None, versions, pulled_seq, served, name])
 
     def nodes(self) -> list[dict]:
         with self.transaction() as cur:
@@ -178,7 +181,7 @@ class PostgresHubStore(HubStore):
             delta = pg_log.pull(cur, request, self.tables, limit)
         if delta is not None and delta.header.reason:
             self.notice(node, delta.header.reason, restored_message(node, request))
-        return None if delta is None else encode(delta, request.format)
+        return None if delta is None else encode(for_stores(delta, self.tables, request.stores), request.format)
 
     def notice(self, node: str, code: str, message: str) -> None:
         with self.transaction() as cur:

@@ -50,6 +50,7 @@ class TableSchema:
     name: str
     key: str
     columns: dict[str, Column]
+    store_key: str | None = None  # a per-store table: its key is "<store>/<store_key>" (SyncedTable.store_key)
 
     def complete(self, row: dict) -> dict:
         """``row`` with every column it lacks set to that column's default (or null): a new row as SQLite stores it."""
@@ -99,7 +100,7 @@ def schemas_of(db, tables: dict) -> dict[str, TableSchema]:
             continue
         columns = {c[1]: Column(c[1], _kind(c[2]), bool(c[3]), c[4] is not None, _default_value(db, c[4]))
                    for c in db.execute(f"PRAGMA table_info({json.dumps(name)})").fetchall()}
-        found[name] = TableSchema(name, table.key, columns)
+        found[name] = TableSchema(name, table.key, columns, getattr(table, "store_key", None))
     return found
 
 
@@ -191,10 +192,13 @@ def _check_record(schema: TableSchema, record: dict, from_text: bool):
     errors = ["more fields than the header names"] if record.pop("_extra_fields", False) else []
     if op not in ("upsert", "delete"):
         return op, None, [f"_op must be 'upsert' or 'delete', not {str(op)[:20]!r}"]
+    if schema.store_key:
+        record = _store_scoped(schema, record)
+        errors += _store_problems(record)
     unknown = sorted(set(record) - set(schema.columns))
     errors += [f"{', '.join(unknown)}: no such column in {schema.name}"] if unknown else []
     if record.get(schema.key) in (None, ""):
-        return op, None, [*errors, f"{schema.key}: the key is missing"]
+        return op, None, [*errors, f"{schema.store_key or schema.key}: the key is missing"]
     row = {}
     if from_text:  # an empty CSV field of a non-text column leaves the column as it is (a new row: its default)
         record = {k: v for k, v in record.items() if v != "" or k not in schema.columns or schema.columns[k].kind == "text"}
@@ -208,6 +212,27 @@ def _check_record(schema: TableSchema, record: dict, from_text: bool):
     return op, (row if op == "upsert" else row.get(schema.key)), errors
 
 
+def _store_scoped(schema: TableSchema, record: dict) -> dict:
+    """A per-store row completed: ``store`` (``default`` when not given or empty), its own key (``sku``) and the
+    table's key ``<store>/<sku>``; a bare key (``A1``) stands for the store given or ``default``."""
+    from edge.stores import DEFAULT_STORE
+
+    key, own = schema.key, schema.store_key
+    given = str(record.get(key) or "")
+    store = record.get("store") or (given.partition("/")[0] if "/" in given else DEFAULT_STORE)
+    natural = record.get(own) or (given.partition("/")[2] if "/" in given else given)
+    if not natural:
+        return record
+    return {**record, "store": store, own: natural, key: f"{store}/{natural}"}
+
+
+def _store_problems(record: dict) -> list[str]:
+    from edge.stores import is_store_id
+
+    store = record.get("store")
+    return [] if store is None or is_store_id(store) else [f"store: {str(store)[:70]!r} is not a store id (lower-case letters, digits, '-')"]
+
+
 def check_publication(schemas: dict, table: str, records, from_text: bool = False, problems=()) -> Publication:
     """Check ``[(line, record)]`` against ``table``'s schema; raise 422 ``invalid_rows`` listing every bad row."""
     schema = schema_for(schemas, table)
@@ -218,7 +243,8 @@ def check_publication(schemas: dict, table: str, records, from_text: bool = Fals
             continue
         op, value, errors = _check_record(schema, record, from_text)
         if errors:
-            problems.append({"line": line, "key": str(record.get(schema.key))[:64], "errors": errors})
+            key = record.get(schema.key, record.get(schema.store_key) if schema.store_key else None)
+            problems.append({"line": line, "key": str(key)[:64], "errors": errors})
         elif op == "delete":
             publication.deletes.append(value)
         else:

@@ -42,8 +42,8 @@ class SqliteHubStore(HubStore):
         return store.node_row(self.db(), name)
 
     def touch(self, name: str, bundle_version: str | None = None, pulled_seq: int | None = None,
-              bundle_versions: dict | None = None) -> None:
-        store.touch(self.db(), name, bundle_version, pulled_seq, bundle_versions)
+              bundle_versions: dict | None = None, stores: list | None = None) -> None:
+        store.touch(self.db(), name, bundle_version, pulled_seq, bundle_versions, stores)
 
     def nodes(self) -> list[dict]:
         return store.nodes(self.db())

@@ -105,8 +105,9 @@ def authenticate(db, token: str) -> dict:
     return verify_token(token, lambda name: node_row(db, name))
 
 
-def touch(db, name: str, bundle_version: str | None = None, pulled_seq: int | None = None, bundle_versions: dict | None = None) -> None:
-    """Record that node ``name`` was seen now (with its bundle versions and pulled cursor when known)."""
+def touch(db, name: str, bundle_version: str | None = None, pulled_seq: int | None = None, bundle_versions: dict | None = None,
+          stores: list | None = None) -> None:
+    """Record that node ``name`` was seen now (with its bundle versions, pulled cursor and stores when known)."""
     import json
 
     fields = {"last_seen": now()}
@@ -116,6 +117,8 @@ def touch(db, name: str, bundle_version: str | None = None, pulled_seq: int | No
         fields["bundle_versions"] = json.dumps(bundle_versions)
     if pulled_seq is not None:
         fields["pulled_seq"] = pulled_seq
+    if stores is not None:
+        fields["stores"] = json.dumps(stores)
     with write_transaction(db):
         db["hub_nodes"].update(name, fields)
 
@@ -166,3 +169,9 @@ def rollout_for(db, group: str) -> dict:
 __all__ = ["open_hub", "add_notice", "notices", "hub_state", "register_node", "node_row", "authenticate", "touch", "nodes", "status", "record_bundle",
            "publish_bundle", "rollout_for", "targets", "bundle_dir", "bundle_path", "token_hash", "HUB_ORIGIN",
            "NODE_NAME", "Unauthorized"]
+
+
+@migrations()
+def add_node_stores(db):
+    """The stores each node serves (CDN edge mode), as it last said (``X-Stores``)."""
+    db["hub_nodes"].add_column("stores", str)

@@ -15,7 +15,7 @@ from edge.sync.apply import Applier
 from edge.sync.delta import Delta, DeltaMismatch, decode, encode
 from edge.sync.export import export_delta, export_snapshot, horizon, last_seq, needs_snapshot
 from edge.sync.protocol import Change, PullRequest, restore_reason
-from edge.sync.tables import edge_sends, hub_sends
+from edge.sync.tables import edge_sends, for_stores, hub_sends
 
 log = logging.getLogger(__name__)
 PULL_LIMIT = 10_000
@@ -144,11 +144,11 @@ def pull(db, request: PullRequest, tables: dict, limit: int = PULL_LIMIT) -> tup
     served = {n: t for n, t in tables.items() if hub_sends(t)}
     reason = _restored(db, request)
     if reason or needs_snapshot(db, request.since, request.epoch, served):
-        return encode(export_snapshot(db, served, reason), request.format), reason
+        return encode(for_stores(export_snapshot(db, served, reason), served, request.stores), request.format), reason
     delta = export_delta(db, request.since, limit, served)
     if delta.header.to_seq <= request.since:
         return None, None
-    return encode(delta, request.format), None
+    return encode(for_stores(delta, served, request.stores), request.format), None
 
 
 def compact(db, keep: int) -> int:

@@ -52,13 +52,15 @@ class HubBadReply(ApiError):
 class HubClient:
     """Talks to one hub as one node. ``session`` may be any requests-like object (tests pass a Flask test client adapter)."""
 
-    def __init__(self, url: str, token: str, timeout: float = 30.0, session=None, bundle_versions=None):
+    def __init__(self, url: str, token: str, timeout: float = 30.0, session=None, bundle_versions=None, stores=()):
         import requests
 
         self.url, self.timeout = url.rstrip("/"), timeout
         self.session = session or requests.Session()
         self._headers = {"Authorization": f"Bearer {token}"}
         self.bundle_versions = bundle_versions  # () -> {bundle name: active version}
+        if stores:
+            self._headers[protocol.STORES_HEADER] = ",".join(stores)
 
     def __repr__(self) -> str:
         return f"HubClient({self.url!r})"

@@ -38,6 +38,7 @@ MEDIA_TYPES = {MEDIA_TYPE, "application/octet-stream"}  # what the hub accepts o
 FORMATS_HEADER = "X-Delta-Formats"
 BUNDLE_HEADER = "X-Bundle-Version"  # the one active version, for hubs that roll out one bundle per group
 BUNDLES_HEADER = "X-Bundle-Versions"  # JSON {bundle name: active version}
+STORES_HEADER = "X-Stores"  # the store ids the node serves, comma-separated (CDN edge mode; shown by `hub status`)
 ROUTES = {"cursor": "/v1/hub/sync/cursor", "push": "/v1/hub/sync/push", "pull": "/v1/hub/sync/pull",
           "rollout": "/v1/hub/rollout", "bundle": "/v1/hub/bundles/<digest>"}
 
@@ -146,6 +147,7 @@ class PullRequest(NamedTuple):
     mark_seq: int | None = None
     mark_hlc: int | None = None
     format: str = FORMAT_V2
+    stores: tuple | None = None  # the node's stores (X-Stores): it gets only their rows of per-store tables
 
     def params(self) -> dict:
         """The query parameters of this request (the format travels in :data:`FORMATS_HEADER`)."""

@@ -42,3 +42,32 @@ def hub_sends(table: SyncedTable) -> bool:
 def hub_captures(table: SyncedTable) -> bool:
     """Whether the hub captures its own writes to ``table`` (hub-to-edge tables and counters)."""
     return table.direction == "hub_to_edge" or table.policy == "counter"
+
+
+def store_of_change(table: SyncedTable, pk, row: str | None) -> str | None:
+    """The store a change of a per-store table belongs to: its row's store column, else its key's ``<store>/`` prefix."""
+    import json
+
+    if row:
+        try:
+            value = json.loads(row).get(table.store_column)
+        except (ValueError, AttributeError):
+            value = None
+        if isinstance(value, str):
+            return value
+    if table.store_key and isinstance(pk, str) and "/" in pk:
+        return pk.partition("/")[0]
+    return None
+
+
+def for_stores(delta, tables: dict, stores) -> "object":
+    """``delta`` with only the changes a node of ``stores`` needs: every change of a node-wide table, and of a per-store
+    table (``store_column``) those of its stores. ``stores`` ``None`` (a node that did not say): unchanged."""
+    from .delta import seal
+
+    scoped = {name: t for name, t in tables.items() if t.store_column}
+    if stores is None or not scoped or not any(c.tbl in scoped for c in delta.changes):
+        return delta
+    wanted = set(stores)
+    kept = [c for c in delta.changes if c.tbl not in scoped or store_of_change(scoped[c.tbl], c.pk, c.row) in wanted]
+    return seal(delta.header, kept)

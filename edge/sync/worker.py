@@ -82,7 +82,7 @@ def make_client(node, session=None) -> HubClient:
     url, token = node.config.get("HUB_URL"), hub_token(node.config, node.data_dir)
     if not url or not token:
         raise ServiceUnavailable("this node has no hub: set HUB_URL and HUB_TOKEN (or keys/hub.token)", code="no_hub")
-    return HubClient(url, token, session=session, bundle_versions=node.registry.active)
+    return HubClient(url, token, session=session, bundle_versions=node.registry.active, stores=node.config.get("STORES") or ())
 
 
 # -- one round --------------------------------------------------------------------------------

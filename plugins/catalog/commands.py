@@ -17,10 +17,14 @@ def catalog():
     """The product catalog of this node."""
 
 
+STORE_OPTION = click.option("--store", default="default", show_default=True, help="the store whose catalog this is")
+
+
 @catalog.command("import")
 @click.argument("csv_path", type=CSV_FILE)
+@STORE_OPTION
 @click.pass_context
-def import_command(ctx, csv_path):
+def import_command(ctx, csv_path, store):
     """Upsert a catalog CSV (and copy its images) into this node's store; a node joined to a hub refuses it."""
     import sqlite3
 
@@ -30,7 +34,9 @@ def import_command(ctx, csv_path):
 
     node = open_node(ctx)
     try:
-        count = import_catalog(node.db(), csv_path, node.data_dir / "media" / "catalog")
+        if store not in node.config["STORES"]:
+            raise click.ClickException(f"this node does not serve the store {store!r} (STORES: {', '.join(node.config['STORES'])})")
+        count = import_catalog(node.db(), csv_path, node.data_dir / "media" / "catalog", store)
     except sqlite3.DatabaseError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -45,23 +51,28 @@ def hub():
 
 @hub.command("publish-catalog")
 @click.argument("csv_path", type=CSV_FILE)
+@STORE_OPTION
 @hub_options
-def publish_catalog(csv_path, hub_dir, database_url):
-    """Upsert a catalog CSV into the hub (the same path as 'hub publish catalog_items'); every edge receives it."""
-    from edge.api import checked_publication, open_hub_store
+def publish_catalog(csv_path, store, hub_dir, database_url):
+    """Upsert a catalog CSV into the hub for one store (the same path as 'hub publish catalog_items'); its edges receive it."""
+    from edge.api import checked_publication, is_store_id, open_hub_store
 
     from .importer import hub_rows
 
+    if not is_store_id(store):
+        raise click.ClickException(f"{store!r} is not a store id (lower-case letters, digits and '-')")
+    rows = hub_rows(csv_path, store)
     store = open_hub_store(hub_dir, database_url)
-    publication = checked_publication(store, "catalog_items", list(enumerate(hub_rows(csv_path), start=2)))
+    publication = checked_publication(store, "catalog_items", list(enumerate(rows, start=2)))
     click.echo(f"published {store.publish('catalog_items', publication)['upserted']} catalog items")
 
 
 def load_demo(node, models_dir: Path) -> str | None:
-    """Import ``<models_dir>/demo_catalog/catalog.csv`` (``init --demo``)."""
+    """Import ``<models_dir>/demo_catalog/catalog.csv`` into every store of the node (``init --demo``)."""
     from .importer import import_catalog
 
     csv_path = Path(models_dir) / "demo_catalog" / "catalog.csv"
     if not csv_path.is_file():
         raise click.ClickException(f"no demo catalog at {csv_path}")
-    return f"catalog: {import_catalog(node.db(), csv_path, node.data_dir / 'media' / 'catalog')} items"
+    counts = [import_catalog(node.db(), csv_path, node.data_dir / "media" / "catalog", s) for s in node.config["STORES"]]
+    return f"catalog: {counts[0]} items" + (f" in each of {len(counts)} stores" if len(counts) > 1 else "")

@@ -13,11 +13,14 @@ class Filters:
     min_price: float | None = None
     max_price: float | None = None
     in_stock: bool | None = None
+    store: str | None = None  # the store whose rows are searched (always applied; not a user's filter)
 
     def sql(self, alias: str = "c") -> tuple[str, list]:
         """A ``where`` fragment (``1`` when empty) and its parameters; ``alias`` prefixes the columns."""
         column = f"{alias}." if alias else ""
         clauses, params = [], []
+        if self.store is not None:
+            clauses.append(f"{column}store = ?"), params.append(self.store)
         if self.category is not None:
             clauses.append(f"{column}category = ?"), params.append(self.category)
         if self.min_price is not None:

@@ -1,7 +1,8 @@
 """Import a catalog CSV (``sku,title,description,price,currency,category,in_stock,images``) into the store.
 
 ``images`` is a ``;``-separated list of paths relative to the CSV; the files are copied under
-``<data dir>/media/catalog/<sku>/``. Rows are upserted by SKU in one transaction.
+``<data dir>/media/catalog/<sku>/`` (another store than ``default``: ``media/catalog/.stores/<store>/<sku>/``).
+Rows are upserted by ``<store>/<sku>`` in one transaction.
 """
 
 from __future__ import annotations
@@ -46,8 +47,12 @@ def read_catalog_csv(path: Path) -> list[dict]:
         return [_row(raw, number) for number, raw in enumerate(reader, start=2)]
 
 
-def _copy_images(row: dict, source_dir: Path, media_dir: Path) -> list[str]:
-    names = []
+def _copy_images(row: dict, source_dir: Path, media_root: Path, store: str) -> list[str]:
+    from .media import store_media_dir
+
+    media_dir, names = store_media_dir(media_root, store), []
+    relative = media_dir.relative_to(media_root).as_posix()
+    prefix = "" if relative == "." else f"{relative}/"
     for index, relative in enumerate(p for p in row["images"].split(";") if p):
         source = (source_dir / relative).resolve()
         if not source.is_relative_to(source_dir.resolve()) or not source.is_file():
@@ -55,27 +60,27 @@ def _copy_images(row: dict, source_dir: Path, media_dir: Path) -> list[str]:
         target = media_dir / row["sku"] / f"{index}{source.suffix.lower()}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-        names.append(f"{row['sku']}/{target.name}")
+        names.append(f"{prefix}{row['sku']}/{target.name}")
     return names
 
 
-def import_catalog(db, csv_path: Path, media_dir: Path) -> int:
-    """Upsert every row of ``csv_path`` into ``catalog_items``; return the number of rows."""
+def import_catalog(db, csv_path: Path, media_dir: Path, store: str = "default") -> int:
+    """Upsert every row of ``csv_path`` into ``store``'s catalog; return the number of rows."""
     csv_path = Path(csv_path)
     rows = read_catalog_csv(csv_path)
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     for row in rows:
-        row["images"] = json.dumps(_copy_images(row, csv_path.parent, media_dir))
-        row["updated_at"] = now
+        row["images"] = json.dumps(_copy_images(row, csv_path.parent, Path(media_dir), store))
+        row.update(id=f"{store}/{row['sku']}", store=store, updated_at=now)
     with write_transaction(db):  # upsert_all reads the schema first: take the write lock at the start
-        db["catalog_items"].upsert_all(rows, pk="sku")
+        db["catalog_items"].upsert_all(rows, pk="id")
     return len(rows)
 
 
-def hub_rows(csv_path: Path) -> list[dict]:
-    """The rows of a catalog CSV as the hub publishes them (images as a JSON list of paths, stamped ``updated_at``)."""
+def hub_rows(csv_path: Path, store: str = "default") -> list[dict]:
+    """The rows of a catalog CSV as the hub publishes them for ``store`` (images as a JSON list of paths, stamped ``updated_at``)."""
     rows, stamp = read_catalog_csv(Path(csv_path)), datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     for row in rows:
         row["images"] = json.dumps([p for p in row["images"].split(";") if p])
-        row["updated_at"] = stamp
+        row.update(id=f"{store}/{row['sku']}", store=store, updated_at=stamp)
     return rows

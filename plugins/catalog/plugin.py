@@ -1,10 +1,11 @@
 """Catalog plugin hooks: its tables, its routes, and how the catalog syncs.
 
-``catalog_items`` is hub-owned: published on the hub, read-only on joined edges.
+``catalog_items`` is hub-owned: published on the hub, read-only on joined edges. Both tables are per store
+(CDN edge mode): each row carries its ``store`` and is keyed ``<store>/<sku>``.
 
 ``stock_levels(sku, on_hand)`` is a counter. Each store changes it where the goods move: an edge
 decrements ``on_hand`` when it sells, the hub increments it when a delivery arrives (e.g. ``INSERT ...
-ON CONFLICT (sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand``). What syncs is the difference
+ON CONFLICT (id) DO UPDATE SET on_hand = on_hand + excluded.on_hand``). What syncs is the difference
 of every write, never the total, and differences merge by adding, so concurrent sales on several edges
 and deliveries at the hub all count, in any order. The table is declared ``edge_to_hub`` (the sales are
 the bulk of its changes) but counters flow both ways: edges push their differences; the hub adds them,
@@ -38,8 +39,8 @@ def blueprint(node):
 
 @hookimpl
 def synced_tables():
-    return [SyncedTable("catalog_items", direction="hub_to_edge", policy="hub_owned", key="sku"),
-            SyncedTable("stock_levels", direction="edge_to_hub", policy="counter", key="sku")]
+    return [SyncedTable("catalog_items", direction="hub_to_edge", policy="hub_owned", key="id", store_column="store", store_key="sku"),
+            SyncedTable("stock_levels", direction="edge_to_hub", policy="counter", key="id", store_column="store", store_key="sku")]
 
 
 @hookimpl

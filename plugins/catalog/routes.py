@@ -1,7 +1,14 @@
-"""Catalog routes: list and filter items, one item, and item images.
+"""Catalog routes: list and filter items, one item, and item images, each for the request's store.
 
-Images are served only from inside ``<data dir>/media/catalog``: a SKU or file name that is ``..``,
-holds a slash or a NUL, or resolves (through a link) outside that folder is 404, as is a missing file.
+Images are served only from inside ``<data dir>/media/catalog`` and only when they are one of the item's
+own images in this store: a SKU or file name that is ``..``, holds a slash or a NUL, or resolves (through a
+link) outside that folder is 404, as is a missing file or another store's image.
+
+Caching (see :mod:`edge.caching`): lists and items carry an ETag (a digest of the answer) and
+``Cache-Control: public, max-age=CATALOG_MAX_AGE``; an image URL names its content
+(``/v1/catalog/images/<sku>/<digest>/<file>``, digest = the first 16 hex digits of its sha256) and is
+``immutable``: a new photo gets a new URL, which changes the item's and the list's ETag at once. The
+plain ``/v1/catalog/images/<sku>/<file>`` form still answers, with a short ``max-age``.
 """
 
 from __future__ import annotations
@@ -9,10 +16,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flask import Blueprint, jsonify, request, send_file
+from flask import Blueprint, request, send_file
 from pydantic import BaseModel, Field
 
-from edge.api import SQLITE_INT_MAX, NotFound, current_node, documented, validated
+from edge.api import SQLITE_INT_MAX, NotFound, cacheable, current_node, current_store, documented, store_path, validated
+
+from . import media
 
 from .filters import Filters
 
@@ -40,17 +49,50 @@ class ListQuery(BaseModel):
     offset: int = Field(0, ge=0, le=SQLITE_INT_MAX)
 
 
-def item_from_row(row: dict) -> dict:
-    """The public shape of a catalog row (image file names become URLs)."""
+def item_from_row(row: dict, media_dir: Path | None = None, images_base: str | None = None) -> dict:
+    """The public shape of a catalog row (image file names become content-addressed URLs of its store).
+
+    :param images_base: ``store_path("/v1/catalog/images/")``, when the caller has it (once per page).
+    """
     item = {k: row[k] for k in ("sku", "title", "description", "price", "currency", "category", "in_stock")}
-    item["image_urls"] = [f"/v1/catalog/images/{name}" for name in json.loads(row.get("images") or "[]")]
+    base, folder = images_base or store_path("/v1/catalog/images/"), None if media_dir is None else str(media_dir)
+    item["image_urls"] = [media.image_url(row["sku"], name, folder, base) for name in json.loads(row.get("images") or "[]")]
     return item
+
+
+def _media_dir() -> Path:
+    return current_node().data_dir / "media" / "catalog"
+
+
+def _max_age() -> int:
+    return int(current_node().config.get("CATALOG_MAX_AGE", 60))
+
+
+def _item_row(sku: str) -> dict:
+    rows = list(current_node().db()["catalog_items"].rows_where("store = ? and sku = ?", [current_store(), sku]))
+    if not rows:
+        raise NotFound(f"no catalog item with SKU '{sku}'", code="unknown_sku")
+    return rows[0]
+
+
+def _item_image(sku: str, file: str) -> tuple[Path, str]:
+    """The file and stored name of image ``file`` of item ``sku`` in this store; 404 for anything else."""
+    plain_names(sku, file)  # refuse '..', slashes, NUL before any lookup
+    for name in json.loads(_item_row(sku).get("images") or "[]"):
+        if Path(str(name)).name == file:
+            return confined_file(_media_dir(), *str(name).split("/")), name
+    raise NotFound("no such image", code="unknown_image")
+
+
+def plain_names(*parts: str) -> None:
+    """404 unless each part is a plain file name (no ``..``, slash, backslash or NUL)."""
+    if any(p in ("", ".", "..") or "/" in p or "\\" in p or "\0" in p for p in parts):
+        raise NotFound("no such image", code="unknown_image")
 
 
 def confined_file(root: Path, *parts: str) -> Path:
     """``root/part/...`` if each part is a plain name and the file resolves inside ``root``; 404 otherwise."""
-    if any(p in ("", ".", "..") or "/" in p or "\\" in p or "\0" in p for p in parts):
-        raise NotFound("no such image", code="unknown_image")
+    plain_names(*parts)
     root = root.resolve()
     path = root.joinpath(*parts).resolve()
     if not path.is_relative_to(root) or not path.is_file():
@@ -63,26 +105,36 @@ def make_blueprint() -> Blueprint:
     bp = Blueprint("catalog", __name__, url_prefix="/v1/catalog")
 
     @bp.get("/items")
-    @documented("List catalog items, optionally by category or stock", response=ItemPage, errors=(422,), tags=("catalog",))
+    @documented("List catalog items, optionally by category or stock (ETag, 304)", response=ItemPage, errors=(400, 422), tags=("catalog",))
     def list_items():
         query = validated(ListQuery, request.args.to_dict())
         clause, params = Filters(category=query.category, in_stock=query.in_stock).sql(alias="")
-        table = current_node().db()["catalog_items"]
+        clause, params = f"store = ? and {clause}", [current_store(), *params]
+        table, media_dir = current_node().db()["catalog_items"], _media_dir()
         rows = table.rows_where(clause, params, order_by="sku", limit=query.limit, offset=query.offset)
-        return jsonify({"items": [item_from_row(r) for r in rows], "total": table.count_where(clause, params)})
+        base = store_path("/v1/catalog/images/")
+        page = {"items": [item_from_row(r, media_dir, base) for r in rows], "total": table.count_where(clause, params)}
+        return cacheable(page, max_age=_max_age())
 
     @bp.get("/items/<sku>")
-    @documented("One catalog item by SKU", response=Item, errors=(404,), tags=("catalog",))
+    @documented("One catalog item by SKU (ETag, 304)", response=Item, errors=(400, 404), tags=("catalog",))
     def get_item(sku: str):
-        rows = list(current_node().db()["catalog_items"].rows_where("sku = ?", [sku]))
-        if not rows:
-            raise NotFound(f"no catalog item with SKU '{sku}'", code="unknown_sku")
-        return jsonify(item_from_row(rows[0]))
+        return cacheable(item_from_row(_item_row(sku), _media_dir()), max_age=_max_age())
+
+    @bp.get("/images/<sku>/<digest>/<name>")
+    @documented("An item image at its content-addressed URL (immutable)", response={"type": "string", "format": "binary"},
+                errors=(400, 404), tags=("catalog",))
+    def get_image_by_digest(sku: str, digest: str, name: str):
+        path, _ = _item_image(sku, name)
+        if media.digest_of(path) != digest:
+            raise NotFound("no such image (its content has changed: read the item again)", code="unknown_image")
+        return cacheable(send_file(path, conditional=False, etag=False), cache_control=media.IMMUTABLE, etag=f'"{digest}"')
 
     @bp.get("/images/<sku>/<name>")
-    @documented("An item image", response={"type": "string", "format": "binary"}, errors=(404,), tags=("catalog",))
+    @documented("An item image (short max-age; items name the content-addressed URL)",
+                response={"type": "string", "format": "binary"}, errors=(400, 404), tags=("catalog",))
     def get_image(sku: str, name: str):
-        path = confined_file(current_node().data_dir / "media" / "catalog", sku, name)
-        return send_file(path, max_age=3600, conditional=True)
+        path, _ = _item_image(sku, name)
+        return cacheable(send_file(path, conditional=False, etag=False), max_age=_max_age(), etag=f'"{media.digest_of(path)}"')
 
     return bp

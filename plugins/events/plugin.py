@@ -29,4 +29,4 @@ def blueprint(node):
 
 @hookimpl
 def synced_tables():
-    return [SyncedTable("events", direction="edge_to_hub", policy="append_only", key="id")]
+    return [SyncedTable("events", direction="edge_to_hub", policy="append_only", key="id", store_column="store")]

@@ -15,7 +15,7 @@ from typing import Literal
 from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edge.api import Conflict, current_node, documented, json_body, validated, write_transaction
+from edge.api import Conflict, current_node, current_store, documented, json_body, validated, write_transaction
 
 MAX_PAYLOAD_CHARS = 64 * 1024
 EVENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -58,16 +58,21 @@ def _replayed(db, event_id: str, fingerprint: str) -> dict | None:
     return {"id": seen[0], "kind": seen[1], "created_at": seen[2]}
 
 
-def record_event(db, kind: str, payload: dict, origin: str | None = None, event_id: str | None = None) -> dict:
-    """Store one event with a new ULID, once per ``event_id``; return ``{"id", "kind", "created_at"[, "event_id"]}``."""
+def record_event(db, kind: str, payload: dict, origin: str | None = None, event_id: str | None = None,
+                 store: str = "default") -> dict:
+    """Store one event of ``store`` with a new ULID, once per ``event_id``; return ``{"id", "kind", "created_at"[, "event_id"]}``.
+
+    The same ``event_id`` sent for another store counts as reused (409): its fingerprint names the store.
+    """
     from ulid import ULID
 
     body = json.dumps(payload, separators=(",", ":"))
-    fingerprint = hashlib.sha256(f"{kind}\n{body}".encode()).hexdigest()
+    scope = "" if store == "default" else f"{store}\n"
+    fingerprint = hashlib.sha256(f"{scope}{kind}\n{body}".encode()).hexdigest()
     with write_transaction(db):
         if event_id is not None and (seen := _replayed(db, event_id, fingerprint)) is not None:
             return _answer(seen, event_id)
-        row = {"id": str(ULID()), "kind": kind, "payload": body, "origin": origin,
+        row = {"id": str(ULID()), "kind": kind, "payload": body, "origin": origin, "store": store,
                "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")}
         db["events"].insert(row)
         if event_id is not None:
@@ -92,6 +97,7 @@ def make_blueprint() -> Blueprint:
     def post_event():
         event = validated(EventIn, json_body())
         db = current_node().db()
-        return jsonify(record_event(db, event.kind, event.payload, node_origin(db), event.event_id)), 201
+        answer = jsonify(record_event(db, event.kind, event.payload, node_origin(db), event.event_id, current_store()))
+        return answer, 201
 
     return bp

@@ -28,3 +28,9 @@ def create_event_client_ids(db):
         {"event_id": str, "id": str, "kind": str, "created_at": str, "fingerprint": str},
         pk="event_id", not_null={"id", "kind", "created_at", "fingerprint"},
     )
+
+
+@migrations()
+def add_event_store(db):
+    """The store each event happened in (CDN edge mode); events recorded before stores were ``default``'s."""
+    db["events"].add_column("store", str, not_null_default="default")

@@ -12,24 +12,25 @@ import json
 import sqlite3
 from pathlib import Path
 
-_FINGERPRINT = "select count(*), max(updated_at), max(rowid), total(length(images)) from catalog_items"
+_FINGERPRINT = "select count(*), max(updated_at), max(rowid), total(length(images)) from catalog_items where store = ?"
 
 
-def fingerprint(db) -> str:
-    """16 hex digits naming the catalog's current content ("empty" without a catalog table)."""
+def fingerprint(db, store: str = "default") -> str:
+    """16 hex digits naming ``store``'s catalog's current content ("empty" without a catalog table)."""
     try:
-        row = db.conn.execute(_FINGERPRINT).fetchone()
+        row = db.conn.execute(_FINGERPRINT, [store]).fetchone()
     except sqlite3.OperationalError:
         return "empty"
     return hashlib.sha256(json.dumps(list(row)).encode()).hexdigest()[:16]
 
 
-def catalog_images(db, media_dir: Path) -> list[tuple[str, str, Path]]:
-    """``(sku, image name, file path)`` for every image of every item; names escaping ``media_dir`` are skipped."""
+def catalog_images(db, media_dir: Path, store: str = "default") -> list[tuple[str, str, Path]]:
+    """``(item id, image name, file path)`` for every image of every item of ``store`` (the id is
+    ``<store>/<sku>``); names escaping ``media_dir`` are skipped."""
     media_dir = Path(media_dir).resolve()
     found = []
     try:
-        rows = db.conn.execute("select sku, images from catalog_items order by rowid").fetchall()
+        rows = db.conn.execute("select id, images from catalog_items where store = ? order by rowid", [store]).fetchall()
     except sqlite3.OperationalError:
         return []
     for sku, images in rows:

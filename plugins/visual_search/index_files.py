@@ -1,7 +1,8 @@
 """The annoy index on disk and in memory.
 
 One index is four files in ``<data dir>/cache/visual_search/`` sharing a name
-``<model>-<bundle version>-<catalog fingerprint>-f<format>``: ``.npy`` (every catalog photo's
+``<model>-<bundle version>@<store>-<catalog fingerprint>-f<format>`` (one index per store: a store's
+search never sees another store's items, and a store's catalog change rebuilds its index alone): ``.npy`` (every catalog photo's
 vector: it picks the photo shown for a SKU and scores small filtered sets), ``.sku.npy`` (one unit
 vector per SKU, the normalised mean of its photos' vectors), ``.json`` (photo → SKU and image file,
 annoy item → SKU) and ``.ann`` (angular annoy trees over the SKU vectors). Each is written under a
@@ -27,9 +28,15 @@ INDEX_FORMAT = 2  # 2: annoy over SKU mean vectors (1: one annoy item per photo)
 SUFFIXES = (".ann", ".json", ".npy", ".sku.npy")
 
 
-def index_name(model: str, bundle_version: str, catalog_fingerprint: str) -> str:
-    """The file stem of the index for that model, bundle and catalog."""
-    return f"{model}-{bundle_version}-{catalog_fingerprint}-f{INDEX_FORMAT}"
+def index_name(model: str, bundle_version: str, catalog_fingerprint: str, store: str = "default") -> str:
+    """The file stem of the index for that model, bundle, store and catalog."""
+    return f"{model}-{bundle_version}@{store}-{catalog_fingerprint}-f{INDEX_FORMAT}"
+
+
+def store_of(stem: str) -> str:
+    """The store an index file stem belongs to (a stem from before stores: ``default``)."""
+    _, at, rest = stem.partition("@")
+    return rest.rsplit("-", 2)[0] if at else "default"
 
 
 def _replace_via_temp(target: Path, write) -> None:
@@ -162,9 +169,10 @@ def load_index(folder: Path, name: str, bundle, model_name: str, recipe) -> Sear
     return SearchIndex(name, bundle, model_name, recipe, annoy, vectors, meta["skus"], meta["images"], meta["sku_order"], means)
 
 
-def prune(folder: Path, keep: int, protect: set[str]) -> None:
-    """Remove all but the newest ``keep`` indexes (and never those named in ``protect``)."""
-    stems = sorted((p.stem for p in folder.glob("*.ann")), key=lambda s: (folder / f"{s}.ann").stat().st_mtime, reverse=True)
+def prune(folder: Path, keep: int, protect: set[str], store: str | None = None) -> None:
+    """Remove all but the newest ``keep`` indexes (of ``store``, or of any store), never those named in ``protect``."""
+    stems = [p.stem for p in folder.glob("*.ann") if store is None or store_of(p.stem) == store]
+    stems = sorted(stems, key=lambda s: (folder / f"{s}.ann").stat().st_mtime, reverse=True)
     for stem in stems[keep:]:
         if stem not in protect:
             for suffix in SUFFIXES:

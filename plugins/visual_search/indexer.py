@@ -1,7 +1,8 @@
-"""Keeps one worker's image index current, in a background thread; requests never wait for it.
+"""Keeps one worker's image indexes current (one per store), in a background thread; requests never wait.
 
-Every ``poll_ms`` the thread works out which index the node should serve — named by model, active
-bundle version and catalog fingerprint — and, when that differs from the one it serves:
+Every ``poll_ms`` the thread works out, for each store of the node in turn, which index it should serve —
+named by model, active bundle version, store and that store's catalog fingerprint — and, when that differs
+from the one it serves:
 
 * if the index files exist (another worker built them), it memory-maps them and swaps one reference;
 * else it tries a non-blocking ``flock`` on ``.build.lock`` in the cache folder: the worker that gets
@@ -34,30 +35,42 @@ log = logging.getLogger(__name__)
 class Target:
     """The index a worker should serve now, or why it cannot."""
 
-    def __init__(self, bundle=None, model_name: str = "", recipe=None, fingerprint: str = "", problem: str = ""):
+    def __init__(self, bundle=None, model_name: str = "", recipe=None, fingerprint: str = "", problem: str = "",
+                 store: str = "default"):
         self.bundle, self.model_name, self.recipe, self.fingerprint, self.problem = bundle, model_name, recipe, fingerprint, problem
+        self.store = store
 
     @property
     def name(self) -> str:
-        return index_files.index_name(self.model_name, self.bundle.version, self.fingerprint)
+        return index_files.index_name(self.model_name, self.bundle.version, self.fingerprint, self.store)
 
 
-class Indexer:
-    """One worker's index: the target, the loaded index, the background thread."""
+class Indexers:
+    """One worker's indexes, one per store of the node, kept current by one background thread."""
 
     def __init__(self, node, config):
-        self.node, self.config = node, config
-        self.folder = Path(node.data_dir) / "cache" / "visual_search"
-        self.media_dir = Path(node.data_dir) / "media" / "catalog"
-        self.current: index_files.SearchIndex | None = None
-        self.problem = "the catalog index has not been built yet"
-        self.building = False
-        self._fingerprint, self._data_version, self._failed = None, None, None
+        self.config = config
+        self.stores = {store: Indexer(node, config, store) for store in node.config["STORES"]}
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
-        self._poll_lock = threading.Lock()
 
-    # -- life cycle -----------------------------------------------------------------------------
+    def for_store(self, store: str) -> "Indexer":
+        """The indexer of ``store``."""
+        return self.stores[store]
+
+    @property
+    def first(self) -> "Indexer":
+        return next(iter(self.stores.values()))
+
+    @property
+    def current(self):
+        """The index of the node's first store (a one-store node's only index)."""
+        return self.first.current
+
+    @property
+    def problem(self) -> str:
+        return "; ".join(f"{s}: {i.problem}" if len(self.stores) > 1 else i.problem for s, i in self.stores.items() if i.problem)
+
     def start(self) -> None:
         """Start polling in a daemon thread (the first poll runs at once)."""
         if self._thread is None:
@@ -75,15 +88,46 @@ class Indexer:
         """Poll now instead of at the next interval."""
         self._wake.set()
 
+    def poll(self) -> bool:
+        """Bring every store's index up to date if possible; return whether any was swapped."""
+        swapped = False
+        for indexer in self.stores.values():
+            if self._stop.is_set():
+                break
+            try:
+                swapped = indexer.poll() or swapped
+            except Exception as exc:  # one store's failure leaves the others polled
+                log.exception("visual search index poll failed for store %s", indexer.store)
+                indexer.problem = f"index update failed: {exc}"
+        return swapped
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.poll()
-            except Exception as exc:  # keep polling whatever one round hit
-                log.exception("visual search index poll failed")
-                self.problem = f"index update failed: {exc}"
+            self.poll()
             self._wake.wait(self.config.poll_ms / 1000)
             self._wake.clear()
+
+    def health(self) -> tuple[bool, str, dict]:
+        """Ready once every store's index is served; ``data`` per store on a node of several."""
+        reports = {store: indexer.health() for store, indexer in self.stores.items()}
+        if len(reports) == 1:
+            return next(iter(reports.values()))
+        waiting = [f"{store}: {detail}" for store, (ready, detail, _) in reports.items() if not ready]
+        return not waiting, "; ".join(waiting), {"stores": {store: data for store, (_, _, data) in reports.items()}}
+
+
+class Indexer:
+    """One store's index in one worker: the target and the loaded index."""
+
+    def __init__(self, node, config, store: str = "default"):
+        self.node, self.config, self.store = node, config, store
+        self.folder = Path(node.data_dir) / "cache" / "visual_search"
+        self.media_dir = Path(node.data_dir) / "media" / "catalog"
+        self.current: index_files.SearchIndex | None = None
+        self.problem = "the catalog index has not been built yet"
+        self.building = False
+        self._fingerprint, self._data_version, self._failed = None, None, None
+        self._poll_lock = threading.Lock()
 
     # -- one round ------------------------------------------------------------------------------
     def target(self) -> Target:
@@ -96,13 +140,13 @@ class Indexer:
             recipe = Preprocess.from_manifest(bundle.manifest.models[name].preprocess)
         except ValueError as exc:
             return Target(problem=f"model '{name}' of bundle {bundle.name} {bundle.version}: {exc}")
-        return Target(bundle, name, recipe, self._catalog_fingerprint())
+        return Target(bundle, name, recipe, self._catalog_fingerprint(), store=self.store)
 
     def _catalog_fingerprint(self) -> str:
         db = self.node.db()
         version = db.conn.execute("pragma data_version").fetchone()[0]
         if self._fingerprint is None or version != self._data_version:
-            self._data_version, self._fingerprint = version, catalog_source.fingerprint(db)
+            self._data_version, self._fingerprint = version, catalog_source.fingerprint(db, self.store)
         return self._fingerprint
 
     def poll(self) -> bool:
@@ -164,14 +208,14 @@ class Indexer:
                 return False
             finally:
                 self.building = False
-            index_files.prune(self.folder, self.config.keep_indexes, {target.name})
+            index_files.prune(self.folder, self.config.keep_indexes, {target.name}, self.store)
             return True
 
     def build(self, target: Target) -> Path:
         """Embed the catalog's images (reusing cached vectors) and write the index files of ``target``."""
         started = time.perf_counter()
         model = target.bundle.model(target.model_name)
-        images = catalog_source.catalog_images(self.node.db(), self.media_dir)
+        images = catalog_source.catalog_images(self.node.db(), self.media_dir, self.store)
         vectors, kept = self._vectors(model, target, images)
         dims = vectors.shape[1] if len(vectors) else embeddings.embed(model, np.zeros((1, *_input_shape(model, target.recipe)), np.float32)).shape[1]
         path = index_files.write_index(self.folder, target.name, vectors.reshape(len(kept), dims),

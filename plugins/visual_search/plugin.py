@@ -33,11 +33,11 @@ def migrations():
 @hookimpl
 def startup(node):
     from .imaging import single_threaded_decoding
-    from .indexer import Indexer
+    from .indexer import Indexers
 
     single_threaded_decoding()
     schema.ensure_fts(node.db())
-    indexer = Indexer(node, node.plugin_config(PLUGIN_NAME))
+    indexer = Indexers(node, node.plugin_config(PLUGIN_NAME))
     node.slot(PLUGIN_NAME).indexer = indexer
     indexer.start()
 

@@ -7,7 +7,7 @@ import time
 from flask import Blueprint, jsonify
 from pydantic import BaseModel, Field
 
-from edge.api import ModelError, ServiceUnavailable, current_node, documented
+from edge.api import ModelError, ServiceUnavailable, current_node, current_store, documented
 
 from . import search
 from .embeddings import embed
@@ -70,7 +70,7 @@ def _image_ranking(conn, index, image: bytes, filters, want: int, config, timing
 def run_search(conn, index, image: bytes | None, params: SearchParams, config) -> tuple[list[dict], dict]:
     """The result items and the decode/model/index timings of one request."""
     k = params.k or config.default_k
-    filters = search.Filters(params.category, params.min_price, params.max_price, params.in_stock)
+    filters = search.Filters(params.category, params.min_price, params.max_price, params.in_stock, store=current_store())
     timings = {"decode": 0.0, "model": 0.0, "index": 0.0}
     want = config.candidates if params.q else k
     by_image, vector = _image_ranking(conn, index, image, filters, want, config, timings) if image is not None else ([], None)
@@ -81,9 +81,10 @@ def run_search(conn, index, image: bytes | None, params: SearchParams, config) -
     else:
         ranked = (by_image or by_text)[:k]
     from_image = {sku for sku, _ in by_image}
-    rows = search.rows_for(conn, [s for s, _ in ranked], search.Filters())
+    rows = search.rows_for(conn, [s for s, _ in ranked], search.Filters(store=current_store()))
     shown = index.best_images(vector, [s for s, _ in ranked if s in from_image])
-    items = [search.result_item(rows[s], score, shown.get(s)) for s, score in ranked if s in rows]
+    media_dir = current_node().data_dir / "media" / "catalog"
+    items = [search.result_item(rows[s], score, shown.get(s), media_dir) for s, score in ranked if s in rows]
     timings["index"] = round(timings["index"] + _ms(time.perf_counter() - started), 3)
     return items, timings
 
@@ -99,12 +100,14 @@ def make_blueprint(indexer_for) -> Blueprint:
     def visual_search():
         started = time.perf_counter()
         node = current_node()
-        index = indexer_for(node).current
+        index = indexer_for(node).for_store(current_store()).current
         if index is None:
             raise ServiceUnavailable("the catalog index has not been built yet", code="index_not_ready")
         image, params = read_request()
         items, timings = run_search(node.db().conn, index, image, params, node.plugin_config("visual_search"))
         timings["total"] = _ms(time.perf_counter() - started)
-        return jsonify({"items": items, "timings_ms": timings, "bundle": index.bundle.version})
+        answer = jsonify({"items": items, "timings_ms": timings, "bundle": index.bundle.version})
+        answer.headers["Cache-Control"] = "no-store"  # the answer depends on the photo in the request
+        return answer
 
     return bp

@@ -4,7 +4,8 @@ Filters (category, price range, stock) are applied in SQLite to each ranking's c
 selective filter leaves fewer than ``k`` of the image candidates, the items matching the filter are
 scored exactly against the stored vectors (if there are at most ``exact_limit`` of them), so a
 filtered query still finds its best matches. The image ranking ranks SKUs by the cosine similarity of
-the query to the mean vector of each SKU's photos; a result shows the SKU's photo nearest to the query.
+the query to the mean vector of each SKU's photos (an index entry is an item id ``<store>/<sku>``, and
+every ranking is confined to the request's store by the ``store`` filter); a result shows the SKU's photo nearest to the query.
 Scores: that cosine for image-only results, negated BM25 for text-only, and the reciprocal rank
 fusion score when both rankings are fused.
 """
@@ -16,7 +17,7 @@ import re
 
 from plugins.catalog.filters import Filters  # noqa: F401  (part of this module's API)
 
-ROW_COLUMNS = "sku, title, price, currency, images"
+ROW_COLUMNS = "id, sku, title, price, currency, images"
 FIRST_FETCH = 2  # SKU neighbours asked for per wanted SKU before widening (see neighbour_counts)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -28,25 +29,25 @@ def fts_query(text: str) -> str | None:
 
 
 def text_ranking(conn, text: str, filters: Filters, limit: int) -> list[tuple[str, float]]:
-    """``(sku, -bm25)`` of items whose title or description match ``text``, best first."""
+    """``(item id, -bm25)`` of items whose title or description match ``text``, best first."""
     query = fts_query(text)
     if query is None:
         return []
     where, params = filters.sql()
-    sql = (f"select c.sku, bm25(catalog_items_fts, 2.0, 1.0) as rank from catalog_items_fts "
+    sql = (f"select c.id, bm25(catalog_items_fts, 2.0, 1.0) as rank from catalog_items_fts "
            f"join catalog_items c on c.rowid = catalog_items_fts.rowid "
            f"where catalog_items_fts match ? and {where} order by rank limit ?")
     return [(sku, -rank) for sku, rank in conn.execute(sql, [query, *params, limit])]
 
 
 def rows_for(conn, skus, filters: Filters) -> dict[str, dict]:
-    """Catalog rows of those SKUs that pass ``filters``."""
+    """Catalog rows of those item ids that pass ``filters``, by id."""
     skus = list(dict.fromkeys(skus))
     found = {}
     where, params = filters.sql()
     for start in range(0, len(skus), 500):
         chunk = skus[start:start + 500]
-        sql = f"select {ROW_COLUMNS} from catalog_items c where c.sku in ({','.join('?' * len(chunk))}) and {where}"
+        sql = f"select {ROW_COLUMNS} from catalog_items c where c.id in ({','.join('?' * len(chunk))}) and {where}"
         cursor = conn.execute(sql, [*chunk, *params])
         names = [d[0] for d in cursor.description]
         found.update({row[0]: dict(zip(names, row)) for row in cursor})
@@ -97,7 +98,7 @@ def _passing(conn, ranked, filters: Filters, want: int) -> list[tuple[str, float
 
 def _exact_filtered(conn, index, vector, filters: Filters, limit: int) -> list[tuple[str, float]]:
     where, params = filters.sql()
-    skus = [r[0] for r in conn.execute(f"select c.sku from catalog_items c where {where} limit ?", [*params, limit + 1])]
+    skus = [r[0] for r in conn.execute(f"select c.id from catalog_items c where {where} limit ?", [*params, limit + 1])]
     if not skus or len(skus) > limit:
         return []
     return index.exact(vector, skus)
@@ -112,9 +113,13 @@ def fuse(rankings: list[list[str]], rrf_k: int) -> list[tuple[str, float]]:
     return sorted(scores.items(), key=lambda t: (-t[1], t[0]))
 
 
-def result_item(row: dict, score: float, image: str | None = None) -> dict:
-    """The public shape of one result."""
+def result_item(row: dict, score: float, image: str | None = None, media_dir=None) -> dict:
+    """The public shape of one result (its image at the catalog's content-addressed URL, in the request's store form)."""
+    from edge.api import store_path
+
+    from plugins.catalog.media import image_url
+
     names = json.loads(row.get("images") or "[]")
     image = image or (names[0] if names else None)
     return {"sku": row["sku"], "title": row["title"], "price": row["price"], "currency": row["currency"],
-            "image_url": f"/v1/catalog/images/{image}" if image else None, "score": round(float(score), 6)}
+            "image_url": image_url(row["sku"], image, media_dir, store_path("/v1/catalog/images/")) if image else None, "score": round(float(score), 6)}

@@ -36,8 +36,8 @@ def voice_app(tmp_path_factory):
     node.registry.install(models_lite_dir() / "storefront-voice")
     node.watcher.refresh()
     node.db()["catalog_items"].insert_all([
-        {"sku": "Oatly-Oat-Milk", "title": "Oatly Oat Milk Oat-Milk", "price": 21.5, "currency": "SEK", "in_stock": 1},
-        {"sku": "Pineapple", "title": "Pineapple", "price": 30.0, "currency": "SEK", "in_stock": 1}], pk="sku")
+        {"id": "default/Oatly-Oat-Milk", "sku": "Oatly-Oat-Milk", "title": "Oatly Oat Milk Oat-Milk", "price": 21.5, "currency": "SEK", "in_stock": 1},
+        {"id": "default/Pineapple", "sku": "Pineapple", "title": "Pineapple", "price": 30.0, "currency": "SEK", "in_stock": 1}], pk="id")
     plugin.load_demo(node, None)
     yield app
     node.close()

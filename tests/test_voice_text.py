@@ -21,11 +21,11 @@ def store(node):
 
     db = node.db()
     db["catalog_items"].insert_all([
-        {"sku": "Oatly-Oat-Milk", "title": "Oatly Oat Milk Oat-Milk", "price": 21.5, "currency": "SEK", "in_stock": 1},
-        {"sku": "Pineapple", "title": "Pineapple", "price": 30.0, "currency": "SEK", "in_stock": 1},
-        {"sku": "Garlic", "title": "Garlic", "price": 5.0, "currency": "SEK", "in_stock": 0},
-    ], pk="sku")
-    db["stock_levels"].insert_all([{"sku": "Oatly-Oat-Milk", "on_hand": 12}, {"sku": "Pineapple", "on_hand": 4}], pk="sku")
+        {"id": "default/Oatly-Oat-Milk", "sku": "Oatly-Oat-Milk", "title": "Oatly Oat Milk Oat-Milk", "price": 21.5, "currency": "SEK", "in_stock": 1},
+        {"id": "default/Pineapple", "sku": "Pineapple", "title": "Pineapple", "price": 30.0, "currency": "SEK", "in_stock": 1},
+        {"id": "default/Garlic", "sku": "Garlic", "title": "Garlic", "price": 5.0, "currency": "SEK", "in_stock": 0},
+    ], pk="id")
+    db["stock_levels"].insert_all([{"id": "default/Oatly-Oat-Milk", "sku": "Oatly-Oat-Milk", "on_hand": 12}, {"id": "default/Pineapple", "sku": "Pineapple", "on_hand": 4}], pk="id")
     plugin.load_demo(node, None)
     return node
 
@@ -120,7 +120,7 @@ def test_every_turn_is_logged_with_its_session(store, client, client_headers, no
 
 def test_new_catalog_items_are_matched_without_restart(store, client, client_headers, node):
     assert ask(client, client_headers, "do you have mango")["intent"] is None
-    node.db()["catalog_items"].insert({"sku": "Mango", "title": "Mango", "price": 12.0, "in_stock": 1})
+    node.db()["catalog_items"].insert({"id": "default/Mango", "sku": "Mango", "title": "Mango", "price": 12.0, "in_stock": 1})
     assert ask(client, client_headers, "do you have mango")["intent"] == "ProductAvailability"
 
 

@@ -51,7 +51,7 @@ def say(language: str, key: str, **values) -> str:
 
 
 def _item(db, match: IntentMatch, language: str):
-    item = knowledge.product(db, match.slots.get("product", ""))
+    item = knowledge.product(db, match.slots.get("product", ""), knowledge.request_store())
     if item is not None and language == "zh":
         item["title"] = knowledge.fact(db, item["sku"], "name_zh", "zh") or item["title"]
     return item

@@ -14,11 +14,22 @@ STOP = {"a", "an", "the", "is", "are", "do", "does", "you", "your", "i", "my", "
         "的", "吗", "我", "你", "们", "是", "有", "在", "了", "么"}
 
 
-def products(db, language: str) -> dict:
-    """{spoken product name: sku}: catalog titles (words split on dashes too) and ``alias`` / ``name_zh`` facts."""
+def request_store() -> str:
+    """The store a turn is for (CDN edge mode); the default store outside a Flask app (the Wyoming server)."""
+    from edge.api import current_store
+
+    try:
+        return current_store()
+    except RuntimeError:
+        return "default"
+
+
+def products(db, language: str, store: str = "default") -> dict:
+    """{spoken product name: sku}: the store's catalog titles (words split on dashes too) and ``alias`` /
+    ``name_zh`` facts."""
     names: dict[str, str] = {}
     if language != "zh" and db["catalog_items"].exists():
-        for sku, title in db.execute("SELECT sku, title FROM catalog_items"):
+        for sku, title in db.execute("SELECT sku, title FROM catalog_items WHERE store = ?", [store]):
             spoken = _spoken(title)
             if spoken:
                 names.setdefault(spoken, sku)
@@ -33,15 +44,17 @@ def _spoken(title: str) -> str:
     return " ".join(dict.fromkeys(words))  # "Oatly Oat Milk Oat-Milk" -> "oatly oat milk"
 
 
-def product(db, sku: str) -> dict | None:
-    """The catalog row of ``sku`` with its stock on hand (``None`` if unknown)."""
+def product(db, sku: str, store: str = "default") -> dict | None:
+    """The store's catalog row of ``sku`` with its stock on hand (``None`` if unknown)."""
     if not db["catalog_items"].exists():
         return None
-    row = db.execute("SELECT sku, title, price, currency, in_stock FROM catalog_items WHERE sku = ?", [sku]).fetchone()
+    row = db.execute("SELECT sku, title, price, currency, in_stock FROM catalog_items WHERE store = ? AND sku = ?",
+                     [store, sku]).fetchone()
     if row is None:
         return None
     item = dict(zip(("sku", "title", "price", "currency", "in_stock"), row))
-    stock = db.execute("SELECT on_hand FROM stock_levels WHERE sku = ?", [sku]).fetchone() if db["stock_levels"].exists() else None
+    stock = (db.execute("SELECT on_hand FROM stock_levels WHERE store = ? AND sku = ?", [store, sku]).fetchone()
+             if db["stock_levels"].exists() else None)
     item["on_hand"] = stock[0] if stock else None
     return item
 

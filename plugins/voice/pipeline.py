@@ -21,7 +21,7 @@ class VoicePipeline:
     def __init__(self, config, templates_dir=None, encoder_source=None):
         self.config, self.templates_dir = config, templates_dir
         self.encoder_source = encoder_source or (lambda: None)
-        self._recognizers: dict[str, Recognizer] = {}
+        self._recognizers: dict[tuple[str, str], Recognizer] = {}  # by (store, language)
         self._lock = threading.Lock()
 
     def check_language(self, language: str) -> str:
@@ -32,16 +32,17 @@ class VoicePipeline:
         return language
 
     def recognizer(self, db, language: str) -> Recognizer:
-        """The template recognizer of ``language`` bound to the store's current product names."""
-        names = knowledge.products(db, language)
+        """The template recognizer of ``language`` bound to the request store's current product names."""
+        store = knowledge.request_store()
+        names = knowledge.products(db, language, store)
         with self._lock:
-            current = self._recognizers.get(language)
+            current = self._recognizers.get((store, language))
             if current is None:
                 current = Recognizer.build(language, names, self.templates_dir)
-                self._recognizers[language] = current
+                self._recognizers[store, language] = current
             elif current.products != names:
                 current = Recognizer(language, current.intents, names)
-                self._recognizers[language] = current
+                self._recognizers[store, language] = current
             return current
 
     def understand(self, db, text: str, language: str) -> IntentMatch:

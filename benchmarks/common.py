@@ -15,8 +15,12 @@ def _ms(text: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def wrk(url: str, connections: int, seconds: int = 5, headers: dict | None = None, threads: int = 2) -> dict:
-    """Run wrk against a loopback ``url``; return requests/s and latency percentiles in ms."""
+def wrk(url: str, connections: int, seconds: int = 5, headers: dict | None = None, threads: int = 2,
+        script: str | None = None) -> dict:
+    """Run wrk against a loopback ``url``; return requests/s and latency percentiles in ms.
+
+    :param script: a wrk Lua script (e.g. ``wrk.method = "POST"``) for requests other than a plain GET.
+    """
     if not url.startswith("http://127.0.0.1"):
         raise ValueError("benchmarks send traffic to loopback only")
     if shutil.which("wrk") is None:
@@ -24,6 +28,8 @@ def wrk(url: str, connections: int, seconds: int = 5, headers: dict | None = Non
     command = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
+    if script:
+        command += ["-s", script]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr.strip() or done.stdout.strip()}")
@@ -31,7 +37,8 @@ def wrk(url: str, connections: int, seconds: int = 5, headers: dict | None = Non
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+    total = re.search(r"(\d+) requests in", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "requests": int(total.group(1)) if total else 0,
             "p50_ms": _ms(percentiles["50"]), "p99_ms": _ms(percentiles["99"]),
             "non_2xx": int(errors.group(1)) if errors else 0, "socket_errors": socket_errors.group(1) if socket_errors else ""}
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from . import auth
 from .bodies import json_body, validated
+from .bundles.manifest import check_version
 from .errors import UnsupportedMediaType
 from .node import current_node
 from .openapi import documented
@@ -81,6 +82,7 @@ def install_bundle():
 
 
 def _activate(name: str | None, version: str):
+    check_version(version)
     body = validated(ActivateRequest, json_body(required=False))
     node = current_node()
     node.registry.activate(name, version, allow_downgrade=body.allow_downgrade)

@@ -6,7 +6,8 @@ plugin's command module can import it when the command line starts).
 
 - the contract: ``hookimpl``, ``PluginInfo``, ``SyncedTable``, ``HealthReport`` (see :mod:`edge.hookspecs`);
 - in a request: ``current_node()`` (models by name, config, state slot, store), ``json_body``,
-  ``validated``, ``documented`` (describe a route for ``/openapi.json``);
+  ``validated``, ``read_body`` (a raw body within its limit), ``documented`` (describe a route for ``/openapi.json``),
+  ``write_transaction`` (BEGIN IMMEDIATE with retry), the bounds ``MAX_PRICE`` and ``SQLITE_INT_MAX``;
 - errors that become JSON answers with their status: ``ApiError``, ``BadRequest``, ``NotFound``,
   ``Conflict``, ``PayloadTooLarge``, ``UnsupportedMediaType``, ``Unprocessable``, ``ServiceUnavailable``,
   and ``ModelError`` (a model called wrongly);
@@ -28,6 +29,8 @@ _WHERE = {
     "ServiceUnavailable": "edge.errors", "ModelError": "edge.runtime",
     "open_node": "edge.api_cli", "hub_options": "edge.api_cli", "open_hub_store": "edge.api_cli",
     "checked_publication": "edge.api_cli",
+    "read_body": "edge.bodies", "MAX_PRICE": "edge.bodies", "SQLITE_INT_MAX": "edge.bodies",
+    "write_transaction": "edge.store",
 }
 
 __all__ = sorted(_WHERE)

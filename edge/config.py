@@ -1,23 +1,41 @@
-"""Configuration: defaults, then an instance config file, then ``STOREFRONT_EDGE_*`` variables, then overrides.
+"""Configuration of the node and of the hub: one loader, by prefix.
 
-The instance config file is ``<data dir>/config.toml`` (or the path in ``STOREFRONT_EDGE_CONFIG_FILE``).
-Environment values are parsed as JSON where they are JSON (``STOREFRONT_EDGE_MAX_CONTENT_LENGTH=1000``),
-else kept as strings; nested keys use ``__`` (``STOREFRONT_EDGE_PLUGIN_CONFIG__visual_search__k=5``).
+Order of precedence (later wins): the defaults, then the instance file, then ``<PREFIX>_*`` environment
+variables, then explicit overrides (the CLI's options, a test's dict). The node's prefix is
+``STOREFRONT_EDGE``, the hub's ``STOREFRONT_EDGE_HUB``. The instance file is ``<data dir>/config.toml``
+(or the path in ``<PREFIX>_CONFIG_FILE``); the data folder comes from the overrides, else
+``<PREFIX>_DATA_DIR``, else the default.
+
+Environment values are read by the type of their default, never as JSON: a setting whose default is a
+number is parsed as a number (``STOREFRONT_EDGE_MAX_CONTENT_LENGTH=1000``; a value that is no number
+stays a string for the setting to refuse or interpret, e.g. ``MODEL_THREADS_IDLE=auto``); a flag as
+``1/true/yes/on`` or ``0/false/no/off``; every other setting, keys and tokens above all, is taken byte
+for byte (``CLIENT_KEY=1.50`` is the key ``1.50``, ``ADMIN_KEY=true`` the key ``true``). ``PLUGINS`` and
+``EXTRA_PLUGINS`` are comma-separated lists (a JSON array of strings is read too). Nested keys use ``__``
+(``STOREFRONT_EDGE_PLUGIN_CONFIG__visual_search__default_k=5``); their values stay strings, which each
+plugin's pydantic config converts and checks.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
 
 ENV_PREFIX = "STOREFRONT_EDGE"
+HUB_ENV_PREFIX = f"{ENV_PREFIX}_HUB"
 
 DEFAULTS = {
     "DATA_DIR": "./var",
     "CLIENT_KEY": None,
     "ADMIN_KEY": None,
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    "MAX_JSON_BYTES": 1024 * 1024,  # any JSON body (413 beyond it)
+    "MAX_JSON_DEPTH": 32,  # nesting of arrays and objects in any JSON body (400 beyond it)
+    "HEADER_TIMEOUT": 10.0,  # seconds for a request line and headers to arrive, from their first byte
+    "BODY_TIMEOUT": 10.0,  # seconds for a body to arrive, plus Content-Length / MIN_BODY_RATE
+    "MIN_BODY_RATE": 256 * 1024,  # bytes per second a large body (a bundle upload) must at least keep
     "PLUGINS": None,  # None: every installed plugin; else a list of names
     "PLUGIN_CONFIG": {},
     "TRACE_HOOKS": False,
@@ -36,41 +54,101 @@ DEFAULTS = {
     "SYNC_WORKER": True,  # run the elected background sync loop in this process group
     "LOOPBACK_ONLY_WITHOUT_KEYS": True,
 }
+SECRETS = ("CLIENT_KEY", "ADMIN_KEY", "HUB_TOKEN")
+LISTS = ("PLUGINS", "EXTRA_PLUGINS")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
-def _data_dir(overrides: dict) -> Path:
-    value = overrides.get("DATA_DIR") or os.environ.get(f"{ENV_PREFIX}_DATA_DIR") or DEFAULTS["DATA_DIR"]
-    return Path(value).resolve()
+def _flag(name: str, text: str) -> bool:
+    if text.strip().lower() in _TRUE | _FALSE:
+        return text.strip().lower() in _TRUE
+    raise ValueError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {text!r}")
 
 
-def _instance_file(data_dir: Path) -> Path:
-    explicit = os.environ.get(f"{ENV_PREFIX}_CONFIG_FILE")
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def typed(name: str, text: str, default):
+    """An environment value as its setting's type (see the module docstring); strings stay as written."""
+    if isinstance(default, bool):
+        return _flag(name, text)
+    if isinstance(default, (int, float)) and name not in SECRETS:
+        return _number(text)
+    return text
+
+
+def _from_environment(prefix: str, defaults: dict, environ) -> dict:
+    found: dict = {}
+    for variable in sorted(environ):
+        if not variable.startswith(f"{prefix}_"):
+            continue
+        name, *nested = variable[len(prefix) + 1:].split("__")
+        if not nested:
+            found[name] = typed(name, environ[variable], defaults.get(name))
+            continue
+        target = found.setdefault(name, dict(defaults.get(name) or {}))
+        for part in nested[:-1]:
+            target = target.setdefault(part, {})
+        target[nested[-1]] = environ[variable]
+    return found
+
+
+def _instance_file(prefix: str, data_dir: Path, environ) -> Path:
+    explicit = environ.get(f"{prefix}_CONFIG_FILE")
     return Path(explicit) if explicit else data_dir / "config.toml"
 
 
-def _normalise(config) -> None:
-    plugins = config.get("PLUGINS")
-    if isinstance(plugins, str):
-        config["PLUGINS"] = [p.strip() for p in plugins.split(",") if p.strip()]
-    trace = config.get("TRACE_HOOKS")
-    if isinstance(trace, str):
-        config["TRACE_HOOKS"] = trace.lower() in {"1", "true", "yes", "on"}
-    for key in ("CLIENT_KEY", "ADMIN_KEY", "HUB_TOKEN"):
+def _names(key: str, text: str) -> list[str]:
+    """A list setting: ``a,b`` (or a JSON array of strings, ``["a", "b"]``)."""
+    if text.strip().startswith("["):
+        names = json.loads(text)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{key} must be names separated by commas or a JSON array of strings")
+        return names
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def normalise(config) -> None:
+    """Lists from comma-separated strings, secrets as strings (or ``None`` when empty), an absolute data folder."""
+    for key in LISTS:
+        if isinstance(config.get(key), str):
+            config[key] = _names(key, config[key])
+    if isinstance(config.get("TRACE_HOOKS"), str):
+        config["TRACE_HOOKS"] = _flag("TRACE_HOOKS", config["TRACE_HOOKS"])
+    for key in SECRETS:
         if config.get(key) is not None:
             config[key] = str(config[key]) or None
     config["DATA_DIR"] = str(Path(config["DATA_DIR"]).resolve())
 
 
-def load_config(app, overrides: dict | None = None) -> None:
-    """Fill ``app.config`` in the documented order of precedence."""
+def load_settings(prefix: str, defaults: dict, overrides: dict | None = None, environ=None) -> dict:
+    """The settings for ``prefix`` in the documented order of precedence, normalised.
+
+    :param prefix: ``ENV_PREFIX`` for a node, ``HUB_ENV_PREFIX`` for a hub.
+    :param defaults: every setting's default (its type decides how an environment value is read).
+    :param overrides: explicit values that win over everything else.
+    """
+    environ = os.environ if environ is None else environ
     overrides = dict(overrides or {})
-    app.config.from_mapping(DEFAULTS)
-    data_dir = _data_dir(overrides)
-    app.config["DATA_DIR"] = str(data_dir)
-    instance = _instance_file(data_dir)
+    settings = dict(defaults)
+    data_dir = Path(overrides.get("DATA_DIR") or environ.get(f"{prefix}_DATA_DIR") or defaults["DATA_DIR"]).resolve()
+    settings["DATA_DIR"] = str(data_dir)
+    instance = _instance_file(prefix, data_dir, environ)
     if instance.is_file():
         with instance.open("rb") as handle:
-            app.config.from_mapping({k.upper(): v for k, v in tomllib.load(handle).items()})
-    app.config.from_prefixed_env(ENV_PREFIX)
-    app.config.update(overrides)
-    _normalise(app.config)
+            settings.update({k.upper(): v for k, v in tomllib.load(handle).items()})
+    settings.update(_from_environment(prefix, defaults, environ))
+    settings.update(overrides)
+    normalise(settings)
+    return settings
+
+
+def load_config(app, overrides: dict | None = None) -> None:
+    """Fill a node app's ``app.config`` (see :func:`load_settings`)."""
+    app.config.update(load_settings(ENV_PREFIX, DEFAULTS, overrides))

@@ -1,13 +1,17 @@
 """JSON errors: exceptions carry their HTTP status; one handler turns them into responses.
 
-Every error body has the shape ``{"error": {"code": ..., "message": ..., "details": ...}}``.
+Every error body has the shape ``{"error": {"code": ..., "message": ..., "details": ...}}``. A message
+never shows a path of the server: a path inside the data folder is shortened to its file name.
+A body that breaks HTTP framing while the app reads it (a chunk size of ``zz``, a chunk that does not
+end where it says) is 400 ``malformed_body``; gunicorn closes that connection.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, has_app_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -63,8 +67,19 @@ class ServiceUnavailable(ApiError):
     status, code = 503, "not_ready"
 
 
+def without_server_paths(message: str) -> str:
+    """``message`` with every path inside the data folder shortened to its file name: an error never
+    shows where the node keeps its files."""
+    data_dir = current_app.config.get("DATA_DIR") if has_app_context() else None
+    if not data_dir or not isinstance(message, str) or data_dir not in message:
+        return message
+    shorten = (lambda m: "<data dir>" if m.group(0).rstrip("/") == data_dir else m.group(0).rstrip("/").rsplit("/", 1)[-1])
+    return re.sub(re.escape(data_dir) + r"[^\s'\":,;]*", shorten, message)
+
+
 def error_response(status: int, code: str, message: str, details=None):
     """Build the JSON error response every route and handler uses."""
+    message = without_server_paths(message)
     response = jsonify({"error": {"code": code, "message": message, "details": details}})
     response.status_code = status
     if status == 401:
@@ -87,11 +102,13 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         message = exc.description or exc.name
         if exc.code == 413:
-            limit = app.config.get("MAX_CONTENT_LENGTH")
+            limit = request.max_content_length or app.config.get("MAX_CONTENT_LENGTH")
             message = f"request body is larger than the limit of {limit} bytes"
         return error_response(exc.code or 500, _code_for(exc), message)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if type(exc).__module__ == "gunicorn.http.errors":  # the body broke HTTP framing while it was read
+            return error_response(400, "malformed_body", f"the request body is malformed: {type(exc).__name__}")
         log.exception("unhandled error")
         return error_response(500, "internal_error", "internal server error")

@@ -41,11 +41,14 @@ def wait_until(url: str, status: int = 200, timeout: float = 30.0, in_a_row: int
 
 
 @contextlib.contextmanager
-def gunicorn_node(data_dir: Path, env: dict | None = None, workers: int = 2, ready_status: int = 200, log: Path | None = None):
-    """Start ``storefront-edge serve`` with ``workers`` on a free loopback port; yield ``(base URL, server pid)``."""
+def gunicorn_node(data_dir: Path, env: dict | None = None, workers: int = 2, ready_status: int = 200, log: Path | None = None,
+                  serve_args: tuple = ()):
+    """Start ``storefront-edge serve`` with ``workers`` (and ``serve_args``) on a free loopback port; yield
+    ``(base URL, server pid)``."""
     port = free_port()
     environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    command = [sys.executable, "-m", "edge", "--data-dir", str(data_dir), "serve", "--port", str(port), "--workers", str(workers)]
+    command = [sys.executable, "-m", "edge", "--data-dir", str(data_dir), "serve", "--port", str(port), "--workers", str(workers),
+               *serve_args]
     output = open(log or os.devnull, "w")
     process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"

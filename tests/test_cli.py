@@ -105,6 +105,21 @@ def test_serve_refuses_public_bind_without_keys(invoke, monkeypatch):
     assert "refusing to bind 0.0.0.0 without API keys" in invoke("serve", "--host", "0.0.0.0", code=1)
 
 
+@pytest.mark.parametrize("host", ["", " ", "::", "0.0.0.0", "10.0.0.5", "my-server", "[::]"])
+def test_serve_refuses_every_host_that_is_not_loopback_without_keys(invoke, monkeypatch, host):
+    monkeypatch.delenv("STOREFRONT_EDGE_CLIENT_KEY", raising=False)
+    monkeypatch.delenv("STOREFRONT_EDGE_ADMIN_KEY", raising=False)
+    assert "without API keys" in invoke("serve", "--host", host, code=1)
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.9.9.9", True), ("::1", True), ("[::1]", True),
+                                            ("localhost", True), ("", False), ("0.0.0.0", False), ("localhost.evil", False)])
+def test_loopback_hosts(host, loopback):
+    from edge.cli.node_cmds import loopback_host
+
+    assert loopback_host(host) is loopback
+
+
 def _models_dir(tmp_path: Path) -> Path:
     """A models_lite-like folder: a shipped key, a signed bundle and a two-item demo catalog."""
     from edge.bundles.signing import generate_keypair

@@ -299,6 +299,15 @@ def _truncated_jpeg() -> bytes:
     return data[: len(data) - 300]
 
 
+def _claims_7000_square() -> bytes:
+    """A JPEG whose header says 7000x7000 but whose scan stops after 15 KB."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (7000, 7000), (200, 30, 30)).save(out, format="JPEG")
+    return out.getvalue()[:15_000]
+
+
 def _gif() -> bytes:
     from PIL import Image
 
@@ -312,6 +321,10 @@ BAD_BODIES = [
     ("not an image", b"hello, this is text and not a photo", "image/jpeg", 400, "not_an_image"),
     ("truncated jpeg", None, "image/jpeg", 400, "corrupt_image"),
     ("header only jpeg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "image/jpeg", 400, "corrupt_image"),
+    ("jpeg claiming 7000x7000 over a 15 KB scan", None, "image/jpeg", 400, "corrupt_image"),
+    ("json nested 10,000 deep", b"[" * 10_000 + b"]" * 10_000, "application/json", 400, "too_deep"),
+    ("json with NaN", b'{"q": "milk", "k": NaN}', "application/json", 400, "non_finite_number"),
+    ("json k past 64 bits", b'{"q": "milk", "k": 18446744073709551616}', "application/json", 400, "number_out_of_range"),
     ("decompression bomb", None, "image/png", 413, "image_too_large"),
     ("gif", None, "image/gif", 415, "unsupported_media_type"),
     ("gif sent as jpeg", None, "image/jpeg", 415, "unsupported_image_format"),
@@ -325,6 +338,7 @@ BAD_BODIES = [
 @pytest.mark.parametrize("case, body, mimetype, status, code", BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
 def test_bad_bodies_get_a_4xx_json_error_and_the_node_keeps_serving(client, headers, ready_node, case, body, mimetype, status, code):
     body = {"truncated jpeg": _truncated_jpeg, "decompression bomb": png_bomb, "gif": _gif,
+            "jpeg claiming 7000x7000 over a 15 KB scan": _claims_7000_square,
             "gif sent as jpeg": _gif}.get(case, lambda: body)()
     count = ready_node.db()["catalog_items"].count
     response = search_image(client, headers, body, mimetype)
@@ -339,6 +353,11 @@ BAD_PARAMS = [
     ("k too big", {"k": "101"}, 422, "invalid_request"),
     ("k not a number", {"k": "many"}, 422, "invalid_request"),
     ("negative price", {"min_price": "-1"}, 422, "invalid_request"),
+    ("k past 64 bits", {"k": "18446744073709551616"}, 422, "invalid_request"),
+    ("infinite price", {"max_price": "inf"}, 422, "invalid_request"),
+    ("NaN price", {"min_price": "nan"}, 422, "invalid_request"),
+    ("price past a double", {"max_price": "1e400"}, 422, "invalid_request"),
+    ("price past the bound", {"max_price": "1e13"}, 422, "invalid_request"),
     ("inverted price range", {"min_price": "5", "max_price": "1"}, 422, "invalid_request"),
     ("in_stock not a bool", {"in_stock": "perhaps"}, 422, "invalid_request"),
     ("unknown field", {"colour": "red"}, 422, "invalid_request"),

@@ -7,16 +7,17 @@ evaluation metrics (and recipe) that produced it.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator
 
+from ..jsonlimits import JsonRefused, loads
 from .errors import BundleError
 
 MANIFEST, SIGNATURE, SPEC = "manifest.json", "manifest.sig", "bundle.json"
+MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES = 1024 * 1024, 16 * 1024
 FORMAT = 1
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 RESERVED_NAMES = {"state.json"}  # files of the registry's folder, beside the name folders
@@ -43,6 +44,17 @@ def check_name(name) -> str:
         raise BundleError(f"bundle name {name!r} is not allowed: lower-case letters, digits, '.', '_' and '-', "
                           "starting with a letter or digit, at most 64", "bad_name", 400)
     return name
+
+
+MAX_VERSION_CHARS = 64
+
+
+def check_version(version: str) -> str:
+    """``version`` if it is a semantic version of at most ``MAX_VERSION_CHARS`` characters; 400/422 otherwise."""
+    if len(version or "") > MAX_VERSION_CHARS:
+        raise BundleError(f"a bundle version has at most {MAX_VERSION_CHARS} characters", "bad_version", 400)
+    semver_key(version)
+    return version
 
 
 def safe_relative(path: str) -> str:
@@ -98,22 +110,34 @@ class Manifest(BaseModel):
     @field_validator("version")
     @classmethod
     def _semver(cls, value: str) -> str:
-        semver_key(value)
-        return value
+        return check_version(value)
 
     def file_map(self) -> dict[str, FileEntry]:
         return {f.path: f for f in self.files}
 
 
+def read_json_file(path: Path, max_bytes: int, code: str):
+    """Parse a bundle's JSON file within the JSON limits (size, depth, numbers); ``BundleError`` otherwise."""
+    path = Path(path)
+    if path.stat().st_size > max_bytes:
+        raise BundleError(f"{path.name} is larger than the limit of {max_bytes} bytes", code)
+    try:
+        return loads(path.read_bytes(), max_bytes=max_bytes)
+    except JsonRefused as exc:
+        raise BundleError(f"{path.name} is not acceptable JSON: {exc}", code) from None
+
+
 def parse_manifest(raw: bytes) -> Manifest:
     """Parse and validate manifest bytes; a ``BundleError`` lists every problem."""
     try:
-        return Manifest.model_validate(json.loads(raw))
-    except (ValueError, UnicodeDecodeError) as exc:
-        if isinstance(exc, ValidationError):
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise BundleError(f"invalid manifest: {problems}", "invalid_manifest") from None
-        raise BundleError(f"manifest.json is not valid JSON: {exc}", "invalid_manifest") from None
+        data = loads(raw, max_bytes=MAX_MANIFEST_BYTES)
+    except JsonRefused as exc:
+        raise BundleError(f"manifest.json is not acceptable JSON: {exc}", "invalid_manifest") from None
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise BundleError(f"invalid manifest: {problems}"[:2000], "invalid_manifest") from None
 
 
 def read_manifest(directory: Path) -> Manifest:
@@ -121,4 +145,6 @@ def read_manifest(directory: Path) -> Manifest:
     path = Path(directory) / MANIFEST
     if not path.is_file():
         raise BundleError(f"no {MANIFEST} in {directory}", "missing_manifest")
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{MANIFEST} is larger than the limit of {MAX_MANIFEST_BYTES} bytes", "invalid_manifest")
     return parse_manifest(path.read_bytes())

@@ -11,10 +11,13 @@ import base64
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 from .errors import BundleError
-from .manifest import MANIFEST, SIGNATURE
+from .manifest import MANIFEST, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE, read_json_file
+
+_B64 = re.compile(r"^[A-Za-z0-9+/]{1,200}={0,2}$")
 
 
 def key_id(public_key) -> str:
@@ -91,20 +94,31 @@ def sign_bytes(data: bytes, private_key) -> dict:
     }
 
 
+def _checked_record(record) -> tuple[str, str]:
+    """``(key_id, signature)`` of a well-formed ed25519 record; ``bad_signature`` for any other shape."""
+    if not isinstance(record, dict) or record.get("algorithm") != "ed25519":
+        raise BundleError("signature record is malformed or not ed25519", "bad_signature")
+    key, signature = record.get("key_id"), record.get("signature")
+    if not isinstance(key, str) or not re.fullmatch(r"[0-9a-f]{1,64}", key):
+        raise BundleError("signature record's key_id must be a hex string", "bad_signature")
+    if not isinstance(signature, str) or not _B64.fullmatch(signature):
+        raise BundleError("signature record's signature must be a base64 string", "bad_signature")
+    return key, signature
+
+
 def verify_bytes(data: bytes, record: dict, keys: dict) -> str:
     """Check a signature record over ``data`` against trusted ``keys``; return the key id."""
     from cryptography.exceptions import InvalidSignature
 
-    if not isinstance(record, dict) or record.get("algorithm") != "ed25519":
-        raise BundleError("signature record is malformed or not ed25519", "bad_signature")
-    key = keys.get(record.get("key_id"))
+    key_name, signature = _checked_record(record)
+    key = keys.get(key_name)
     if key is None:
-        raise BundleError(f"bundle is signed by key '{record.get('key_id')}', which this node does not trust", "untrusted_key")
+        raise BundleError(f"bundle is signed by key '{key_name}', which this node does not trust", "untrusted_key")
     try:
-        key.verify(base64.b64decode(record.get("signature", ""), validate=True), data)
+        key.verify(base64.b64decode(signature, validate=True), data)
     except (InvalidSignature, ValueError):
         raise BundleError("the manifest signature does not match: the bundle was altered or signed by another key", "bad_signature") from None
-    return record["key_id"]
+    return key_name
 
 
 def sign_bundle(directory: Path, private_key_path: Path) -> Path:
@@ -123,8 +137,8 @@ def verify_signature(directory: Path, keys: dict) -> str:
     signature = Path(directory) / SIGNATURE
     if not signature.is_file():
         raise BundleError("the bundle is not signed: no manifest.sig", "unsigned")
-    try:
-        record = json.loads(signature.read_bytes())
-    except ValueError:
-        raise BundleError("manifest.sig is not valid JSON", "bad_signature") from None
-    return verify_bytes((Path(directory) / MANIFEST).read_bytes(), record, keys)
+    record = read_json_file(signature, MAX_SIGNATURE_BYTES, "bad_signature")
+    manifest = Path(directory) / MANIFEST
+    if manifest.stat().st_size > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{MANIFEST} is larger than the limit of {MAX_MANIFEST_BYTES} bytes", "invalid_manifest")
+    return verify_bytes(manifest.read_bytes(), record, keys)

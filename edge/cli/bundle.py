@@ -10,6 +10,7 @@ import click
 
 from ..bundles import archive
 from ..bundles.builder import build_manifest
+from ..bundles.manifest import check_version
 from ..bundles.registry import BundleRegistry
 from ..bundles.signing import load_public_key, key_id, sign_bundle, trusted_keys
 from ..bundles.verify import verify_bundle
@@ -109,6 +110,7 @@ def list_bundles(ctx, as_json):
 def activate(ctx, name_or_version, version):
     """Activate an installed bundle: NAME VERSION, or VERSION alone when one bundle name has it (verified again first)."""
     name, version = (name_or_version, version) if version else (None, name_or_version)
+    check_version(version)
     manifest = _registry(ctx).activate(name, version)
     click.echo(f"active: {manifest.name} {manifest.version}")
 

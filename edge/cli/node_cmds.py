@@ -26,18 +26,31 @@ def _keys_from_environment(ctx) -> bool:
     return keys_configured(probe.config)
 
 
+def loopback_host(host: str) -> bool:
+    """Whether binding ``host`` listens on loopback only: ``localhost`` or a loopback address.
+
+    The empty string is not (gunicorn binds every interface for it), nor is a name other than
+    ``localhost`` (it may resolve to anything).
+    """
+    host = (host or "").strip().strip("[]")
+    if not host:
+        return False
+    return host == "localhost" or is_loopback(host)
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port to bind.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes.")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Request threads per worker.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="Request threads per gthread worker (each slow client holds one until its read deadline).")
 @click.option("--worker-class", default="gthread", show_default=True, type=click.Choice(["gthread", "sync"]),
               help="gthread keeps client connections alive; sync closes each (for a reverse proxy in front).")
 @click.option("--debug", is_flag=True, help="Flask's development server instead of gunicorn (never in production).")
 @click.pass_context
 def serve(ctx, host, port, workers, threads, worker_class, debug):
     """Serve the node (gunicorn) on HOST:PORT."""
-    if not is_loopback(host if host != "localhost" else "127.0.0.1") and not _keys_from_environment(ctx):
+    if not loopback_host(host) and not _keys_from_environment(ctx):
         raise click.ClickException(
             f"refusing to bind {host} without API keys: set STOREFRONT_EDGE_CLIENT_KEY and STOREFRONT_EDGE_ADMIN_KEY, "
             "or bind 127.0.0.1")

@@ -57,8 +57,8 @@ def _int_arg(name: str, default: int) -> int:
         value = int(request.args.get(name, default))
     except ValueError:
         raise Unprocessable(f"'{name}' must be an integer", code="invalid_request") from None
-    if value < 0:
-        raise Unprocessable(f"'{name}' must not be negative", code="invalid_request")
+    if not 0 <= value <= 2 ** 63 - 1:
+        raise Unprocessable(f"'{name}' must be an integer from 0 to 2**63-1", code="invalid_request")
     return value
 
 
@@ -171,14 +171,12 @@ def create_hub_app(config: dict | None = None) -> Flask:
     ``DATABASE_URL`` (env ``STOREFRONT_EDGE_HUB_DATABASE_URL``) selects PostgreSQL; without it the hub keeps
     ``<DATA_DIR>/hub.db``.
     """
-    from edge.config import ENV_PREFIX
+    from edge.config import HUB_ENV_PREFIX, load_settings
 
     from .backends import open_store
 
     app = Flask("edge.hub")
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_prefixed_env(f"{ENV_PREFIX}_HUB")
-    app.config.update(config or {})
+    app.config.update(load_settings(HUB_ENV_PREFIX, DEFAULTS, config))
     errors.init_app(app)
     store = open_store(Path(app.config["DATA_DIR"]), app.config["DATABASE_URL"], app.config["PLUGINS"], app.config["EXTRA_PLUGINS"])
     app.extensions["storefront_edge_hub"] = {"store": store, "tables": store.tables}

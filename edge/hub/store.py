@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlite_utils import Migrations
 
 from edge.errors import Conflict, Unauthorized
+from edge.store import write_transaction
 
 from .base import (HUB_ORIGIN, NODE_NAME, bundle_dir, bundle_path, check_names, new_token, node_summary, now,
                    rollout_answer, store_bundle, token_hash, verify_token)
@@ -61,7 +62,7 @@ def register_node(db, name: str, group: str) -> str:
     """Register node ``name`` in ``group``; return its token (shown once, stored hashed)."""
     check_names(name, group)
     token, hashed = new_token(name)
-    with db.atomic():
+    with write_transaction(db):
         if db["hub_nodes"].count_where("name = ?", [name]):
             raise Conflict(f"node '{name}' is registered already", code="node_exists")
         db["hub_nodes"].insert({"name": name, "grp": group, "token_hash": hashed, "created_at": now(), "pulled_seq": 0})
@@ -90,7 +91,7 @@ def touch(db, name: str, bundle_version: str | None = None, pulled_seq: int | No
         fields["bundle_versions"] = json.dumps(bundle_versions)
     if pulled_seq is not None:
         fields["pulled_seq"] = pulled_seq
-    with db.atomic():
+    with write_transaction(db):
         db["hub_nodes"].update(name, fields)
 
 
@@ -117,7 +118,7 @@ def status(db) -> list[dict]:
 
 def record_bundle(db, record: dict, group: str | None) -> None:
     """Remember a stored bundle and, with ``group``, target it at that group for its name (one transaction)."""
-    with db.atomic():
+    with write_transaction(db):
         db["hub_bundles"].upsert({**record, "created_at": now()}, pk="digest")
         if group:
             db["hub_rollout_targets"].upsert({"grp": group, "name": record["name"], "digest": record["digest"],

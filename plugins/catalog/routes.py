@@ -1,13 +1,18 @@
-"""Catalog routes: list and filter items, one item, and item images."""
+"""Catalog routes: list and filter items, one item, and item images.
+
+Images are served only from inside ``<data dir>/media/catalog``: a SKU or file name that is ``..``,
+holds a slash or a NUL, or resolves (through a link) outside that folder is 404, as is a missing file.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from flask import Blueprint, jsonify, request, send_from_directory
+from flask import Blueprint, jsonify, request, send_file
 from pydantic import BaseModel, Field
 
-from edge.api import NotFound, current_node, documented, validated
+from edge.api import SQLITE_INT_MAX, NotFound, current_node, documented, validated
 
 from .filters import Filters
 
@@ -32,7 +37,7 @@ class ListQuery(BaseModel):
     category: str | None = None
     in_stock: bool | None = None
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=SQLITE_INT_MAX)
 
 
 def item_from_row(row: dict) -> dict:
@@ -40,6 +45,17 @@ def item_from_row(row: dict) -> dict:
     item = {k: row[k] for k in ("sku", "title", "description", "price", "currency", "category", "in_stock")}
     item["image_urls"] = [f"/v1/catalog/images/{name}" for name in json.loads(row.get("images") or "[]")]
     return item
+
+
+def confined_file(root: Path, *parts: str) -> Path:
+    """``root/part/...`` if each part is a plain name and the file resolves inside ``root``; 404 otherwise."""
+    if any(p in ("", ".", "..") or "/" in p or "\\" in p or "\0" in p for p in parts):
+        raise NotFound("no such image", code="unknown_image")
+    root = root.resolve()
+    path = root.joinpath(*parts).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise NotFound("no such image", code="unknown_image")
+    return path
 
 
 def make_blueprint() -> Blueprint:
@@ -66,6 +82,7 @@ def make_blueprint() -> Blueprint:
     @bp.get("/images/<sku>/<name>")
     @documented("An item image", response={"type": "string", "format": "binary"}, errors=(404,), tags=("catalog",))
     def get_image(sku: str, name: str):
-        return send_from_directory(current_node().data_dir / "media" / "catalog" / sku, name, max_age=3600)
+        path = confined_file(current_node().data_dir / "media" / "catalog", sku, name)
+        return send_file(path, max_age=3600, conditional=True)
 
     return bp

@@ -15,3 +15,16 @@ def create_events(db):
         pk="id", not_null={"kind", "payload", "created_at"},
     )
     db["events"].create_index(["kind", "created_at"])
+
+
+@migrations()
+def create_event_client_ids(db):
+    """The client's ``event_id`` of each event that came with one: a retry finds its event here.
+
+    Local to the node (not synced): a kiosk retries against the node it posted to. The answer is kept
+    with the id so that a retry is answered the same even after the event itself was compacted away.
+    """
+    db["event_client_ids"].create(
+        {"event_id": str, "id": str, "kind": str, "created_at": str, "fingerprint": str},
+        pk="event_id", not_null={"id", "kind", "created_at", "fingerprint"},
+    )

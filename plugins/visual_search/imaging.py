@@ -8,12 +8,16 @@ finally resize, centre-crop and normalise exactly as the bundle manifest's ``pre
 
 Errors: zero bytes → 400 ``empty_image``; bytes that are no image → 400 ``not_an_image``; an image in
 another format (GIF, BMP, TIFF…) → 415 ``unsupported_image_format``; a truncated or corrupt file →
-400 ``corrupt_image``; too many pixels → 413 ``image_too_large``.
+400 ``corrupt_image``; too many pixels → 413 ``image_too_large``. OpenCV decodes a JPEG whose scan
+stops short (a header claiming 7000x7000 over 15 KB of data) into grey padding without an error, so a
+JPEG is first walked marker by marker (:func:`jpeg_complete`): one that ends before its end-of-image
+marker is ``corrupt_image``.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -22,6 +26,8 @@ import numpy as np
 from edge.api import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 ACCEPTED = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+_ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # in scan data 0xFF is stuffed (FF00) or a restart marker
+_STANDALONE = set(range(0xD0, 0xDA)) | {0x01}  # RSTn, SOI, EOI, TEM: markers without a length
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,34 @@ def _other_format(data: bytes) -> str | None:
         return None
 
 
+def jpeg_complete(data: bytes) -> bool:
+    """Whether a JPEG's segments and scans run through to its end-of-image marker (FFD9).
+
+    Segments are skipped by their length; each scan's entropy-coded data runs to the next marker that
+    is not a stuffed byte or a restart. Bytes after the end-of-image marker are allowed (trailers).
+    """
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return False
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0xD9:
+            return True
+        if marker in _STANDALONE:
+            position += 2
+            continue
+        position += 2 + int.from_bytes(data[position + 2:position + 4], "big")
+        if marker == 0xDA:  # start of scan: skip its entropy-coded data
+            found = _ENTROPY_END.search(data, position)
+            if found is None:
+                return False
+            position = found.start()
+    return data[position:position + 2] == b"\xff\xd9"
+
+
 def header_size(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     """``(format, width, height)`` from the header alone; raises the 4xx errors listed above."""
     from PIL import Image
@@ -124,6 +158,8 @@ def decode(data: bytes, max_pixels: int, target: int) -> np.ndarray:
     import cv2
 
     fmt, width, height = header_size(data, max_pixels)
+    if fmt == "JPEG" and not jpeg_complete(data):
+        raise BadRequest("the JPEG image is truncated: its data ends before the end-of-image marker", code="corrupt_image")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), reduced_flag(fmt, width, height, target))
     if image is None or image.ndim != 3 or image.shape[0] == 0 or image.shape[1] == 0:
         raise BadRequest(f"the {fmt} image is truncated or corrupt", code="corrupt_image")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge.api import BadRequest, UnsupportedMediaType, json_body, validated
+from edge.api import MAX_PRICE, BadRequest, UnsupportedMediaType, json_body, read_body, validated
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 BODY_TYPES = (*IMAGE_TYPES, "multipart/form-data", "application/x-www-form-urlencoded", "application/json")
@@ -20,8 +20,8 @@ class SearchParams(BaseModel):
     q: str | None = Field(None, max_length=500, description="Text matched against titles and descriptions (BM25).")
     k: int | None = Field(None, ge=1, le=100, description="How many results (default: the plugin's default_k).")
     category: str | None = Field(None, max_length=200)
-    min_price: float | None = Field(None, ge=0)
-    max_price: float | None = Field(None, ge=0)
+    min_price: float | None = Field(None, ge=0, le=MAX_PRICE, allow_inf_nan=False)
+    max_price: float | None = Field(None, ge=0, le=MAX_PRICE, allow_inf_nan=False)
     in_stock: bool | None = None
 
     @model_validator(mode="after")
@@ -44,7 +44,7 @@ def _from_body() -> tuple[bytes | None, dict]:
             raise BadRequest("send the image as a multipart file part named 'image'", code="image_not_a_file")
         return (upload.read() if upload is not None else None), request.form.to_dict()
     if mimetype in IMAGE_TYPES:
-        return request.get_data(cache=False), {}
+        return read_body(), {}
     if mimetype == "application/json":
         body = json_body()
         if not isinstance(body, dict):

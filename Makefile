@@ -13,7 +13,7 @@ APT_RUN  := espeak-ng libespeak-ng1
 APT_TEST := $(APT_RUN) postgresql chromium fonts-noto-cjk
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle vision-bench demo-catalog clean
+.PHONY: run test bench venv-run venv-test apt-run apt-test vision-bundle vision-bench demo-catalog recs-bundle clean
 
 run: venv-run apt-run
 	$(BIN)/storefront-edge --data-dir $(DATA) init --demo
@@ -65,6 +65,12 @@ vision-bench: venv-test
 
 demo-catalog: venv-test
 	$(BIN)/storefront-edge convert vision demo-catalog --dataset ../shared/datasets/grocery-store --out models_lite/demo_catalog --bundle models_lite/storefront-vision
+
+# Reproduce the shipped storefront-recs bundle: synthetic sessions over the demo catalog (no shopper data),
+# trained with the default recipe (a few minutes on 2 cores). SIGN_KEY=path/to/key.key signs it.
+recs-bundle: venv-test
+	$(BIN)/storefront-edge recommend synthetic-events --catalog models_lite/demo_catalog/catalog.csv --out $(DATA)/demo-recs-events.csv
+	$(BIN)/storefront-edge recommend train --events $(DATA)/demo-recs-events.csv --out models_lite/storefront-recs --version 1.0.0 --seconds 120 $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache

@@ -61,5 +61,14 @@ def contributed(ctx: click.Context, group: click.Group) -> dict[str, click.Comma
     merged: dict[str, click.Command] = {}
     for command in commands:
         if command.name == group.name and isinstance(command, click.Group):
-            merged.update({n: c for n, c in command.commands.items() if n not in group.commands})
+            for name, sub in command.commands.items():
+                if name not in group.commands:
+                    merged[name] = _joined(merged[name], sub) if name in merged else sub
     return merged
+
+
+def _joined(first: click.Command, second: click.Command) -> click.Command:
+    """Two plugins' groups of one name (``hub train``) as one group holding both's commands; else the first."""
+    if not (isinstance(first, click.Group) and isinstance(second, click.Group)):
+        return first
+    return click.Group(first.name, commands={**second.commands, **first.commands}, help=first.help)

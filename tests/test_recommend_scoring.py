@@ -70,12 +70,13 @@ def test_live_folding_reads_only_new_events_and_counts_pairs_within_the_window(t
     import sqlite_utils
 
     db = sqlite_utils.Database(tmp_path / "e.db")
-    db["events"].insert_all([{"id": f"{n:04d}", "kind": "view", "origin": None,
+    db["events"].insert_all([{"id": f"{n:04d}", "kind": "view", "origin": None, "created_at": "2026-01-02T00:00:00",
                               "payload": json.dumps({"session_id": "s", "sku": sku})} for n, sku in enumerate("abcdefg")], pk="id")
     live = LiveEvents(batch=2)
     assert live.catch_up(db.conn) == 7 and live.catch_up(db.conn) == 0
     assert live.covisit["a"] == {"b": 1.0, "c": 0.5, "d": 1 / 3, "e": 0.25, "f": 0.2}, "g is past the window"
-    db["events"].insert({"id": "0100", "kind": "cart", "origin": None, "payload": json.dumps({"session_id": "s", "sku": "a"})})
+    db["events"].insert({"id": "0100", "kind": "cart", "origin": None, "created_at": "2026-01-02T00:00:00",
+                         "payload": json.dumps({"session_id": "s", "sku": "a"})})
     assert live.catch_up(db.conn) == 1 and live.session("s").bought == {"a"}
     assert live.session("unknown").items == []
 
@@ -84,8 +85,25 @@ def test_live_folding_starts_from_the_last_max_events(tmp_path):
     import sqlite_utils
 
     db = sqlite_utils.Database(tmp_path / "e.db")
-    db["events"].insert_all([{"id": f"{n:04d}", "kind": "view", "origin": None,
+    db["events"].insert_all([{"id": f"{n:04d}", "kind": "view", "origin": None, "created_at": "2026-01-02T00:00:00",
                               "payload": json.dumps({"session_id": f"s{n}", "sku": "x"})} for n in range(10)], pk="id")
     live = LiveEvents(max_events=3, max_sessions=2)
     live.catch_up(db.conn)
     assert live.folded == 3 and list(live.sessions) == ["s8", "s9"]
+
+
+def test_events_the_bundle_was_trained_on_set_the_session_but_are_not_counted_twice(tmp_path):
+    import datetime
+
+    import sqlite_utils
+
+    db = sqlite_utils.Database(tmp_path / "e.db")
+    db["events"].insert_all([{"id": f"{n:04d}", "kind": "view", "origin": None, "created_at": at,
+                              "payload": json.dumps({"session_id": "s", "sku": sku})}
+                             for n, (sku, at) in enumerate([("a", "2026-01-01T00:00:00+00:00"), ("b", "2026-01-01T00:00:01+00:00"),
+                                                            ("c", "2026-01-03T00:00:00+00:00")])], pk="id")
+    since = datetime.datetime(2026, 1, 2, tzinfo=datetime.timezone.utc).timestamp()
+    live = LiveEvents(since=since)
+    live.catch_up(db.conn)
+    assert live.session("s").items == ["a", "b", "c"] and live.folded == 1
+    assert "b" not in live.covisit["a"] and live.covisit["b"]["c"] == 1.0 and set(live.popularity) == {"c"}

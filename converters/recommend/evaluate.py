@@ -19,7 +19,8 @@ from plugins.recommend import scoring
 
 from . import sequential
 
-RECOMMENDERS = {"popularity": "popular", "item_knn": "covisit", "session_knn": "sknn", "sequential": "sequence"}
+RECOMMENDERS = {"popularity": "popular", "item_knn": "covisit", "session_knn": "sknn", "session_knn_stan": "stan",
+                "sequential": "sequence", "session_items": "session"}
 
 
 @dataclass

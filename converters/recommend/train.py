@@ -1,7 +1,7 @@
 """Train every recommender from sessions and write the ``storefront-recs`` bundle source.
 
 ``fit``: the last 10 % of the training sessions (by time) are held out to tune the blend weights and
-the long-tail boost on models trained without them; then every table and the sequential model are
+the long-tail boost on models trained without them (at most the last ``MAX_VALIDATION_SESSIONS``); then every table and the sequential model are
 trained again on all the sessions with those weights.
 """
 
@@ -17,6 +17,7 @@ from . import evaluate, sequential, tables as tables_mod, tuning
 from .events import split_by_time
 
 BUNDLE_NAME = "storefront-recs"
+MAX_VALIDATION_SESSIONS = 1000  # the most recent of the held-out tenth: enough to tune, bounded time
 
 
 def train_models(sessions, *, seconds: float, epochs: int, log=sys.stderr):
@@ -33,6 +34,7 @@ def fit(sessions, *, k: int = 20, seconds: float = 300.0, epochs: int = 8, tune:
     summary = {"sessions": len(sessions), "events": sum(len(s.items) for s in sessions)}
     if tune and len(sessions) >= 20:
         head, validation = split_by_time(sessions, 0.1)
+        validation = validation[-MAX_VALIDATION_SESSIONS:]
         print(f"tuning the blend on {len(validation)} validation sessions", file=log)
         tables, model = train_models(head, seconds=seconds / 2, epochs=epochs, log=log)
         cases = evaluate.build_cases(tables, model, evaluate.test_prefixes(validation, tables.index), log=log)
@@ -46,7 +48,8 @@ def fit(sessions, *, k: int = 20, seconds: float = 300.0, epochs: int = 8, tune:
     if weights:
         tables.params.weights = weights
     tables.params.long_tail_alpha = alpha
-    summary.update(items=len(tables.items), weights=tables.params.weights, long_tail_alpha=alpha)
+    summary.update(items=len(tables.items), weights=tables.params.weights, long_tail_alpha=alpha,
+                   trained_until=max(s.end for s in sessions))
     return tables, model, summary
 
 

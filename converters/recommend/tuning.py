@@ -12,7 +12,7 @@ from plugins.recommend.scoring import SCORERS
 from .evaluate import evaluate_weights
 
 FACTORS = (0.0, 0.25, 0.5, 2.0, 4.0)
-ALPHAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+ALPHAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
 
 
 def _key(result: dict, k: int) -> tuple:

@@ -54,6 +54,12 @@ class ContentIndex:
         self.matrix = self.matrix.astype(np.float32)
         self.with_images = images is not None
 
+    def _rows(self, among: np.ndarray) -> np.ndarray:
+        """The sub-matrix of rows ``among``, kept while the same rows are asked for (the cold items)."""
+        if getattr(self, "_among", None) is not among:
+            self._among, self._sub = among, self.matrix[among]
+        return self._sub
+
     def neighbours(self, sku: str, n: int, among: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
         """The ``n`` items most like ``sku`` (optionally only rows ``among``), best first."""
         if sku not in self.position or not len(self.skus):
@@ -61,7 +67,8 @@ class ContentIndex:
         rows = np.arange(len(self.skus)) if among is None else among
         if not len(rows):
             return [], np.zeros(0, np.float32)
-        scores = self.matrix[rows] @ self.matrix[self.position[sku]]
+        matrix = self.matrix if among is None else self._rows(among)
+        scores = np.einsum("ij,j->i", matrix, self.matrix[self.position[sku]])  # no BLAS threads: 2 workers share the cores
         scores[rows == self.position[sku]] = 0
         n = min(n, int((scores > 0).sum()))
         if n <= 0:

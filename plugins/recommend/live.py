@@ -5,7 +5,8 @@ Every request first reads the events stored since the last one it folded (by ULI
 ``sku``): into the session's recent items and its cart/order set, into decayed live popularity
 (half-life ``half_life_s``), and, for views, clicks and carts, into co-visitation deltas counted as
 training counts them (forward pairs within ``WINDOW`` positions weigh ``1/distance``, backward ones half
-of that). Each worker folds for itself; they read the same events, so they agree. At start a worker
+of that). Events from before ``since`` (the end of the active bundle's training data) only set the session
+state: the bundle counted them already. Each worker folds for itself; they read the same events, so they agree. At start a worker
 folds at most the last ``max_events`` events. Sessions are kept for the ``max_sessions`` most recent.
 """
 
@@ -31,7 +32,8 @@ class LiveSession:
 class LiveEvents:
     """Sessions, popularity and co-visitation deltas from the node's events (SKU keyed)."""
 
-    def __init__(self, max_sessions=50_000, max_events=200_000, half_life_s=7 * 86_400.0, batch=5_000):
+    def __init__(self, max_sessions=50_000, max_events=200_000, half_life_s=7 * 86_400.0, batch=5_000, since=None):
+        self.since = since
         self.max_sessions, self.max_events, self.half_life_s, self.batch = max_sessions, max_events, half_life_s, batch
         self.sessions: OrderedDict[str, LiveSession] = OrderedDict()
         self.covisit: dict[str, dict[str, float]] = defaultdict(dict)
@@ -48,7 +50,7 @@ class LiveEvents:
             self.last_id = first[0] if first else ""
         read = 0
         while True:
-            rows = db.execute("SELECT id, kind, payload, origin FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            rows = db.execute("SELECT id, kind, payload, origin, created_at FROM events WHERE id > ? ORDER BY id LIMIT ?",
                               [self.last_id, self.batch]).fetchall()
             for row in rows:
                 self.fold(*row)
@@ -58,8 +60,8 @@ class LiveEvents:
             if len(rows) < self.batch:
                 return read
 
-    def fold(self, event_id: str, kind: str, payload: str, origin: str | None = None) -> None:
-        """Fold one stored event."""
+    def fold(self, event_id: str, kind: str, payload: str, origin: str | None = None, created_at: str | None = None) -> None:
+        """Fold one stored event (into the session only when the bundle's training already counted it)."""
         if kind not in COMMERCE:
             return
         try:
@@ -69,16 +71,19 @@ class LiveEvents:
             return
         if not isinstance(session_id, str) or not isinstance(sku, str):
             return
-        self.folded += 1
-        weight = self._weight()
-        self.popularity[sku] = self.popularity.get(sku, 0.0) + weight
-        if origin:
-            self.store_popularity[origin][sku] = self.store_popularity[origin].get(sku, 0.0) + weight
+        counted = self.since is not None and _seconds(data.get("client_ts") or created_at) <= self.since
+        if not counted:
+            self.folded += 1
+            weight = self._weight()
+            self.popularity[sku] = self.popularity.get(sku, 0.0) + weight
+            if origin:
+                self.store_popularity[origin][sku] = self.store_popularity[origin].get(sku, 0.0) + weight
         session = self._session(session_id)
         if kind in ("cart", "order"):
             session.bought.add(sku)
         if kind != "order":
-            self._add_pairs(session.items, sku)
+            if not counted:
+                self._add_pairs(session.items, sku)
             session.items = (session.items + [sku])[-50:]
 
     def _weight(self) -> float:
@@ -112,3 +117,14 @@ class LiveEvents:
 
         source = self.store_popularity.get(origin) or self.popularity
         return heapq.nlargest(n, source.items(), key=lambda kv: kv[1])
+
+
+def _seconds(stamp) -> float:
+    """Seconds since the epoch of an ISO 8601 time (naive means UTC); infinity when it cannot be read."""
+    import datetime
+
+    try:
+        value = datetime.datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return float("inf")
+    return (value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)).timestamp()

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SCORERS = ("popular", "covisit", "sknn", "sequence", "similar")
-REASONS = {"popular": "popular", "popular_live": "popular", "covisit": "co-visited", "sknn": "co-visited",
-           "sequence": "sequence", "similar": "similar", "content": "similar", "new": "new item"}
+SCORERS = ("popular", "covisit", "sknn", "stan", "sequence", "similar", "session")
+REASONS = {"popular": "popular", "popular_live": "popular", "covisit": "co-visited", "sknn": "co-visited", "stan": "co-visited",
+           "sequence": "sequence", "session": "sequence", "similar": "similar", "content": "similar", "new": "new item"}
 SEQ_LEN = 20  # items the sequential model reads (the last ones of the session)
 
 
@@ -56,13 +56,16 @@ class Params:
     """Scoring knobs (trained defaults; the blend weights are tuned on a validation split)."""
 
     covisit_recency: float = 0.6     # weight of the k-th last session item: recency ** k
+    stan_query_decay: float = 4.0    # STAN: the query's k-th last item weighs exp(-k / this)
+    stan_position_decay: float = 3.0  # STAN: a neighbour's item weighs exp(-distance to the shared item / this)
+    session_decay: float = 0.7       # the session's own items again (shoppers come back to what they viewed)
     sknn_neighbours: int = 100       # most similar training sessions kept
     sknn_sample: int = 1000          # most recent training sessions looked at per session item
     sknn_idf: bool = True            # weigh matching items by their inverse popularity
     candidates: int = 100            # candidates taken from each scorer before blending
     long_tail_alpha: float = 0.0     # score * (1 + count) ** -alpha: a larger alpha favours the long tail
-    weights: dict = field(default_factory=lambda: {"popular": 0.05, "covisit": 0.4, "sknn": 0.4, "sequence": 0.15,
-                                                   "similar": 0.0})
+    weights: dict = field(default_factory=lambda: {"popular": 0.05, "covisit": 0.3, "sknn": 0.5, "stan": 1.0,
+                                                   "sequence": 0.15, "similar": 0.0, "session": 0.5})
 
 
 @dataclass
@@ -84,6 +87,13 @@ class RecTables:
     def __post_init__(self):
         if not self.index:
             self.index = {sku: i for i, sku in enumerate(self.items)}
+
+    @property
+    def idf(self) -> np.ndarray:
+        """``log(1 + interactions / (1 + count))`` per item (computed once)."""
+        if getattr(self, "_idf", None) is None:
+            self._idf = np.log1p(float(self.counts.sum()) / (1.0 + self.counts))
+        return self._idf
 
     @property
     def tail(self) -> np.ndarray:
@@ -146,13 +156,12 @@ def _session_similarities(t: RecTables, session) -> np.ndarray:
     """Similarity of the query session to every training session that shares an item (dense, by session)."""
     sims = np.zeros(t.sessions.rows, dtype=np.float32)
     length = len(session)
-    counts = t.counts
     for position, item in enumerate(session):
         found, _ = t.item_sessions.row(item)
         found = found[: t.params.sknn_sample]
         weight = (position + 1) / length
         if t.params.sknn_idf:
-            weight *= np.log1p(counts.sum() / (1 + counts[item]))
+            weight *= t.idf[item]
         sims[found] += weight
     return sims
 
@@ -170,6 +179,35 @@ def score_sknn(t: RecTables, session, n: int = 100):
     for s, sim in zip(neighbours, neighbour_sims * t.session_recency[neighbours]):
         indices, _ = t.sessions.row(s)
         scores[indices] += sim
+    return top(scores, n)
+
+
+def score_session(t: RecTables, session, n: int = 100):
+    """The session's own items again, the most recent first (``session_decay ** k`` for the k-th last view)."""
+    scores: dict[int, float] = {}
+    for k, item in enumerate(reversed(session[-50:])):
+        scores[item] = scores.get(item, 0.0) + t.params.session_decay ** k
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])[:n]
+    return np.array([i for i, _ in ranked], dtype=np.int64), np.array([v for _, v in ranked], dtype=np.float32)
+
+
+def score_stan(t: RecTables, session, n: int = 100):
+    """Session-kNN, sequence and time aware (STAN, Garg et al. 2019): the query's recent items count more in the
+    similarity, recent neighbours count more, and a neighbour's items count more the nearer they sit to the
+    item it shares with the query's most recent ones."""
+    query = [i for i in dict.fromkeys(reversed(session[-50:])) if i < len(t.items)][:20]  # most recent first
+    if t.sessions.rows == 0 or not query:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    sims = np.zeros(t.sessions.rows, dtype=np.float32)
+    for rank_, item in enumerate(query):
+        sims[t.item_sessions.row(item)[0][: t.params.sknn_sample]] += np.exp(-rank_ / t.params.stan_query_decay)
+    recency = {item: r for r, item in enumerate(query)}
+    neighbours, neighbour_sims = top(sims, t.params.sknn_neighbours)
+    scores = np.zeros(len(t.items), dtype=np.float32)
+    for s, sim in zip(neighbours, neighbour_sims * t.session_recency[neighbours]):
+        items = t.sessions.row(s)[0]
+        shared = min((recency[x], p) for p, x in enumerate(items.tolist()) if x in recency)[1]
+        np.add.at(scores, items, sim * np.exp(-np.abs(np.arange(len(items)) - shared) / t.params.stan_position_decay))
     return top(scores, n)
 
 
@@ -243,6 +281,8 @@ def score_all(t: RecTables, session, *, session_vector=None, store=None, n=None)
     if session:
         parts["covisit"] = score_covisit(t, session, n)
         parts["sknn"] = score_sknn(t, session, n)
+        parts["stan"] = score_stan(t, session, n)
+        parts["session"] = score_session(t, session, n)
         parts["sequence"] = score_vector(t, session_vector, n)
         if t.vectors is not None:
             parts["similar"] = score_vector(t, t.vectors[last], n, exclude=[last])

@@ -55,10 +55,14 @@ class Recommender:
         self.config = config
         self.loaded = Loaded()
         self.catalog = CatalogWatcher(config.catalog_refresh_s)
-        self.live = LiveEvents(max_events=config.fold_max_events, max_sessions=config.max_sessions)
+        self.live = self._new_live(None)
         self.space = ItemSpace([])
         self._popular_cache: tuple = (None, [])
         self._lock = threading.Lock()
+
+    def _new_live(self, since):
+        """Live events folded from scratch, counting only those after ``since`` (the bundle's training data)."""
+        return LiveEvents(max_events=self.config.fold_max_events, max_sessions=self.config.max_sessions, since=since)
 
     # -- refreshing -------------------------------------------------------------------------
     def refresh(self, node) -> None:
@@ -75,8 +79,10 @@ class Recommender:
             return
         if bundle is None:
             self.loaded, self.space = Loaded(), ItemSpace([])
+            self.live = self._new_live(None)
             return
         tables, summary = artifacts.load_tables(bundle.directory)
+        self.live = self._new_live(summary.get("trained_until"))
         dim = tables.vectors.shape[1] if tables.vectors is not None else 0
         annoy = artifacts.load_annoy(bundle.directory / artifacts.ANNOY, dim) if dim else None
         self.loaded = Loaded(key, tables, annoy, summary)
@@ -121,6 +127,8 @@ class Recommender:
         live_rows = self._live_covisit(session[-10:])
         parts["covisit"] = scoring.score_covisit(tables, session, n, live_rows, size=len(self.space.skus))
         parts["sknn"] = scoring.score_sknn(tables, session, n)
+        parts["stan"] = scoring.score_stan(tables, session, n)
+        parts["session"] = scoring.score_session(tables, session, n)
         if self.loaded.annoy is not None:
             parts["sequence"] = self._annoy_part(self._session_vector(node, session), n)
             parts["similar"] = self._annoy_part(session[-1], n, by_item=True)

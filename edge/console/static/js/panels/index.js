@@ -8,5 +8,6 @@ import bundles from './bundles.js';
 import search from './search.js';
 import status from './status.js';
 import sync from './sync.js';
+import recommend from './recommend.js';
 
-export const PANELS = [search, catalog, status, bundles, sync, events];
+export const PANELS = [search, catalog, status, bundles, sync, events, recommend];

@@ -53,7 +53,7 @@ def test_hostile_tar_layouts_are_4xx_over_http(client, installed, admin_headers,
                            content_type="application/gzip")
     assert 400 <= response.status_code < 500 and response.mimetype == "application/json", response.data
     assert str(data_dir) not in response.get_data(as_text=True)
-    assert client.get("/v1/admin/bundles", headers=admin_headers).get_json()["active"] == "1.0.0"
+    assert client.get("/v1/admin/bundles", headers=admin_headers).get_json()["active"] == {"test-bundle": "1.0.0"}
     assert not list((data_dir / "bundles").glob(".staging-*"))
 
 
@@ -89,7 +89,7 @@ def test_signature_records_of_the_wrong_types_are_refused(client, installed, adm
     packed = archive.pack(folder, tmp_path / "b.tar.gz").read_bytes()
     response = client.post("/v1/admin/bundles", data=packed, headers=admin_headers, content_type="application/gzip")
     assert response.status_code == 422 and response.get_json()["error"]["code"] == "bad_signature"
-    assert client.get("/v1/admin/bundles", headers=admin_headers).get_json()["active"] == "1.0.0"
+    assert client.get("/v1/admin/bundles", headers=admin_headers).get_json()["active"] == {"test-bundle": "1.0.0"}
 
 
 @pytest.mark.parametrize("file, content", [

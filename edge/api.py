@@ -5,9 +5,12 @@ may change without notice. Names resolve on first use, so importing this module 
 plugin's command module can import it when the command line starts).
 
 - the contract: ``hookimpl``, ``PluginInfo``, ``SyncedTable``, ``HealthReport`` (see :mod:`edge.hookspecs`);
-- in a request: ``current_node()`` (models by name, config, state slot, store), ``json_body``,
-  ``validated``, ``read_body`` (a raw body within its limit), ``documented`` (describe a route for ``/openapi.json``),
-  ``write_transaction`` (BEGIN IMMEDIATE with retry), the bounds ``MAX_PRICE`` and ``SQLITE_INT_MAX``;
+- in a request: ``current_node()`` (models by name, config, state slot, store), ``json_body`` (JSON with
+  the node's depth, size and number limits), ``read_body`` (a raw body counted against its limit),
+  ``validated``, ``documented`` (describe a route for ``/openapi.json``), and the bounds ``SQLITE_INT_MAX``
+  (the largest integer a query parameter may carry) and ``MAX_PRICE``;
+- writing the store: ``write_transaction(db)`` (``BEGIN IMMEDIATE`` with retries, writers queued: never
+  "database is locked" under a burst);
 - errors that become JSON answers with their status: ``ApiError``, ``BadRequest``, ``NotFound``,
   ``Conflict``, ``PayloadTooLarge``, ``UnsupportedMediaType``, ``Unprocessable``, ``ServiceUnavailable``,
   and ``ModelError`` (a model called wrongly);
@@ -24,13 +27,13 @@ _WHERE = {
     "hookimpl": "edge.hookspecs", "PluginInfo": "edge.hookspecs", "SyncedTable": "edge.hookspecs",
     "HealthReport": "edge.hookspecs",
     "current_node": "edge.node", "json_body": "edge.bodies", "validated": "edge.bodies", "documented": "edge.openapi",
+    "read_body": "edge.bodies", "SQLITE_INT_MAX": "edge.bodies", "MAX_PRICE": "edge.bodies",
+    "write_transaction": "edge.store",
     "ApiError": "edge.errors", "BadRequest": "edge.errors", "NotFound": "edge.errors", "Conflict": "edge.errors",
     "PayloadTooLarge": "edge.errors", "UnsupportedMediaType": "edge.errors", "Unprocessable": "edge.errors",
     "ServiceUnavailable": "edge.errors", "ModelError": "edge.runtime",
     "open_node": "edge.api_cli", "hub_options": "edge.api_cli", "open_hub_store": "edge.api_cli",
     "checked_publication": "edge.api_cli",
-    "read_body": "edge.bodies", "MAX_PRICE": "edge.bodies", "SQLITE_INT_MAX": "edge.bodies",
-    "write_transaction": "edge.store",
 }
 
 __all__ = sorted(_WHERE)

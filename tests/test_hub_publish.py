@@ -49,7 +49,7 @@ BAD_ROWS = [
     {"sku": "ok", "title": "Fine", "price": 1},
     {"title": "No key", "price": 1},
     {"sku": "p", "title": "Priceless", "price": "free"},
-    {"sku": "q", "title": "Huge", "price": 1, "in_stock": 1 << 70},
+    {"sku": "q", "title": "Huge", "price": 1, "in_stock": "1180591620717411303424"},
     {"sku": "r", "title": None, "price": 1},
     {"sku": "s", "title": "Extra", "price": 1, "colour": "red"},
     {"sku": "t", "price": 1},
@@ -72,7 +72,7 @@ def test_every_bad_row_is_reported_and_nothing_changes(hub, tmp_path):
     assert error["code"] == "invalid_rows" and error["message"].startswith("10 rows do not fit table catalog_items")
     by_line = {p["line"]: " ".join(p["errors"]) for p in error["details"]}
     assert sorted(by_line) == list(range(2, 12))
-    assert "key is missing" in by_line[2] and "finite number" in by_line[3] and "64 bits" in by_line[4]
+    assert "key is missing" in by_line[2] and "finite number" in by_line[3] and "expected an integer" in by_line[4]
     assert "may not be null" in by_line[5] and "no such column" in by_line[6] and "title: missing" in by_line[7]
     assert "expected text" in by_line[8] and "expected an integer" in by_line[9] and "JSON object" in by_line[10]
     assert hub_store(hub).rows("catalog_items") == before
@@ -89,7 +89,9 @@ def test_every_bad_row_is_reported_and_nothing_changes(hub, tmp_path):
     ("catalog_items", {"json": [1, 2]}, 422, "invalid_request"),
     ("catalog_items", {"json": {"upsert": [], "drop": []}}, 422, "invalid_request"),
     ("catalog_items", {"data": b"\xff\xfe", "content_type": "text/csv"}, 400, "bad_encoding"),
-    ("catalog_items", {"data": "[" * 100_000 + "]" * 100_000, "content_type": "application/json"}, 400, "malformed_json"),
+    ("catalog_items", {"data": "[" * 100_000 + "]" * 100_000, "content_type": "application/json"}, 400, "too_deep"),
+    ("catalog_items", {"json": {"upsert": [{"sku": "q", "title": "Huge", "price": 1, "in_stock": 1 << 70}]}}, 400,
+     "number_out_of_range"),
 ])
 def test_bad_requests_are_clear_json_errors(hub, table, kwargs, status, code):
     response = _post(hub, table, **kwargs)
@@ -101,6 +103,14 @@ def test_a_bad_json_line_is_reported_by_line(hub):
     lines = f'{{"sku": "a", "title": "A", "price": 1}}\n{{"sku": \n{deep}\n'
     error = _post(hub, "catalog_items", data=lines, content_type="application/x-ndjson").get_json()["error"]
     assert [p["line"] for p in error["details"]] == [2, 3] and hub_store(hub).rows("catalog_items") == []
+
+
+def test_a_csv_integer_past_64_bits_is_reported_by_line(hub):
+    text = "sku,title,price,in_stock\nok,Fine,1,1\nq,Huge,1,1180591620717411303424\n"
+    response = _post(hub, "catalog_items", data=text, content_type="text/csv")
+    assert response.status_code == 422
+    (problem,) = response.get_json()["error"]["details"]
+    assert problem["line"] == 3 and "does not fit 64 bits" in " ".join(problem["errors"])
 
 
 def test_an_unreadable_csv_is_reported_not_raised(hub):

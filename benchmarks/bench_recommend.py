@@ -6,7 +6,9 @@
   one of 1,000 categories, Zipf-like item picks), the bundle ``hub train recommend`` built from those events,
   gunicorn with 2 workers, wrk on GET /v1/recommendations over 200 (session, sku) pairs; worker memory.
 - hub training: wall time and peak memory of ``storefront-edge hub train recommend`` on the same events.
-Sizes: ``BENCH_RECS_EVENTS`` / ``BENCH_RECS_ITEMS`` override 1,000,000 / 100,000.
+Sizes: ``BENCH_RECS_EVENTS`` / ``BENCH_RECS_ITEMS`` override 1,000,000 / 100,000; ``BENCH_RECS_QUALITY=0``
+keeps the quality figures of the last run (in ``results/latest.json``) and measures only the scale part;
+``BENCH_RECS_SECONDS`` is the sequential model's time budget in ``hub train recommend`` (default 120).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ CLIENT, ADMIN = "bench-client-key", "bench-admin-key"
 EVENTS = int(os.environ.get("BENCH_RECS_EVENTS", 1_000_000))
 ITEMS = int(os.environ.get("BENCH_RECS_ITEMS", 100_000))
 CATEGORIES = 1_000
+TRAIN_SECONDS = os.environ.get("BENCH_RECS_SECONDS", "120")
 
 
 def _cli(*args, env=None) -> subprocess.CompletedProcess:
@@ -129,7 +132,7 @@ def hub_training(folder: Path, events) -> tuple[dict, Path, Path]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.monotonic()
     done = _cli("hub", "train", "recommend", "--group", "bench", "--data-dir", str(hub), "--key", str(private),
-                "--seconds", "120", "--epochs", "3", "--out", str(folder / "recs-bundle"))
+                "--seconds", TRAIN_SECONDS, "--epochs", "3", "--out", str(folder / "recs-bundle"))
     figures = {"hub_train_seconds": round(time.monotonic() - started, 1), "hub_train_events": len(events[0]),
                "hub_train_peak_rss_mb": round(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024),
                "hub_train_output": done.stdout.strip().splitlines()[-1]}
@@ -182,17 +185,39 @@ def serving(folder: Path, events, bundle: Path, public: Path) -> dict:
     return figures
 
 
+def _last_quality() -> dict:
+    results = ROOT / "benchmarks" / "results" / "latest.json"
+    earlier = json.loads(results.read_text()).get("recommend", {}) if results.is_file() else {}
+    return {**earlier.get("quality", {"skipped": "BENCH_RECS_QUALITY=0 and no earlier figures"}),
+            "from_run": earlier.get("measured")}
+
+
 def main() -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-recs-") as tmp:
         folder = Path(tmp)
-        figures = {"quality": quality(folder)}
+        figures = {"quality": quality(folder) if os.environ.get("BENCH_RECS_QUALITY", "1") != "0" else _last_quality()}
         print(json.dumps(figures["quality"], indent=1), flush=True)
         events = synthetic_events(EVENTS, ITEMS)
         training, bundle, public = hub_training(folder, events)
         print(json.dumps(training), flush=True)
         figures.update(training)
         figures.update(serving(folder, events, bundle, public), catalog_items=ITEMS, stored_events=EVENTS)
+    figures["table"] = _markdown(figures["quality"])
     return figures
+
+
+def _markdown(q: dict) -> str:
+    """Every recommender's figures as a table, then the targets."""
+    report = q.get("recommenders")
+    if not report:
+        return ""
+    rows = ["| recommender | HR@20 | MRR@20 | coverage | long-tail share |", "|---|---|---|---|---|"]
+    rows += [f"| {name} | {r['hr@20']} | {r['mrr@20']} | {r['coverage']} | {r['long_tail_share']} |"
+             for name, r in report.items() if isinstance(r, dict)]
+    rows += ["", f"Targets: blend vs best of popularity/item-kNN/session-kNN {q['blend_vs_best_of_popularity_itemknn_sessionknn']:+.1%} "
+             f"(target +10 %); vs the best including STAN {q['blend_vs_best_baseline_including_stan']:+.1%}; long-tail boost "
+             f"share x{q['long_tail_share_ratio']} (target x2) at {q['long_tail_hr_cost']:.1%} HR@20 cost (target <= 5 %)."]
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

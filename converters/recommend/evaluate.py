@@ -42,8 +42,9 @@ def test_prefixes(sessions, index) -> list[tuple[list[int], int]]:
     return cases
 
 
-def build_cases(tables, model, prefixes, candidates: int = 100, log=sys.stderr) -> list[Case]:
+def build_cases(tables, model, prefixes, candidates: int = 100, log=None) -> list[Case]:
     """Score every prefix with every scorer once (the blend weights are tried on these later)."""
+    log = log or sys.stderr
     vectors = _session_vectors(model, prefixes)
     cases = []
     for number, ((items, target), vector) in enumerate(zip(prefixes, vectors)):

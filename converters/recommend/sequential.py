@@ -67,8 +67,9 @@ def _loss(model, batch, target, n_items, generator):
     return F.cross_entropy(logits, torch.arange(len(target)))
 
 
-def train(sessions, index, *, dim=64, epochs=8, seconds=600.0, batch_size=256, lr=0.005, seed=0, log=sys.stderr):
+def train(sessions, index, *, dim=64, epochs=8, seconds=600.0, batch_size=256, lr=0.005, seed=0, log=None):
     """Train the GRU on the sessions' prefixes; return the torch module (in eval mode)."""
+    log = log or sys.stderr
     import torch
 
     torch.manual_seed(seed)

@@ -20,8 +20,9 @@ BUNDLE_NAME = "storefront-recs"
 MAX_VALIDATION_SESSIONS = 1000  # the most recent of the held-out tenth: enough to tune, bounded time
 
 
-def train_models(sessions, *, seconds: float, epochs: int, log=sys.stderr):
+def train_models(sessions, *, seconds: float, epochs: int, log=None):
     """Tables and the sequential model from ``sessions`` (the tables carry the model's item vectors)."""
+    log = log or sys.stderr
     tables = tables_mod.build_tables(sessions)
     print(f"tables: {len(tables.items)} items, {tables.sessions.rows} sessions", file=log)
     model = sequential.train(sessions, tables.index, seconds=seconds, epochs=epochs, log=log)
@@ -29,8 +30,9 @@ def train_models(sessions, *, seconds: float, epochs: int, log=sys.stderr):
     return tables, model
 
 
-def fit(sessions, *, k: int = 20, seconds: float = 300.0, epochs: int = 8, tune: bool = True, log=sys.stderr):
+def fit(sessions, *, k: int = 20, seconds: float = 300.0, epochs: int = 8, tune: bool = True, log=None):
     """Train on ``sessions`` with blend weights and long-tail boost tuned on their last 10 %."""
+    log = log or sys.stderr
     summary = {"sessions": len(sessions), "events": sum(len(s.items) for s in sessions)}
     if tune and len(sessions) >= 20:
         head, validation = split_by_time(sessions, 0.1)

@@ -22,6 +22,8 @@ class RecommendConfig(BaseModel):
     max_per_category: int = Field(3, ge=1, le=100, description="Category diversity: most results of one category")
     long_tail_alpha: float | None = Field(None, ge=0, le=3, description="Long-tail boost (score / (1 + count) ** "
                                           "alpha); unset: the value the bundle's training tuned")
+    live_weight: float = Field(0.5, ge=0, le=10, description="Least blend weight of the co-visitation counted from "
+                               "this node's events since the bundle (what is new between bundle updates)")
     candidates: int = Field(100, ge=10, le=1000, description="Candidates each scorer contributes")
     catalog_refresh_s: float = Field(2.0, ge=0, le=3600, description="How often the catalog view is checked")
     fold_max_events: int = Field(200_000, ge=0, le=10_000_000, description="Events a worker folds in at start")

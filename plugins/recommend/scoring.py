@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SCORERS = ("popular", "covisit", "sknn", "stan", "sequence", "similar", "session")
-REASONS = {"popular": "popular", "popular_live": "popular", "covisit": "co-visited", "sknn": "co-visited", "stan": "co-visited",
+REASONS = {"popular": "popular", "popular_live": "popular", "covisit": "co-visited", "covisit_live": "co-visited", "sknn": "co-visited", "stan": "co-visited",
            "sequence": "sequence", "session": "sequence", "similar": "similar", "content": "similar", "new": "new item"}
 SEQ_LEN = 20  # items the sequential model reads (the last ones of the session)
 

@@ -109,6 +109,8 @@ class Recommender:
         weights["popular_live"] = weights.get("popular", 0.05) or 0.05
         if tables is not None:
             parts.update(self._trained_parts(tables, session, origin, node))
+        parts["covisit_live"] = self._live_part(history)
+        weights["covisit_live"] = max(weights.get("covisit", 0.0), self.config.live_weight)
         if history and (anchor is None or anchor not in space.index or space.index[anchor] >= space.known):
             parts["content"], weights["content"] = self._content(history[-1], None), 1.0
         if history:
@@ -154,6 +156,19 @@ class Recommender:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         indices, dots = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs], dtype=np.float32)
         return indices, dots - dots.min() + 1e-3
+
+    def _live_part(self, history) -> tuple:
+        """Co-visitation counted from the node's events since the bundle alone: what is new between bundles."""
+        scores: dict[str, float] = {}
+        for k, sku in enumerate(reversed(history[-10:])):
+            row = self.live.covisit.get(sku)
+            if row:
+                top = max(row.values())
+                for other, w in row.items():
+                    scores[other] = scores.get(other, 0.0) + (0.6 ** k) * w / top
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])[: self.config.candidates]
+        return (np.array([self.space.of(s) for s, _ in ranked], dtype=np.int64),
+                np.array([w for _, w in ranked], dtype=np.float32))
 
     def _live_covisit(self, session) -> dict:
         """The folded co-visitation rows of the session's items, by index."""

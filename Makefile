@@ -15,7 +15,7 @@ APT_BENCH := $(APT_TEST) wrk pocketsphinx-testdata
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: run test test-image bench venv-run venv-test apt-run apt-test apt-bench apt-image image image-converters \
-        vision-bundle vision-bench demo-catalog voice-bundle voice-encoder-bundle fraud-bundle clean
+        vision-bundle vision-bench demo-catalog voice-bundle voice-encoder-bundle fraud-bundle recs-bundle clean
 
 run: venv-run apt-run
 	$(BIN)/storefront-edge --data-dir $(DATA) init --demo
@@ -105,6 +105,11 @@ voice-encoder-bundle: venv-test
 # 2 cores). SIGN_KEY=path/to/key.key signs it (see models_lite/README.md).
 fraud-bundle: venv-test
 	$(BIN)/storefront-edge fraud train --stream --seed 0 --version 1.0.0 --out models_lite/storefront-fraud $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
+# Reproduce the shipped storefront-recs bundle: synthetic sessions over the demo catalog (no shopper data),
+# trained with the default recipe (a few minutes on 2 cores). SIGN_KEY=path/to/key.key signs it.
+recs-bundle: venv-test
+	$(BIN)/storefront-edge recommend synthetic-events --catalog models_lite/demo_catalog/catalog.csv --out $(DATA)/demo-recs-events.csv
+	$(BIN)/storefront-edge recommend train --events $(DATA)/demo-recs-events.csv --out models_lite/storefront-recs --version 1.0.0 --seconds 120 $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache

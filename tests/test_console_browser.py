@@ -177,6 +177,32 @@ def test_photo_search_finds_the_product_and_a_click_posts_a_view_event(node, dem
     assert stored[view_id][1]["session"] == stored[cart_id][1]["session"]
 
 
+def test_the_recommendation_strip_follows_the_session(node, open_console):
+    page = open_console(node)
+    page.goto(f"{node}/#catalog")
+    card = page.locator("#view-catalog .results .card").first
+    card.wait_for()
+    opened = card.get_attribute("data-sku")
+    with page.expect_response(lambda r: "/v1/recommendations" in r.url and f"sku={opened}" in r.url) as answered:
+        card.click()
+    assert answered.value.status == 200
+    page.wait_for_selector(f".recs-strip[data-anchor='{opened}'] .rec-chip")
+    first = page.locator(".recs-strip .rec-chip").first
+    picked = first.get_attribute("data-sku")
+    assert picked != opened and first.get_attribute("data-reason") in {"co-visited", "similar", "sequence", "popular", "new item"}
+    before = page.locator(".recs-strip .rec-chip").evaluate_all("els => els.map(e => e.dataset.sku)")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#item-dialog", state="hidden")
+    with page.expect_response(lambda r: r.url.endswith("/v1/events")) as viewed:
+        first.click()
+    assert viewed.value.status == 201
+    page.wait_for_selector(f".recs-strip[data-anchor='{picked}'] .rec-chip")
+    after = page.locator(".recs-strip .rec-chip").evaluate_all("els => els.map(e => e.dataset.sku)")
+    assert after != before and picked not in after, "the strip follows the item just opened"
+    shoot(page, "recommendations-strip-kiosk-en")
+    assert serious_violations(page) == []
+
+
 @pytest.mark.parametrize("size", ["kiosk", "phone"])
 def test_every_view_in_english_and_chinese_passes_axe(node, open_console, size):
     page = open_console(node, size, keys=(CLIENT_KEY, ADMIN_KEY))

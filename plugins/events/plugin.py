@@ -14,7 +14,8 @@ PLUGIN_NAME = "events"
 
 @hookimpl
 def plugin_info():
-    return PluginInfo(name="events", version="0.1.0", description="Store events (views, carts, orders, ...) synced to the hub")
+    return PluginInfo(name="events", version="0.1.0", description="Store events (views, clicks, carts, orders, ...) synced to the hub",
+                      config=routes.EventsConfig)
 
 
 @hookimpl

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlite_utils import Migrations
 
-KINDS = ("view", "cart", "order", "voice_turn", "handoff", "fraud_decision")
+KINDS = ("view", "click", "cart", "order", "voice_turn", "handoff", "fraud_decision")
 migrations = Migrations("events")
 
 

@@ -1,6 +1,7 @@
 // The events strip (the events plugin): every item the person opens is posted as a 'view' event, every
 // "add to cart" as a 'cart' event, with this tab's session id, and shown in a strip of this session's
-// activity. The recommendations strip will read the same events.
+// activity. Each event also carries the structured commerce fields (session_id, sku) the recommendations
+// strip and the node's recommender read.
 import { fill, h } from '../dom.js';
 import { showImage } from '../images.js';
 
@@ -9,7 +10,7 @@ const STORAGE = 'storefront-edge.activity';
 const SESSION = 'storefront-edge.session';
 const KIND_LABELS = { view: 'events.viewed', cart: 'events.carted' };
 
-function sessionId() {
+export function sessionId() {
   let id = sessionStorage.getItem(SESSION);
   if (!id) {
     id = [...crypto.getRandomValues(new Uint8Array(12))].map((b) => b.toString(16).padStart(2, '0')).join('');
@@ -55,7 +56,7 @@ function create(ctx) {
     if (typeof item.score === 'number') payload.score = item.score;
     const entry = { kind, sku: item.sku, title: item.title, image_url: item.image_url, at: Date.now(), id: '' };
     try {
-      entry.id = (await ctx.call('v1/events', { method: 'POST', body: { kind, payload } })).id;
+      entry.id = (await ctx.call('v1/events', { method: 'POST', body: { kind, session_id: sessionId(), sku: item.sku, payload } })).id;
     } catch {
       entry.id = '';
     }

@@ -10,5 +10,6 @@ import search from './search.js';
 import status from './status.js';
 import sync from './sync.js';
 import voice from './voice.js';
+import recommend from './recommend.js';
 
-export const PANELS = [search, catalog, voice, status, bundles, sync, fraud, events];
+export const PANELS = [search, catalog, voice, status, bundles, sync, fraud, events, recommend];

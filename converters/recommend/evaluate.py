@@ -1,0 +1,96 @@
+"""The next-item protocol: every prefix of every test session predicts the session's next item.
+
+Test events whose item never occurs in training are dropped first (no recommender can name them) and
+sessions left with fewer than two events are skipped, as in the GRU4Rec and SR-GNN evaluations. Per
+recommender: ``hr@k`` (share of prefixes whose next item is in the top k), ``mrr@k`` (mean reciprocal
+rank, 0 past k), ``coverage`` (share of the training items recommended at least once) and
+``long_tail_share`` (share of recommended slots taken by long-tail items: outside the most
+popular training items that together hold 80 % of the training interactions).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from plugins.recommend import scoring
+
+from . import sequential
+
+RECOMMENDERS = {"popularity": "popular", "item_knn": "covisit", "session_knn": "sknn", "session_knn_stan": "stan",
+                "sequential": "sequence", "session_items": "session"}
+
+
+@dataclass
+class Case:
+    """One prefix: its candidate matrix (the scorers' merged candidates) and the item that came next."""
+
+    candidates: np.ndarray
+    matrix: np.ndarray
+    names: list
+    target: int
+
+
+def test_prefixes(sessions, index) -> list[tuple[list[int], int]]:
+    """``(prefix items, next item)`` of every test session, items unknown to training dropped."""
+    cases = []
+    for session in sessions:
+        items = [index[s] for s in session.items if s in index]
+        cases.extend((items[:end], items[end]) for end in range(1, len(items)))
+    return cases
+
+
+def build_cases(tables, model, prefixes, candidates: int = 100, log=None) -> list[Case]:
+    """Score every prefix with every scorer once (the blend weights are tried on these later)."""
+    log = log or sys.stderr
+    vectors = _session_vectors(model, prefixes)
+    cases = []
+    for number, ((items, target), vector) in enumerate(zip(prefixes, vectors)):
+        parts = scoring.score_all(tables, items, session_vector=vector, n=candidates)
+        cases.append(Case(*scoring.candidate_matrix(parts), target))
+        if number and number % 2000 == 0:
+            print(f"evaluate: scored {number}/{len(prefixes)} prefixes", file=log)
+    return cases
+
+
+def _session_vectors(model, prefixes):
+    if model is None or not prefixes:
+        return [None] * len(prefixes)
+    batch = np.concatenate([sequential.encode(items) for items, _ in prefixes])
+    return list(np.concatenate([sequential.session_vectors(model, batch[i:i + 4096]) for i in range(0, len(batch), 4096)]))
+
+
+def metrics(ranked: list[np.ndarray], targets: list[int], tail: np.ndarray, k: int) -> dict:
+    """``hr@k``, ``mrr@k``, ``coverage`` and ``long_tail_share`` of top-k lists."""
+    hits, reciprocal, slots, tail_slots, seen = 0, 0.0, 0, 0, set()
+    for items, target in zip(ranked, targets):
+        items = items[:k]
+        found = np.flatnonzero(items == target)
+        if len(found):
+            hits += 1
+            reciprocal += 1.0 / (found[0] + 1)
+        slots += len(items)
+        tail_slots += int(tail[items].sum()) if len(items) else 0
+        seen.update(items.tolist())
+    n = max(1, len(targets))
+    return {f"hr@{k}": round(hits / n, 4), f"mrr@{k}": round(reciprocal / n, 4),
+            "coverage": round(len(seen) / max(1, len(tail)), 4),
+            "long_tail_share": round(tail_slots / max(1, slots), 4)}
+
+
+def evaluate_weights(tables, cases, weights: dict, k: int, alpha: float = 0.0) -> dict:
+    """The metrics of the blend with ``weights`` (and the long-tail ``alpha``) over ``cases``."""
+    ranked = [scoring.rank(c.candidates, c.matrix, c.names, weights, tables, alpha)[0] for c in cases]
+    return metrics(ranked, [c.target for c in cases], tables.tail, k)
+
+
+def evaluate_all(tables, cases, k: int, weights: dict, alpha: float) -> dict:
+    """Every recommender's metrics: each scorer alone, the blend, and the blend with the long-tail boost."""
+    report = {name: evaluate_weights(tables, cases, {scorer: 1.0}, k) for name, scorer in RECOMMENDERS.items()}
+    report["blend"] = evaluate_weights(tables, cases, weights, k)
+    report["blend_long_tail"] = {**evaluate_weights(tables, cases, weights, k, alpha), "alpha": alpha}
+    report["blend"]["weights"] = {n: round(w, 4) for n, w in weights.items()}
+    report["test_prefixes"] = len(cases)
+    return report

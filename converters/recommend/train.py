@@ -1,0 +1,76 @@
+"""Train every recommender from sessions and write the ``storefront-recs`` bundle source.
+
+``fit``: the last 10 % of the training sessions (by time) are held out to tune the blend weights and
+the long-tail boost on models trained without them (at most the last ``MAX_VALIDATION_SESSIONS``); then every table and the sequential model are
+trained again on all the sessions with those weights.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from plugins.recommend import artifacts
+
+from . import evaluate, sequential, tables as tables_mod, tuning
+from .events import split_by_time
+
+BUNDLE_NAME = "storefront-recs"
+MAX_VALIDATION_SESSIONS = 1000  # the most recent of the held-out tenth: enough to tune, bounded time
+
+
+def train_models(sessions, *, seconds: float, epochs: int, log=None):
+    """Tables and the sequential model from ``sessions`` (the tables carry the model's item vectors)."""
+    log = log or sys.stderr
+    tables = tables_mod.build_tables(sessions)
+    print(f"tables: {len(tables.items)} items, {tables.sessions.rows} sessions", file=log)
+    model = sequential.train(sessions, tables.index, seconds=seconds, epochs=epochs, log=log)
+    tables.vectors = sequential.item_vectors(model)
+    return tables, model
+
+
+def fit(sessions, *, k: int = 20, seconds: float = 300.0, epochs: int = 8, tune: bool = True, log=None):
+    """Train on ``sessions`` with blend weights and long-tail boost tuned on their last 10 %."""
+    log = log or sys.stderr
+    summary = {"sessions": len(sessions), "events": sum(len(s.items) for s in sessions)}
+    if tune and len(sessions) >= 20:
+        head, validation = split_by_time(sessions, 0.1)
+        validation = validation[-MAX_VALIDATION_SESSIONS:]
+        print(f"tuning the blend on {len(validation)} validation sessions", file=log)
+        tables, model = train_models(head, seconds=seconds / 2, epochs=epochs, log=log)
+        cases = evaluate.build_cases(tables, model, evaluate.test_prefixes(validation, tables.index), log=log)
+        weights = tuning.tune_weights(tables, cases, k)
+        alpha = tuning.tune_alpha(tables, cases, weights, k)
+        summary["validation"] = {**evaluate.evaluate_weights(tables, cases, weights, k), "prefixes": len(cases)}
+        print(f"blend weights {weights}, long-tail alpha {alpha}", file=log)
+    else:
+        weights, alpha = None, 0.0
+    tables, model = train_models(sessions, seconds=seconds, epochs=epochs, log=log)
+    if weights:
+        tables.params.weights = weights
+    tables.params.long_tail_alpha = alpha
+    summary.update(items=len(tables.items), weights=tables.params.weights, long_tail_alpha=alpha,
+                   trained_until=max(s.end for s in sessions))
+    return tables, model, summary
+
+
+def write_bundle(tables, model, summary: dict, out: Path, version: str, sign_key: Path | None = None) -> dict:
+    """Write (and with ``sign_key`` sign) the ``storefront-recs`` bundle folder ``out``; return its manifest."""
+    from edge.bundles.builder import build_manifest, write_source
+    from edge.bundles.signing import sign_bundle
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        sequential.export_onnx(model, tmp / artifacts.MODEL_FILE)
+        artifacts.save_tables(tables, tmp, summary)
+        artifacts.build_annoy(tables.vectors, tmp / artifacts.ANNOY)
+        models = {artifacts.MODEL_NAME: {"source": tmp / artifacts.MODEL_FILE, "file": artifacts.MODEL_FILE,
+                                         "runtime": "onnx"}}
+        extra = {name: tmp / name for name in (artifacts.TABLES, artifacts.META, artifacts.ANNOY)}
+        write_source(out, BUNDLE_NAME, version, models, plugins=["recommend"], extra_files=extra,
+                     metrics=summary.get("validation", {}), recipe={"trainer": "converters.recommend", **summary})
+    manifest = build_manifest(out)
+    if sign_key:
+        sign_bundle(out, sign_key)
+    return manifest

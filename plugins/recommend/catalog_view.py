@@ -1,0 +1,83 @@
+"""What the recommender may show: the local catalog's items, which of them are in stock, their kiosk fields.
+
+An item is shown when it is in the request store's catalog (CDN edge mode keeps one per store) (the catalog holds the active items) with
+``in_stock > 0`` and, where ``stock_levels`` has a row for it, ``on_hand > 0``. The view is reloaded when
+the catalog's fingerprint (row count, latest ``updated_at``, stock total) changes, checked at most every
+``refresh_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .content import ContentIndex, image_vectors, text_vector
+
+_FINGERPRINT = ("SELECT (SELECT count(*) FROM catalog_items WHERE store = :store), "
+                "(SELECT max(updated_at) FROM catalog_items WHERE store = :store), "
+                "(SELECT total(in_stock) FROM catalog_items WHERE store = :store), "
+                "(SELECT count(*) || ':' || total(on_hand) FROM stock_levels WHERE store = :store)")
+_ROWS = ("SELECT c.sku, c.title, c.price, c.currency, c.category, c.images, c.description, "
+         "c.in_stock > 0 AND coalesce(s.on_hand, 1) > 0 FROM catalog_items c "
+         "LEFT JOIN stock_levels s ON s.store = c.store AND s.sku = c.sku WHERE c.store = :store")
+
+
+@dataclass
+class CatalogView:
+    """The catalog as the recommender sees it."""
+
+    items: dict = field(default_factory=dict)        # sku -> the fields a result shows
+    category: dict = field(default_factory=dict)     # sku -> category
+    available: set = field(default_factory=set)      # skus that may be shown
+    content: ContentIndex | None = None
+    fingerprint: tuple | None = None
+
+
+def _image_url(images: str | None) -> str | None:
+    try:
+        names = json.loads(images or "[]")
+    except ValueError:
+        return None
+    return f"/v1/catalog/images/{names[0]}" if names else None
+
+
+def load_view(db, visual_index=None, store: str = "default") -> CatalogView:
+    """Read every catalog item of ``store`` (and its content vector) from the local store."""
+    view = CatalogView(fingerprint=tuple(db.execute(_FINGERPRINT, {"store": store}).fetchone()))
+    skus, texts = [], []
+    for sku, title, price, currency, category, images, description, ok in db.execute(_ROWS, {"store": store}):
+        view.items[sku] = {"title": title, "price": price, "currency": currency, "category": category,
+                           "image_url": _image_url(images)}
+        view.category[sku] = category
+        if ok:
+            view.available.add(sku)
+        skus.append(sku)
+        texts.append(text_vector(title, category, description))
+    text = np.vstack(texts) if texts else np.zeros((0, 1), np.float32)
+    view.content = ContentIndex(skus, text, image_vectors(visual_index, skus) if skus else None)
+    return view
+
+
+class CatalogWatcher:
+    """Keeps one store's :class:`CatalogView` current, checking the fingerprint at most every ``refresh_s`` seconds."""
+
+    def __init__(self, refresh_s: float, store: str = "default"):
+        self.refresh_s, self.store = refresh_s, store
+        self.view = CatalogView()
+        self._checked = 0.0
+        self._images = False
+
+    def current(self, db, visual_index=None) -> CatalogView:
+        """The view, reloaded first if the catalog (or the visual index's presence) changed."""
+        now = time.monotonic()
+        if now - self._checked < self.refresh_s and self.view.fingerprint is not None:
+            return self.view
+        self._checked = now
+        fingerprint = tuple(db.execute(_FINGERPRINT, {"store": self.store}).fetchone())
+        if fingerprint != self.view.fingerprint or (visual_index is not None) != self._images:
+            self.view = load_view(db, visual_index, self.store)
+            self._images = visual_index is not None
+        return self.view

@@ -1,0 +1,251 @@
+"""One worker's recommender: the active ``storefront-recs`` tables, the catalog view and the live events.
+
+``recommend`` builds the session (its live items, the posted recent SKUs, then the anchor SKU), asks
+every scorer for candidates in one item space (the bundle's items first, then catalog and live SKUs it
+never saw), blends them with the bundle's tuned weights, applies the long-tail boost, then the serving
+rules: only shown items (in the local catalog and in stock), nothing in the session's cart or order
+nor the anchor itself, at most ``max_per_category`` per category. Cold start: without a session or a
+known SKU the blend leans on what is popular in this store now (live events, else the bundle's figures);
+an SKU the bundle never saw gets its content neighbours (catalog text and photos); nothing unknown is an
+error. Without a bundle the node still serves live popularity and content neighbours.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import artifacts, scoring
+from .catalog_view import CatalogView, CatalogWatcher
+from .live import LiveEvents
+
+
+@dataclass
+class Loaded:
+    """The tables of one active bundle (or none)."""
+
+    key: tuple | None = None
+    tables: scoring.RecTables | None = None
+    annoy: object = None
+    summary: dict | None = None
+
+
+class ItemSpace:
+    """Indices for every SKU the worker scores: the bundle's items, then others as they turn up."""
+
+    def __init__(self, items: list[str]):
+        self.skus = list(items)
+        self.index = {sku: i for i, sku in enumerate(self.skus)}
+        self.known = len(self.skus)
+
+    def of(self, sku: str) -> int:
+        if sku not in self.index:
+            self.index[sku] = len(self.skus)
+            self.skus.append(sku)
+        return self.index[sku]
+
+
+class Recommender:
+    """Per-worker recommendation state, refreshed at the start of each request."""
+
+    def __init__(self, config):
+        self.config = config
+        self.loaded = Loaded()
+        self.catalogs: dict[str, CatalogWatcher] = {}  # one per store (CDN edge mode)
+        self._views: dict[str, CatalogView] = {}
+        self.live = self._new_live(None)
+        self.space = ItemSpace([])
+        self._popular_cache: tuple = (None, [])
+        self._lock = threading.Lock()
+
+    def _new_live(self, since):
+        """Live events folded from scratch, counting only those after ``since`` (the bundle's training data)."""
+        return LiveEvents(max_events=self.config.fold_max_events, max_sessions=self.config.max_sessions, since=since)
+
+    # -- refreshing -------------------------------------------------------------------------
+    def refresh(self, node) -> None:
+        """Follow the active bundle, the catalog and the events stored since the last request."""
+        with self._lock:
+            self._follow_bundle(node)
+            self.live.catch_up(node.db())
+            store = request_store()
+            catalog = self.catalogs.setdefault(store, CatalogWatcher(self.config.catalog_refresh_s, store))
+            self._views[store] = catalog.current(node.db(), _visual_index(node, store))
+
+    @property
+    def view(self) -> CatalogView:
+        """The catalog view of the request's store (refreshed by :meth:`refresh`)."""
+        return self._views.get(request_store()) or CatalogView()
+
+    def _follow_bundle(self, node) -> None:
+        bundle = node.bundle_for(artifacts.MODEL_NAME)
+        key = (bundle.name, bundle.version, str(bundle.directory)) if bundle is not None else None
+        if key == self.loaded.key:
+            return
+        if bundle is None:
+            self.loaded, self.space = Loaded(), ItemSpace([])
+            self.live = self._new_live(None)
+            return
+        tables, summary = artifacts.load_tables(bundle.directory)
+        self.live = self._new_live(summary.get("trained_until"))
+        dim = tables.vectors.shape[1] if tables.vectors is not None else 0
+        annoy = artifacts.load_annoy(bundle.directory / artifacts.ANNOY, dim) if dim else None
+        self.loaded = Loaded(key, tables, annoy, summary)
+        self.space = ItemSpace(tables.items)
+
+    # -- answering --------------------------------------------------------------------------
+    def recommend(self, node, *, session_id=None, recent=(), sku=None, k=10, origin=None) -> dict:
+        """The top ``k`` results for a session (and/or recent SKUs, and/or an anchor SKU)."""
+        self.refresh(node)
+        live = self.live.session(session_id)
+        history = [s for s in [*live.items, *recent, *([sku] if sku else [])] if s]
+        excluded = set(live.bought) | ({sku} if sku else set())
+        with self._lock:
+            indices, scores, reasons = self._blend(history, sku, origin, node)
+            results = self._apply_rules(indices, scores, reasons, excluded, k)
+        return {"session_id": session_id, "sku": sku, "k": k, "results": results,
+                "bundle": self.loaded.key[1] if self.loaded.key else None}
+
+    def _blend(self, history, anchor, origin, node):
+        tables, space = self.loaded.tables, self.space
+        session = [space.index[s] for s in history if s in space.index and space.index[s] < space.known]
+        parts = {"popular_live": self._live_popular(origin)}
+        weights = dict(tables.params.weights) if tables else {}
+        weights["popular_live"] = weights.get("popular", 0.05) or 0.05
+        if tables is not None:
+            parts.update(self._trained_parts(tables, session, origin, node))
+        parts["covisit_live"] = self._live_part(history)
+        weights["covisit_live"] = max(weights.get("covisit", 0.0), self.config.live_weight)
+        if history and (anchor is None or anchor not in space.index or space.index[anchor] >= space.known):
+            parts["content"], weights["content"] = self._content(history[-1], None), 1.0
+        if history:
+            parts["new"], weights["new"] = self._content(history[-1], self._cold_rows()), 0.3
+        if not session:  # a new session or an unknown SKU: lean on what is popular now
+            weights["popular_live"] = weights["popular"] = max(weights.get("popular", 0.0), 0.5)
+        alpha = self.config.long_tail_alpha if self.config.long_tail_alpha is not None else \
+            (tables.params.long_tail_alpha if tables else 0.0)
+        return scoring.blend(parts, weights, tables, alpha)
+
+    def _trained_parts(self, tables, session, origin, node) -> dict:
+        n = self.config.candidates
+        parts = {"popular": scoring.score_popular(tables, session, origin, n)}
+        if not session:
+            return parts
+        live_rows = self._live_covisit(session[-10:])
+        parts["covisit"] = scoring.score_covisit(tables, session, n, live_rows, size=len(self.space.skus))
+        parts["sknn"] = scoring.score_sknn(tables, session, n)
+        parts["stan"] = scoring.score_stan(tables, session, n)
+        parts["session"] = scoring.score_session(tables, session, n)
+        if self.loaded.annoy is not None:
+            parts["sequence"] = self._annoy_part(self._session_vector(node, session), n)
+            parts["similar"] = self._annoy_part(session[-1], n, by_item=True)
+        return parts
+
+    def _session_vector(self, node, session):
+        try:
+            output = node.model(artifacts.MODEL_NAME).run({"items": scoring.encode(session)})
+        except Exception:  # a bundle without a working model still serves the tables
+            return None
+        return np.asarray(next(iter(output.values()))).reshape(-1)
+
+    def _annoy_part(self, query, n, by_item=False):
+        if query is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if by_item:
+            found, dots = self.loaded.annoy.get_nns_by_item(int(query), n + 1, include_distances=True)
+            pairs = [(i, d) for i, d in zip(found, dots) if i != query][:n]
+        else:
+            found, dots = self.loaded.annoy.get_nns_by_vector(query.tolist(), n, include_distances=True)
+            pairs = list(zip(found, dots))
+        if not pairs:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        indices, dots = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs], dtype=np.float32)
+        return indices, dots - dots.min() + 1e-3
+
+    def _live_part(self, history) -> tuple:
+        """Co-visitation counted from the node's events since the bundle alone: what is new between bundles."""
+        scores: dict[str, float] = {}
+        for k, sku in enumerate(reversed(history[-10:])):
+            row = self.live.covisit.get(sku)
+            if row:
+                top = max(row.values())
+                for other, w in row.items():
+                    scores[other] = scores.get(other, 0.0) + (0.6 ** k) * w / top
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])[: self.config.candidates]
+        return (np.array([self.space.of(s) for s, _ in ranked], dtype=np.int64),
+                np.array([w for _, w in ranked], dtype=np.float32))
+
+    def _live_covisit(self, session) -> dict:
+        """The folded co-visitation rows of the session's items, by index."""
+        rows: dict[int, dict[int, float]] = {}
+        for index in session:
+            row = self.live.covisit.get(self.space.skus[index])
+            if row:
+                rows[index] = {self.space.of(s): w for s, w in row.items()}
+        return rows
+
+    def _live_popular(self, origin):
+        stamp = (self.live.folded, origin, int(time.monotonic()))
+        if self._popular_cache[0] != stamp:
+            self._popular_cache = (stamp, self.live.popular(origin, self.config.candidates))
+        ranked = self._popular_cache[1]
+        return (np.array([self.space.of(s) for s, _ in ranked], dtype=np.int64),
+                np.array([w for _, w in ranked], dtype=np.float32))
+
+    def _content(self, sku, among):
+        skus, scores = self.view.content.neighbours(sku, self.config.candidates, among)
+        return np.array([self.space.of(s) for s in skus], dtype=np.int64), scores
+
+    def _cold_rows(self) -> np.ndarray:
+        """Rows of the content index whose items the bundle never saw."""
+        content = self.view.content
+        if getattr(self, "_cold_key", None) != (id(content), self.space.known):
+            known = self.space.index
+            self._cold = np.array([i for i, s in enumerate(content.skus)
+                                   if s not in known or known[s] >= self.space.known], dtype=np.int64)
+            self._cold_key = (id(content), self.space.known)
+        return self._cold
+
+    def _apply_rules(self, indices, scores, reasons, excluded, k) -> list[dict]:
+        view, per_category, chosen, spare = self.view, {}, [], []
+        for index, score, reason in zip(indices.tolist(), scores.tolist(), reasons):
+            sku = self.space.skus[index]
+            if sku in excluded or sku not in view.available:
+                continue
+            category = view.category.get(sku)
+            pick = (sku, score, reason)
+            if per_category.get(category, 0) >= self.config.max_per_category:
+                spare.append(pick)  # only if the diverse picks do not fill k
+                continue
+            per_category[category] = per_category.get(category, 0) + 1
+            chosen.append(pick)
+            if len(chosen) == k:
+                break
+        chosen += spare[: k - len(chosen)]
+        return [{"sku": sku, "score": round(float(score), 6), "reason": reason, **view.items[sku]}
+                for sku, score, reason in chosen]
+
+
+def request_store() -> str:
+    """The store a request is for (CDN edge mode); the default store outside a Flask app."""
+    from edge.api import current_store
+
+    try:
+        return current_store()
+    except RuntimeError:
+        return "default"
+
+
+def _visual_index(node, store: str):
+    """The visual search index of ``store`` in this worker, if the plugin runs here."""
+    indexers = getattr(node.slot("visual_search"), "indexer", None)
+    if indexers is None:
+        return None
+    for_store = getattr(indexers, "for_store", None)
+    try:
+        return (for_store(store) if for_store else indexers).current
+    except KeyError:  # a store without an index yet: recommend without image vectors
+        return None

@@ -1,0 +1,109 @@
+"""The recommenders' tables and scoring on hand-made sessions: decay, co-visitation, session-kNN, blend, long tail, live folding."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from converters.recommend.events import Session, split_by_time
+from converters.recommend.tables import build_tables
+from plugins.recommend import scoring
+from plugins.recommend.live import LiveEvents
+
+DAY = 86_400.0
+
+
+def _session(key, items, start):
+    return Session(key, None, list(items), [start + i for i in range(len(items))], ["view"] * len(items))
+
+
+def test_recent_co_visits_outweigh_old_ones():
+    old = [_session(f"o{n}", ["a", "old"], 0.0) for n in range(3)]
+    new = [_session(f"n{n}", ["a", "new"], 200 * DAY) for n in range(2)]
+    t = build_tables(old + new)
+    indices, _ = scoring.score_covisit(t, [t.index["a"]])
+    assert [t.items[i] for i in indices[:2]] == ["new", "old"], "two recent sessions beat three from 200 days ago"
+
+
+def test_forward_co_visits_weigh_more_than_backward_ones():
+    t = build_tables([_session(f"s{n}", ["x", "y", "z"], 0.0) for n in range(3)])
+    indices, scores = scoring.score_covisit(t, [t.index["y"]])
+    ranked = dict(zip([t.items[i] for i in indices], scores))
+    assert ranked["z"] > ranked["x"] > 0
+
+
+def test_session_knn_recommends_what_similar_sessions_held():
+    sessions = [_session("s1", ["a", "b", "c"], 0), _session("s2", ["a", "b", "d"], 10), _session("s3", ["e", "f"], 20)]
+    t = build_tables(sessions)
+    indices, _ = scoring.score_sknn(t, [t.index["a"], t.index["b"]])
+    found = {t.items[i] for i in indices}
+    assert {"c", "d"} <= found and not {"e", "f"} & found
+
+
+def test_blend_gives_each_item_the_reason_of_its_largest_share():
+    parts = {"covisit": (np.array([1, 2]), np.array([1.0, 0.5])), "popular": (np.array([3, 2]), np.array([4.0, 4.0]))}
+    indices, scores, reasons = scoring.blend(parts, {"covisit": 1.0, "popular": 0.4})
+    assert indices.tolist()[0] == 1 and dict(zip(indices.tolist(), reasons)) == {1: "co-visited", 2: "co-visited", 3: "popular"}
+    assert scores.tolist() == sorted(scores.tolist(), reverse=True)
+
+
+def test_the_long_tail_boost_lifts_rare_items_and_the_tail_is_outside_the_80_percent_head():
+    sessions = [_session(f"p{n}", ["hit"], n) for n in range(16)] + [_session("r", ["rare", "rare2"], 100)]
+    t = build_tables(sessions)
+    assert t.tail.tolist() == [False, True, True]
+    indices = np.array([t.index["hit"], t.index["rare"]])
+    plain = scoring.boost(t, indices, np.array([1.0, 0.5]), alpha=0.0)
+    boosted = scoring.boost(t, indices, np.array([1.0, 0.5]), alpha=1.0)
+    assert plain[0] > plain[1] and boosted[1] > boosted[0]
+
+
+def test_split_by_time_keeps_the_last_sessions_for_testing():
+    sessions = [_session(str(n), ["a"], n * DAY) for n in range(10)]
+    train, test = split_by_time(sessions[::-1], 0.2)
+    assert [s.key for s in test] == ["8", "9"] and len(train) == 8
+
+
+
+
+def test_live_folding_reads_only_new_events_and_counts_pairs_within_the_window(tmp_path):
+    import sqlite_utils
+
+    db = sqlite_utils.Database(tmp_path / "e.db")
+    db["events"].insert_all([{"id": f"{n:04d}", "kind": "view", "origin": None, "created_at": "2026-01-02T00:00:00",
+                              "payload": json.dumps({"session_id": "s", "sku": sku})} for n, sku in enumerate("abcdefg")], pk="id")
+    live = LiveEvents(batch=2)
+    assert live.catch_up(db.conn) == 7 and live.catch_up(db.conn) == 0
+    assert live.covisit["a"] == {"b": 1.0, "c": 0.5, "d": 1 / 3, "e": 0.25, "f": 0.2}, "g is past the window"
+    db["events"].insert({"id": "0100", "kind": "cart", "origin": None, "created_at": "2026-01-02T00:00:00",
+                         "payload": json.dumps({"session_id": "s", "sku": "a"})})
+    assert live.catch_up(db.conn) == 1 and live.session("s").bought == {"a"}
+    assert live.session("unknown").items == []
+
+
+def test_live_folding_starts_from_the_last_max_events(tmp_path):
+    import sqlite_utils
+
+    db = sqlite_utils.Database(tmp_path / "e.db")
+    db["events"].insert_all([{"id": f"{n:04d}", "kind": "view", "origin": None, "created_at": "2026-01-02T00:00:00",
+                              "payload": json.dumps({"session_id": f"s{n}", "sku": "x"})} for n in range(10)], pk="id")
+    live = LiveEvents(max_events=3, max_sessions=2)
+    live.catch_up(db.conn)
+    assert live.folded == 3 and list(live.sessions) == ["s8", "s9"]
+
+
+def test_events_the_bundle_was_trained_on_set_the_session_but_are_not_counted_twice(tmp_path):
+    import datetime
+
+    import sqlite_utils
+
+    db = sqlite_utils.Database(tmp_path / "e.db")
+    db["events"].insert_all([{"id": f"{n:04d}", "kind": "view", "origin": None, "created_at": at,
+                              "payload": json.dumps({"session_id": "s", "sku": sku})}
+                             for n, (sku, at) in enumerate([("a", "2026-01-01T00:00:00+00:00"), ("b", "2026-01-01T00:00:01+00:00"),
+                                                            ("c", "2026-01-03T00:00:00+00:00")])], pk="id")
+    since = datetime.datetime(2026, 1, 2, tzinfo=datetime.timezone.utc).timestamp()
+    live = LiveEvents(since=since)
+    live.catch_up(db.conn)
+    assert live.session("s").items == ["a", "b", "c"] and live.folded == 1
+    assert "b" not in live.covisit["a"] and live.covisit["b"]["c"] == 1.0 and set(live.popularity) == {"c"}

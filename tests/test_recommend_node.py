@@ -90,7 +90,7 @@ def test_out_of_stock_items_and_the_sessions_cart_are_never_recommended(recs_app
     db = recs_app.extensions["storefront_edge"].db()
     before = [r["sku"] for r in _get(recs_app, sku="veg-0", k=5)["results"]]
     gone, carted = before[0], before[1]
-    db["catalog_items"].update(gone, {"in_stock": 0})
+    db["catalog_items"].update(f"default/{gone}", {"in_stock": 0})
     _events(recs_app, {"kind": "view", "session_id": "s9", "sku": "veg-0"},
             {"kind": "cart", "session_id": "s9", "sku": carted})
     after = [r["sku"] for r in _get(recs_app, session_id="s9", sku="veg-0", k=5)["results"]]

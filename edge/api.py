@@ -7,7 +7,7 @@ plugin's command module can import it when the command line starts).
 - the contract: ``hookimpl``, ``PluginInfo``, ``SyncedTable``, ``HealthReport`` (see :mod:`edge.hookspecs`);
 - in a request: ``current_node()`` (models by name, config, state slot, store), ``json_body`` (JSON with
   the node's depth, size and number limits), ``read_body`` (a raw body counted against its limit),
-  ``validated``, ``documented`` (describe a route for ``/openapi.json``), and the bounds ``SQLITE_INT_MAX``
+  ``validated``, ``require_admin()`` (an admin-only plugin route), ``documented`` (describe a route for ``/openapi.json``), and the bounds ``SQLITE_INT_MAX``
   (the largest integer a query parameter may carry) and ``MAX_PRICE``;
 - writing the store: ``write_transaction(db)`` (``BEGIN IMMEDIATE`` with retries, writers queued: never
   "database is locked" under a burst);
@@ -28,7 +28,7 @@ _WHERE = {
     "HealthReport": "edge.hookspecs",
     "current_node": "edge.node", "json_body": "edge.bodies", "validated": "edge.bodies", "documented": "edge.openapi",
     "read_body": "edge.bodies", "SQLITE_INT_MAX": "edge.bodies", "MAX_PRICE": "edge.bodies",
-    "write_transaction": "edge.store",
+    "write_transaction": "edge.store", "require_admin": "edge.auth",
     "ApiError": "edge.errors", "BadRequest": "edge.errors", "NotFound": "edge.errors", "Conflict": "edge.errors",
     "PayloadTooLarge": "edge.errors", "UnsupportedMediaType": "edge.errors", "Unprocessable": "edge.errors",
     "ServiceUnavailable": "edge.errors", "ModelError": "edge.runtime",

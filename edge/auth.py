@@ -63,3 +63,8 @@ def require(role: str) -> None:
         return
     if not (admin_ok or _matches(presented, config.get("CLIENT_KEY"))):
         raise Forbidden("the API key is not valid for this route", code="wrong_key")
+
+
+def require_admin() -> None:
+    """Check that the request carries the admin key (for a plugin's admin route); 401/403 otherwise."""
+    require(ADMIN)

@@ -26,11 +26,13 @@ def import_command(ctx, csv_path):
 
     from edge.api import open_node
 
-    from .importer import import_catalog
+    from .importer import CatalogImportError, import_catalog
 
     node = open_node(ctx)
     try:
         count = import_catalog(node.db(), csv_path, node.data_dir / "media" / "catalog")
+    except CatalogImportError as exc:
+        raise click.ClickException(f"nothing imported: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

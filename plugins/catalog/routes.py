@@ -1,4 +1,9 @@
-"""Catalog routes: list and filter items, one item, and item images.
+"""Catalog routes: list and filter items, one item, item images, and (admin key) a catalog upload.
+
+``POST /v1/catalog/import`` takes a zip (``application/zip``) holding one CSV and its images, as
+``storefront-edge catalog import`` takes a CSV and its folder (see :mod:`.upload`); a node joined to a
+hub refuses it (409 ``catalog_not_writable``: its catalog comes from the hub). The visual search index is rebuilt
+in the background, as after a sync: the old catalog and index answer until the new index is swapped in.
 
 Images are served only from inside ``<data dir>/media/catalog``: a SKU or file name that is ``..``,
 holds a slash or a NUL, or resolves (through a link) outside that folder is 404, as is a missing file.
@@ -12,7 +17,8 @@ from pathlib import Path
 from flask import Blueprint, jsonify, request, send_file
 from pydantic import BaseModel, Field
 
-from edge.api import SQLITE_INT_MAX, NotFound, current_node, documented, validated
+from edge.api import (SQLITE_INT_MAX, BadRequest, Conflict, NotFound, Unprocessable, UnsupportedMediaType,
+                      current_node, documented, require_admin, validated)
 
 from .filters import Filters
 
@@ -31,6 +37,14 @@ class Item(BaseModel):
 class ItemPage(BaseModel):
     items: list[Item]
     total: int
+
+
+class Imported(BaseModel):
+    imported: int
+
+
+ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
+MAX_ZIP_BYTES = 512 * 1024 * 1024
 
 
 class ListQuery(BaseModel):
@@ -85,4 +99,40 @@ def make_blueprint() -> Blueprint:
         path = confined_file(current_node().data_dir / "media" / "catalog", sku, name)
         return send_file(path, max_age=3600, conditional=True)
 
+    @bp.post("/import")
+    @documented("Import a catalog: a zip of one CSV and its images (admin key); every problem listed with its line, nothing imported on any",
+                auth="admin", request={"type": "string", "format": "binary"}, request_media="application/zip",
+                response=Imported, errors=(400, 409, 413, 415, 422), tags=("catalog",))
+    def import_upload():
+        require_admin()
+        if request.mimetype not in ZIP_TYPES:
+            raise UnsupportedMediaType(f"send the catalog as application/zip, not '{request.mimetype or 'nothing'}'",
+                                       details={"accepted": list(ZIP_TYPES)})
+        return jsonify({"imported": _import_upload(current_node())}), 201
+
     return bp
+
+
+def _import_upload(node) -> int:
+    import shutil
+    import sqlite3
+    import tempfile
+
+    from edge.api import read_body
+
+    from .importer import CatalogImportError
+    from .upload import ArchiveRefused, import_zip
+
+    work = Path(tempfile.mkdtemp(prefix=".upload-", dir=node.data_dir))
+    try:
+        (work / "catalog.zip").write_bytes(read_body(MAX_ZIP_BYTES))
+        return import_zip(node.db(), work / "catalog.zip", node.data_dir / "media" / "catalog", work)
+    except ArchiveRefused as exc:
+        raise BadRequest(str(exc), code="bad_archive") from None
+    except CatalogImportError as exc:
+        raise Unprocessable(f"nothing imported: {len(exc.problems)} problem(s) in the catalog", code="invalid_catalog",
+                            details={"problems": [{"line": line, "error": error} for line, error in exc.problems]}) from None
+    except sqlite3.DatabaseError as exc:
+        raise Conflict(f"this node's catalog is not writable here: {exc}", code="catalog_not_writable") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -358,3 +358,57 @@ def test_evaluate_command_reads_the_input_size_from_the_model_and_repeats_the_bu
     figures = dict(zip(words[::2], map(float, words[1::2])))
     assert figures["recall@1"] == spec["metrics"]["vision_embedder"]["recall@1"]
     assert figures["recall@5"] == spec["metrics"]["vision_embedder"]["recall@5"]
+
+
+def _v3_state(marker: float = 0.5) -> dict:
+    import torch
+
+    from converters.vision.architectures import MobileNetV3
+
+    state = MobileNetV3("small").state_dict()
+    state["features.0.0.weight"] = torch.full_like(state["features.0.0.weight"], marker)
+    return state
+
+
+def test_student_weights_start_the_mobilenet_v3_student(tmp_path):
+    import torch
+
+    from converters.vision.architectures import build_student
+
+    torch.save(_v3_state(0.5), tmp_path / "v3.pth")
+    student = build_student("mobilenet_v3_small", 32, hidden=64, weights=str(tmp_path / "v3.pth"))
+    assert torch.all(student.features[0][0].weight == 0.5)
+    assert not torch.all(build_student("mobilenet_v3_small", 32, hidden=64).features[0][0].weight == 0.5)
+
+
+def test_student_weights_of_another_layout_name_the_missing_and_unexpected_keys(tmp_path):
+    import torch
+
+    from converters.vision.architectures import build_student
+
+    state = _v3_state()
+    del state["features.1.block.0.0.weight"]
+    state["head.extra.weight"] = torch.zeros(2)
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(ValueError) as error:
+        build_student("mobilenet_v3_small", 32, weights=str(tmp_path / "bad.pth"))
+    assert "1 missing key(s): features.1.block.0.0.weight" in str(error.value)
+    assert "1 unexpected key(s): head.extra.weight" in str(error.value)
+    with pytest.raises(ValueError, match="of another shape"):  # Small's weights are not Large's
+        torch.save(_v3_state(), tmp_path / "small.pth")
+        build_student("mobilenet_v3_large", 32, weights=str(tmp_path / "small.pth"))
+
+
+def test_the_cli_refuses_bad_student_weights_in_one_line_before_training(tmp_path):
+    from click.testing import CliRunner
+
+    from converters.cli import vision
+
+    (tmp_path / "junk.pth").write_bytes(b"not a torch file")
+    (tmp_path / "data").mkdir()
+    result = CliRunner().invoke(vision, ["recipe", "--dataset", str(tmp_path / "data"), "--out", str(tmp_path / "o"),
+                                         "--tiny", "--work-dir", str(tmp_path / "w"), "--student-weights", str(tmp_path / "junk.pth")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "not a readable torch state dict" in lines[0]
+    assert not (tmp_path / "w" / "teacher.ckpt").exists()

@@ -132,7 +132,9 @@ def stage_students(ctx: Context, tuned) -> dict:
         if arch == "pruned_mobilenet_v2":
             model, scale, epochs = student_from_teacher(tuned.features, targets), 0.25, ctx.recipe.d_epochs_from_teacher
         else:
-            model, scale, epochs = build_student(arch, targets.projection.shape[0], hidden=ctx.recipe.d_head_hidden), 1.0, ctx.recipe.d_epochs
+            model = build_student(arch, targets.projection.shape[0], hidden=ctx.recipe.d_head_hidden,
+                                  weights=ctx.recipe.student_weights or None)
+            scale, epochs = 1.0, ctx.recipe.d_epochs
         students[arch] = distill_student(model, targets, ctx.train.pixels, ctx.recipe, ctx.work_dir, arch,
                                          ctx.resume, lr_scale=scale, labels=ctx.train.labels, epochs=epochs)
         log.info("student %s distilled in %.0f s", arch, time.perf_counter() - start)

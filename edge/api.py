@@ -7,7 +7,7 @@ plugin's command module can import it when the command line starts).
 - the contract: ``hookimpl``, ``PluginInfo``, ``SyncedTable``, ``HealthReport`` (see :mod:`edge.hookspecs`);
 - in a request: ``current_node()`` (models by name, config, state slot, store), ``json_body`` (JSON with
   the node's depth, size and number limits), ``read_body`` (a raw body counted against its limit),
-  ``validated``, ``documented`` (describe a route for ``/openapi.json``), and the bounds ``SQLITE_INT_MAX``
+  ``validated``, ``require_admin()`` (an admin-only plugin route), ``documented`` (describe a route for ``/openapi.json``), and the bounds ``SQLITE_INT_MAX``
   (the largest integer a query parameter may carry) and ``MAX_PRICE``;
 - stores (CDN edge mode, :mod:`edge.stores`): ``current_store()`` (the store a request is for: scope every
   per-store row by it), ``is_store_id(text)``, ``store_path(path)`` (a ``/v1/...`` URL in the form the request named its store) and
@@ -36,6 +36,7 @@ _WHERE = {
     "connect": "edge.store", "migrate": "edge.store",
     "current_store": "edge.stores", "store_path": "edge.stores", "is_store_id": "edge.stores",
     "cacheable": "edge.caching",
+    "require_admin": "edge.auth",
     "ApiError": "edge.errors", "BadRequest": "edge.errors", "NotFound": "edge.errors", "Conflict": "edge.errors",
     "PayloadTooLarge": "edge.errors", "UnsupportedMediaType": "edge.errors", "Unprocessable": "edge.errors",
     "ServiceUnavailable": "edge.errors", "ModelError": "edge.runtime",

@@ -78,3 +78,8 @@ def require(role: str, store: str | None = None) -> None:
     if stores:
         raise Forbidden("the API key does not cover this store", code="wrong_store")
     raise Forbidden("the API key is not valid for this route", code="wrong_key")
+
+
+def require_admin() -> None:
+    """Check that the request carries the admin key (for a plugin's admin route); 401/403 otherwise."""
+    require(ADMIN)

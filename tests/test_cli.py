@@ -146,7 +146,9 @@ def _models_dir(tmp_path: Path) -> Path:
     signed_bundle(models / "default", private, version="1.0.0")
     demo = models / "demo_catalog"
     (demo / "images" / "A").mkdir(parents=True)
-    (demo / "images" / "A" / "0.jpg").write_bytes(b"\xff\xd8\xff\xe0 fake jpeg bytes")
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(demo / "images" / "A" / "0.jpg")  # the import checks it is an image
     (demo / "catalog.csv").write_text("sku,title,description,price,currency,category,in_stock,images\n"
                                       "A,Apple,Crisp,1.20,EUR,Fruit,1,images/A/0.jpg\nB,Banana,,0.5,EUR,Fruit,1,\n")
     return models

@@ -38,7 +38,22 @@ def dataset(tmp_path_factory):
             (root / split / sku).mkdir(parents=True)
             for i in range(count):
                 _photo(rng, color).save(root / split / sku / f"{i}.jpg")
+    _studio_shots(root, rng)
     return root
+
+
+def _studio_shots(root, rng):
+    """One studio shot per SKU and a ``classes.csv`` naming them, in the Grocery Store Dataset's layout."""
+    lines = ["Class Name (str),Class ID (int),Coarse Class Name (str),Coarse Class ID (int),"
+             "Iconic Image Path (str),Product Description Path (str)"]
+    for label, (sku, color) in enumerate(sorted(zip(("red-box", "green-box", "blue-box"), COLORS))):
+        folder = root / "iconic-images-and-descriptions" / "Boxes" / sku
+        folder.mkdir(parents=True)
+        _photo(rng, color).save(folder / f"{sku}_Iconic.jpg")
+        (folder / f"{sku}_Description.txt").write_text(f"A {sku}.")
+        base = f"/iconic-images-and-descriptions/Boxes/{sku}/{sku}"
+        lines.append(f"{sku},{label},Box,0,{base}_Iconic.jpg,{base}_Description.txt")
+    (root / "classes.csv").write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -358,3 +373,116 @@ def test_evaluate_command_reads_the_input_size_from_the_model_and_repeats_the_bu
     figures = dict(zip(words[::2], map(float, words[1::2])))
     assert figures["recall@1"] == spec["metrics"]["vision_embedder"]["recall@1"]
     assert figures["recall@5"] == spec["metrics"]["vision_embedder"]["recall@5"]
+
+
+def _v3_state(marker: float = 0.5) -> dict:
+    import torch
+
+    from converters.vision.architectures import MobileNetV3
+
+    state = MobileNetV3("small").state_dict()
+    state["features.0.0.weight"] = torch.full_like(state["features.0.0.weight"], marker)
+    return state
+
+
+def test_student_weights_start_the_mobilenet_v3_student(tmp_path):
+    import torch
+
+    from converters.vision.architectures import build_student
+
+    torch.save(_v3_state(0.5), tmp_path / "v3.pth")
+    student = build_student("mobilenet_v3_small", 32, hidden=64, weights=str(tmp_path / "v3.pth"))
+    assert torch.all(student.features[0][0].weight == 0.5)
+    assert not torch.all(build_student("mobilenet_v3_small", 32, hidden=64).features[0][0].weight == 0.5)
+
+
+def test_student_weights_of_another_layout_name_the_missing_and_unexpected_keys(tmp_path):
+    import torch
+
+    from converters.vision.architectures import build_student
+
+    state = _v3_state()
+    del state["features.1.block.0.0.weight"]
+    state["head.extra.weight"] = torch.zeros(2)
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(ValueError) as error:
+        build_student("mobilenet_v3_small", 32, weights=str(tmp_path / "bad.pth"))
+    assert "1 missing key(s): features.1.block.0.0.weight" in str(error.value)
+    assert "1 unexpected key(s): head.extra.weight" in str(error.value)
+    with pytest.raises(ValueError, match="of another shape"):  # Small's weights are not Large's
+        torch.save(_v3_state(), tmp_path / "small.pth")
+        build_student("mobilenet_v3_large", 32, weights=str(tmp_path / "small.pth"))
+
+
+def test_the_cli_refuses_bad_student_weights_in_one_line_before_training(tmp_path):
+    from click.testing import CliRunner
+
+    from converters.cli import vision
+
+    (tmp_path / "junk.pth").write_bytes(b"not a torch file")
+    (tmp_path / "data").mkdir()
+    result = CliRunner().invoke(vision, ["recipe", "--dataset", str(tmp_path / "data"), "--out", str(tmp_path / "o"),
+                                         "--tiny", "--work-dir", str(tmp_path / "w"), "--student-weights", str(tmp_path / "junk.pth")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "not a readable torch state dict" in lines[0]
+    assert not (tmp_path / "w" / "teacher.ckpt").exists()
+
+
+def test_the_bundle_metrics_carry_the_studio_catalog_figure(built):
+    _, spec, _ = built
+    for row in (spec["metrics"]["vision_embedder"], spec["metrics"]["models"]["teacher_raw"]["formats"]["onnx_fp32"]):
+        assert 0 <= row["studio_recall@1"] <= row["studio_recall@5"] <= 1
+    assert "studio_recall" in spec["metrics"]["protocol"]
+
+
+def _colour_embed(x):
+    return x.mean(axis=(2, 3))  # the mean of each normalised channel: a photo's colour
+
+
+def test_studio_recall_ranks_skus_by_their_studio_shot(dataset):
+    from converters.vision.data import load_serving, read_split
+    from converters.vision.studio import studio_catalog, studio_metrics
+
+    val = read_split(dataset, "val")
+    studio = studio_catalog(dataset, 32)
+    assert studio is not None and list(studio[1]) == [0, 1, 2]
+    queries = load_serving(val, 32, None)
+    assert studio_metrics(_colour_embed, studio, queries, val.labels)["studio_recall@1"] == 1.0
+    shuffled = (studio[0], np.array([1, 2, 0]))  # studio shots under the wrong SKUs: nothing is found first
+    assert studio_metrics(_colour_embed, shuffled, queries, val.labels)["studio_recall@1"] == 0.0
+    assert studio_catalog(dataset / "train", 32) is None  # no studio shots: no figure
+
+
+def test_augmented_views_keep_the_shot_and_change_its_background():
+    from converters.vision.studio import augmented_views, multi_crop
+
+    shot = np.full((1, 48, 48, 3), 250, np.uint8)
+    shot[0, 16:32, 16:32] = (200, 20, 20)
+    views = augmented_views(shot, 4, seed=3)
+    assert views.shape == (1, 5, 48, 48, 3) and np.array_equal(views[0, 0], shot[0])
+    corners = views[0, 1:, :4, :4].reshape(4, -1).mean(axis=1)
+    assert (corners < 240).any()  # the white background was replaced in some view
+    assert np.array_equal(augmented_views(shot, 4, seed=3), views)  # seeded
+    crops = multi_crop(shot)
+    assert crops.shape == (1, 7, 48, 48, 3) and np.array_equal(crops[0, 6], shot[0, :, ::-1])
+
+
+def test_the_real_iconic_images_are_one_per_fine_class():
+    from converters.vision.studio import iconic_images
+
+    root = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "grocery-store"
+    if not (root / "iconic-images-and-descriptions").is_dir():
+        pytest.skip(f"{root} is absent: the grocery photos and their studio shots live in ../shared")
+    iconic, coarse, texts = iconic_images(root)
+    assert len(iconic) == len(set(iconic.labels)) == len(coarse) == len(texts) >= 80
+    assert all(p.is_file() for p in iconic.paths) and sum(bool(t) for t in texts) >= len(texts) - 2
+
+
+def test_unseen_split_holds_out_a_fifth_of_the_classes_and_depends_on_the_seed():
+    from converters.vision.unseen import held_out_classes
+
+    labels = np.repeat(np.arange(81), 3)
+    first, again, other = (held_out_classes(labels, 0.2, s) for s in (1, 1, 2))
+    assert len(first) == 16 and np.array_equal(first, again) and not np.array_equal(first, other)
+    assert set(first) <= set(range(81))

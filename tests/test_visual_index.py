@@ -94,3 +94,42 @@ def test_unfiltered_queries_ask_for_few_neighbours_first_and_widen_later():
     assert neighbour_counts(10, 100, filtered=False) == (20, 200)
     assert neighbour_counts(10, 100, filtered=True) == (200,)
     assert neighbour_counts(100, 100, filtered=False) == (200,)  # fused with text: wide at once
+
+
+def _catalog(count: int, dims: int = 32, seed: int = 7):
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((count, dims)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors, [f"S{n}" for n in range(count)]
+
+
+def test_the_same_catalog_always_builds_a_byte_identical_index(tmp_path):
+    vectors, skus = _catalog(600)
+    for folder in ("a", "b"):
+        index_files.write_index(tmp_path / folder, "idx", vectors, skus, skus, trees=10)
+    for suffix in index_files.SUFFIXES:
+        first, second = (tmp_path / f / f"idx{suffix}" for f in ("a", "b"))
+        assert first.read_bytes() == second.read_bytes(), suffix
+
+
+def test_a_small_catalog_is_searched_exactly_and_equals_brute_force(tmp_path):
+    vectors, skus = _catalog(500)
+    index_files.write_index(tmp_path, "idx", vectors, skus, skus, trees=1)  # one tree: annoy alone would miss some
+    index = index_files.load_index(tmp_path, "idx", None, "m", None, exact_items=500)
+    assert index.searched_exactly
+    queries = np.random.default_rng(1).standard_normal((30, 32)).astype(np.float32)
+    for query in queries / np.linalg.norm(queries, axis=1, keepdims=True):
+        brute = np.argsort(-(vectors @ query), kind="stable")[:10]
+        found = index.nearest(query, 10)
+        assert [sku for sku, _ in found] == [skus[i] for i in brute]
+        assert [score for _, score in found] == pytest.approx([float(vectors[i] @ query) for i in brute], abs=1e-5)
+
+
+def test_above_the_threshold_the_index_answers_through_annoy(tmp_path):
+    vectors, skus = _catalog(200)
+    index_files.write_index(tmp_path, "idx", vectors, skus, skus, trees=1)
+    index = index_files.load_index(tmp_path, "idx", None, "m", None, exact_items=199)
+    assert not index.searched_exactly
+    query = vectors[3]
+    assert index.nearest(query, 5, search_k=10_000) == index.approximate(query, 5, 10_000)
+    assert index.nearest(query, 5)[0][0] == "S3"

@@ -211,15 +211,55 @@ def load_imagenet_mobilenet_v2(path: str | None = None) -> MobileNetV2:
     return model.eval()
 
 
-def build_student(arch: str, emb_dim: int, num_classes: int = 1000, hidden: int | None = None) -> Embedder:
-    """A fresh student embedder: ``mobilenet_v3_small`` or ``mobilenet_v3_large``.
+V3_VARIANTS = {"mobilenet_v3_small": "small", "mobilenet_v3_large": "large"}
+
+
+def load_mobilenet_v3(arch: str, path: str) -> MobileNetV3:
+    """MobileNetV3 (``mobilenet_v3_small``/``_large``) from a torchvision-layout state dict, loaded strictly.
+
+    A file that is not a state dict, or whose keys or shapes differ from torchvision's layout, raises
+    ``ValueError`` naming the missing, unexpected and mismatched keys (the first few of each).
+    """
+    net = MobileNetV3(V3_VARIANTS[arch])
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(f"{path}: not a readable torch state dict ({type(exc).__name__}: {first[:200]})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: not a state dict of tensors")
+    _check_keys(arch, path, net.state_dict(), state)
+    net.load_state_dict(state, strict=True)
+    return net
+
+
+def _check_keys(arch: str, path: str, expected: dict, given: dict) -> None:
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    mismatched = sorted(k for k in set(expected) & set(given) if tuple(expected[k].shape) != tuple(given[k].shape))
+    if not (missing or unexpected or mismatched):
+        return
+    def few(keys):
+        return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+    parts = [f"{len(missing)} missing key(s): {few(missing)}" if missing else "",
+             f"{len(unexpected)} unexpected key(s): {few(unexpected)}" if unexpected else "",
+             f"{len(mismatched)} key(s) of another shape: {few(mismatched)}" if mismatched else ""]
+    raise ValueError(f"{path} is not a torchvision {arch} state dict: " + "; ".join(p for p in parts if p))
+
+
+def build_student(arch: str, emb_dim: int, num_classes: int = 1000, hidden: int | None = None,
+                  weights: str | None = None) -> Embedder:
+    """A student embedder: ``mobilenet_v3_small`` or ``mobilenet_v3_large``, fresh or from ``weights``.
 
     The head follows torchvision's classifier shape (Linear, Hardswish, Linear) with
     ``emb_dim`` outputs instead of the class logits; ``hidden`` overrides torchvision's
-    hidden width (1024 for Small, 1280 for Large).
+    hidden width (1024 for Small, 1280 for Large). ``weights``: a torchvision-layout state dict
+    (e.g. ImageNet ``mobilenet_v3_small-047dcff4.pth``) whose backbone starts the student
+    (see :func:`load_mobilenet_v3`); the head always starts fresh.
     """
-    variant = {"mobilenet_v3_small": "small", "mobilenet_v3_large": "large"}[arch]
-    net = MobileNetV3(variant)
+    net = load_mobilenet_v3(arch, weights) if weights else MobileNetV3(V3_VARIANTS[arch])
     hidden = hidden or net.classifier[0].out_features
     head = nn.Sequential(nn.Linear(net.out_channels, hidden), nn.Hardswish(), nn.Linear(hidden, emb_dim))
     for m in head:

@@ -41,6 +41,7 @@ class Context:
     train: Split
     val: Split
     dataset: str
+    studio: tuple | None = None   # iconic studio shots (serving crops, labels) when the dataset has them
 
 
 def load_splits(dataset: str | Path, recipe, work_dir: Path) -> tuple[Split, Split]:
@@ -132,7 +133,9 @@ def stage_students(ctx: Context, tuned) -> dict:
         if arch == "pruned_mobilenet_v2":
             model, scale, epochs = student_from_teacher(tuned.features, targets), 0.25, ctx.recipe.d_epochs_from_teacher
         else:
-            model, scale, epochs = build_student(arch, targets.projection.shape[0], hidden=ctx.recipe.d_head_hidden), 1.0, ctx.recipe.d_epochs
+            model = build_student(arch, targets.projection.shape[0], hidden=ctx.recipe.d_head_hidden,
+                                  weights=ctx.recipe.student_weights or None)
+            scale, epochs = 1.0, ctx.recipe.d_epochs
         students[arch] = distill_student(model, targets, ctx.train.pixels, ctx.recipe, ctx.work_dir, arch,
                                          ctx.resume, lr_scale=scale, labels=ctx.train.labels, epochs=epochs)
         log.info("student %s distilled in %.0f s", arch, time.perf_counter() - start)
@@ -166,6 +169,7 @@ def runner(fmt: str, path: Path, threads: int = 2):
 def evaluate_model(model, name: str, ctx: Context) -> dict:
     """Export one model and measure every format: recall@1/@5, agreement with torch, size, latency."""
     from .evaluate import agreement, file_size_mb, latency_ms, retrieval_metrics, torch_embedder
+    from .studio import studio_metrics
 
     r = ctx.recipe
     files = export_all(model, name, ctx)
@@ -178,6 +182,7 @@ def evaluate_model(model, name: str, ctx: Context) -> dict:
         emb = runner(fmt, path)
         row = retrieval_metrics(emb, ctx.train.serving, ctx.train.labels, ctx.val.serving, ctx.val.labels,
                                 None, f"{name} {fmt}")
+        row.update(studio_metrics(emb, ctx.studio, ctx.val.serving, ctx.val.labels))
         row.update(agreement(reference, emb, probe, None), size_mb=file_size_mb(path))
         if r.latency:
             row.update(latency_ms(lambda t, f=fmt, p=path: runner(f, p, t), r.eval_size))
@@ -205,7 +210,9 @@ def run_pipeline(dataset: str | Path, out_dir: str | Path, recipe, work_dir: str
     work_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     train, val = load_splits(dataset, recipe, work_dir)
-    ctx = Context(recipe, work_dir, resume, train, val, str(dataset))
+    from .studio import studio_catalog
+
+    ctx = Context(recipe, work_dir, resume, train, val, str(dataset), studio_catalog(dataset, recipe.eval_size))
     raw, tuned = stage_teacher(ctx, teacher_weights)
     models = {"teacher_raw": raw, "teacher_finetuned": tuned, **stage_students(ctx, tuned)}
     results = {name: evaluate_model(model, name, ctx) for name, model in models.items()}
@@ -225,7 +232,8 @@ def summarize(results: dict, shipped: str, ctx: Context, seconds: float) -> dict
     ship = results[shipped]
     return {
         "task": "visual_search", "protocol": "SKUs ranked by the cosine to the mean vector of their catalog photos (photo_recall: by the "
-                    "nearest photo); catalog = train photos, queries = val photos",
+                    "nearest photo); catalog = train photos, queries = val photos; studio_recall: catalog = one studio "
+                    "shot per SKU (the dataset's iconic images, when it has them), same queries",
         "dataset": {"name": Path(ctx.dataset).name, "catalog_images": len(ctx.train.images),
                     "queries": len(ctx.val.images), "skus": len(ctx.train.images.names)},
         "shipped_model": shipped,

@@ -48,6 +48,8 @@ class Recipe:
     center_embedding: bool = False  # subtract the catalog mean feature (measured: raw r@1 0.608 vs 0.622)
     # student distillation (cached teacher 7x7 maps, cosine loss on centred features)
     students: tuple[str, ...] = ("mobilenet_v3_small",)
+    student_weights: str = ""       # torchvision-layout MobileNetV3 state dict starting the MobileNetV3 students
+                                    # ("": random initialisation)
     emb_dim: int = 256
     d_epochs: int = 16
     d_epochs_from_teacher: int = 6  # students initialised from the teacher's weights

@@ -30,13 +30,15 @@ def import_command(ctx, csv_path, store):
 
     from edge.api import open_node
 
-    from .importer import import_catalog
+    from .importer import CatalogImportError, import_catalog
 
     node = open_node(ctx)
     try:
         if store not in node.config["STORES"]:
             raise click.ClickException(f"this node does not serve the store {store!r} (STORES: {', '.join(node.config['STORES'])})")
         count = import_catalog(node.db(), csv_path, node.data_dir / "media" / "catalog", store)
+    except CatalogImportError as exc:
+        raise click.ClickException(f"nothing imported: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

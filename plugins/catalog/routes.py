@@ -1,4 +1,10 @@
-"""Catalog routes: list and filter items, one item, and item images, each for the request's store.
+"""Catalog routes, each for the request's store: list and filter items, one item, item images, and (admin
+key) a catalog upload.
+
+``POST /v1/catalog/import`` takes a zip (``application/zip``) holding one CSV and its images, as
+``storefront-edge catalog import`` takes a CSV and its folder (see :mod:`.upload`); a node joined to a
+hub refuses it (409 ``catalog_not_writable``: its catalog comes from the hub). The visual search index is rebuilt
+in the background, as after a sync: the old catalog and index answer until the new index is swapped in.
 
 Images are served only from inside ``<data dir>/media/catalog`` and only when they are one of the item's
 own images in this store: a SKU or file name that is ``..``, holds a slash or a NUL, or resolves (through a
@@ -19,7 +25,8 @@ from pathlib import Path
 from flask import Blueprint, request, send_file
 from pydantic import BaseModel, Field
 
-from edge.api import SQLITE_INT_MAX, NotFound, cacheable, current_node, current_store, documented, store_path, validated
+from edge.api import (SQLITE_INT_MAX, BadRequest, Conflict, NotFound, Unprocessable, UnsupportedMediaType, cacheable,
+                      current_node, current_store, documented, require_admin, store_path, validated)
 
 from . import media
 
@@ -40,6 +47,14 @@ class Item(BaseModel):
 class ItemPage(BaseModel):
     items: list[Item]
     total: int
+
+
+class Imported(BaseModel):
+    imported: int
+
+
+ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
+MAX_ZIP_BYTES = 512 * 1024 * 1024
 
 
 class ListQuery(BaseModel):
@@ -137,4 +152,40 @@ def make_blueprint() -> Blueprint:
         path, _ = _item_image(sku, name)
         return cacheable(send_file(path, conditional=False, etag=False), max_age=_max_age(), etag=f'"{media.digest_of(path)}"')
 
+    @bp.post("/import")
+    @documented("Import a catalog: a zip of one CSV and its images (admin key); every problem listed with its line, nothing imported on any",
+                auth="admin", request={"type": "string", "format": "binary"}, request_media="application/zip",
+                response=Imported, errors=(400, 409, 413, 415, 422), tags=("catalog",))
+    def import_upload():
+        require_admin()
+        if request.mimetype not in ZIP_TYPES:
+            raise UnsupportedMediaType(f"send the catalog as application/zip, not '{request.mimetype or 'nothing'}'",
+                                       details={"accepted": list(ZIP_TYPES)})
+        return jsonify({"imported": _import_upload(current_node())}), 201
+
     return bp
+
+
+def _import_upload(node) -> int:
+    import shutil
+    import sqlite3
+    import tempfile
+
+    from edge.api import read_body
+
+    from .importer import CatalogImportError
+    from .upload import ArchiveRefused, import_zip
+
+    work = Path(tempfile.mkdtemp(prefix=".upload-", dir=node.data_dir))
+    try:
+        (work / "catalog.zip").write_bytes(read_body(MAX_ZIP_BYTES))
+        return import_zip(node.db(), work / "catalog.zip", node.data_dir / "media" / "catalog", work, current_store())
+    except ArchiveRefused as exc:
+        raise BadRequest(str(exc), code="bad_archive") from None
+    except CatalogImportError as exc:
+        raise Unprocessable(f"nothing imported: {len(exc.problems)} problem(s) in the catalog", code="invalid_catalog",
+                            details={"problems": [{"line": line, "error": error} for line, error in exc.problems]}) from None
+    except sqlite3.DatabaseError as exc:
+        raise Conflict(f"this node's catalog is not writable here: {exc}", code="catalog_not_writable") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -165,7 +165,8 @@ class Indexer:
 
     def _swap(self, target: Target) -> bool:
         try:
-            loaded = index_files.load_index(self.folder, target.name, target.bundle, target.model_name, target.recipe)
+            loaded = index_files.load_index(self.folder, target.name, target.bundle, target.model_name, target.recipe,
+                                            self.config.exact_items)
         except (OSError, ValueError) as exc:
             self.problem = f"cannot load index {target.name}: {exc}"
             return False

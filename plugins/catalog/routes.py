@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flask import Blueprint, request, send_file
+from flask import Blueprint, jsonify, request, send_file
 from pydantic import BaseModel, Field
 
 from edge.api import (SQLITE_INT_MAX, BadRequest, Conflict, NotFound, Unprocessable, UnsupportedMediaType, cacheable,

@@ -111,7 +111,7 @@ def fill_events(db_path: Path, rows) -> None:
 def _catalog_rows(n_items: int):
     per = n_items // CATEGORIES
     for i in range(n_items):
-        yield {"sku": f"SKU-{i}", "title": f"Item {i} of line {i // per}", "description": f"category {i // per} product",
+        yield {"id": f"default/SKU-{i}", "store": "default", "sku": f"SKU-{i}", "title": f"Item {i} of line {i // per}", "description": f"category {i // per} product",
                "price": 1.0 + i % 50, "currency": "EUR", "category": f"C{i // per}", "in_stock": int(i % 20 != 0),
                "images": json.dumps([f"SKU-{i}/1.jpg"]), "updated_at": "2026-01-01T00:00:00+00:00"}
 

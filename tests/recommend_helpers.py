@@ -30,8 +30,9 @@ def write_catalog_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def put_catalog(db, rows: list[dict]) -> None:
-    db["catalog_items"].upsert_all(rows, pk="sku")
+def put_catalog(db, rows: list[dict], store: str = "default") -> None:
+    """Upsert ``rows`` into ``store``'s catalog (rows are keyed ``<store>/<sku>``)."""
+    db["catalog_items"].upsert_all([{**r, "id": f"{store}/{r['sku']}", "store": store} for r in rows], pk="id")
 
 
 def train_bundle(folder: Path, private_key: Path, sessions: int = 400, version: str = "1.0.0") -> Path:

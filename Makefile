@@ -56,9 +56,9 @@ $(VENV)/.stamp-run: setup.cfg | $(BIN)/python
 # without dependencies (converters/requirements-no-deps.txt says which and why; the image uses it too).
 CONVERT_NO_DEPS := converters/requirements-no-deps.txt
 
-$(VENV)/.stamp-test: setup.cfg $(CONVERT_NO_DEPS) | $(BIN)/python
+$(VENV)/.stamp-test: setup.cfg Makefile $(CONVERT_NO_DEPS) | $(BIN)/python
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[edge,voice,convert,hub,dev]'
+	$(PIP) install -e '.[edge,voice,voice-test,convert,hub,dev]'
 	$(PIP) install --no-deps -r $(CONVERT_NO_DEPS)
 	touch $@ $(VENV)/.stamp-run
 

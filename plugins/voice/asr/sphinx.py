@@ -10,7 +10,6 @@ tried here and dropped: on espeak-ng speech its phone strings were too poor to s
 
 from __future__ import annotations
 
-import hashlib
 import threading
 
 import numpy as np
@@ -51,8 +50,9 @@ class SphinxGrammarEngine:
         from .grammar import build_jsgf
 
         with self._lock:
-            key = hashlib.sha256(repr((sorted(recognizer.products), extra_sentences, id(recognizer.intents))).encode()).hexdigest()
-            if key == self._grammar_key:
+            # The intents object itself, not its id(): an id can be reused by a later object once the first is freed.
+            key = (recognizer.intents, tuple(sorted(recognizer.products)), tuple(extra_sentences))
+            if self._grammar_key is not None and key[0] is self._grammar_key[0] and key[1:] == self._grammar_key[1:]:
                 return
             text, self.dropped_words = build_jsgf(recognizer.intents, list(recognizer.products), extra_sentences, self.known_word)
             self._decoders().add_jsgf_string("kiosk", text)

@@ -57,3 +57,13 @@ export function unsay(el) {
   el.textContent = '';
   el.classList.remove('ok', 'error');
 }
+
+/** A random id kept in this tab's sessionStorage under ``key`` (made on first use; ``bytes`` random bytes, hex). */
+export function tabId(key, bytes = 12) {
+  let id = sessionStorage.getItem(key);
+  if (!id) {
+    id = [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
+    sessionStorage.setItem(key, id);
+  }
+  return id;
+}

@@ -2,7 +2,7 @@
 // "add to cart" as a 'cart' event, with this tab's session id, and shown in a strip of this session's
 // activity. Each event also carries the structured commerce fields (session_id, sku) the recommendations
 // strip and the node's recommender read.
-import { fill, h } from '../dom.js';
+import { fill, h, tabId } from '../dom.js';
 import { showImage } from '../images.js';
 
 const KEEP = 12;
@@ -10,13 +10,9 @@ const STORAGE = 'storefront-edge.activity';
 const SESSION = 'storefront-edge.session';
 const KIND_LABELS = { view: 'events.viewed', cart: 'events.carted' };
 
+/** This tab's shopping session id (the recommendation strip follows it). */
 export function sessionId() {
-  let id = sessionStorage.getItem(SESSION);
-  if (!id) {
-    id = [...crypto.getRandomValues(new Uint8Array(12))].map((b) => b.toString(16).padStart(2, '0')).join('');
-    sessionStorage.setItem(SESSION, id);
-  }
-  return id;
+  return tabId(SESSION);
 }
 
 function remembered() {

@@ -1,18 +1,13 @@
 // Voice customer service (the voice plugin): ask by recording, by a WAV file or by typing; the answer
 // shows what was heard, the intent, the answer, which speech path answered, a hand-off, and plays the reply.
-import { fill, h, say } from '../dom.js';
+import { fill, h, say, tabId } from '../dom.js';
 import { apply, language as uiLanguage } from '../i18n.js';
 import { canRecord, startRecording } from '../wav.js';
 
 const SESSION = 'storefront-edge.voice-session';
 
 function sessionId() {
-  let id = sessionStorage.getItem(SESSION);
-  if (!id) {
-    id = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');
-    sessionStorage.setItem(SESSION, id);
-  }
-  return id;
+  return tabId(SESSION, 8);
 }
 
 function language() {

@@ -10,7 +10,8 @@ plugin's command module can import it when the command line starts).
   ``validated``, ``require_admin()`` (an admin-only plugin route), ``documented`` (describe a route for ``/openapi.json``), and the bounds ``SQLITE_INT_MAX``
   (the largest integer a query parameter may carry) and ``MAX_PRICE``;
 - stores (CDN edge mode, :mod:`edge.stores`): ``current_store()`` (the store a request is for: scope every
-  per-store row by it), ``is_store_id(text)``, ``store_path(path)`` (a ``/v1/...`` URL in the form the request named its store) and
+  per-store row by it), ``is_store_id(text)``, ``store_path(path)`` (a ``/v1/...`` URL in the form the request named its store),
+  ``rebuild_per_store(db, ...)`` (a migration re-keying a table's rows ``<store>/<key>``) and
   ``cacheable(payload_or_response, ...)`` (ETag, ``Cache-Control``, ``Vary`` and 304 for an answer a cache may keep);
 - writing the store: ``write_transaction(db)`` (``BEGIN IMMEDIATE`` with retries, writers queued: never
   "database is locked" under a burst); ``sha256_file(path)`` (a file's digest, as bundle manifests record it);
@@ -35,6 +36,7 @@ _WHERE = {
     "write_transaction": "edge.store", "sha256_file": "edge.bundles.builder",
     "connect": "edge.store", "migrate": "edge.store",
     "current_store": "edge.stores", "store_path": "edge.stores", "is_store_id": "edge.stores",
+    "rebuild_per_store": "edge.stores",
     "cacheable": "edge.caching",
     "require_admin": "edge.auth",
     "ApiError": "edge.errors", "BadRequest": "edge.errors", "NotFound": "edge.errors", "Conflict": "edge.errors",

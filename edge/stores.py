@@ -102,6 +102,22 @@ def current_store() -> str:
     raise ApiError("no store is chosen outside a store-scoped request", code="store_required", status=400)
 
 
+def rebuild_per_store(db, table: str, create: str, columns: str, old_key: str, own_key: str | None = None) -> None:
+    """Re-create ``table`` keyed by ``id`` = ``<store>/<old key>`` (a migration to per-store rows, CDN edge mode).
+
+    Its rows so far belong to the store ``default``. ``create`` is the new table's ``CREATE TABLE`` (with ``id``
+    and ``store``), ``columns`` the columns copied as they are; ``own_key``, when given, is the new column that
+    keeps the old key (``faq_id`` keeps a FAQ entry's ``id``).
+    """
+    kept = f"{own_key}, {columns}" if own_key else columns
+    source = f"{old_key}, {columns}" if own_key else columns
+    db.execute(f"ALTER TABLE [{table}] RENAME TO [_{table}_single]")
+    db.execute(create)
+    db.execute(f"INSERT INTO [{table}] (id, store, {kept}) SELECT '{DEFAULT_STORE}/' || {old_key}, '{DEFAULT_STORE}', "
+               f"{source} FROM [_{table}_single]")
+    db.execute(f"DROP TABLE [_{table}_single]")
+
+
 def store_path(path: str) -> str:
     """``path`` (``/v1/...``) in the form the request named its store: prefixed, or plain on a one-store node."""
     if has_request_context() and requested_store() is not None:

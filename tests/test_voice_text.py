@@ -149,17 +149,21 @@ def test_the_hub_lists_open_hand_off_tickets(tmp_path, runner):
     store = open_store(hub_dir, None)
     try:
         store.db()["voice_tickets"].insert_all([
-            {"id": "01B", "session_id": "s-2", "reason": "angry_wording", "transcript": "useless", "context": "{}",
+            {"id": "01B", "store": "default", "session_id": "s-2", "reason": "angry_wording", "transcript": "useless", "context": "{}",
              "status": "closed", "created_at": "2026-12-01T10:00:00Z"},
-            {"id": "01A", "session_id": "s-1", "reason": "asked_for_person", "transcript": "a person please",
-             "context": "{}", "status": "open", "created_at": "2026-12-01T09:00:00Z"}])
+            {"id": "01A", "store": "default", "session_id": "s-1", "reason": "asked_for_person", "transcript": "a person please",
+             "context": "{}", "status": "open", "created_at": "2026-12-01T09:00:00Z"},
+            {"id": "01C", "store": "north", "session_id": "s-3", "reason": "asked_for_person", "transcript": "help",
+             "context": "{}", "status": "open", "created_at": "2026-12-01T11:00:00Z"}])
     finally:
         store.close()
     result = runner.invoke(cli, ["hub", "voice-tickets", "--data-dir", str(hub_dir)])
     assert result.exit_code == 0, result.output
-    assert [json.loads(line)["id"] for line in result.output.splitlines()] == ["01A"]
+    assert [json.loads(line)["id"] for line in result.output.splitlines()] == ["01A", "01C"]
     everything = runner.invoke(cli, ["hub", "voice-tickets", "--all", "--data-dir", str(hub_dir)]).output.splitlines()
-    assert [json.loads(line)["id"] for line in everything] == ["01A", "01B"]
+    assert [json.loads(line)["id"] for line in everything] == ["01A", "01B", "01C"]
+    north = runner.invoke(cli, ["hub", "voice-tickets", "--store", "north", "--data-dir", str(hub_dir)]).output.splitlines()
+    assert [(json.loads(line)["id"], json.loads(line)["store"]) for line in north] == [("01C", "north")]
 
 
 @pytest.mark.parametrize("amplitude, pitch, upset", [(0.9, 300.0, True), (0.05, 300.0, False), (0.9, 120.0, False)])

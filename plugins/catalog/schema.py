@@ -23,14 +23,6 @@ def create_stock_levels(db):
     db["stock_levels"].create({"sku": str, "on_hand": int}, pk="sku", not_null={"on_hand"}, defaults={"on_hand": 0})
 
 
-def _rebuild_per_store(db, table: str, columns: str, create: str) -> None:
-    """Re-create ``table`` keyed by ``id`` = ``<store>/<sku>``; its rows so far belong to the store ``default``."""
-    db.execute(f"ALTER TABLE [{table}] RENAME TO [_{table}_single]")
-    db.execute(create)
-    db.execute(f"INSERT INTO [{table}] (id, store, {columns}) SELECT 'default/' || sku, 'default', {columns} FROM [_{table}_single]")
-    db.execute(f"DROP TABLE [_{table}_single]")
-
-
 @migrations()
 def scope_catalog_by_store(db):
     """One catalog per store (CDN edge mode): every row carries its ``store``; the key is ``<store>/<sku>``.
@@ -38,14 +30,16 @@ def scope_catalog_by_store(db):
     The key stays one column, so sync, publication and capture need nothing new, and the store a change
     belongs to can be read from its key alone (a deletion carries only its key).
     """
+    from edge.api import rebuild_per_store
+
     columns = "sku, title, description, price, currency, category, in_stock, images, updated_at"
-    _rebuild_per_store(db, "catalog_items", columns, (
+    rebuild_per_store(db, "catalog_items", (
         "CREATE TABLE [catalog_items] ([id] TEXT PRIMARY KEY NOT NULL, [store] TEXT NOT NULL DEFAULT 'default', [sku] TEXT NOT NULL, "
         "[title] TEXT NOT NULL, [description] TEXT DEFAULT '', [price] FLOAT, [currency] TEXT DEFAULT 'EUR', "
-        "[category] TEXT, [in_stock] INTEGER DEFAULT 1, [images] TEXT DEFAULT '[]', [updated_at] TEXT)"))
+        "[category] TEXT, [in_stock] INTEGER DEFAULT 1, [images] TEXT DEFAULT '[]', [updated_at] TEXT)"), columns, "sku")
     db.execute("CREATE UNIQUE INDEX idx_catalog_items_store_sku ON catalog_items (store, sku)")
     db.execute("CREATE INDEX idx_catalog_items_store_category ON catalog_items (store, category)")
-    _rebuild_per_store(db, "stock_levels", "sku, on_hand", (
+    rebuild_per_store(db, "stock_levels", (
         "CREATE TABLE [stock_levels] ([id] TEXT PRIMARY KEY NOT NULL, [store] TEXT NOT NULL DEFAULT 'default', "
-        "[sku] TEXT NOT NULL, [on_hand] INTEGER NOT NULL DEFAULT 0)"))
+        "[sku] TEXT NOT NULL, [on_hand] INTEGER NOT NULL DEFAULT 0)"), "sku, on_hand", "sku")
     db.execute("CREATE UNIQUE INDEX idx_stock_levels_store_sku ON stock_levels (store, sku)")

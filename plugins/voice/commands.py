@@ -41,13 +41,14 @@ def hub_group():
 @hub_group.command("voice-tickets")
 @hub_options
 @click.option("--all", "show_all", is_flag=True, help="Closed tickets too.")
-def voice_tickets(hub_dir, database_url, show_all):
-    """List the open hand-off tickets every store has sent (JSON lines, oldest first)."""
+@click.option("--store", "stores", multiple=True, help="Only this store's tickets (repeatable; default: every store).")
+def voice_tickets(hub_dir, database_url, show_all, stores):
+    """List the open hand-off tickets every store has sent (JSON lines, oldest first; each names its store)."""
     store = open_hub_store(hub_dir, database_url)
     try:
         rows = sorted(store.rows("voice_tickets"), key=lambda r: r.get("created_at") or "")
     finally:
         store.close()
     for row in rows:
-        if show_all or row.get("status", "open") == "open":
+        if (show_all or row.get("status", "open") == "open") and (not stores or row.get("store", "default") in stores):
             click.echo(json.dumps(row, ensure_ascii=False, sort_keys=True))

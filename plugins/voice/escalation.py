@@ -4,6 +4,8 @@ A turn is escalated for: an explicit request (intent ``HumanAgent``), angry word
 and high-pitched speech: both prosody cues together), or repeated failure in one session
 (``failures_before_handoff`` turns not understood in a row). A single not-understood turn is answered
 with what the kiosk can do (rejected, not escalated): one misheard question should not page a person.
+
+Turns and tickets carry the store of the request (CDN edge mode); a session's failures count within its store.
 """
 
 from __future__ import annotations
@@ -51,9 +53,11 @@ def _now() -> str:
 
 def recent_failures(db, session_id: str) -> int:
     """Not-understood turns in a row at the end of ``session_id`` (since its last understood or escalated turn)."""
+    from .knowledge import request_store
+
     count = 0
-    for intent, escalated in db.execute("SELECT intent, escalated FROM voice_turns WHERE session_id = ? "
-                                        "ORDER BY created_at DESC, id DESC LIMIT 20", [session_id]):
+    for intent, escalated in db.execute("SELECT intent, escalated FROM voice_turns WHERE store = ? AND session_id = ? "
+                                        "ORDER BY created_at DESC, id DESC LIMIT 20", [request_store(), session_id]):
         if intent or escalated:
             break
         count += 1
@@ -64,8 +68,10 @@ def open_ticket(db, session_id: str, reason: str, transcript: str, context: dict
     """Store a hand-off ticket (synced to the hub); return its id."""
     from ulid import ULID
 
+    from .knowledge import request_store
+
     ticket_id = str(ULID())
-    db["voice_tickets"].insert({"id": ticket_id, "session_id": session_id, "reason": reason, "transcript": transcript,
+    db["voice_tickets"].insert({"id": ticket_id, "store": request_store(), "session_id": session_id, "reason": reason, "transcript": transcript,
                                 "context": json.dumps(context, ensure_ascii=False), "status": "open",
                                 "created_at": _now()})
     return ticket_id
@@ -75,8 +81,10 @@ def log_turn(db, record: dict) -> str:
     """Store one turn (synced to the hub); return its id."""
     from ulid import ULID
 
+    from .knowledge import request_store
+
     turn_id = str(ULID())
-    row = {"id": turn_id, "created_at": _now(), **record}
+    row = {"id": turn_id, "store": request_store(), "created_at": _now(), **record}
     for key in ("slots", "timings"):
         row[key] = json.dumps(row.get(key) or {}, ensure_ascii=False)
     db["voice_turns"].insert(row)

@@ -3,6 +3,11 @@
 FAQ matching scores each entry of the caller's language by word overlap (a keyword match: the entry's
 question and keywords against the utterance, Jaccard-like, with Chinese scored per character). A sentence
 encoder in the voice bundle, when one is active, replaces the score by a cosine (see :mod:`.encoder`).
+
+Everything here is per store (CDN edge mode): each reader takes ``store`` and, when it is not given, reads
+the store of the current request (:func:`request_store`), so an answer on ``/v1/stores/B/voice/text`` uses
+store B's catalog, stock, facts, FAQ and orders only. A FAQ entry's ``id`` and an order's ``id`` are their own
+keys within the store (``parking-en``, ``4711``), not the table's ``<store>/<key>``.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ def request_store() -> str:
         return "default"
 
 
-def products(db, language: str, store: str = "default") -> dict:
+def products(db, language: str, store: str | None = None) -> dict:
     """{spoken product name: sku}: the store's catalog titles (words split on dashes too) and ``alias`` /
     ``name_zh`` facts."""
+    store = store or request_store()
     names: dict[str, str] = {}
     if language != "zh" and db["catalog_items"].exists():
         for sku, title in db.execute("SELECT sku, title FROM catalog_items WHERE store = ?", [store]):
@@ -34,7 +40,7 @@ def products(db, language: str, store: str = "default") -> dict:
             if spoken:
                 names.setdefault(spoken, sku)
     relation = "name_zh" if language == "zh" else "alias"
-    for sku, name in db.execute("SELECT subject, object FROM voice_facts WHERE relation = ?", [relation]):
+    for sku, name in db.execute("SELECT subject, object FROM voice_facts WHERE store = ? AND relation = ?", [store, relation]):
         names[_spoken(name) if language != "zh" else name.strip()] = sku
     return names
 
@@ -44,8 +50,9 @@ def _spoken(title: str) -> str:
     return " ".join(dict.fromkeys(words))  # "Oatly Oat Milk Oat-Milk" -> "oatly oat milk"
 
 
-def product(db, sku: str, store: str = "default") -> dict | None:
+def product(db, sku: str, store: str | None = None) -> dict | None:
     """The store's catalog row of ``sku`` with its stock on hand (``None`` if unknown)."""
+    store = store or request_store()
     if not db["catalog_items"].exists():
         return None
     row = db.execute("SELECT sku, title, price, currency, in_stock FROM catalog_items WHERE store = ? AND sku = ?",
@@ -59,25 +66,28 @@ def product(db, sku: str, store: str = "default") -> dict | None:
     return item
 
 
-def fact(db, subject: str, relation: str, language: str = "en") -> str | None:
-    """The object of (subject, relation) in ``language`` (English as the fallback)."""
+def fact(db, subject: str, relation: str, language: str = "en", store: str | None = None) -> str | None:
+    """The store's object of (subject, relation) in ``language`` (English as the fallback)."""
+    store = store or request_store()
     for lang in dict.fromkeys((language, "en")):
-        row = db.execute("SELECT object FROM voice_facts WHERE subject = ? AND relation = ? AND lang = ? ORDER BY id LIMIT 1",
-                         [subject, relation, lang]).fetchone()
+        row = db.execute("SELECT object FROM voice_facts WHERE store = ? AND subject = ? AND relation = ? AND lang = ? "
+                         "ORDER BY fact_id LIMIT 1", [store, subject, relation, lang]).fetchone()
         if row:
             return row[0]
     return None
 
 
-def order(db, order_id: str) -> dict | None:
-    """The order row (status, detail) or ``None``."""
-    row = db.execute("SELECT id, status, detail FROM voice_orders WHERE id = ?", [str(order_id)]).fetchone()
+def order(db, order_id: str, store: str | None = None) -> dict | None:
+    """The store's order ``order_id`` (id, status, detail) or ``None``."""
+    row = db.execute("SELECT order_id, status, detail FROM voice_orders WHERE store = ? AND order_id = ?",
+                     [store or request_store(), str(order_id)]).fetchone()
     return dict(zip(("id", "status", "detail"), row)) if row else None
 
 
-def faq_entries(db, language: str) -> list[dict]:
-    """Every FAQ entry of ``language``."""
-    cursor = db.execute("SELECT id, question, answer, keywords FROM voice_faq WHERE lang = ? ORDER BY id", [language])
+def faq_entries(db, language: str, store: str | None = None) -> list[dict]:
+    """Every FAQ entry of the store in ``language``."""
+    cursor = db.execute("SELECT faq_id, question, answer, keywords FROM voice_faq WHERE store = ? AND lang = ? ORDER BY faq_id",
+                        [store or request_store(), language])
     return [dict(zip(("id", "question", "answer", "keywords"), row)) for row in cursor]
 
 

@@ -35,8 +35,10 @@ def migrations():
 
 @hookimpl
 def synced_tables():
-    owned = [SyncedTable(name, direction="hub_to_edge", policy="hub_owned") for name in schema.HUB_OWNED]
-    return owned + [SyncedTable(name, direction="edge_to_hub", policy="append_only") for name in schema.EDGE_TO_HUB]
+    owned = [SyncedTable(name, direction="hub_to_edge", policy="hub_owned", store_column="store", store_key=own)
+             for name, own in schema.OWN_KEYS.items()]
+    return owned + [SyncedTable(name, direction="edge_to_hub", policy="append_only", store_column="store")
+                    for name in schema.EDGE_TO_HUB]
 
 
 def voice_bundle(node):
@@ -96,11 +98,14 @@ def blueprint(node):
 @hookimpl
 def load_demo(node, models_dir):
     data = json.loads(DEMO.read_text(encoding="utf-8"))
-    db = node.db()
+    db, stores = node.db(), node.config["STORES"]
     with write_transaction(db):
         for table, rows in data.items():
-            db[table].upsert_all(rows, pk="id")
-    return f"voice: {sum(len(rows) for rows in data.values())} knowledge rows (facts, FAQ, orders)"
+            own = schema.OWN_KEYS[table]
+            db[table].upsert_all(({**{k: v for k, v in row.items() if k != "id"}, "id": f"{store}/{row['id']}",
+                                   "store": store, own: row["id"]} for store in stores for row in rows), pk="id")
+    count = sum(len(rows) for rows in data.values())
+    return f"voice: {count} knowledge rows (facts, FAQ, orders)" + (f" in each of {len(stores)} stores" if len(stores) > 1 else "")
 
 
 @hookimpl

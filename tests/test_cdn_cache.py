@@ -125,7 +125,7 @@ def test_two_nodes_synced_with_one_hub_answer_the_same_catalog_with_the_same_eta
                                    {"store": "south", "sku": "A1", "title": "Apple south", "price": 3.0}])
     folders = []
     for name in ("pop-1", "pop-2"):
-        edge = make_edge(tmp_path / name, register(hub, name), STORES="north,south", PLUGINS=["catalog", "events"])
+        edge = make_edge(tmp_path / name, register(hub, name, stores="north,south"), STORES="north,south", PLUGINS=["catalog", "events"])
         assert sync_once(node_of(edge), FlaskTransport(hub))["pulled"] == 3
         node_of(edge).close()
         folders.append(tmp_path / name)

@@ -6,6 +6,7 @@ given to ``hub serve`` in the environment and to the admin commands as ``--datab
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -37,14 +38,14 @@ def admin(hub_dir, url, *args) -> str:
                           timeout=60, check=True).stdout
 
 
-@pytest.fixture
-def hub_server(tmp_path, hub_backend):
-    hub_dir, port = tmp_path / "hub", free_port()
-    token = admin(hub_dir, hub_backend.url, "register-node", "store-1", "--group", "stores").strip()
+@contextlib.contextmanager
+def running_hub(hub_dir: Path, database_url: str | None, log_path: Path):
+    """``storefront-edge hub serve`` (gunicorn, 2 workers) on a free loopback port; yields its base URL."""
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "STOREFRONT_EDGE_HUB_DATABASE_URL"}
-    if hub_backend.url:
-        env["STOREFRONT_EDGE_HUB_DATABASE_URL"] = hub_backend.url
-    log = open(tmp_path / "hub.log", "w+")
+    if database_url:
+        env["STOREFRONT_EDGE_HUB_DATABASE_URL"] = database_url
+    log = open(log_path, "w+")
     process = subprocess.Popen([*CLI, "hub", "serve", "--port", str(port), "--workers", "2", "--data-dir", str(hub_dir)],
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -57,11 +58,19 @@ def hub_server(tmp_path, hub_backend):
                 time.sleep(0.1)
         else:
             pytest.fail("the hub did not start")
-        yield url, token, hub_dir, hub_backend.url
+        yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture
+def hub_server(tmp_path, hub_backend):
+    hub_dir = tmp_path / "hub"
+    token = admin(hub_dir, hub_backend.url, "register-node", "store-1", "--group", "stores").strip()
+    with running_hub(hub_dir, hub_backend.url, tmp_path / "hub.log") as url:
+        yield url, token, hub_dir, hub_backend.url
 
 
 def test_edge_syncs_through_a_real_gunicorn_hub(hub_server, tmp_path):

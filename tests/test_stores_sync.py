@@ -18,8 +18,8 @@ def _catalog(app) -> list[tuple]:
 
 def test_each_node_pulls_only_its_stores_rows(hub, tmp_path):
     publish(hub, "catalog_items", CATALOG)
-    both = make_edge(tmp_path / "both", register(hub, "pop-1"), STORES="north,south")
-    west = make_edge(tmp_path / "west", register(hub, "pop-2"), STORES="west")
+    both = make_edge(tmp_path / "both", register(hub, "pop-1", stores="north,south"), STORES="north,south")
+    west = make_edge(tmp_path / "west", register(hub, "pop-2", stores="west"), STORES="west")
     for edge in (both, west):
         sync_once(node_of(edge), FlaskTransport(hub))  # the first pull is a snapshot
     assert _catalog(both) == [("north/A1", "north", "A1", 1.0), ("south/A1", "south", "A1", 3.0)]
@@ -37,7 +37,7 @@ def test_each_node_pulls_only_its_stores_rows(hub, tmp_path):
 
 
 def test_events_reach_the_hub_with_their_store(hub, tmp_path):
-    edge = make_edge(tmp_path / "edge", register(hub, "pop-1"), STORES="north,south", CLIENT_KEY="k")
+    edge = make_edge(tmp_path / "edge", register(hub, "pop-1", stores="north,south"), STORES="north,south", CLIENT_KEY="k")
     client = edge.test_client()
     for store in ("north", "south", "south"):
         answer = client.post(f"/v1/stores/{store}/events", json={"kind": "view", "payload": {"sku": "A1"}},

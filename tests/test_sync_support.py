@@ -52,9 +52,9 @@ def hub_store(hub_app):
     return hub_app.extensions["storefront_edge_hub"]["store"]
 
 
-def register(hub_app, name: str, group: str = "stores") -> str:
-    """Register a node directly in the hub's store; return its token."""
-    return hub_store(hub_app).register_node(name, group)
+def register(hub_app, name: str, group: str = "stores", stores=None) -> str:
+    """Register a node directly in the hub's store, granted ``stores`` (default ``default``); return its token."""
+    return hub_store(hub_app).register_node(name, group, stores)
 
 
 def make_edge(folder: Path, token: str | None = None, **config):

@@ -94,8 +94,8 @@ def test_the_hub_sends_each_node_its_stores_knowledge_and_receives_turns_with_th
     publish(hub, "catalog_items", CATALOG)
     publish(hub, "voice_faq", FAQ)
     publish(hub, "voice_orders", ORDERS)
-    north = make_edge(tmp_path / "n", register(hub, "pop-n"), PLUGINS=["catalog", "voice"], STORES="north", CLIENT_KEY="k")
-    south = make_edge(tmp_path / "s", register(hub, "pop-s"), PLUGINS=["catalog", "voice"], STORES="south")
+    north = make_edge(tmp_path / "n", register(hub, "pop-n", stores="north"), PLUGINS=["catalog", "voice"], STORES="north", CLIENT_KEY="k")
+    south = make_edge(tmp_path / "s", register(hub, "pop-s", stores="south"), PLUGINS=["catalog", "voice"], STORES="south")
     for edge in (north, south):
         sync_once(node_of(edge), FlaskTransport(hub))
     assert [r["id"] for r in node_of(north).db()["voice_faq"].rows] == ["north/parking-en"]

@@ -48,13 +48,28 @@ def hub_serve(host, port, workers, hub_dir, database_url):
     serve(host, port, workers, {"DATA_DIR": str(hub_dir.resolve()), "DATABASE_URL": database_url})
 
 
+stores_option = click.option("--stores", help="The stores the node may sync, comma-separated (CDN edge mode; "
+                             "default: the store 'default', a node of one store).")
+
+
 @hub.command("register-node")
 @click.argument("name")
 @click.option("--group", "group", required=True, help="Rollout group of the node (e.g. a region or 'canary').")
+@stores_option
 @hub_options
-def hub_register(name, group, hub_dir, database_url):
-    """Register node NAME and print its token (shown only this once; the hub keeps a hash)."""
-    click.echo(_open(hub_dir, database_url).register_node(name, group))
+def hub_register(name, group, stores, hub_dir, database_url):
+    """Register node NAME, granted --stores, and print its token (shown only this once; the hub keeps a hash)."""
+    click.echo(_open(hub_dir, database_url).register_node(name, group, stores))
+
+
+@hub.command("grant")
+@click.argument("name")
+@click.option("--stores", required=True, help="Every store the node may sync from now on, comma-separated.")
+@hub_options
+def hub_grant(name, stores, hub_dir, database_url):
+    """Replace the stores node NAME may sync: its X-Stores must stay within them (403 otherwise)."""
+    granted = _open(hub_dir, database_url).grant_stores(name, stores)
+    click.echo(f"{name}: {','.join(granted)}")
 
 
 @hub.command("nodes")
@@ -63,15 +78,16 @@ def hub_nodes(hub_dir, database_url):
     """List registered nodes with their stores and the version each serves of every bundle name."""
     for node in _open(hub_dir, database_url).status():
         bundles = ",".join(f"{name}@{version}" for name, version in node["bundles"].items()) or "-"
-        stores = ",".join(node["stores"]) or "-"
-        click.echo(f"{node['name']}\tgroup={node['grp']}\tlast_seen={node['last_seen'] or '-'}\tstores={stores}\tbundles={bundles}")
+        stores, granted = ",".join(node["stores"]) or "-", ",".join(node["granted_stores"])
+        click.echo(f"{node['name']}\tgroup={node['grp']}\tlast_seen={node['last_seen'] or '-'}\tstores={stores}"
+                   f"\tgranted={granted}\tbundles={bundles}")
 
 
 @hub.command("status")
 @hub_options
 def hub_status(hub_dir, database_url):
-    """The hub's sync state and notices (a restore from a backup), and per node: last seen, its stores, cursor lag,
-    its version of every bundle name and its group's targets (JSON)."""
+    """The hub's sync state and notices (a restore from a backup), and per node: last seen, its stores (granted and
+    last named), cursor lag, its version of every bundle name and its group's targets (JSON)."""
     store = _open(hub_dir, database_url)
     click.echo(json.dumps({"hub": store.hub_state(), "nodes": store.status()}, indent=2))
 

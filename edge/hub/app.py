@@ -1,7 +1,8 @@
 """The hub's Flask app factory: ``create_hub_app(config)``; gunicorn serves it (``storefront-edge hub serve``).
 
 Nodes authenticate with ``Authorization: Bearer <node>.<secret>`` (issued once by ``hub register-node``,
-stored hashed, compared in constant time); admins with the hub's ``ADMIN_KEY`` (loopback only when unset).
+stored hashed, compared in constant time) and act only for the stores the operator granted them (``X-Stores``
+within the grant, see :mod:`edge.hub.base`); admins with the hub's ``ADMIN_KEY`` (loopback only when unset).
 Deltas travel as ``application/zstd`` bodies; routes, media type and headers come from :mod:`edge.sync.protocol`.
 A pull names the delta formats the edge reads (``X-Delta-Formats``); the hub answers in the newest it writes,
 format ``/2`` to an edge that names none (406 ``unsupported_format`` when it writes none of them).
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, Response, current_app, jsonify, request, send_file
+from flask import Flask, Response, current_app, g, jsonify, request, send_file
 from pydantic import BaseModel
 
 from edge import auth, errors
@@ -21,7 +22,7 @@ from edge.openapi import build_document, documented
 from edge.sync import protocol
 from edge.sync.protocol import ROUTES
 
-from .base import HubStore, parse_stores_header, parse_versions
+from .base import HubStore, acting_stores, granted_stores, parse_versions
 
 DEFAULTS = {"DATA_DIR": "./var/hub", "DATABASE_URL": None, "ADMIN_KEY": None, "PLUGINS": None, "EXTRA_PLUGINS": (),
             "MAX_CONTENT_LENGTH": 256 * 1024 * 1024, "LOOPBACK_ONLY_WITHOUT_KEYS": True}
@@ -31,6 +32,11 @@ MAX_INT = (1 << 63) - 1
 class RegisterNode(BaseModel):
     name: str
     group: str
+    stores: list[str] | None = None  # the stores the node may sync (default: the store ``default``)
+
+
+class GrantStores(BaseModel):
+    stores: list[str]
 
 
 def hub_store() -> HubStore:
@@ -45,9 +51,9 @@ def _node() -> dict:
         raise errors.Unauthorized("missing node token: send 'Authorization: Bearer <token>'", code="missing_token")
     store = hub_store()
     node = store.authenticate(token.strip())
+    g.hub_stores = acting_stores(node, request.headers.get(protocol.STORES_HEADER))
     store.touch(node["name"], request.headers.get(protocol.BUNDLE_HEADER),
-                bundle_versions=parse_versions(request.headers.get(protocol.BUNDLES_HEADER)),
-                stores=parse_stores_header(request.headers.get(protocol.STORES_HEADER)))
+                bundle_versions=parse_versions(request.headers.get(protocol.BUNDLES_HEADER)), stores=g.hub_stores)
     return node
 
 
@@ -71,9 +77,8 @@ def _pull_request() -> protocol.PullRequest:
     if chosen is None:
         raise errors.ApiError(f"this hub writes delta formats {', '.join(protocol.WRITES)}; the edge reads {accepted}",
                               code="unsupported_format", status=406)
-    stores = parse_stores_header(request.headers.get(protocol.STORES_HEADER))
     return protocol.PullRequest(_int_arg("since", 0), request.args.get("epoch") or None, _int_arg("mark_seq", None),
-                                _int_arg("mark_hlc", None), chosen, tuple(stores) if stores is not None else None)
+                                _int_arg("mark_hlc", None), chosen, tuple(g.hub_stores))
 
 
 PUBLISH_TYPES = {"application/x-ndjson": "jsonl", "application/jsonl": "jsonl", "text/csv": "csv"}
@@ -111,7 +116,7 @@ def _register_sync_routes(app: Flask) -> None:
         node = _node()
         if request.mimetype not in protocol.MEDIA_TYPES:
             raise errors.UnsupportedMediaType(f"expected {protocol.MEDIA_TYPE}, got '{request.mimetype or 'nothing'}'")
-        return jsonify(hub_store().push(request.get_data(cache=False), node["name"]))
+        return jsonify(hub_store().push(request.get_data(cache=False), node["name"], g.hub_stores))
 
     @app.get(ROUTES["pull"])
     @documented("Pull hub changes after a cursor (204 when up to date)", auth="node",
@@ -144,8 +149,18 @@ def _register_admin_routes(app: Flask) -> None:
     def register():
         auth.require(auth.ADMIN)
         body = validated(RegisterNode, json_body())
-        token = hub_store().register_node(body.name, body.group)
-        return jsonify({"name": body.name, "group": body.group, "token": token}), 201
+        store = hub_store()
+        token = store.register_node(body.name, body.group, body.stores)
+        granted = granted_stores(store.node_row(body.name))
+        return jsonify({"name": body.name, "group": body.group, "stores": granted, "token": token}), 201
+
+    @app.put("/v1/hub/nodes/<name>/stores")
+    @documented("Replace the stores a node may sync (its X-Stores must stay within them)", auth="admin",
+                request=GrantStores, errors=(404, 415, 422), tags=("admin",))
+    def grant(name):
+        auth.require(auth.ADMIN)
+        body = validated(GrantStores, json_body())
+        return jsonify({"name": name, "stores": hub_store().grant_stores(name, body.stores)})
 
     @app.post("/v1/hub/tables/<table>/publish")
     @documented("Publish rows of a hub-owned table (upserts and deletes) to every edge; every bad row is reported",

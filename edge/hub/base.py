@@ -10,6 +10,14 @@ Bundles roll out per name: a group has at most one target version of each bundle
 (``hub_rollout_targets``), and each node reports the version it serves of every name
 (``X-Bundle-Versions``, kept in ``hub_nodes.bundle_versions``). Any hub-owned table is published through
 one operation, :meth:`HubStore.publish` (rows checked by :mod:`edge.hub.publish`).
+
+Stores (CDN edge mode) are bound to a node by the operator, never by the node: ``hub register-node NAME
+--stores a,b`` (or ``hub grant NAME --stores a,b`` later) records the stores the node may sync
+(``hub_nodes.granted_stores``; the store ``default`` when none is named, a node of one store). Every sync
+request acts for the stores its ``X-Stores`` header names, each of them granted (403 ``store_not_granted``
+otherwise: nothing is sent or accepted), or for every granted store without the header; a pull gets the rows
+of those stores only and a push with a change of another store's row is refused whole. Nodes registered
+before grants existed keep the stores they had last reported (or ``default``).
 """
 
 from __future__ import annotations
@@ -89,13 +97,36 @@ def rollout_answer(targets: list[dict]) -> dict:
     return {"bundles": targets, "version": one["version"], "digest": one["digest"]}
 
 
-def parse_stores_header(header: str | None) -> list[str] | None:
-    """The store ids of an ``X-Stores`` header (``None`` when absent; ids that are not store ids are dropped)."""
-    from edge.stores import is_store_id
+def checked_stores(stores) -> list[str]:
+    """The store ids an operator grants a node (``"a,b"`` or a list): 422 ``bad_store`` for a malformed one."""
+    from edge.stores import parse_stores
 
+    try:
+        return parse_stores(stores)
+    except ValueError as exc:
+        raise Unprocessable(str(exc).replace("STORES: ", ""), code="bad_store") from None
+
+
+def granted_stores(node: dict) -> list[str]:
+    """The stores an operator granted ``node`` (at registration or with ``hub grant``)."""
+    from edge.stores import DEFAULT_STORE
+
+    return json.loads(node.get("granted_stores") or "null") or [DEFAULT_STORE]
+
+
+def acting_stores(node: dict, header: str | None) -> list[str]:
+    """The stores a sync request of ``node`` acts for: every store its ``X-Stores`` header names, each granted to
+    the node (403 ``store_not_granted`` otherwise), or every granted store when it sends no header."""
+    granted = granted_stores(node)
     if header is None:
-        return None
-    return [s for s in (p.strip() for p in header.split(",")[:1000]) if is_store_id(s)]
+        return granted
+    named = list(dict.fromkeys(p.strip() for p in header[:65536].split(",") if p.strip()))
+    refused = [s for s in named if s not in granted]
+    if refused or not named:
+        raise Forbidden("the node names stores it was not granted: ask the hub's operator "
+                        "(storefront-edge hub grant NODE --stores ...)", code="store_not_granted",
+                        details={"not_granted": [s[:64] for s in refused[:20]], "granted": granted})
+    return named
 
 
 def node_summary(node: dict, top: int, targets: dict) -> dict:
@@ -103,6 +134,7 @@ def node_summary(node: dict, top: int, targets: dict) -> dict:
     node = dict(node)
     versions = json.loads(node.pop("bundle_versions", None) or "{}")
     node["stores"] = json.loads(node.get("stores") or "[]")
+    node["granted_stores"] = granted_stores(node)
     group_targets = targets.get(node["grp"], {})
     return {**node, "bundles": versions, "targets": group_targets, "cursor_lag": max(0, top - (node["pulled_seq"] or 0)),
             "target_version": next(iter(group_targets.values())) if len(group_targets) == 1 else None}
@@ -193,8 +225,13 @@ class HubStore(abc.ABC):
 
     # -- nodes ------------------------------------------------------------------------------------
     @abc.abstractmethod
-    def register_node(self, name: str, group: str) -> str:
-        """Register node ``name`` in ``group``; return its token (shown once, stored hashed)."""
+    def register_node(self, name: str, group: str, stores=None) -> str:
+        """Register node ``name`` in ``group``, granted ``stores`` (default: the store ``default``); return its
+        token (shown once, stored hashed)."""
+
+    @abc.abstractmethod
+    def grant_stores(self, name: str, stores) -> list[str]:
+        """Replace the stores node ``name`` may sync (404 ``unknown_node``); return them."""
 
     @abc.abstractmethod
     def node_row(self, name: str) -> dict | None:
@@ -253,8 +290,9 @@ class HubStore(abc.ABC):
         """What the hub has applied from ``node``: ``{"epoch", "seq", "hlc"}``."""
 
     @abc.abstractmethod
-    def push(self, data: bytes, node: str) -> dict:
-        """Verify, check and apply an edge delta with the node's cursor in the same transaction; return the ack."""
+    def push(self, data: bytes, node: str, stores=None) -> dict:
+        """Verify, check and apply an edge delta with the node's cursor in the same transaction; return the ack.
+        With ``stores``, a change of a per-store table of another store refuses the whole push (403)."""
 
     @abc.abstractmethod
     def pull(self, node: str, request, limit: int = 10_000) -> bytes | None:

@@ -9,7 +9,8 @@
 - one table per synced plugin table, keyed by ``(origin, key)`` with the row as JSONB: edge rows keep
   their node as origin (append-only: ``ON CONFLICT DO NOTHING``), hub-owned rows have origin ``hub``,
   shared rows (last writer wins, counters) origin ``''`` with the winning ``writer`` and ``deleted`` tombstones.
-- ``hub_nodes`` (with ``bundle_versions``, JSON by bundle name), ``hub_bundles``, ``hub_rollout_targets`` (one
+- ``hub_nodes`` (with ``bundle_versions``, JSON by bundle name, and ``granted_stores``, the stores an operator
+  granted the node: nodes from before grants get the stores they last reported), ``hub_bundles``, ``hub_rollout_targets`` (one
   target per group and bundle name): as in the SQLite hub. A hub created before per-name rollouts has its
   ``hub_rollouts`` rows moved into ``hub_rollout_targets`` (named from ``hub_bundles``) the next time it starts.
 - ``hub_notices``: what the hub noticed about itself (a restore from a backup, lost changes), as in the SQLite hub.
@@ -41,6 +42,8 @@ STATEMENTS = (
         updated_at text, PRIMARY KEY (grp, name))""",
     "ALTER TABLE hub_nodes ADD COLUMN IF NOT EXISTS bundle_versions text",
     "ALTER TABLE hub_nodes ADD COLUMN IF NOT EXISTS stores text",
+    "ALTER TABLE hub_nodes ADD COLUMN IF NOT EXISTS granted_stores text",
+    """UPDATE hub_nodes SET granted_stores = coalesce(stores, '["default"]') WHERE granted_stores IS NULL""",
     """DO $$ BEGIN IF to_regclass('hub_rollouts') IS NOT NULL THEN
         INSERT INTO hub_rollout_targets (grp, name, digest, version, updated_at)
         SELECT r.grp, coalesce(b.name, ''), r.digest, r.version, r.updated_at FROM hub_rollouts r

@@ -15,16 +15,16 @@ import threading
 import weakref
 from pathlib import Path
 
-from edge.errors import Conflict, ServiceUnavailable
+from edge.errors import Conflict, NotFound, ServiceUnavailable
 from edge.sync.tables import for_stores
 
 from . import pg_apply, pg_log
-from .base import (HUB_TABLES, HubStore, check_names, lost_message, new_token, node_summary, now, redact,
+from .base import (HUB_TABLES, HubStore, check_names, checked_stores, lost_message, new_token, node_summary, now, redact,
                    restored_message, rollout_answer)
 from .pg_schema import ensure_schema, q
 
 log = logging.getLogger(__name__)
-NODE_COLUMNS = "name, grp, created_at, last_seen, bundle_version, bundle_versions, pulled_seq, stores"
+NODE_COLUMNS = "name, grp, created_at, last_seen, bundle_version, bundle_versions, pulled_seq, stores, granted_stores"
 
 
 def is_postgres_url(url: str | None) -> bool:
@@ -90,15 +90,28 @@ class PostgresHubStore(HubStore):
             raise ServiceUnavailable("the hub's database is unavailable; try again later", code="hub_database_unavailable") from None
 
     # -- nodes ------------------------------------------------------------------------------------
-    def register_node(self, name: str, group: str) -> str:
+    def register_node(self, name: str, group: str, stores=None) -> str:
+        import json
+
         check_names(name, group)
+        granted = json.dumps(checked_stores(stores))
         token, hashed = new_token(name)
         with self.transaction() as cur:
-            cur.execute("INSERT INTO hub_nodes (name, grp, token_hash, created_at, pulled_seq) VALUES (%s, %s, %s, %s, 0) "
-                        "ON CONFLICT (name) DO NOTHING", [name, group, hashed, now()])
+            cur.execute("INSERT INTO hub_nodes (name, grp, token_hash, created_at, pulled_seq, granted_stores) "
+                        "VALUES (%s, %s, %s, %s, 0, %s) ON CONFLICT (name) DO NOTHING", [name, group, hashed, now(), granted])
             if cur.rowcount == 0:
                 raise Conflict(f"node '{name}' is registered already", code="node_exists")
         return token
+
+    def grant_stores(self, name: str, stores) -> list[str]:
+        import json
+
+        granted = checked_stores(stores)
+        with self.transaction() as cur:
+            cur.execute("UPDATE hub_nodes SET granted_stores = %s WHERE name = %s", [json.dumps(granted), name])
+            if cur.rowcount == 0:
+                raise NotFound(f"no node '{name[:64]}' is registered", code="unknown_node")
+        return granted
 
     def node_row(self, name: str) -> dict | None:
         with self.transaction() as cur:
@@ -162,12 +175,12 @@ class PostgresHubStore(HubStore):
             row = cur.execute("SELECT epoch, seq, hlc FROM hub_cursors WHERE origin = %s", [node]).fetchone()
         return dict(row) if row else {"epoch": None, "seq": 0, "hlc": None}
 
-    def push(self, data: bytes, node: str) -> dict:
+    def push(self, data: bytes, node: str, stores=None) -> dict:
         from edge.sync.delta import decode
 
         from .sync import check_push
 
-        delta = check_push(decode(data), node, self.tables)
+        delta = check_push(decode(data), node, self.tables, stores=stores)
         with self.transaction() as cur:
             ack = pg_apply.apply_push(cur, delta, node, self.tables, self.column_types)
         if delta.header.reason:

@@ -35,8 +35,11 @@ class SqliteHubStore(HubStore):
             self._local.db = connect(self.data_dir / store.HUB_FILE)
         return self._local.db
 
-    def register_node(self, name: str, group: str) -> str:
-        return store.register_node(self.db(), name, group)
+    def register_node(self, name: str, group: str, stores=None) -> str:
+        return store.register_node(self.db(), name, group, stores)
+
+    def grant_stores(self, name: str, stores) -> list[str]:
+        return store.grant_stores(self.db(), name, stores)
 
     def node_row(self, name: str) -> dict | None:
         return store.node_row(self.db(), name)
@@ -65,8 +68,8 @@ class SqliteHubStore(HubStore):
     def cursor_of(self, node: str) -> dict:
         return sync.cursor_of(self.db(), node)
 
-    def push(self, data: bytes, node: str) -> dict:
-        ack, reason = sync.push(self.db(), data, node, self.tables)
+    def push(self, data: bytes, node: str, stores=None) -> dict:
+        ack, reason = sync.push(self.db(), data, node, self.tables, stores)
         if reason:
             self.notice(node, reason, lost_message(node, ack))
         return ack

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from sqlite_utils import Migrations
 
-from edge.errors import Conflict, Unauthorized
+from edge.errors import Conflict, NotFound, Unauthorized
 from edge.store import write_transaction
 
-from .base import (HUB_ORIGIN, NODE_NAME, bundle_dir, bundle_path, check_names, new_token, node_summary, now,
+from .base import (HUB_ORIGIN, NODE_NAME, bundle_dir, bundle_path, check_names, checked_stores, new_token, node_summary, now,
                    rollout_answer, store_bundle, token_hash, verify_token)
 
 HUB_FILE = "hub.db"
@@ -83,15 +83,31 @@ def open_hub(data_dir: Path, plugin_names=None, extra_plugins=()):
     return db, tables, schemas_of(db, tables)
 
 
-def register_node(db, name: str, group: str) -> str:
-    """Register node ``name`` in ``group``; return its token (shown once, stored hashed)."""
+def register_node(db, name: str, group: str, stores=None) -> str:
+    """Register node ``name`` in ``group``, granted ``stores`` (default: ``default``); return its token (shown once, stored hashed)."""
+    import json
+
     check_names(name, group)
+    granted = json.dumps(checked_stores(stores))
     token, hashed = new_token(name)
     with write_transaction(db):
         if db["hub_nodes"].count_where("name = ?", [name]):
             raise Conflict(f"node '{name}' is registered already", code="node_exists")
-        db["hub_nodes"].insert({"name": name, "grp": group, "token_hash": hashed, "created_at": now(), "pulled_seq": 0})
+        db["hub_nodes"].insert({"name": name, "grp": group, "token_hash": hashed, "created_at": now(), "pulled_seq": 0,
+                                "granted_stores": granted})
     return token
+
+
+def grant_stores(db, name: str, stores) -> list[str]:
+    """Replace the stores node ``name`` may sync; 404 ``unknown_node`` when it is not registered."""
+    import json
+
+    granted = checked_stores(stores)
+    with write_transaction(db):
+        if not db["hub_nodes"].count_where("name = ?", [name]):
+            raise NotFound(f"no node '{name[:64]}' is registered", code="unknown_node")
+        db["hub_nodes"].update(name, {"granted_stores": json.dumps(granted)})
+    return granted
 
 
 def node_row(db, name: str) -> dict | None:
@@ -166,7 +182,7 @@ def rollout_for(db, group: str) -> dict:
                            for r in db["hub_rollout_targets"].rows_where("grp = ?", [group])])
 
 
-__all__ = ["open_hub", "add_notice", "notices", "hub_state", "register_node", "node_row", "authenticate", "touch", "nodes", "status", "record_bundle",
+__all__ = ["open_hub", "add_notice", "notices", "hub_state", "register_node", "grant_stores", "node_row", "authenticate", "touch", "nodes", "status", "record_bundle",
            "publish_bundle", "rollout_for", "targets", "bundle_dir", "bundle_path", "token_hash", "HUB_ORIGIN",
            "NODE_NAME", "Unauthorized"]
 
@@ -175,3 +191,11 @@ __all__ = ["open_hub", "add_notice", "notices", "hub_state", "register_node", "n
 def add_node_stores(db):
     """The stores each node serves (CDN edge mode), as it last said (``X-Stores``)."""
     db["hub_nodes"].add_column("stores", str)
+
+
+@migrations()
+def add_node_store_grants(db):
+    """The stores an operator granted each node (CDN edge mode); a node registered before grants keeps the
+    stores it last reported (or ``default``)."""
+    db["hub_nodes"].add_column("granted_stores", str)
+    db.execute("UPDATE hub_nodes SET granted_stores = coalesce(stores, '[\"default\"]')")

@@ -15,7 +15,7 @@ from edge.sync.apply import Applier
 from edge.sync.delta import Delta, DeltaMismatch, decode, encode
 from edge.sync.export import export_delta, export_snapshot, horizon, last_seq, needs_snapshot
 from edge.sync.protocol import Change, PullRequest, restore_reason
-from edge.sync.tables import edge_sends, for_stores, hub_sends
+from edge.sync.tables import edge_sends, for_stores, hub_sends, store_of_change
 
 log = logging.getLogger(__name__)
 PULL_LIMIT = 10_000
@@ -91,8 +91,22 @@ def check_contiguous(delta: Delta) -> None:
                             f"{len(seqs)} changes {seqs[0]}..{seqs[-1]}")
 
 
-def check_push(delta: Delta, node: str, tables: dict, has_origin=lambda table: None) -> Delta:
-    """Refuse a delta from another origin or touching tables an edge may not write; stamp the node as origin.
+def check_stores(changes: list, tables: dict, stores: set) -> None:
+    """Refuse (403 ``store_not_granted``) a push with a change of a per-store table's row of a store not in ``stores``."""
+    from edge.stores import DEFAULT_STORE
+
+    for change in changes:
+        table = tables.get(change.tbl)
+        if table is not None and table.store_column:
+            store = store_of_change(table, change.pk, change.row) or DEFAULT_STORE
+            if store not in stores:
+                raise Forbidden(f"change {change.seq} of {change.tbl} is for store {store[:64]!r}, which this node "
+                                "was not granted; nothing was applied", code="store_not_granted")
+
+
+def check_push(delta: Delta, node: str, tables: dict, has_origin=lambda table: None, stores=None) -> Delta:
+    """Refuse a delta from another origin, touching tables an edge may not write or (with ``stores``) rows of
+    other stores; stamp the node as origin.
 
     ``has_origin(table)`` says whether the hub's table has an ``origin`` column (``None``: as the row says).
     """
@@ -108,6 +122,8 @@ def check_push(delta: Delta, node: str, tables: dict, has_origin=lambda table: N
         if change.tbl not in known:
             known[change.tbl] = has_origin(change.tbl)
         stamped.append(_stamped(change, node, known[change.tbl]))
+    if stores is not None:  # after every row was checked to be a JSON object the stores can hold
+        check_stores(stamped, tables, set(stores))
     return Delta(delta.header, stamped)
 
 
@@ -116,9 +132,9 @@ def sqlite_has_origin(db):
     return lambda table: db[table].exists() and "origin" in {c.name for c in db[table].columns}
 
 
-def push(db, data: bytes, node: str, tables: dict) -> tuple[dict, str | None]:
+def push(db, data: bytes, node: str, tables: dict, stores=None) -> tuple[dict, str | None]:
     """Verify, check and apply an edge delta; return the applier's result (the ack) and the delta's ``reason``."""
-    delta = check_push(decode(data), node, tables, sqlite_has_origin(db))
+    delta = check_push(decode(data), node, tables, sqlite_has_origin(db), stores)
     return Applier(db, tables, relog=True).apply(delta, origin=node), delta.header.reason
 
 

@@ -6,6 +6,8 @@ invalidate anything. An answer is marked ``public`` so that a shared cache may k
 request carried ``Authorization``; ``Vary: Authorization`` (set for every plugin answer) keeps one entry per
 key, so a key never gets an entry made for another key, and a request without a key never gets an
 authenticated answer. The URL carries the store (``/v1/stores/<store>/...``), so entries never cross stores.
+An answer with a ``max_age`` also says ``stale-if-error=STALE_IF_ERROR`` (a day by default; 0 leaves it out):
+a cache may keep serving it, expired, while the node is down or failing (RFC 5861), never in place of a 401/403.
 
 Conditional headers are checked before the answer is made: an ``If-None-Match`` or ``If-Match`` that is not
 ``*`` or a list of entity tags, or an ``If-Modified-Since`` that is not an HTTP date, is 400
@@ -56,8 +58,15 @@ def _matches(etag: str) -> bool:
     return any(tag.removeprefix("W/").strip('"') == bare for tag in _ONE_ETAG.findall(value))
 
 
+def _control(max_age: int) -> str:
+    from flask import current_app
+
+    stale = int(current_app.config.get("STALE_IF_ERROR") or 0)
+    return f"public, max-age={max_age}" + (f", stale-if-error={stale}" if stale > 0 and max_age > 0 else "")
+
+
 def cacheable(answer, max_age: int | None = None, cache_control: str | None = None, etag: str | None = None) -> Response:
-    """``answer`` (a JSON-able payload or a ``Response``) with ``ETag``, ``Cache-Control: public, max-age`` and
+    """``answer`` (a JSON-able payload or a ``Response``) with ``ETag``, ``Cache-Control: public, max-age, stale-if-error`` and
     ``Vary: Authorization``; ``304`` without a body when ``If-None-Match`` names its ETag.
 
     :param max_age: seconds a cache may keep it (``cache_control`` overrides the whole header).
@@ -66,7 +75,7 @@ def cacheable(answer, max_age: int | None = None, cache_control: str | None = No
     check_conditionals()
     response = answer if isinstance(answer, Response) else jsonify(answer)
     tag = etag or etag_of(response.get_data())
-    control = cache_control or f"public, max-age={int(max_age or 0)}"
+    control = cache_control or _control(int(max_age or 0))
     if request.method in ("GET", "HEAD") and _matches(tag):
         response.close()
         response = Response(status=304)

@@ -56,6 +56,7 @@ DEFAULTS = {
     "STORES": "default",  # the stores this node serves (CDN edge mode: several; see edge/stores.py)
     "STORE_KEYS": {},  # {store: client key}: STOREFRONT_EDGE_STORE_KEYS__<store>=<key>. Never logged.
     "CATALOG_MAX_AGE": 60,  # seconds a shared cache may keep a catalog page or item (then revalidates)
+    "STALE_IF_ERROR": 86400,  # seconds a shared cache may keep serving an expired cacheable answer while the node is down
 }
 SECRETS = ("CLIENT_KEY", "ADMIN_KEY", "HUB_TOKEN")
 LISTS = ("PLUGINS", "EXTRA_PLUGINS")

@@ -94,7 +94,7 @@ def test_a_catalog_update_shows_after_the_max_age(cached_node, tmp_path):
     node, cache, data_dir, _ = cached_node
     url = cache + "/v1/stores/north/catalog/items/A1"
     before = requests.get(url, headers=bearer("north"), timeout=5)
-    assert before.json()["price"] == 1.0 and before.headers["Cache-Control"] == f"public, max-age={MAX_AGE}"
+    assert before.json()["price"] == 1.0 and before.headers["Cache-Control"] == f"public, max-age={MAX_AGE}, stale-if-error=86400"
     from sqlite_utils import Database
 
     db = Database(data_dir / "store.db")
@@ -112,6 +112,31 @@ def test_a_catalog_update_shows_after_the_max_age(cached_node, tmp_path):
     time.sleep(MAX_AGE + 1.5)  # nginx counts whole seconds
     revalidated = requests.get(cache + "/v1/stores/south/catalog/items/A1", headers=bearer("south"), timeout=5)
     assert revalidated.headers["X-Cache-Status"] == "REVALIDATED" and revalidated.json() == unchanged.json()
+
+
+def test_a_node_outage_keeps_the_cache_serving_what_it_holds_and_nothing_else(tmp_path):
+    data_dir = seeded(tmp_path / "var", tmp_path)
+    server = gunicorn_node(data_dir, env=node_env(), ready_status=503, log=tmp_path / "node.log")
+    node, _ = server.__enter__()
+    try:
+        with nginx_cache(tmp_path / "nginx", [node]) as cache:
+            url = cache + "/v1/stores/north/catalog/items/A1"
+            before = requests.get(url, headers=bearer("north"), timeout=5)
+            assert before.status_code == 200 and before.headers["X-Cache-Status"] == "MISS"
+            server.__exit__(None, None, None)
+            server = None
+            time.sleep(MAX_AGE + 1.5)  # expired: nginx would revalidate now, and the node is gone
+            stale = requests.get(url, headers=bearer("north"), timeout=10)
+            assert stale.status_code == 200 and stale.headers["X-Cache-Status"] == "STALE"
+            assert stale.json() == before.json() and stale.headers["ETag"] == before.headers["ETag"]
+            for target, headers in ((cache + "/v1/stores/south/catalog/items", bearer("south")),
+                                    (url, bearer("south")), (url, {}), (url, {"Authorization": "Bearer guess"})):
+                answer = requests.get(target, headers=headers, timeout=10)
+                assert answer.status_code == 502 and b"Apple" not in answer.content, (target, headers, answer.text)
+                assert answer.json()["error"]["code"] == "node_unreachable"
+    finally:
+        if server is not None:
+            server.__exit__(None, None, None)
 
 
 def test_two_nodes_synced_with_one_hub_answer_the_same_catalog_with_the_same_etags(tmp_path, runner):

@@ -4,7 +4,8 @@ visual search with several stores' indexes loaded.
 1. **Cache.** A gunicorn node (2 workers) of two stores with 500 items each (a small PNG per item) on
    loopback, and Debian's nginx with the shipped ``deploy/nginx-cdn.conf`` in front; wrk (16 connections,
    4 s) reads one catalog page (50 items) and one image, from the node and through the warm cache, side by
-   side in one run.
+   side in one run; and the page read from the node with a matching ``If-None-Match`` (304), what an expired
+   entry costs the node when nginx revalidates it.
 2. **Memory.** Nodes (2 workers) of 1, 10 and 50 stores of 10,000 items each (rows without photos: 500,000
    photos would take longer to write than the rest of the benchmark), after a catalog page and an item of
    every store were read: the workers' resident memory, and the store file's size.
@@ -72,7 +73,17 @@ def _cache_figures(tmp: Path) -> dict:
                                 f"{label}_node_p50_ms": alone["p50_ms"], f"{label}_cache_p50_ms": cached["p50_ms"],
                                 f"{label}_cache_speedup": round(cached["rps"] / alone["rps"], 1),
                                 f"{label}_errors": alone["non_2xx"] + cached["non_2xx"]})
+            figures.update(_revalidation_figures(node + page, headers))
     return figures
+
+
+def _revalidation_figures(url: str, headers: dict) -> dict:
+    """What an expired entry costs the node: a conditional read of the page answered 304, beside the full read."""
+    import requests
+
+    etag = requests.get(url, headers=headers, timeout=10).headers["ETag"]
+    conditional = wrk(url, CONNECTIONS, SECONDS, {**headers, "If-None-Match": etag})
+    return {"catalog_page_node_304_rps": conditional["rps"], "catalog_page_node_304_p50_ms": conditional["p50_ms"]}
 
 
 def _seed_rows(data: Path, stores: list[str], items: int) -> None:
@@ -199,6 +210,9 @@ def _table(f: dict) -> str:
         if f"{label}_node_rps" in f:
             rows.append(f"| {label} | {f[f'{label}_node_rps']:.0f} | {f[f'{label}_cache_rps']:.0f} | {f[f'{label}_cache_speedup']}x | "
                         f"{f[f'{label}_node_p50_ms']:.2f} / {f[f'{label}_cache_p50_ms']:.2f} |")
+    if "catalog_page_node_304_rps" in f:
+        rows.append(f"| catalog_page revalidated at the node (If-None-Match, 304) | {f['catalog_page_node_304_rps']:.0f} | - | - | "
+                    f"{f['catalog_page_node_304_p50_ms']:.2f} / - |")
     rows += ["", "| stores x 10,000 items | workers' RSS MB | store file MB |", "|---|---|---|"]
     rows += [f"| {n} | {f.get(f'rss_mb_{n}_stores')} | {f.get(f'store_file_mb_{n}_stores')} |" for n in (1, 10, 50)]
     if "visual_p50_ms_10_stores" in f:
@@ -208,14 +222,17 @@ def _table(f: dict) -> str:
 
 
 def main() -> dict:
+    import os
+
     with tempfile.TemporaryDirectory(prefix="bench-cdn-") as folder:
         tmp = Path(folder)
-        figures = {}
+        figures = {"load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
         for part in (_cache_figures, _memory_figures, _visual_figures):  # one failing part keeps the others' figures
             try:
                 figures.update(part(tmp))
             except Exception as exc:
                 figures[f"{part.__name__.strip('_')}_error"] = f"{type(exc).__name__}: {exc}"
+    figures["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     figures["table"] = _table(figures)
     return figures
 

@@ -139,3 +139,24 @@ def test_knowledge_from_before_stores_is_migrated_to_the_default_store(tmp_path)
     assert client.post("/v1/voice/text", json={"text": "is there parking"}, headers=key).get_json()["answer"] == "Park behind."
     assert "ready for pickup" in client.post("/v1/voice/text", json={"text": "where is my order 4711"}, headers=key).get_json()["answer"]
     node_of(app).close()
+
+
+def test_the_wyoming_server_answers_from_the_store_it_serves(shops, tmp_path, runner):
+    import contextvars
+
+    from edge.cli.main import cli
+    from plugins.voice import knowledge
+
+    db = node_of(shops).db()
+
+    def served(store):
+        knowledge.SERVING.set(store)
+        return [e["answer"][:6] for e in knowledge.faq_entries(db, "en")], knowledge.order(db, "4711")
+
+    assert contextvars.copy_context().run(served, "south") == (["South:"], None)
+    assert contextvars.copy_context().run(served, "north")[1]["status"] == "ready for pickup"
+    folder = str(tmp_path / "var")
+    refused = runner.invoke(cli, ["--data-dir", folder, "voice", "wyoming", "--store", "east"], env={"STOREFRONT_EDGE_STORES": "north,south"})
+    assert refused.exit_code == 2 and "north, south" in refused.output and "Traceback" not in refused.output
+    unnamed = runner.invoke(cli, ["--data-dir", folder, "voice", "wyoming"], env={"STOREFRONT_EDGE_STORES": "north,south"})
+    assert unnamed.exit_code == 2 and "--store" in unnamed.output

@@ -17,20 +17,32 @@ def voice_group():
 @voice_group.command("wyoming")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=10300, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--store", help="The store whose knowledge answers (required on a node of several stores).")
 @click.pass_context
-def wyoming(ctx, host, port):
+def wyoming(ctx, host, port, store):
     """Serve the voice pipeline over the Wyoming protocol (Home Assistant Assist, Rhasspy)."""
     from edge.api import open_node
 
+    from .knowledge import SERVING
     from .wyoming_server import serve
 
     node = open_node(ctx)
     try:
+        SERVING.set(_served_store(node.config["STORES"], store))
         serve(node, host, port)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     finally:
         node.close()
+
+
+def _served_store(stores: list[str], store: str | None) -> str:
+    """The store the Wyoming server answers for: ``store``, which the node must serve, or the node's only store."""
+    if store is None and len(stores) == 1:
+        return stores[0]
+    if store not in stores:
+        raise click.BadParameter(f"name one of this node's stores: {', '.join(stores)}", param_hint="--store")
+    return store
 
 
 @click.group("hub")

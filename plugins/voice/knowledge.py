@@ -12,6 +12,7 @@ keys within the store (``parking-en``, ``4711``), not the table's ``<store>/<key
 
 from __future__ import annotations
 
+import contextvars
 import re
 
 STOP = {"a", "an", "the", "is", "are", "do", "does", "you", "your", "i", "my", "me", "to", "of", "for", "in", "on",
@@ -19,10 +20,16 @@ STOP = {"a", "an", "the", "is", "are", "do", "does", "you", "your", "i", "my", "
         "的", "吗", "我", "你", "们", "是", "有", "在", "了", "么"}
 
 
+SERVING = contextvars.ContextVar("voice_store", default=None)  # the store of a front end outside Flask (Wyoming)
+
+
 def request_store() -> str:
-    """The store a turn is for (CDN edge mode); the default store outside a Flask app (the Wyoming server)."""
+    """The store a turn is for (CDN edge mode): the request's; outside a Flask app (the Wyoming server) the store
+    it serves (``SERVING``), else ``default``."""
     from edge.api import current_store
 
+    if SERVING.get() is not None:
+        return SERVING.get()
     try:
         return current_store()
     except RuntimeError:

@@ -150,3 +150,25 @@ def test_the_converter_writes_an_int8_encoder_the_node_runtime_loads(tmp_path):
     assert np.allclose(vectors[0], vectors[1]) and not np.allclose(vectors[0], vectors[2])
     assert not (tmp_path / "out" / "voice_encoder.fp32.onnx").exists()
     shutil.rmtree(tmp_path / "bert")
+
+
+def test_each_stores_faq_questions_are_embedded_once_while_stores_alternate(tmp_path):
+    from edge.runtime import load_model
+
+    from plugins.voice.encoder import SentenceEncoder
+
+    words = sorted(TOPICS) + ["is", "there", "do", "you", "have", "free", "where", "are", "the"]
+    table = np.full((len(words) + 2, 8), 0.01, np.float32)
+    for i, word in enumerate(words):
+        table[i + 2, TOPICS.get(word, 4 + i % 4)] = 1.0
+    model = load_model("voice_encoder", _tiny_encoder(tmp_path / "e.onnx", len(words) + 2, table), "onnx")
+    encoder = SentenceEncoder(model, _tokenizer(tmp_path / "t.json", words))
+    embedded = []
+    real_embed = encoder.embed
+    encoder.embed = lambda texts: embedded.append(len(texts)) or real_embed(texts)
+    north, south = ["is there parking", "where are the toilets"], ["do you have free wifi"]
+    for _ in range(3):
+        parking, toilets = encoder.scores("can i park my car", north)
+        assert parking > toilets
+        assert len(encoder.scores("is there internet", south)) == 1
+    assert embedded == [2, 1, 1, 1, 1, 1, 1, 1]  # each store's questions once, then only the utterances

@@ -3,11 +3,13 @@
 A voice bundle that carries model ``voice_encoder`` (inputs ``input_ids``, ``attention_mask``; output an
 L2-normalised ``sentence_embedding``) and ``voice_tokenizer.json`` (a Hugging Face ``tokenizers`` file) turns
 FAQ matching into a cosine between the question and each FAQ entry; without one, the keyword matcher
-answers. Embeddings of the FAQ questions are cached per bundle and question list.
+answers. Embeddings of the FAQ questions are cached per bundle and question list: the last ``CACHED_LISTS``
+lists, so that a node of several stores (one FAQ each) does not re-embed a store's questions on every turn.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 
 import numpy as np
@@ -15,6 +17,7 @@ import numpy as np
 MODEL = "voice_encoder"
 TOKENIZER = "voice_tokenizer.json"
 MAX_TOKENS = 64
+CACHED_LISTS = 64
 
 
 class SentenceEncoder:
@@ -27,7 +30,7 @@ class SentenceEncoder:
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         self.tokenizer.enable_truncation(MAX_TOKENS)
-        self._cache: dict[tuple, np.ndarray] = {}
+        self._cache: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -43,10 +46,14 @@ class SentenceEncoder:
         key = tuple(questions)
         with self._lock:
             known = self._cache.get(key)
+            if known is not None:
+                self._cache.move_to_end(key)
         if known is None:
             known = self.embed(list(questions))
             with self._lock:
-                self._cache = {key: known}
+                self._cache[key] = known
+                while len(self._cache) > CACHED_LISTS:
+                    self._cache.popitem(last=False)
         return [float(s) for s in known @ self.embed([text])[0]]
 
 

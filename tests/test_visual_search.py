@@ -258,6 +258,14 @@ def test_a_second_worker_maps_the_built_index_instead_of_building(app_config, re
         second.extensions["storefront_edge"].close()
 
 
+def test_a_worker_that_has_not_polled_yet_answers_from_the_index_another_worker_built(ready_node):
+    from plugins.visual_search.indexer import Indexer
+
+    idle = Indexer(ready_node, ready_node.plugin_config("visual_search"))  # its poll thread never ran
+    assert idle.current is None
+    assert idle.serving() is not None and idle.current.name == indexer(ready_node).current.name
+
+
 def test_a_new_bundle_gets_its_own_index_while_the_old_one_keeps_answering(client, headers, ready_node, tmp_path, signing_key):
     ready_node.registry.install(embedder_bundle(tmp_path / "bundle-2", signing_key, version="2.0.0", seed=1))
     ready_node.watcher.refresh()

@@ -129,6 +129,17 @@ class Indexer:
         self._fingerprint, self._data_version, self._failed = None, None, None
         self._poll_lock = threading.Lock()
 
+    def serving(self) -> "index_files.SearchIndex | None":
+        """The index to answer with; one another worker has just built is loaded now, not at the next poll."""
+        if self.current is None and self._poll_lock.acquire(blocking=False):
+            try:
+                target = self.target()
+                if not target.problem and (self.folder / f"{target.name}.ann").is_file():
+                    self._swap(target)
+            finally:
+                self._poll_lock.release()
+        return self.current
+
     # -- one round ------------------------------------------------------------------------------
     def target(self) -> Target:
         """Which index this worker should serve now."""

@@ -100,7 +100,7 @@ def make_blueprint(indexer_for) -> Blueprint:
     def visual_search():
         started = time.perf_counter()
         node = current_node()
-        index = indexer_for(node).for_store(current_store()).current
+        index = indexer_for(node).for_store(current_store()).serving()
         if index is None:
             raise ServiceUnavailable("the catalog index has not been built yet", code="index_not_ready")
         image, params = read_request()

@@ -233,3 +233,18 @@ def test_concurrent_prechecks_under_gunicorn_are_all_answered_and_logged(tmp_pat
     card = db.execute("SELECT SUM(n) FROM fraud_velocity WHERE entity = 'card:c0ffee00c0ffee00' AND res = 3600").fetchone()[0]
     assert card == 120, "every payment counted once in the card's day window"
     db.close()
+
+
+def test_the_isolation_forest_exports_as_one_tree_ensemble_op_scoring_as_scikit_learn(tmp_path):
+    import onnx
+    from sklearn.ensemble import IsolationForest
+
+    from converters.fraud.iforest_onnx import check_against, export_forest
+
+    X, _ = planted(600, seed=3)
+    forest = IsolationForest(n_estimators=30, max_samples=128, max_features=0.5, random_state=0).fit(X)
+    export_forest(forest, X.shape[1], tmp_path / "forest.onnx")
+    ops = [node.op_type for node in onnx.load(tmp_path / "forest.onnx").graph.node]
+    assert ops.count("TreeEnsembleRegressor") == 1 and len(ops) < 15
+    far = X + np.where(np.arange(X.shape[1]) < 2, 6.0, 0.0).astype(np.float32)  # outliers too
+    assert check_against(forest, tmp_path / "forest.onnx", np.vstack([X, far])) < 1e-5

@@ -48,7 +48,7 @@ def chain_decisions(scores: dict, envs: list[dict], ruleset, thresholds) -> tupl
     return chain_outcome(decisions, np.asarray(scores["combined"], dtype=np.float64), actions)
 
 
-def train_ulb(csv_path: Path, work_dir: Path, log, seed: int = 0, epochs: int = 60, trees: int = 50) -> dict:
+def train_ulb(csv_path: Path, work_dir: Path, log, seed: int = 0, epochs: int = 60, trees: int = 200) -> dict:
     """Train the three models on a ULB CSV into ``work_dir``."""
     from .train import train
     from .ulb import ULB_FEATURES, read_ulb
@@ -58,7 +58,7 @@ def train_ulb(csv_path: Path, work_dir: Path, log, seed: int = 0, epochs: int = 
 
 
 def evaluate_ulb(train_csv: Path, test_csv: Path, log, thresholds=None, seed: int = 0, epochs: int = 60,
-                 trees: int = 50) -> dict:
+                 trees: int = 200) -> dict:
     """Train on ``train_csv``, score ``test_csv``; the JSON object of ``fraud evaluate``."""
     from plugins.fraud.rules import default_rules
 
@@ -93,7 +93,7 @@ def stream_features(rows, ruleset=None, scorer=None, progress=None) -> tuple[np.
     return np.asarray(matrix, dtype=np.float32), np.asarray(labels, dtype=np.int64), results
 
 
-def train_stream(work_dir: Path, params, log, seed: int = 0, epochs: int = 60, trees: int = 50) -> dict:
+def train_stream(work_dir: Path, params, log, seed: int = 0, epochs: int = 60, trees: int = 200) -> dict:
     """Train the three models on the derived features of a synthetic payment stream."""
     from plugins.fraud.features import STREAM_MODEL_FEATURES
 

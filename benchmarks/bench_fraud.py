@@ -12,8 +12,9 @@ endpoint's latency over a store holding a million events.
 - ``latency``: ``POST /v1/fraud/precheck`` under gunicorn with 2 workers (wrk, 4 connections, random
   accounts, cards, devices and IPs drawn from those in the store), the shipped bundle's three models,
   velocity and graph features, over a store holding ``FRAUD_BENCH_EVENTS`` (default 1,000,000) logged
-  decisions of the last 24 hours with their velocity buckets and graph edges. The store is filled in
-  bulk (rows computed with the plugin's own bucket and key functions and inserted with ``executemany``)
+  decisions of the last 24 hours with their velocity rows, graph edges, nodes and components. The store is
+  filled in bulk (rows computed with the plugin's own window and key functions, components by union-find,
+  inserted with ``executemany``)
   rather than through a million HTTP calls, which would take hours here; and the workers' memory.
 """
 
@@ -102,23 +103,19 @@ def stream_quality() -> dict:
 
 
 def _fill(db, events: int, now: int) -> dict:
-    """Write ``events`` decisions of the last 24 h with their velocity buckets and graph edges."""
+    """Write ``events`` decisions of the last 24 h with their velocity rows, graph edges, nodes and components."""
     from plugins.fraud import velocity
 
     rng = random.Random(3)
     people = max(1000, events // 5)
-    buckets, edges, decisions = {}, {}, []
+    stamped, edges, decisions = [], {}, []
     for index in range(events):
         person = rng.randrange(people)
         body = {"account_id": f"a{person}", "card_hash": f"card{person:012d}", "device_id": f"d{person % (people // 2)}",
                 "ip": f"10.{person % 250}.{(person // 250) % 250}.{person % 7}", "amount": round(rng.lognormvariate(3, 1), 2)}
         ts = now - rng.randrange(86_400)
-        keys = velocity.entity_keys(body)
-        for key in keys.values():
-            for res in set(velocity.RESOLUTION.values()):
-                slot = buckets.setdefault((key, res, ts - ts % res), [0, 0.0])
-                slot[0] += 1
-                slot[1] += body["amount"]
+        keys = velocity.entity_keys(body, "default")
+        stamped.append((ts, keys, body["amount"]))
         for other in ("card", "device", "ip"):
             for pair in ((keys["account"], keys[other]), (keys[other], keys["account"])):
                 edges[pair] = max(edges.get(pair, 0), ts)
@@ -126,10 +123,49 @@ def _fill(db, events: int, now: int) -> dict:
         if len(decisions) == 50_000:
             _flush_decisions(db, decisions)
     _flush_decisions(db, decisions)
+    rolling = _rolling_rows(sorted(stamped, key=lambda item: item[0]))
+    nodes, components = _components(edges)
     with db.conn:
-        db.conn.executemany("INSERT INTO fraud_velocity VALUES (?, ?, ?, ?, ?)", ((k, r, b, n, s) for (k, r, b), (n, s) in sorted(buckets.items())))
+        db.conn.executemany("INSERT INTO fraud_rolling VALUES (?, ?, ?)", sorted(rolling))
         db.conn.executemany("INSERT INTO fraud_edges VALUES (?, ?, ?)", ((a, b, t) for (a, b), t in sorted(edges.items())))
-    return {"people": people, "velocity_rows": len(buckets), "edges": len(edges)}
+        db.conn.executemany("INSERT INTO fraud_nodes VALUES (?, ?, ?)", sorted(nodes))
+        db.conn.executemany("INSERT INTO fraud_components VALUES (?, ?)", sorted(components.items()))
+    return {"people": people, "velocity_rows": len(rolling), "edges": len(edges), "graph_nodes": len(nodes),
+            "components": len(components)}
+
+
+def _rolling_rows(stamped) -> list[tuple]:
+    """``fraud_rolling`` rows of payments in time order, built with the plugin's own window code."""
+    from plugins.fraud import velocity
+
+    states, seen = {}, {}
+    for ts, keys, amount in stamped:
+        for key in velocity.velocity_keys(keys).values():
+            velocity.add(states.setdefault(key, velocity.unpack(None)), amount, ts)
+            seen[key] = ts
+    return [(key, seen[key], velocity.pack(state)) for key, state in states.items()]
+
+
+def _components(edges: dict) -> tuple[list[tuple], dict]:
+    """Graph nodes with their component ids and the components' sizes (union-find over the account's edges)."""
+    parent, last = {}, {}
+
+    def find(node):
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for (a, b), ts in edges.items():
+        last[a] = max(last.get(a, 0), ts)
+        if a.startswith("default/account:"):
+            parent[find(b)] = find(a)
+    roots = {node: find(node) for node in last}
+    ids = {root: index + 1 for index, root in enumerate(sorted(set(roots.values())))}
+    sizes = {}
+    for root in roots.values():
+        sizes[ids[root]] = sizes.get(ids[root], 0) + 1
+    return [(node, ids[roots[node]], last[node]) for node in last], sizes
 
 
 def _flush_decisions(db, decisions: list) -> None:

@@ -250,3 +250,17 @@ def test_the_isolation_forest_exports_as_one_tree_ensemble_op_scoring_as_scikit_
     assert ops.count("TreeEnsembleRegressor") == 1 and len(ops) < 15
     far = X + np.where(np.arange(X.shape[1]) < 2, 6.0, 0.0).astype(np.float32)  # outliers too
     assert check_against(forest, tmp_path / "forest.onnx", np.vstack([X, far])) < 1e-5
+
+
+def test_the_blend_of_anomaly_and_supervised_scores_is_chosen_on_training_rows_alone(tmp_path):
+    from converters.fraud.train import BLEND_GRID, WEIGHTS, train
+
+    X, y = planted(400)
+    X[y == 1, 2] += 6.0  # fraud the labels separate far better than an outlier score does
+    quiet = lambda message: None  # noqa: E731
+    chosen = train(X, y, [f"f{i}" for i in range(6)], tmp_path / "validated", epochs=3, trees=10, log=quiet)["spec"]
+    fixed = train(X, y, [f"f{i}" for i in range(6)], tmp_path / "fixed", epochs=3, trees=10, log=quiet, blend="fixed")["spec"]
+    assert chosen["weights"]["supervised"] in BLEND_GRID and set(chosen["weight_selection"]["grid"]) == {str(s) for s in BLEND_GRID}
+    assert chosen["weight_selection"]["held_out_fraud"] == int(y.sum()) // 4
+    assert fixed["weights"] == WEIGHTS and fixed["weight_selection"] == {"blend": "fixed"}
+    assert not (tmp_path / "validated" / "fraud_gbm.provisional.onnx").exists()

@@ -99,6 +99,7 @@ def context(node, db) -> engine.Context:
         state.loaded_at = now
     cache = state.__dict__.setdefault("scorer_cache", {})
     limits = graph.GraphLimits(ttl_s=int(config.graph_ttl_hours * 3600), max_nodes=config.graph_max_nodes)
+
     def known_components(store: str) -> frozenset:
         if store not in state.known_comps:
             state.known_comps[store] = graph.components_of(db, store, state.known)

@@ -264,3 +264,19 @@ def test_the_blend_of_anomaly_and_supervised_scores_is_chosen_on_training_rows_a
     assert chosen["weight_selection"]["held_out_fraud"] == int(y.sum()) // 4
     assert fixed["weights"] == WEIGHTS and fixed["weight_selection"] == {"blend": "fixed"}
     assert not (tmp_path / "validated" / "fraud_gbm.provisional.onnx").exists()
+
+
+def test_the_node_runs_the_three_models_as_one_graph_scoring_as_they_do_apart(tmp_path, signing_key):
+    from edge.runtime import load_model
+    from plugins.fraud.scoring import ENSEMBLE, MODELS, Scorer
+
+    trained = tiny_bundle(tmp_path / "bundle", signing_key)
+    models = {role: load_model(MODELS[role], path) for role, path in trained["files"].items()}
+    ensemble = load_model(ENSEMBLE, tmp_path / "bundle" / "fraud_ensemble.onnx")
+    X = planted(60, seed=9)[0]
+    apart = Scorer.from_dir(tmp_path / "bundle", models).score(X, with_raw=True)
+    together = Scorer.from_dir(tmp_path / "bundle", models, ensemble=ensemble).score(X, with_raw=True)
+    assert set(apart) == set(together) and {"raw_iforest", "raw_autoencoder", "raw_supervised", "combined"} <= set(apart)
+    for role, values in apart.items():
+        assert np.allclose(values, together[role], atol=1e-6), role
+    assert [t["name"] for t in ensemble.signature()["inputs"]] == ["X"]

@@ -200,4 +200,8 @@ def train(X: np.ndarray, y: np.ndarray | None, features, out_dir: Path, *, seed:
             "calibration": _calibration(files, X, reference_rows, weights),
             "trained_on": {"rows": int(len(X)), "fraud": int(y.sum()), "reference_rows": int(len(reference_rows))}}
     (out / "fraud.json").write_text(json.dumps(spec, separators=(",", ":")) + "\n")
-    return {"spec": spec, "files": {role: str(path) for role, path in files.items()}, "work_dir": str(out)}
+    from .ensemble import write_ensemble
+
+    ensemble = write_ensemble(files, out / "fraud_ensemble.onnx")
+    return {"spec": spec, "files": {role: str(path) for role, path in files.items()}, "ensemble": str(ensemble),
+            "work_dir": str(out)}

@@ -332,3 +332,10 @@ def test_old_windows_edges_and_graph_nodes_are_pruned_off_the_request_path(data_
         assert db.execute("SELECT SUM(size) FROM fraud_components").fetchone()[0] == 12 == count(app, "fraud_nodes")
     finally:
         app.extensions["storefront_edge"].close()
+
+
+def test_an_entity_shared_by_more_than_fanout_accounts_stops_joining_components(post):
+    answers = [post(payment(account_id=f"guest-{i}", card_hash=f"cafecafe{i:08d}", device_id=f"phone-{i}", ip="10.0.0.1",
+                            timestamp=T0 + i)).get_json()["features"] for i in range(52)]
+    assert answers[49]["accounts_per_ip"] == 50 and answers[49]["component_size"] == 50 * 3 + 1
+    assert answers[51]["accounts_per_ip"] == 52 and answers[51]["component_size"] == 3  # the shop's wifi joins no one

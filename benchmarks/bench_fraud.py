@@ -241,7 +241,9 @@ def latency() -> dict:
         db.close()
         fill_s = time.perf_counter() - started
         _log(f"filled {filled} in {fill_s:.0f} s")
-        with_upkeep = _measure(data, Path(work), filled["people"], 0.5)
+        from plugins.fraud.service import FraudConfig
+
+        with_upkeep = _measure(data, Path(work), filled["people"], FraudConfig().upkeep_seconds)
         without = _measure(data, Path(work), filled["people"], 0.0)
         size_mb = (data / "store.db").stat().st_size / 1e6
     return {"stored_events": EVENTS, **filled, "fill_seconds": round(fill_s, 1), "store_mb": round(size_mb, 1),

@@ -51,7 +51,7 @@ class FraudConfig(BaseModel):
     graph_max_nodes: int = Field(200, ge=2, le=10_000)
     refresh_seconds: float = Field(2.0, ge=0, le=3600)
     prune_every: int = Field(1000, ge=1, le=10_000_000, description="events between two prunings of old windows and edges")
-    upkeep_seconds: float = Field(0.5, ge=0, le=3600, description="period of the upkeep thread's WAL checkpoint and "
+    upkeep_seconds: float = Field(0.1, ge=0, le=3600, description="period of the upkeep thread's WAL checkpoint and "
                                   "prune (0: no thread; SQLite checkpoints in commits, prunes run after an answer)")
 
     @model_validator(mode="after")

@@ -7,7 +7,10 @@ fsync (``synchronous=NORMAL`` syncs at checkpoints only) — the p99. Each worke
 ``upkeep_seconds`` runs a ``PASSIVE`` checkpoint on its own connection (it never blocks a writer, and
 with the WAL checkpointed often the next writer restarts it from the beginning, so commits no longer
 cross the automatic threshold) and, once ``prune_every`` payments went by, prunes in bounded batches
-in its own short write transaction. ``upkeep_seconds = 0`` turns the thread off: SQLite checkpoints
+in its own short write transaction. The period (0.1 s by default) must be short enough that the
+WAL cannot grow past SQLite's 1,000-page threshold between two ticks (at 250 payments/s of about a
+dozen pages each, 0.5 s would let it: the next commit then checkpoints by itself). ``upkeep_seconds = 0``
+turns the thread off: SQLite checkpoints
 by itself and the prune runs after the answer that makes it due.
 """
 

@@ -104,7 +104,7 @@ voice-encoder-bundle: venv-test
 # Reproduce the shipped fraud bundle from the synthetic payment stream (no outside data; about 2 minutes on
 # 2 cores). SIGN_KEY=path/to/key.key signs it (see models_lite/README.md).
 fraud-bundle: venv-test
-	$(BIN)/storefront-edge fraud train --stream --seed 0 --version 1.0.0 --out models_lite/storefront-fraud $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
+	$(BIN)/storefront-edge fraud train --stream --seed 0 --version 1.1.0 --out models_lite/storefront-fraud $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
 # Reproduce the shipped storefront-recs bundle: synthetic sessions over the demo catalog (no shopper data),
 # trained with the default recipe (a few minutes on 2 cores). SIGN_KEY=path/to/key.key signs it.
 recs-bundle: venv-test

@@ -4,6 +4,10 @@ endpoint's latency over a store holding a million events.
 - ``ulb``: ``fraud evaluate``'s figures on ``../shared/datasets/creditcard-sample`` split 70/30 stratified
   (seed 0), and how far each scorer's recall at 0.3 % false positives is from the product brief's 98.7 %.
   The sample is small (its test part has 259 legitimate rows: at 0.3 % FPR not one may be flagged).
+- ``ulb_cv``: the same scorers over ``FRAUD_BENCH_CV_REPEATS`` (2) × ``FRAUD_BENCH_CV_FOLDS`` (5) stratified
+  folds of the sample (:mod:`converters.fraud.crossval`): each fold's mean and spread, and the pooled
+  out-of-fold figure (861 legitimate rows: two false positives allowed at 0.3 %), for the combined
+  score's blend chosen on training rows (``validated``, the default) beside the fixed 0.3/0.7 blend.
 - ``stream`` (SYNTHETIC): models trained on one payment stream of :mod:`converters.fraud.stream`
   (seed 7), scored on another (seed 11) replayed through the node's engine; recall of the planted rings
   and card-testing bursts and the false-positive rate on legitimate payments, for the built-in rules
@@ -12,8 +16,9 @@ endpoint's latency over a store holding a million events.
 - ``latency``: ``POST /v1/fraud/precheck`` under gunicorn with 2 workers (wrk, 4 connections, random
   accounts, cards, devices and IPs drawn from those in the store), the shipped bundle's three models,
   velocity and graph features, over a store holding ``FRAUD_BENCH_EVENTS`` (default 1,000,000) logged
-  decisions of the last 24 hours with their velocity buckets and graph edges. The store is filled in
-  bulk (rows computed with the plugin's own bucket and key functions and inserted with ``executemany``)
+  decisions of the last 24 hours with their velocity rows, graph edges, nodes and components. The store is
+  filled in bulk (rows computed with the plugin's own window and key functions, components by union-find,
+  inserted with ``executemany``)
   rather than through a million HTTP calls, which would take hours here; and the workers' memory.
 """
 
@@ -33,6 +38,7 @@ from benchmarks.common import wrk
 ROOT = Path(__file__).resolve().parent.parent
 ULB = ROOT.parent / "shared" / "datasets" / "creditcard-sample" / "creditcard-dev.csv"
 EVENTS = int(os.environ.get("FRAUD_BENCH_EVENTS", 1_000_000))
+SECONDS = int(os.environ.get("FRAUD_BENCH_SECONDS", 10))
 KEY = "bench-fraud-key"
 
 
@@ -75,6 +81,16 @@ def ulb_quality() -> dict:
     return figures
 
 
+def ulb_cross_validation() -> dict:
+    """The scorers over repeated stratified folds of the ULB sample, the validated blend beside the fixed one."""
+    from converters.fraud.crossval import cross_validate
+
+    if not ULB.is_file():
+        return {"skipped": f"no {ULB} (the ULB sample lives in ../shared, never in the repository)"}
+    knobs = {"folds": int(os.environ.get("FRAUD_BENCH_CV_FOLDS", 5)), "repeats": int(os.environ.get("FRAUD_BENCH_CV_REPEATS", 2))}
+    return {blend + "_blend": cross_validate(ULB, _log, blend=blend, **knobs) for blend in ("validated", "fixed")}
+
+
 def _rates(results, rows, flagged_of) -> dict:
     out = {}
     for pattern in ("ring", "burst", "legit"):
@@ -102,23 +118,19 @@ def stream_quality() -> dict:
 
 
 def _fill(db, events: int, now: int) -> dict:
-    """Write ``events`` decisions of the last 24 h with their velocity buckets and graph edges."""
+    """Write ``events`` decisions of the last 24 h with their velocity rows, graph edges, nodes and components."""
     from plugins.fraud import velocity
 
     rng = random.Random(3)
     people = max(1000, events // 5)
-    buckets, edges, decisions = {}, {}, []
+    stamped, edges, decisions = [], {}, []
     for index in range(events):
         person = rng.randrange(people)
         body = {"account_id": f"a{person}", "card_hash": f"card{person:012d}", "device_id": f"d{person % (people // 2)}",
                 "ip": f"10.{person % 250}.{(person // 250) % 250}.{person % 7}", "amount": round(rng.lognormvariate(3, 1), 2)}
         ts = now - rng.randrange(86_400)
-        keys = velocity.entity_keys(body)
-        for key in keys.values():
-            for res in set(velocity.RESOLUTION.values()):
-                slot = buckets.setdefault((key, res, ts - ts % res), [0, 0.0])
-                slot[0] += 1
-                slot[1] += body["amount"]
+        keys = velocity.entity_keys(body, "default")
+        stamped.append((ts, keys, body["amount"]))
         for other in ("card", "device", "ip"):
             for pair in ((keys["account"], keys[other]), (keys[other], keys["account"])):
                 edges[pair] = max(edges.get(pair, 0), ts)
@@ -126,10 +138,49 @@ def _fill(db, events: int, now: int) -> dict:
         if len(decisions) == 50_000:
             _flush_decisions(db, decisions)
     _flush_decisions(db, decisions)
+    rolling = _rolling_rows(sorted(stamped, key=lambda item: item[0]))
+    nodes, components = _components(edges)
     with db.conn:
-        db.conn.executemany("INSERT INTO fraud_velocity VALUES (?, ?, ?, ?, ?)", ((k, r, b, n, s) for (k, r, b), (n, s) in sorted(buckets.items())))
+        db.conn.executemany("INSERT INTO fraud_rolling VALUES (?, ?, ?)", sorted(rolling))
         db.conn.executemany("INSERT INTO fraud_edges VALUES (?, ?, ?)", ((a, b, t) for (a, b), t in sorted(edges.items())))
-    return {"people": people, "velocity_rows": len(buckets), "edges": len(edges)}
+        db.conn.executemany("INSERT INTO fraud_nodes VALUES (?, ?, ?)", sorted(nodes))
+        db.conn.executemany("INSERT INTO fraud_components VALUES (?, ?)", sorted(components.items()))
+    return {"people": people, "velocity_rows": len(rolling), "edges": len(edges), "graph_nodes": len(nodes),
+            "components": len(components)}
+
+
+def _rolling_rows(stamped) -> list[tuple]:
+    """``fraud_rolling`` rows of payments in time order, built with the plugin's own window code."""
+    from plugins.fraud import velocity
+
+    states, seen = {}, {}
+    for ts, keys, amount in stamped:
+        for key in velocity.velocity_keys(keys).values():
+            velocity.add(states.setdefault(key, velocity.unpack(None)), amount, ts)
+            seen[key] = ts
+    return [(key, seen[key], velocity.pack(state)) for key, state in states.items()]
+
+
+def _components(edges: dict) -> tuple[list[tuple], dict]:
+    """Graph nodes with their component ids and the components' sizes (union-find over the account's edges)."""
+    parent, last = {}, {}
+
+    def find(node):
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for (a, b), ts in edges.items():
+        last[a] = max(last.get(a, 0), ts)
+        if a.startswith("default/account:"):
+            parent[find(b)] = find(a)
+    roots = {node: find(node) for node in last}
+    ids = {root: index + 1 for index, root in enumerate(sorted(set(roots.values())))}
+    sizes = {}
+    for root in roots.values():
+        sizes[ids[root]] = sizes.get(ids[root], 0) + 1
+    return [(node, ids[roots[node]], last[node]) for node in last], sizes
 
 
 def _flush_decisions(db, decisions: list) -> None:
@@ -155,11 +206,31 @@ end
     return path
 
 
-def latency() -> dict:
+def _measure(data: Path, work: Path, people: int, upkeep_seconds: float) -> dict:
+    """p50/p99 at 1 and 4 connections and the workers' memory, with the fraud plugin's upkeep thread at ``upkeep_seconds``."""
     from benchmarks.common import worker_rss_mb
+    from tests.servers import gunicorn_node
+
+    env = {"STOREFRONT_EDGE_CLIENT_KEY": KEY, "STOREFRONT_EDGE_ADMIN_KEY": KEY + "-admin",
+           "STOREFRONT_EDGE_PLUGINS": "events,fraud", "STOREFRONT_EDGE_PLUGIN_CONFIG__fraud__upkeep_seconds": str(upkeep_seconds)}
+    with gunicorn_node(data, env=env, workers=2, log=work / "node.log") as (base, pid):
+        headers = {"Authorization": f"Bearer {KEY}"}
+        script = str(_script(work, people))
+        wrk(f"{base}/v1/fraud/precheck", 2, seconds=3, headers=headers, script=script)  # warm-up
+        rss_before = worker_rss_mb(pid)
+        load_before = os.getloadavg()[0]
+        sequential = wrk(f"{base}/v1/fraud/precheck", 1, seconds=SECONDS, headers=headers, threads=1, script=script)
+        concurrent = wrk(f"{base}/v1/fraud/precheck", 4, seconds=SECONDS, headers=headers, script=script)
+        rss_after = worker_rss_mb(pid)
+    return {"c1": sequential, "c4": concurrent, "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "workers_rss_mb_after_warmup": round(rss_before, 1), "workers_rss_mb_after_runs": round(rss_after, 1)}
+
+
+def latency() -> dict:
+    """The endpoint over ``FRAUD_BENCH_EVENTS`` stored events: with the upkeep thread (the default) and, side by side
+    on the same store, without it (SQLite's automatic checkpoint inside commits, prunes after answers)."""
     from edge.cli.main import cli
     from plugins.fraud.replay import private_store
-    from tests.servers import gunicorn_node
 
     with tempfile.TemporaryDirectory() as work:
         data = Path(work) / "var"
@@ -169,22 +240,32 @@ def latency() -> dict:
         filled = _fill(db, EVENTS, int(time.time()))
         db.close()
         fill_s = time.perf_counter() - started
-        env = {"STOREFRONT_EDGE_CLIENT_KEY": KEY, "STOREFRONT_EDGE_ADMIN_KEY": KEY + "-admin",
-               "STOREFRONT_EDGE_PLUGINS": "events,fraud"}
-        with gunicorn_node(data, env=env, workers=2, log=Path(work) / "node.log") as (base, pid):
-            headers = {"Authorization": f"Bearer {KEY}"}
-            script = _script(Path(work), filled["people"])
-            wrk(f"{base}/v1/fraud/precheck", 2, seconds=3, headers=headers, script=str(script))  # warm-up
-            rss_before = worker_rss_mb(pid)
-            sequential = wrk(f"{base}/v1/fraud/precheck", 1, seconds=10, headers=headers, threads=1, script=str(script))
-            concurrent = wrk(f"{base}/v1/fraud/precheck", 4, seconds=10, headers=headers, script=str(script))
-            rss_after = worker_rss_mb(pid)
+        _log(f"filled {filled} in {fill_s:.0f} s")
+        from plugins.fraud.service import FraudConfig
+
+        with_upkeep = _measure(data, Path(work), filled["people"], FraudConfig().upkeep_seconds)
+        without = _measure(data, Path(work), filled["people"], 0.0)
         size_mb = (data / "store.db").stat().st_size / 1e6
     return {"stored_events": EVENTS, **filled, "fill_seconds": round(fill_s, 1), "store_mb": round(size_mb, 1),
-            "c1": sequential, "c4": concurrent, "target_p99_ms": 10, "brief_latency_ms": 85,
-            "workers_rss_mb_after_warmup": round(rss_before, 1), "workers_rss_mb_after_runs": round(rss_after, 1)}
+            "target_p99_ms": 10, "brief_latency_ms": 85, "upkeep_thread": with_upkeep, "checkpoints_in_commits": without}
+
+
+PARTS = {"ulb": ulb_quality, "ulb_cv": ulb_cross_validation, "stream": stream_quality, "latency": latency}
 
 
 def main() -> dict:
-    """Every fraud figure (see the module docstring)."""
-    return {"ulb": ulb_quality(), "stream": stream_quality(), "latency": latency()}
+    """The fraud figures named in ``FRAUD_BENCH_PARTS`` (default every one: see the module docstring); the parts not
+    run keep their figures of the last run (each part says when it was measured)."""
+    import datetime
+
+    wanted = [p.strip() for p in os.environ.get("FRAUD_BENCH_PARTS", ",".join(PARTS)).split(",") if p.strip()]
+    unknown = sorted(set(wanted) - set(PARTS))
+    if unknown:
+        raise ValueError(f"FRAUD_BENCH_PARTS: unknown part(s) {', '.join(unknown)} (known: {', '.join(PARTS)})")
+    figures = {}
+    for part in wanted:
+        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        figures[part] = {**PARTS[part](), "measured": stamp, "load_average": [round(v, 2) for v in os.getloadavg()]}
+    results = ROOT / "benchmarks" / "results" / "latest.json"  # read last: another run may have written meanwhile
+    earlier = json.loads(results.read_text()).get("fraud", {}) if results.is_file() else {}
+    return {part: figures.get(part, earlier.get(part)) for part in PARTS if part in figures or part in earlier}

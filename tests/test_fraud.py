@@ -89,7 +89,7 @@ def test_a_raw_card_number_anywhere_is_refused_and_never_stored_or_logged(fraud_
     assert response.status_code == 422 and response.get_json()["error"]["code"] == "card_number_refused"
     digits = [c for c in json.dumps(where) if c.isdigit()]
     assert "".join(digits)[:12] not in response.get_data(as_text=True).replace(" ", "").replace("-", "")
-    assert count(fraud_app, "fraud_decisions") == 0 and count(fraud_app, "fraud_velocity") == 0
+    assert count(fraud_app, "fraud_decisions") == 0 and count(fraud_app, "fraud_rolling") == 0
     assert "4111" not in caplog.text and "5500" not in caplog.text and "4012888888881881" not in caplog.text
 
 
@@ -131,11 +131,16 @@ def test_velocity_counts_and_sums_slide_over_each_window(post):
     assert next_day["card_count_24h"] == 1 and next_day["device_count_24h"] == 1 and next_day["ip_count_1h"] == 1
 
 
-def test_velocity_is_bucketed_not_a_row_per_payment(fraud_app, post):
-    for i in range(30):
+def test_velocity_is_one_rolling_row_per_entity_not_a_row_per_payment(fraud_app, post):
+    from plugins.fraud import velocity
+
+    for i in range(0, 3000, 10):
         post(payment(timestamp=T0 + i))
-    assert count(fraud_app, "fraud_decisions") == 30
-    assert count(fraud_app, "fraud_velocity") <= 4 * (4 + 1 + 1)  # entities x (10 s buckets over 30 s, 1 min, 1 h)
+    assert count(fraud_app, "fraud_decisions") == 300
+    assert count(fraud_app, "fraud_rolling") == 5  # card, device, IP, account, and the card node-wide
+    blob = db_of(fraud_app).execute("SELECT state FROM fraud_rolling WHERE entity = 'default/card:c0ffee00c0ffee00'").fetchone()[0]
+    minute, hour, day = (len(buckets) for buckets in velocity.unpack(blob))
+    assert minute <= 8 and hour <= 51 and day <= 2  # buckets out of every window are dropped as payments arrive
 
 
 def test_the_graph_counts_shared_devices_components_and_distance_to_known_fraud(fraud_app, post):
@@ -243,3 +248,94 @@ def test_a_broken_rule_set_in_the_table_keeps_the_last_good_one_running(fraud_ap
     assert post(payment(amount=700, account_id="x2")).get_json()["rules_version"] == "v3"
     listing = fraud_app.test_client().get("/v1/fraud/rules", headers=client_headers).get_json()
     assert listing["version"] == "v3" and any("broken" in e for e in listing["errors"])
+
+
+@pytest.fixture
+def two_store_app(data_dir):
+    from edge.app import create_app
+
+    from tests.cdn_support import store_config
+
+    app = create_app(store_config(data_dir, PLUGINS=["events", "fraud"],
+                                  PLUGIN_CONFIG={"fraud": {"clock": "payload", "refresh_seconds": 0}}), watch=False)
+    yield app
+    app.extensions["storefront_edge"].close()
+
+
+def test_each_store_has_its_own_velocity_and_graph_and_a_card_is_also_counted_node_wide(two_store_app):
+    from tests.cdn_support import ADMIN, bearer
+
+    client = two_store_app.test_client()
+
+    def send(store, **overrides):
+        response = client.post(f"/v1/stores/{store}/fraud/precheck", json=payment(**overrides), headers=bearer(store))
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    for i in range(4):
+        north = send("north", account_id=f"ring-{i}", device_id="shared-dev", timestamp=T0 + i, amount=10.0)
+    assert north["features"]["card_count_1m"] == 4 and north["features"]["accounts_per_device"] == 4
+    south = send("south", account_id="shopper", device_id="shared-dev", timestamp=T0 + 5, amount=3.0)["features"]
+    assert (south["card_count_1m"], south["card_sum_1m"], south["device_count_1h"]) == (1, 3.0, 1)
+    assert south["accounts_per_device"] == 1 and south["accounts_per_card"] == 1 and south["component_size"] == 4
+    assert (south["node_card_count_1m"], south["node_card_sum_1m"]) == (5, 43.0), "the card across both stores"
+    assert north["features"]["component_size"] == 7 and north["decision"] == "review"
+    db = db_of(two_store_app)
+    assert db.execute("SELECT store, COUNT(*) FROM fraud_decisions GROUP BY store ORDER BY store").fetchall() == [
+        ("north", 4), ("south", 1)]
+    assert {r[0] for r in db.execute("SELECT store FROM fraud_reviews")} == {"north"}
+    plain = client.post("/v1/fraud/precheck", json=payment(), headers={"Authorization": f"Bearer {ADMIN}"})
+    assert plain.status_code == 400 and plain.get_json()["error"]["code"] == "store_required"
+    other = client.post("/v1/stores/south/fraud/precheck", json=payment(), headers=bearer("north"))
+    assert other.status_code == 403
+
+
+def test_known_fraud_is_known_in_every_store(two_store_app):
+    from tests.cdn_support import bearer
+
+    client = two_store_app.test_client()
+    db = db_of(two_store_app)
+    with db.conn:
+        db["fraud_labels"].insert({"decision_id": "d-x", "verdict": "fraud", "device_id": "bad-dev"})
+    for store in ("north", "south"):
+        answer = client.post(f"/v1/stores/{store}/fraud/precheck", json=payment(device_id="bad-dev"), headers=bearer(store))
+        assert answer.get_json()["features"]["fraud_distance"] == 1
+
+
+@pytest.mark.parametrize("upkeep_seconds", [0.0, 0.05])
+def test_old_windows_edges_and_graph_nodes_are_pruned_off_the_request_path(data_dir, client_headers, upkeep_seconds):
+    import time
+
+    from edge.app import create_app
+
+    from tests.conftest import ADMIN_KEY, CLIENT_KEY
+
+    config = {"clock": "payload", "refresh_seconds": 0, "prune_every": 3, "upkeep_seconds": upkeep_seconds}
+    app = create_app({"DATA_DIR": str(data_dir), "PLUGINS": ["fraud"], "CLIENT_KEY": CLIENT_KEY, "ADMIN_KEY": ADMIN_KEY,
+                      "PLUGIN_CONFIG": {"fraud": config}}, watch=False)
+    try:
+        client = app.test_client()
+        client.post("/v1/fraud/precheck", json=payment(), headers=client_headers)
+        old = "SELECT COUNT(*) FROM fraud_nodes WHERE node LIKE '%acct-1' OR node LIKE '%dev-1'"
+        assert count(app, "fraud_edges") == 6 and db_of(app).execute(old).fetchone()[0] == 2
+        for i in range(3):
+            client.post("/v1/fraud/precheck", headers=client_headers,
+                        json=payment(account_id=f"late-{i}", card_hash=f"cafe{i:012d}", device_id=f"dev-late-{i}",
+                                     ip=f"10.7.0.{i}", timestamp=T0 + 8 * 86400)).close()
+        for _ in range(200):  # the upkeep thread's next tick (bounded wait)
+            if db_of(app).execute(old).fetchone()[0] == 0:
+                break
+            time.sleep(0.02)
+        db = db_of(app)
+        assert db.execute(old).fetchone()[0] == 0 and count(app, "fraud_edges") == 18
+        assert db.execute("SELECT COUNT(*) FROM fraud_rolling WHERE entity LIKE '%c0ffee00c0ffee00'").fetchone()[0] == 0
+        assert db.execute("SELECT SUM(size) FROM fraud_components").fetchone()[0] == 12 == count(app, "fraud_nodes")
+    finally:
+        app.extensions["storefront_edge"].close()
+
+
+def test_an_entity_shared_by_more_than_fanout_accounts_stops_joining_components(post):
+    answers = [post(payment(account_id=f"guest-{i}", card_hash=f"cafecafe{i:08d}", device_id=f"phone-{i}", ip="10.0.0.1",
+                            timestamp=T0 + i)).get_json()["features"] for i in range(52)]
+    assert answers[49]["accounts_per_ip"] == 50 and answers[49]["component_size"] == 50 * 3 + 1
+    assert answers[51]["accounts_per_ip"] == 52 and answers[51]["component_size"] == 3  # the shop's wifi joins no one

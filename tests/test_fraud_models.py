@@ -225,11 +225,58 @@ def test_concurrent_prechecks_under_gunicorn_are_all_answered_and_logged(tmp_pat
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(send, range(120)))
         assert [a.status_code for a in answers] == [200] * 120
-        assert answers[-1].json()["bundle"] == "storefront-fraud 1.0.0"
+        assert answers[-1].json()["bundle"] == "storefront-fraud 1.1.0"
     from plugins.fraud.replay import private_store
 
     db = private_store(data / "store.db")
     assert db.execute("SELECT COUNT(*), COUNT(DISTINCT event_id) FROM fraud_decisions").fetchone() == (120, 120)
-    card = db.execute("SELECT SUM(n) FROM fraud_velocity WHERE entity = 'card:c0ffee00c0ffee00' AND res = 3600").fetchone()[0]
-    assert card == 120, "every payment counted once in the card's day window"
+    from plugins.fraud import velocity
+
+    blob = db.execute("SELECT state FROM fraud_rolling WHERE entity = 'default/card:c0ffee00c0ffee00'").fetchone()[0]
+    assert sum(n for n, _ in velocity.unpack(blob)[2].values()) == 120, "every payment counted once in the card's day window"
     db.close()
+
+
+def test_the_isolation_forest_exports_as_one_tree_ensemble_op_scoring_as_scikit_learn(tmp_path):
+    import onnx
+    from sklearn.ensemble import IsolationForest
+
+    from converters.fraud.iforest_onnx import check_against, export_forest
+
+    X, _ = planted(600, seed=3)
+    forest = IsolationForest(n_estimators=30, max_samples=128, max_features=0.5, random_state=0).fit(X)
+    export_forest(forest, X.shape[1], tmp_path / "forest.onnx")
+    ops = [node.op_type for node in onnx.load(tmp_path / "forest.onnx").graph.node]
+    assert ops.count("TreeEnsembleRegressor") == 1 and len(ops) < 15
+    far = X + np.where(np.arange(X.shape[1]) < 2, 6.0, 0.0).astype(np.float32)  # outliers too
+    assert check_against(forest, tmp_path / "forest.onnx", np.vstack([X, far])) < 1e-5
+
+
+def test_the_blend_of_anomaly_and_supervised_scores_is_chosen_on_training_rows_alone(tmp_path):
+    from converters.fraud.train import BLEND_GRID, WEIGHTS, train
+
+    X, y = planted(400)
+    X[y == 1, 2] += 6.0  # fraud the labels separate far better than an outlier score does
+    quiet = lambda message: None  # noqa: E731
+    chosen = train(X, y, [f"f{i}" for i in range(6)], tmp_path / "validated", epochs=3, trees=10, log=quiet)["spec"]
+    fixed = train(X, y, [f"f{i}" for i in range(6)], tmp_path / "fixed", epochs=3, trees=10, log=quiet, blend="fixed")["spec"]
+    assert chosen["weights"]["supervised"] in BLEND_GRID and set(chosen["weight_selection"]["grid"]) == {str(s) for s in BLEND_GRID}
+    assert chosen["weight_selection"]["held_out_fraud"] == int(y.sum()) // 4
+    assert fixed["weights"] == WEIGHTS and fixed["weight_selection"] == {"blend": "fixed"}
+    assert not (tmp_path / "validated" / "fraud_gbm.provisional.onnx").exists()
+
+
+def test_the_node_runs_the_three_models_as_one_graph_scoring_as_they_do_apart(tmp_path, signing_key):
+    from edge.runtime import load_model
+    from plugins.fraud.scoring import ENSEMBLE, MODELS, Scorer
+
+    trained = tiny_bundle(tmp_path / "bundle", signing_key)
+    models = {role: load_model(MODELS[role], path) for role, path in trained["files"].items()}
+    ensemble = load_model(ENSEMBLE, tmp_path / "bundle" / "fraud_ensemble.onnx")
+    X = planted(60, seed=9)[0]
+    apart = Scorer.from_dir(tmp_path / "bundle", models).score(X, with_raw=True)
+    together = Scorer.from_dir(tmp_path / "bundle", models, ensemble=ensemble).score(X, with_raw=True)
+    assert set(apart) == set(together) and {"raw_iforest", "raw_autoencoder", "raw_supervised", "combined"} <= set(apart)
+    for role, values in apart.items():
+        assert np.allclose(values, together[role], atol=1e-6), role
+    assert [t["name"] for t in ensemble.signature()["inputs"]] == ["X"]

@@ -20,6 +20,8 @@ def write_bundle(out_dir: Path, trained: dict, version: str, *, metrics=None, re
     work = Path(trained["work_dir"])
     models = {ROLE_MODEL[role]: {"source": path, "file": Path(path).name, "runtime": "onnx"}
               for role, path in trained["files"].items()}
+    if trained.get("ensemble"):  # the three models as one graph: what the node runs (converters.fraud.ensemble)
+        models["fraud_ensemble"] = {"source": trained["ensemble"], "file": Path(trained["ensemble"]).name, "runtime": "onnx"}
     extra = {"fraud.json": str(work / "fraud.json")}
     if rules_file is not None:
         extra["rules.yaml"] = str(Path(rules_file))

@@ -48,31 +48,40 @@ def chain_decisions(scores: dict, envs: list[dict], ruleset, thresholds) -> tupl
     return chain_outcome(decisions, np.asarray(scores["combined"], dtype=np.float64), actions)
 
 
-def train_ulb(csv_path: Path, work_dir: Path, log, seed: int = 0, epochs: int = 60, trees: int = 50) -> dict:
+def train_ulb(csv_path: Path, work_dir: Path, log, seed: int = 0, epochs: int = 60, trees: int = 200,
+              blend: str = "validated") -> dict:
     """Train the three models on a ULB CSV into ``work_dir``."""
     from .train import train
     from .ulb import ULB_FEATURES, read_ulb
 
     X, y = read_ulb(csv_path)
-    return train(X, y, ULB_FEATURES, work_dir, seed=seed, epochs=epochs, trees=trees, log=log)
+    return train(X, y, ULB_FEATURES, work_dir, seed=seed, epochs=epochs, trees=trees, log=log, blend=blend)
 
 
-def evaluate_ulb(train_csv: Path, test_csv: Path, log, thresholds=None, seed: int = 0, epochs: int = 60,
-                 trees: int = 50) -> dict:
-    """Train on ``train_csv``, score ``test_csv``; the JSON object of ``fraud evaluate``."""
+def score_ulb(train_csv: Path, test_csv: Path, log, thresholds=None, seed: int = 0, epochs: int = 60,
+              trees: int = 200, blend: str = "validated") -> tuple:
+    """Train on ``train_csv``, score ``test_csv``: its labels, every scorer's scores and the decision chain's outcome."""
     from plugins.fraud.rules import default_rules
 
-    from .evaluate import evaluate_scores
     from .ulb import read_ulb
 
     thresholds = thresholds or thresholds_of()
     with tempfile.TemporaryDirectory(prefix="fraud-eval-") as work:
-        trained = train_ulb(train_csv, Path(work), log, seed, epochs, trees)
+        trained = train_ulb(train_csv, Path(work), log, seed, epochs, trees, blend)
         X, y = read_ulb(test_csv)
         log(f"scoring {len(X)} test rows ({int(y.sum())} fraud)")
         scores = scorer_of(Path(work), trained["files"]).score(X, with_raw=True)
     envs = [{"amount": float(row[-1])} for row in X]
-    chain = chain_decisions(scores, envs, default_rules(), thresholds)
+    return y, scores, chain_decisions(scores, envs, default_rules(), thresholds)
+
+
+def evaluate_ulb(train_csv: Path, test_csv: Path, log, thresholds=None, seed: int = 0, epochs: int = 60,
+                 trees: int = 200) -> dict:
+    """Train on ``train_csv``, score ``test_csv``; the JSON object of ``fraud evaluate``."""
+    from .evaluate import evaluate_scores
+
+    thresholds = thresholds or thresholds_of()
+    y, scores, chain = score_ulb(train_csv, test_csv, log, thresholds, seed, epochs, trees)
     result = evaluate_scores(y, scores, chain, thresholds)
     result["thresholds"] = {"review": thresholds.review, "block": thresholds.block}
     result["test_rows"], result["test_fraud"] = int(len(y)), int(y.sum())
@@ -93,7 +102,7 @@ def stream_features(rows, ruleset=None, scorer=None, progress=None) -> tuple[np.
     return np.asarray(matrix, dtype=np.float32), np.asarray(labels, dtype=np.int64), results
 
 
-def train_stream(work_dir: Path, params, log, seed: int = 0, epochs: int = 60, trees: int = 50) -> dict:
+def train_stream(work_dir: Path, params, log, seed: int = 0, epochs: int = 60, trees: int = 200) -> dict:
     """Train the three models on the derived features of a synthetic payment stream."""
     from plugins.fraud.features import STREAM_MODEL_FEATURES
 

@@ -54,7 +54,7 @@ def fraud_group():
 @click.option("--sign-key", type=FILE, help="Sign the bundle with this private key.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--epochs", default=60, show_default=True, type=click.IntRange(1, 10_000), help="Autoencoder epochs.")
-@click.option("--trees", default=50, show_default=True, type=click.IntRange(1, 2000), help="Isolation Forest trees.")
+@click.option("--trees", default=200, show_default=True, type=click.IntRange(1, 2000), help="Isolation Forest trees.")
 def train_command(csv_path, stream, out_dir, version, rules_file, sign_key, seed, epochs, trees):
     """Train the Isolation Forest, autoencoder and gradient boosting models into a storefront-fraud bundle."""
     import tempfile
@@ -88,7 +88,7 @@ def train_command(csv_path, stream, out_dir, version, rules_file, sign_key, seed
 @click.option("--block-threshold", type=click.FloatRange(0, 100), help="Default: the plugin's configured one.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--epochs", default=60, show_default=True, type=click.IntRange(1, 10_000), help="Autoencoder epochs.")
-@click.option("--trees", default=50, show_default=True, type=click.IntRange(1, 2000), help="Isolation Forest trees.")
+@click.option("--trees", default=200, show_default=True, type=click.IntRange(1, 2000), help="Isolation Forest trees.")
 def evaluate_command(train_csv, test_csv, review_threshold, block_threshold, seed, epochs, trees):
     """Train on --train, score --test; print one JSON object (anomaly, supervised, decision_chain, ...)."""
     from converters.fraud.pipeline import evaluate_ulb, thresholds_of
@@ -204,7 +204,7 @@ def hub_train():
 @click.option("--sign-key", required=True, type=FILE, help="Private key that signs the bundle.")
 @click.option("--version", "version", help="Default: the group's current storefront-fraud version, patch + 1.")
 @click.option("--min-labels", default=20, show_default=True, type=click.IntRange(1), help="Refuse with fewer labelled decisions.")
-@click.option("--trees", default=50, show_default=True, type=click.IntRange(1, 2000), help="Isolation Forest trees.")
+@click.option("--trees", default=200, show_default=True, type=click.IntRange(1, 2000), help="Isolation Forest trees.")
 @hub_options
 def hub_train_fraud(group, publish, out_dir, sign_key, version, min_labels, trees, hub_dir, database_url):
     """Retrain the fraud models from the labelled decisions and (with --publish) roll the bundle out to GROUP."""

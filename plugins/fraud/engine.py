@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from . import graph, velocity
 from .features import LIST_KINDS, model_vector
 
+DEFAULT_STORE = "default"
+
 REASON_TEXT = {
     "score_block": "the model score is at or above the block threshold",
     "score_review": "the model score is at or above the review threshold",
@@ -41,6 +43,7 @@ class Context:
     known: frozenset = frozenset()
     lists: dict = field(default_factory=dict)
     limits: graph.GraphLimits = field(default_factory=graph.GraphLimits)
+    known_components: object = None  # store -> component ids holding known fraud (None: walk whenever fraud is known)
 
 
 def epoch_seconds(value) -> int:
@@ -50,10 +53,10 @@ def epoch_seconds(value) -> int:
     return int(value.timestamp())
 
 
-def payment_fields(body: dict, ts: int) -> dict:
-    """The payload fields a rule may read (besides the derived ones)."""
+def payment_fields(body: dict, ts: int, store: str = DEFAULT_STORE) -> dict:
+    """The payload fields a rule may read (besides the derived ones); ``store``: the node's store the request is for."""
     items = body.get("items") or []
-    return {"amount": body["amount"], "amount_log": math.log1p(max(body["amount"], 0.0)), "currency": body["currency"],
+    return {"store": store, "amount": body["amount"], "amount_log": math.log1p(max(body["amount"], 0.0)), "currency": body["currency"],
             "account_id": body.get("account_id"), "card_hash": body.get("card_hash"), "device_id": body.get("device_id"),
             "ip": body.get("ip"), "store_id": body.get("store_id"), "email": body.get("email"),
             "item_count": sum(item.get("qty", 1) for item in items), "hour": (ts // 3600) % 24,
@@ -72,13 +75,13 @@ def list_flags(body: dict, lists: dict) -> dict:
     return flags
 
 
-def derive(db, body: dict, ts: int, ctx: Context) -> dict:
-    """Record the payment in the velocity counters and the graph, and return every derived feature."""
-    keys = velocity.entity_keys(body)
-    velocity.record(db, keys, float(body["amount"]), ts)
+def derive(db, body: dict, ts: int, ctx: Context, store: str = DEFAULT_STORE) -> dict:
+    """Record the payment in ``store``'s velocity windows and graph, and return every derived feature."""
+    keys = velocity.entity_keys(body, store)
+    windows = velocity.record_and_read(db, keys, float(body["amount"]), ts)
     graph.record(db, keys, ts)
-    return {**payment_fields(body, ts), **velocity.read(db, keys, ts), **graph.read(db, keys, ts, ctx.known, ctx.limits),
-            **list_flags(body, ctx.lists)}
+    return {**payment_fields(body, ts, store), **windows,
+            **graph.read(db, keys, ts, ctx.known, ctx.limits, ctx.known_components), **list_flags(body, ctx.lists)}
 
 
 def model_scores(ctx: Context, derived: dict, extra: dict) -> tuple[dict, list[str]]:
@@ -116,7 +119,7 @@ def conclude(body: dict, derived: dict, ctx: Context) -> dict:
     env = {**derived, "score": scores.get("combined"), "anomaly_score": scores.get("anomaly"),
            "supervised_score": scores.get("supervised")}
     decision, reasons, hits = decide(ctx, env)
-    used = {k: v for k, v in derived.items() if k not in ("account_id", "card_hash", "device_id", "ip", "email")}
+    used = {k: v for k, v in derived.items() if k not in ("account_id", "card_hash", "device_id", "ip", "email", "store")}
     return {"decision": decision, "score": env["score"] if env["score"] is not None else 0.0, "reasons": reasons,
             "rule_hits": hits, "model_scores": scores, "features": used, "missing_features": missing,
             "rules_version": ctx.rules.version, "bundle": getattr(ctx.scorer, "bundle", None)}
@@ -129,7 +132,8 @@ def evaluate(db, body: dict, ts: int, ctx: Context) -> dict:
     return {**result, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
 
 
-def log_row(result: dict, body: dict, decision_id: str, created_at: str, origin: str | None) -> dict:
+def log_row(result: dict, body: dict, decision_id: str, created_at: str, origin: str | None,
+            store: str = DEFAULT_STORE) -> dict:
     """The ``fraud_decisions`` row of an answer (the payload is stored as validated: no card number can be in it)."""
     dumps = lambda value: json.dumps(value, separators=(",", ":"), default=str)  # noqa: E731
     return {"id": decision_id, "created_at": created_at, "event_id": body.get("event_id"), "decision": result["decision"],
@@ -138,11 +142,11 @@ def log_row(result: dict, body: dict, decision_id: str, created_at: str, origin:
             "account_id": body.get("account_id"), "card_hash": body.get("card_hash"), "device_id": body.get("device_id"),
             "ip": body.get("ip"), "email": body.get("email"), "store_id": body.get("store_id"), "amount": body["amount"],
             "currency": body["currency"], "rules_version": result["rules_version"], "bundle": result["bundle"],
-            "latency_ms": result["latency_ms"], "origin": origin}
+            "latency_ms": result["latency_ms"], "origin": origin, "store": store}
 
 
 def review_row(row: dict, review_id: str) -> dict:
     """The review-queue row of a logged ``review`` decision."""
     return {"id": review_id, "decision_id": row["id"], "created_at": row["created_at"], "score": row["score"],
             "reasons": row["reasons"], "account_id": row["account_id"], "amount": row["amount"],
-            "currency": row["currency"], "origin": row["origin"]}
+            "currency": row["currency"], "origin": row["origin"], "store": row["store"]}

@@ -11,15 +11,17 @@ WINDOWS = {"1m": 60, "1h": 3600, "24h": 86400}
 LIST_KINDS = ("card", "device", "ip", "account", "email")
 
 PAYLOAD_FIELDS = ("amount", "amount_log", "currency", "account_id", "card_hash", "device_id", "ip", "store_id", "email",
-                  "item_count", "hour", "has_email")
+                  "item_count", "hour", "has_email", "store")
 VELOCITY_FIELDS = tuple(f"{entity}_{what}_{window}" for entity in ENTITIES for window in WINDOWS for what in ("count", "sum"))
+# The card's windows over every store of the node (CDN edge mode); rules may read them, the models do not.
+NODE_VELOCITY_FIELDS = tuple(f"node_card_{what}_{window}" for window in WINDOWS for what in ("count", "sum"))
 GRAPH_FIELDS = ("accounts_per_device", "accounts_per_ip", "accounts_per_card", "cards_per_account", "devices_per_account",
                 "ips_per_account", "component_size", "fraud_distance", "near_fraud")
 LIST_FIELDS = (*(f"{kind}_blocklisted" for kind in LIST_KINDS), *(f"{kind}_allowlisted" for kind in LIST_KINDS),
                "blocklisted", "allowlisted")
 SCORE_FIELDS = ("score", "anomaly_score", "supervised_score")
 
-RULE_FIELDS = frozenset(PAYLOAD_FIELDS + VELOCITY_FIELDS + GRAPH_FIELDS + LIST_FIELDS + SCORE_FIELDS)
+RULE_FIELDS = frozenset(PAYLOAD_FIELDS + VELOCITY_FIELDS + NODE_VELOCITY_FIELDS + GRAPH_FIELDS + LIST_FIELDS + SCORE_FIELDS)
 
 # What a model trained on the payment stream reads (numbers only; a missing value counts as 0).
 STREAM_MODEL_FEATURES = ("amount_log", "item_count", "hour", "has_email", *VELOCITY_FIELDS,

@@ -1,41 +1,67 @@
-"""The account-device-IP-card graph of recent payments, updated per event in ``fraud_edges``.
+"""The account-device-IP-card graph of recent payments, updated per event.
 
 Each payment links its account to its card, device and IP (both directions, ``last_seen`` = the
-payment's time; a payment without an account links its card instead). Features read after the
-event's own edges are written:
+payment's time; a payment without an account links its card instead) in ``fraud_edges``. Nodes are
+named ``<store>/<kind>:<value>``: every store has its own graph (CDN edge mode); known fraud (a
+``fraud`` verdict or a block-listed entity) is known in every store.
 
-- distinct accounts per device, IP and card, and cards, devices and IPs per account (a range read of
-  the node's edges by primary key);
-- ``component_size``: the nodes reachable from the payment's account by a breadth-first walk over
-  edges younger than the time to live, bounded by ``max_nodes`` and ``max_depth`` (a component larger
-  than that is reported as ``max_nodes``) and by ``fanout`` neighbours per node (a shop's shared IP
-  does not make every walk visit every customer);
-- ``fraud_distance``: hops from the payment's account to the nearest known-fraud node (an entity of a
-  ``fraud`` verdict in ``fraud_labels`` or on a block list) within that walk, ``null`` if none.
+Features, read in the payment's write transaction after its own edges are written:
 
-Edges older than the time to live are ignored at once and deleted by ``prune`` in bounded batches.
+- distinct accounts per device, IP and card, and cards, devices and IPs per account: one statement
+  of six range reads by primary key, each capped at ``count_cap``, over edges younger than the time
+  to live (older ones are ignored at once, before any prune);
+- ``component_size``: the size of the payment's connected component, kept incrementally union-find
+  style: every node has a component id in ``fraud_nodes``, every component its size in
+  ``fraud_components``; a payment reads its nodes' components (one statement), and when it joins
+  several, the smaller ones are relabelled into the largest (each node is relabelled O(log n) times).
+  Bounded work per payment: a component already larger than ``max_nodes`` is not relabelled (the
+  answer is capped at ``max_nodes`` anyway), and an entity shared by more than ``fanout`` accounts (a
+  shop's wifi) keeps its links but no longer joins components, as a walk would not cross it;
+- ``fraud_distance``: hops from the payment's account to the nearest known-fraud node, ``null`` if
+  none. 0 or 1 when the payment's own entities are known; otherwise only a component holding a
+  known-fraud node (looked up once per ``refresh_seconds`` and store) is walked breadth first over
+  live edges, bounded by ``max_nodes``, ``max_depth`` and ``fanout`` neighbours per node: the common
+  payment, far from any fraud, costs no walk.
+
+Expiry: a node not seen for the time to live that a payment touches again leaves its old component
+(that component shrinks by one) and starts afresh; ``prune`` deletes, in bounded batches after the
+answer is sent, edges and nodes older than the time to live and shrinks their components. Components
+are not split when an edge in the middle expires (that would need a walk of the whole component); they
+shrink as their nodes expire, and a component's size is the count of its nodes still stored.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 KIND_OF_PREFIX = {"account": "account_id", "card": "card_hash", "device": "device_id", "ip": "ip"}
+DEGREES = (("accounts_per_device", "device", "account"), ("accounts_per_ip", "ip", "account"),
+           ("accounts_per_card", "card", "account"), ("cards_per_account", "account", "card"),
+           ("devices_per_account", "account", "device"), ("ips_per_account", "account", "ip"))
+_CAPPED = "(SELECT COUNT(*) FROM (SELECT 1 FROM fraud_edges WHERE a = ? AND b >= ? AND b < ? AND last_seen >= ? LIMIT ?))"
+_DEGREE_SQL = "SELECT " + ", ".join([_CAPPED] * len(DEGREES))
 
 
 @dataclass(frozen=True)
 class GraphLimits:
-    """Bounds of the walk and the time to live of an edge."""
+    """Bounds of the component bookkeeping and the walk, and the time to live of an edge."""
 
     ttl_s: int = 7 * 86400
     max_nodes: int = 200
     max_depth: int = 4
     fanout: int = 50
+    count_cap: int = 1000
 
 
 def centre(keys: dict[str, str]) -> str | None:
     """The node a payment's edges meet at: its account, else its card."""
     return keys.get("account") or keys.get("card")
+
+
+def bare(node: str) -> str:
+    """A node's name without its store (``kind:value``), as known-fraud nodes are named."""
+    return node.partition("/")[2]
 
 
 def record(db, keys: dict[str, str], ts: int) -> None:
@@ -44,57 +70,106 @@ def record(db, keys: dict[str, str], ts: int) -> None:
     others = [key for key in keys.values() if key != hub]
     rows = [(a, b, ts) for other in others for a, b in ((hub, other), (other, hub))]
     db.conn.executemany("INSERT INTO fraud_edges (a, b, last_seen) VALUES (?, ?, ?) "
-                   "ON CONFLICT (a, b) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)", rows)
+                        "ON CONFLICT (a, b) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)", rows)
 
 
-def _count(db, node: str | None, prefix: str, since: int) -> int:
-    if node is None:
-        return 0
-    return db.execute("SELECT COUNT(*) FROM fraud_edges WHERE a = ? AND b >= ? AND b < ? AND last_seen >= ?",
-                      [node, prefix + ":", prefix + ";", since]).fetchone()[0]
+def degrees(db, keys: dict[str, str], since: int, cap: int) -> dict:
+    """The six distinct-neighbour counts of the payment's entities, in one statement."""
+    params = []
+    for _, kind, other in DEGREES:
+        node = keys.get(kind)
+        store = node[:node.index("/") + 1] if node else ""
+        params += [node, f"{store}{other}:", f"{store}{other};", since, cap]
+    values = db.conn.execute(_DEGREE_SQL, params).fetchone()
+    return {name: int(value) for (name, _, _), value in zip(DEGREES, values)}
 
 
-def _walk(db, start: str, since: int, known: frozenset, limits: GraphLimits) -> tuple[int, int | None]:
-    seen, frontier, distance = {start}, [start], (0 if start in known else None)
+def _new_component(db, size: int) -> int:
+    return db.conn.execute("INSERT INTO fraud_components (size) VALUES (?)", [size]).lastrowid
+
+
+def join(db, keys: dict[str, str], ts: int, since: int, shared: set[str], limits: GraphLimits) -> tuple[int, set[int]]:
+    """Put the payment's nodes in one component (see the module docstring); its size and every component id involved."""
+    nodes = list(dict.fromkeys(keys.values()))
+    marks = ", ".join("?" * len(nodes))
+    rows = db.conn.execute(f"SELECT n.node, n.comp, n.last_seen, c.size FROM fraud_nodes n JOIN fraud_components c "
+                           f"ON c.comp = n.comp WHERE n.node IN ({marks})", nodes).fetchall()
+    live = {node: (comp, size) for node, comp, seen, size in rows if seen >= since}
+    stale = Counter(comp for node, comp, seen, _ in rows if seen < since)
+    joining = {comp: size - stale[comp] for node, (comp, size) in live.items() if node not in shared}
+    target = max(joining, key=joining.get) if joining else None
+    small = [c for c in joining if c != target and joining[c] <= limits.max_nodes]
+    fresh = [n for n in nodes if n not in live]
+    size = joining.get(target, 0) + sum(joining[c] for c in small) + len(fresh)
+    if stale:
+        db.conn.executemany("UPDATE fraud_components SET size = size - ? WHERE comp = ?", [(n, c) for c, n in stale.items()])
+    if target is None:
+        target = _new_component(db, size)
+    else:
+        db.conn.execute("UPDATE fraud_components SET size = ? WHERE comp = ?", [size, target])
+    if small:
+        db.conn.executemany("UPDATE fraud_nodes SET comp = ? WHERE comp = ?", [(target, c) for c in small])
+        db.conn.executemany("DELETE FROM fraud_components WHERE comp = ?", [(c,) for c in small])
+    moved = set(small) | {target}
+    db.conn.executemany("INSERT INTO fraud_nodes (node, comp, last_seen) VALUES (?, ?, ?) ON CONFLICT (node) DO UPDATE "
+                        "SET comp = excluded.comp, last_seen = max(last_seen, excluded.last_seen)",
+                        [(n, target if n not in live or live[n][0] in moved else live[n][0], ts) for n in nodes])
+    centre_node = centre(keys)
+    if centre_node in live and centre_node in shared:
+        size = live[centre_node][1]
+    return size, {comp for comp, _ in live.values()} | {target}
+
+
+def _walk(db, start: str, since: int, known: frozenset, limits: GraphLimits) -> int | None:
+    """Hops from ``start`` to the nearest known-fraud node over live edges (bounded), ``None`` if none is reached."""
+    seen, frontier = {start}, [start]
     for depth in range(1, limits.max_depth + 1):
         following = []
         for node in frontier:
-            for (neighbour,) in db.execute("SELECT b FROM fraud_edges WHERE a = ? AND last_seen >= ? LIMIT ?",
-                                           [node, since, limits.fanout]):
+            for (neighbour,) in db.conn.execute("SELECT b FROM fraud_edges WHERE a = ? AND last_seen >= ? LIMIT ?",
+                                                [node, since, limits.fanout]):
                 if neighbour in seen:
                     continue
+                if bare(neighbour) in known:
+                    return depth
                 seen.add(neighbour)
                 following.append(neighbour)
-                if distance is None and neighbour in known:
-                    distance = depth
                 if len(seen) >= limits.max_nodes:
-                    return len(seen), distance
+                    return None
         if not following:
-            break
+            return None
         frontier = following
-    return len(seen), distance
+    return None
 
 
-def read(db, keys: dict[str, str], ts: int, known: frozenset, limits: GraphLimits) -> dict:
-    """The graph features of a payment whose edges were just recorded."""
+def read(db, keys: dict[str, str], ts: int, known: frozenset, limits: GraphLimits, known_components=None) -> dict:
+    """Join the payment's component and return its graph features (its edges already recorded).
+
+    ``known_components(store)``: the component ids holding known-fraud nodes in that store (``None``:
+    walk whenever there is known fraud at all).
+    """
     since = ts - limits.ttl_s
-    account = keys.get("account")
-    out = {"accounts_per_device": _count(db, keys.get("device"), "account", since),
-           "accounts_per_ip": _count(db, keys.get("ip"), "account", since),
-           "accounts_per_card": _count(db, keys.get("card"), "account", since),
-           "cards_per_account": _count(db, account, "card", since),
-           "devices_per_account": _count(db, account, "device", since),
-           "ips_per_account": _count(db, account, "ip", since)}
+    out = degrees(db, keys, since, limits.count_cap)
     start = centre(keys)
-    size, distance = _walk(db, start, since, known, limits) if start else (0, None)
-    if distance is None and any(key in known for key in keys.values()):
+    if start is None:
+        return {**out, "component_size": 0, "fraud_distance": None, "near_fraud": False}
+    shared = {keys[kind] for name, kind, _ in DEGREES[:3] if kind in keys and out[name] > limits.fanout}
+    size, involved = join(db, keys, ts, since, shared, limits)
+    if bare(start) in known:
+        distance = 0
+    elif any(bare(key) in known for key in keys.values()):
         distance = 1
-    out.update(component_size=size, fraud_distance=distance, near_fraud=distance is not None and distance <= 2)
-    return out
+    elif known and (known_components is None or involved & known_components(start.partition("/")[0])):
+        distance = _walk(db, start, since, known, limits)
+    else:
+        distance = None
+    return {**out, "component_size": min(size, limits.max_nodes), "fraud_distance": distance,
+            "near_fraud": distance is not None and distance <= 2}
 
 
 def known_fraud_nodes(db) -> frozenset:
-    """Graph nodes of confirmed fraud: the entities of ``fraud`` verdicts and every block-listed entity."""
+    """Graph nodes of confirmed fraud (``kind:value``, in every store): the entities of ``fraud`` verdicts and every
+    block-listed entity."""
     nodes = set()
     for row in db.execute("SELECT account_id, card_hash, device_id, ip FROM fraud_labels WHERE verdict = 'fraud'"):
         nodes.update(f"{kind}:{value}" for kind, value in zip(KIND_OF_PREFIX, row) if value)
@@ -104,7 +179,24 @@ def known_fraud_nodes(db) -> frozenset:
     return frozenset(nodes)
 
 
+def components_of(db, store: str, known: frozenset, chunk: int = 500) -> frozenset:
+    """The component ids of ``store`` holding a known-fraud node."""
+    names = sorted(f"{store}/{node}" for node in known)
+    found = set()
+    for start in range(0, len(names), chunk):
+        part = names[start:start + chunk]
+        found.update(c for (c,) in db.conn.execute(
+            f"SELECT comp FROM fraud_nodes WHERE node IN ({', '.join('?' * len(part))})", part))
+    return frozenset(found)
+
+
 def prune(db, ts: int, ttl_s: int, batch: int = 5000) -> int:
-    """Delete up to ``batch`` edges older than ``ttl_s``; return how many went."""
-    return db.execute("DELETE FROM fraud_edges WHERE (a, b) IN (SELECT a, b FROM fraud_edges WHERE last_seen < ? LIMIT ?)",
-                      [ts - ttl_s, batch]).rowcount
+    """Delete up to ``batch`` edges and ``batch`` nodes older than ``ttl_s`` (shrinking their components); how many went."""
+    edges = db.execute("DELETE FROM fraud_edges WHERE (a, b) IN (SELECT a, b FROM fraud_edges WHERE last_seen < ? LIMIT ?)",
+                       [ts - ttl_s, batch]).rowcount
+    gone = Counter(comp for (comp,) in db.conn.execute(
+        "DELETE FROM fraud_nodes WHERE node IN (SELECT node FROM fraud_nodes WHERE last_seen < ? LIMIT ?) RETURNING comp",
+        [ts - ttl_s, batch]).fetchall())
+    db.conn.executemany("UPDATE fraud_components SET size = size - ? WHERE comp = ?", [(n, c) for c, n in gone.items()])
+    db.conn.executemany("DELETE FROM fraud_components WHERE comp = ? AND size <= 0", [(c,) for c in gone])
+    return edges + sum(gone.values())

@@ -40,7 +40,7 @@ def next_version(store, group: str) -> str:
     return f"{major}.{minor}.{patch + 1}"
 
 
-def retrain(store, group, hub_dir, out_dir, sign_key, version, min_labels, publish, log, trees: int = 50) -> dict:
+def retrain(store, group, hub_dir, out_dir, sign_key, version, min_labels, publish, log, trees: int = 200) -> dict:
     """Train, write and sign the bundle; publish it to ``group`` when asked. Return a summary."""
     import numpy as np
 

@@ -27,8 +27,8 @@ def migrations():
 
 @hookimpl
 def synced_tables():
-    return [SyncedTable("fraud_decisions", direction="edge_to_hub", policy="append_only", key="id"),
-            SyncedTable("fraud_reviews", direction="edge_to_hub", policy="append_only", key="id"),
+    return [SyncedTable("fraud_decisions", direction="edge_to_hub", policy="append_only", key="id", store_column="store"),
+            SyncedTable("fraud_reviews", direction="edge_to_hub", policy="append_only", key="id", store_column="store"),
             SyncedTable("fraud_rules", direction="hub_to_edge", policy="hub_owned", key="id"),
             SyncedTable("fraud_lists", direction="hub_to_edge", policy="hub_owned", key="id"),
             SyncedTable("fraud_labels", direction="hub_to_edge", policy="hub_owned", key="decision_id")]
@@ -46,6 +46,13 @@ def cli_commands():
     from .commands import fraud_group, hub_group
 
     return [fraud_group, hub_group]
+
+
+@hookimpl
+def shutdown(node):
+    from .service import stop_upkeep
+
+    stop_upkeep(node)
 
 
 @hookimpl

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from pydantic import BaseModel
 
-from edge.api import current_node, documented, json_body
+from edge.api import current_node, current_store, documented, json_body
 
 from . import service
 from .payload import Precheck
@@ -54,7 +54,11 @@ def make_blueprint() -> Blueprint:
                 "rule hits, model scores and the features used (logged for audit, synced to the hub)",
                 request=Precheck, response=PrecheckAnswer, errors=(400, 409, 413, 415, 422, 503), tags=("fraud",))
     def precheck():
-        return jsonify(service.precheck(current_node(), json_body()))
+        node = current_node()
+        response = jsonify(service.precheck(node, json_body(), current_store()))
+        if not service.ensure_upkeep(node) and service.prune_due(node):
+            response.call_on_close(lambda: service.prune(node))
+        return response
 
     @bp.get("/rules")
     @documented("The rules in force, in evaluation order (allow, block, review), and why a newer set was refused",

@@ -5,7 +5,11 @@ to audit it: the payload without any card number, the rules version, the bundle,
 scores) and ``fraud_reviews`` (the review queue). Hub-owned, published on the hub and read-only on
 joined edges: ``fraud_rules`` (the rule set), ``fraud_lists`` (block and allow lists) and
 ``fraud_labels`` (analysts' verdicts; an edge treats the entities of a ``fraud`` verdict as known-fraud
-graph nodes). Local to the node (never synced): the velocity buckets and the graph's edges.
+graph nodes). Local to the node (never synced): the velocity windows (``fraud_rolling``) and the graph
+(``fraud_edges``, ``fraud_nodes``, ``fraud_components``).
+
+Stores (CDN edge mode): decisions and reviews carry the ``store`` they were made for and sync per
+store; rules, lists and labels are node-wide (see :mod:`plugins.fraud.service`).
 
 Decisions are append-only: triggers refuse an UPDATE or DELETE of a logged decision.
 """
@@ -64,3 +68,21 @@ def create_local_state(db):
                "PRIMARY KEY (a, b)) WITHOUT ROWID")
     db.execute("CREATE INDEX fraud_edges_seen ON fraud_edges (last_seen)")
     db.execute("CREATE INDEX fraud_velocity_bucket ON fraud_velocity (bucket)")
+
+
+@migrations()
+def rolling_windows_components_and_stores(db):
+    """Velocity as one rolling row per entity, graph components kept union-find style, decisions and reviews
+    carrying their store. The node-local velocity buckets and edges of before are dropped (their keys had no
+    store; windows refill within a day, the graph within its time to live)."""
+    db.execute("DROP TABLE fraud_velocity")
+    db.execute("DELETE FROM fraud_edges")
+    db.execute("CREATE TABLE fraud_rolling (entity TEXT PRIMARY KEY, last_seen INTEGER NOT NULL, state BLOB NOT NULL) "
+               "WITHOUT ROWID")
+    db.execute("CREATE INDEX fraud_rolling_seen ON fraud_rolling (last_seen)")
+    db.execute("CREATE TABLE fraud_nodes (node TEXT PRIMARY KEY, comp INTEGER NOT NULL, last_seen INTEGER NOT NULL) WITHOUT ROWID")
+    db.execute("CREATE INDEX fraud_nodes_comp ON fraud_nodes (comp)")
+    db.execute("CREATE INDEX fraud_nodes_seen ON fraud_nodes (last_seen)")
+    db.execute("CREATE TABLE fraud_components (comp INTEGER PRIMARY KEY, size INTEGER NOT NULL)")
+    for table in ("fraud_decisions", "fraud_reviews"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN store TEXT NOT NULL DEFAULT 'default'")

@@ -3,7 +3,9 @@
 The bundle holds up to three ONNX models reading one float matrix ``X`` (its columns named in
 ``fraud.json``): ``fraud_iforest`` (an Isolation Forest; output ``scores``, higher is more normal),
 ``fraud_autoencoder`` (output ``error``, the reconstruction error of each row) and ``fraud_gbm``
-(gradient boosting; output ``probabilities``) where the training data had labels.
+(gradient boosting; output ``probabilities``) where the training data had labels, and
+``fraud_ensemble``, the three as one graph (:mod:`converters.fraud.ensemble`): the node runs that one
+session per payment instead of three when the bundle has it.
 
 Calibration to 0-100: every score is the share of legitimate reference payments (held out from
 training) that score lower (ties counted half), times 100. A score of 99.7 means 0.3 % of legitimate payments score
@@ -23,6 +25,7 @@ import numpy as np
 SPEC_FILE = "fraud.json"
 MODELS = {"iforest": "fraud_iforest", "autoencoder": "fraud_autoencoder", "supervised": "fraud_gbm"}
 OUTPUTS = {"iforest": "scores", "autoencoder": "error", "supervised": "probabilities"}
+ENSEMBLE = "fraud_ensemble"  # the three as one graph, outputs ``<role>_<output>`` (converters.fraud.ensemble)
 
 
 def calibrate(reference: np.ndarray, raw: np.ndarray) -> np.ndarray:
@@ -67,21 +70,30 @@ class Scorer:
     weights: dict
     models: dict = field(default_factory=dict)
     bundle: str = ""
+    ensemble: object = None
 
     @classmethod
-    def from_dir(cls, directory: Path, models: dict, bundle: str = "") -> "Scorer":
-        """Read ``fraud.json`` in a bundle folder; ``models`` maps role → loaded model."""
+    def from_dir(cls, directory: Path, models: dict, bundle: str = "", ensemble=None) -> "Scorer":
+        """Read ``fraud.json`` in a bundle folder; ``models`` maps role → loaded model; ``ensemble``: the loaded
+        ``fraud_ensemble`` (run instead of the three when given)."""
         spec = json.loads((Path(directory) / SPEC_FILE).read_text())
         calibration = {k: np.asarray(v, dtype=np.float64) for k, v in spec["calibration"].items()}
-        return cls(tuple(spec["features"]), calibration, spec.get("weights", {}), models, bundle)
+        return cls(tuple(spec["features"]), calibration, spec.get("weights", {}), models, bundle, ensemble)
+
+    def raw_scores(self, matrix: np.ndarray) -> dict:
+        """``{role: raw score}`` of every model: one run of the ensemble when there is one, else one run per model."""
+        if self.ensemble is not None:
+            outputs = self.ensemble.run({"X": matrix})
+            return {role: raw_output(role, {OUTPUTS[role]: outputs[f"{role}_{OUTPUTS[role]}"]}) for role in self.models}
+        return {role: raw_output(role, model.run({"X": matrix})) for role, model in self.models.items()}
 
     def score(self, matrix: np.ndarray, with_raw: bool = False) -> dict:
         """``{role: calibrated scores}`` for every row of ``matrix`` (roles: the models, anomaly, combined);
         ``with_raw`` adds ``raw_<model role>``, the models' own scores (evaluation breaks ties with them)."""
         matrix = np.asarray(matrix, dtype=np.float32).reshape(-1, len(self.features))
         scores, raws = {}, {}
-        for role, model in self.models.items():
-            raws[f"raw_{role}"] = raw = raw_output(role, model.run({"X": matrix}))
+        for role, raw in self.raw_scores(matrix).items():
+            raws[f"raw_{role}"] = raw
             scores[role] = calibrate(self.calibration[role], raw)
         blended = combine(scores, self.weights)
         for role in ("anomaly", "combined"):
@@ -98,6 +110,7 @@ def active_scorer(node, cache) -> Scorer | None:
     key = (bundle.name, bundle.version, id(bundle))
     if cache.get("key") != key:
         models = {role: bundle.models[name] for role, name in MODELS.items() if name in bundle.models}
-        cache["scorer"] = Scorer.from_dir(bundle.directory, models, f"{bundle.name} {bundle.version}")
+        cache["scorer"] = Scorer.from_dir(bundle.directory, models, f"{bundle.name} {bundle.version}",
+                                          bundle.models.get(ENSEMBLE))
         cache["key"] = key
     return cache["scorer"]

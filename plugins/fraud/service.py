@@ -7,6 +7,15 @@ else the built-in rules. Rules, lists and known-fraud nodes are re-read at most 
 ``refresh_seconds``; a rule set that no longer compiles is reported by ``/readyz`` and the last good one
 keeps running.
 
+Stores (CDN edge mode, decision): a precheck is for the store its route names
+(``/v1/stores/<store>/fraud/precheck``; the plain route on a one-store node). Its decision and review
+rows carry that store and sync per store. Velocity windows and the graph are per store (one store's
+traffic never shows in another store's features), plus one node-wide window per card
+(``node_card_count_1m`` ... ``node_card_sum_24h``, readable by rules; not a model input), because a
+card hammering several stores of one node is itself a signal. Rules, lists and labels are node-wide,
+as the hub publishes them; a rule that should hold for some stores only says so itself
+(``store == "north" and amount > 500``), and a known-fraud entity is known in every store.
+
 The clock of the velocity windows and graph edges is the node's (``clock = "node"``, the default: a
 client cannot age its own payments); ``clock = "payload"`` uses the payment's ``timestamp`` (replays).
 """
@@ -41,7 +50,9 @@ class FraudConfig(BaseModel):
     graph_ttl_hours: float = Field(168.0, gt=0, le=24 * 365)
     graph_max_nodes: int = Field(200, ge=2, le=10_000)
     refresh_seconds: float = Field(2.0, ge=0, le=3600)
-    prune_every: int = Field(1000, ge=1, le=10_000_000, description="events between two prunings of old buckets and edges")
+    prune_every: int = Field(1000, ge=1, le=10_000_000, description="events between two prunings of old windows and edges")
+    upkeep_seconds: float = Field(0.1, ge=0, le=3600, description="period of the upkeep thread's WAL checkpoint and "
+                                  "prune (0: no thread; SQLite checkpoints in commits, prunes run after an answer)")
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -83,12 +94,19 @@ def context(node, db) -> engine.Context:
     now = time.monotonic()
     if getattr(state, "loaded_at", None) is None or now - state.loaded_at >= config.refresh_seconds:
         state.lists, state.known = load_lists(db), graph.known_fraud_nodes(db)
+        state.known_comps, state.origin = {}, _origin(db)
         current_rules(node, db, state)
         state.loaded_at = now
     cache = state.__dict__.setdefault("scorer_cache", {})
     limits = graph.GraphLimits(ttl_s=int(config.graph_ttl_hours * 3600), max_nodes=config.graph_max_nodes)
+
+    def known_components(store: str) -> frozenset:
+        if store not in state.known_comps:
+            state.known_comps[store] = graph.components_of(db, store, state.known)
+        return state.known_comps[store]
+
     return engine.Context(state.ruleset, engine.Thresholds(config.review_threshold, config.block_threshold),
-                          scoring.active_scorer(node, cache), state.known, state.lists, limits)
+                          scoring.active_scorer(node, cache), state.known, state.lists, limits, known_components)
 
 
 def checked_request(data, max_amount: float) -> Precheck:
@@ -129,55 +147,85 @@ def answer_of(row: dict, replayed: bool = False) -> dict:
             "latency_ms": row["latency_ms"], "created_at": row["created_at"], "replayed": replayed}
 
 
-def _maybe_prune(db, state, config, ts: int) -> None:
-    state.since_prune = getattr(state, "since_prune", 0) + 1
-    if state.since_prune >= config.prune_every:
-        state.since_prune = 0
-        velocity.prune(db, ts)
-        graph.prune(db, ts, int(config.graph_ttl_hours * 3600))
+def _insert(db, table: str, row: dict) -> None:
+    """One row by a prepared statement (the same text for every row of a table: SQLite's statement cache keeps it)."""
+    db.conn.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
 
 
-def precheck(node, data) -> dict:
-    """Check one payment (parsed JSON) end to end; return the answer (decision logged, review queued).
+def _log(db, row: dict) -> None:
+    """Log the decision (and queue a review) inside the payment's transaction."""
+    from ulid import ULID
 
-    Two short write transactions, the models in between: the first records the payment in the velocity
-    counters and the graph and reads its features, the second logs the decision. A retry with the same
-    ``event_id`` is answered from the log; two copies racing each other are logged once (the second
-    finds the first's row), though both were counted in the velocity windows.
+    _insert(db, "fraud_decisions", row)
+    if row["decision"] == "review":
+        _insert(db, "fraud_reviews", engine.review_row(row, str(ULID())))
+
+
+def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
+    """Check one payment (parsed JSON) for ``store`` end to end; return the answer (decision logged, review queued).
+
+    One write transaction: the velocity windows, the graph, the models and the decision log commit
+    together (a payment is never counted without its decision, and a retry racing the first copy waits
+    for its lock and is answered from the log). A retry with the same ``event_id`` is answered from the
+    log. Old rows are pruned after the answer is sent (:func:`prune_due`).
     """
+    from ulid import ULID
+
     started = time.perf_counter()
     config = node.plugin_config(PLUGIN_NAME)
     body = checked_request(data, config.max_amount).model_dump(mode="json", exclude_none=True)
-    db = node.db()
+    db, state = node.db(), node.slot(PLUGIN_NAME)
     ctx = context(node, db)
     ts = (engine.epoch_seconds(datetime.datetime.fromisoformat(body["timestamp"])) if config.clock == "payload"
           and body.get("timestamp") else int(time.time()))
     with write_transaction(db):
         if (replayed := _replay(db, body)) is not None:
             return replayed
-        derived = engine.derive(db, body, ts, ctx)
-        _maybe_prune(db, node.slot(PLUGIN_NAME), config, ts)
-    result = engine.conclude(body, derived, ctx)
-    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    return _logged(db, body, result) | {"missing_features": result["missing_features"],
-                                        "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
+        result = engine.conclude(body, engine.derive(db, body, ts, ctx, store), ctx)
+        result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+        row = engine.log_row(result, body, str(ULID()), created, state.origin, store)
+        _log(db, row)
+    state.since_prune = getattr(state, "since_prune", 0) + 1
+    state.prune_ts = ts
+    return answer_of(row) | {"missing_features": result["missing_features"],
+                             "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
 
 
-def _logged(db, body: dict, result: dict) -> dict:
-    """Log the decision (and queue a review); the answer of the row that holds the payment's ``event_id``."""
-    import sqlite3
+def prune_due(node) -> bool:
+    """Whether ``prune_every`` payments went by since this worker last pruned."""
+    return getattr(node.slot(PLUGIN_NAME), "since_prune", 0) >= node.plugin_config(PLUGIN_NAME).prune_every
 
-    from ulid import ULID
 
-    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
-    row = engine.log_row(result, body, str(ULID()), created, _origin(db))
+def ensure_upkeep(node) -> bool:
+    """Start this worker's upkeep thread (:mod:`plugins.fraud.upkeep`) once; whether one runs."""
+    from .upkeep import Upkeep
+
+    state, config = node.slot(PLUGIN_NAME), node.plugin_config(PLUGIN_NAME)
+    if config.upkeep_seconds <= 0:
+        return False
+    if getattr(state, "upkeep", None) is None:
+        state.upkeep = Upkeep(node.store.path, config.upkeep_seconds,
+                              lambda db: prune(node, db) if prune_due(node) else None).start()
+    return True
+
+
+def stop_upkeep(node) -> None:
+    """Stop this worker's upkeep thread, if it runs."""
+    upkeep = getattr(node.slot(PLUGIN_NAME), "upkeep", None)
+    if upkeep is not None:
+        upkeep.stop()
+
+
+def prune(node, db=None) -> None:
+    """Drop velocity rows, edges and graph nodes no window or time to live can reach (bounded batches; run by the
+    upkeep thread, or after an answer is sent: no payment waits for it)."""
+    state, config = node.slot(PLUGIN_NAME), node.plugin_config(PLUGIN_NAME)
+    state.since_prune = 0
+    db = node.db() if db is None else db
     try:
         with write_transaction(db):
-            db["fraud_decisions"].insert(row)
-            if row["decision"] == "review":
-                db["fraud_reviews"].insert(engine.review_row(row, str(ULID())))
-    except sqlite3.IntegrityError:
-        if (replayed := _replay(db, body)) is not None:
-            return replayed
-        raise
-    return answer_of(row)
+            velocity.prune(db, state.prune_ts)
+            graph.prune(db, state.prune_ts, int(config.graph_ttl_hours * 3600))
+    except Exception:  # a failed prune is retried after the next prune_every payments
+        log.exception("fraud: pruning old velocity rows and graph edges failed")

@@ -1,50 +1,118 @@
 """Velocity: payment counts and amount sums per card, device, IP and account over 1 minute, 1 hour, 24 hours.
 
-Kept incrementally in ``fraud_velocity`` as bucketed counters (one row per entity, resolution and
-bucket start): an event adds to one bucket per window and entity, and a window is the sum of at most
-``window / resolution + 1`` buckets, read by primary key, never a scan of the history. Resolutions:
-10 s for the minute, 1 min for the hour, 1 h for the day, so a window is exact to its bucket size
-(a window covers the buckets that start inside it: the minute 50-60 s, the day 23-24 h). ``prune`` drops buckets older than the longest window.
+Kept incrementally in ``fraud_rolling``: one row per entity holding its recent buckets packed in a
+blob (10 s buckets for the minute, 1 min for the hour, 1 h for the day; at most 7 + 61 + 25 of them).
+A payment reads the rows of its entities with one statement, adds itself to the current bucket of
+each resolution, drops the buckets that fell out of the window (measured from the newest bucket the
+entity has seen, so a replay out of order still counts), and writes the rows back with one prepared
+statement in the same transaction. A window is the sum of the buckets that start inside it (the
+minute is exact to 10 s, the day to 1 h), and no statement ever scans history. ``prune`` drops the
+rows of entities not seen for a day, in bounded batches.
+
+Keys (CDN edge mode): ``<store>/<kind>:<value>``, so every store's windows are its own, plus a
+node-wide row per card (``*/card:<value>``) read as ``node_card_count_<window>`` /
+``node_card_sum_<window>``: a card hammering several stores of one node is itself a signal.
 """
 
 from __future__ import annotations
+
+import struct
 
 from .features import ENTITIES, WINDOWS
 
 RESOLUTION = {"1m": 10, "1h": 60, "24h": 3600}
 LONGEST = max(WINDOWS.values()) + max(RESOLUTION.values())
+NODE_WIDE = "*"
+_BUCKET = struct.Struct("<qqd")  # bucket start, count, amount sum
+_HEADER = struct.Struct("<HHH")  # buckets per resolution, in RESOLUTION's order
+_FIELDS = {"card": "card_hash", "device": "device_id", "ip": "ip", "account": "account_id"}
 
 
-def entity_keys(payment: dict) -> dict[str, str]:
-    """``{entity kind: key}`` of the payment's card, device, IP and account (absent ones left out)."""
-    fields = {"card": "card_hash", "device": "device_id", "ip": "ip", "account": "account_id"}
-    return {kind: f"{kind}:{payment[field]}" for kind, field in fields.items() if payment.get(field)}
+def entity_keys(payment: dict, store: str) -> dict[str, str]:
+    """``{entity kind: key}`` of the payment's card, device, IP and account in ``store`` (absent ones left out)."""
+    return {kind: f"{store}/{kind}:{payment[field]}" for kind, field in _FIELDS.items() if payment.get(field)}
 
 
-def record(db, keys: dict[str, str], amount: float, ts: int) -> None:
-    """Add one payment of ``amount`` at ``ts`` (epoch seconds) to every window of every entity."""
-    rows = [(key, res, ts - ts % res, amount) for key in keys.values() for res in set(RESOLUTION.values())]
-    db.conn.executemany("INSERT INTO fraud_velocity (entity, res, bucket, n, total) VALUES (?, ?, ?, 1, ?) "
-                   "ON CONFLICT (entity, res, bucket) DO UPDATE SET n = n + 1, total = total + excluded.total", rows)
+def velocity_keys(keys: dict[str, str]) -> dict[str, str]:
+    """The store's entity keys plus the node-wide card key (``node_card``)."""
+    out = dict(keys)
+    if "card" in keys:
+        out["node_card"] = NODE_WIDE + keys["card"][keys["card"].index("/"):]
+    return out
 
 
-def read(db, keys: dict[str, str], ts: int) -> dict:
-    """``{card_count_1m: ..., card_sum_1m: ..., ...}`` for every entity and window (0 for absent entities)."""
+def unpack(blob: bytes | None) -> list[dict[int, list]]:
+    """``[{bucket start: [count, sum]}]`` per resolution of a ``fraud_rolling`` state."""
+    if not blob:
+        return [{} for _ in RESOLUTION]
+    sizes, offset, out = _HEADER.unpack_from(blob), _HEADER.size, []
+    for size in sizes:
+        buckets = {}
+        for _ in range(size):
+            start, n, total = _BUCKET.unpack_from(blob, offset)
+            buckets[start] = [n, total]
+            offset += _BUCKET.size
+        out.append(buckets)
+    return out
+
+
+def pack(state: list[dict[int, list]]) -> bytes:
+    """The blob of :func:`unpack`'s structure."""
+    parts = [_HEADER.pack(*(len(b) for b in state))]
+    parts += [_BUCKET.pack(start, n, total) for buckets in state for start, (n, total) in sorted(buckets.items())]
+    return b"".join(parts)
+
+
+def add(state: list[dict[int, list]], amount: float, ts: int) -> None:
+    """Count one payment at ``ts`` in every resolution and forget the buckets no window can reach."""
+    for buckets, (window, res) in zip(state, RESOLUTION.items()):
+        slot = buckets.setdefault(ts - ts % res, [0, 0.0])
+        slot[0] += 1
+        slot[1] += amount
+        horizon = max(buckets) - WINDOWS[window] - res
+        for start in [s for s in buckets if s < horizon]:
+            del buckets[start]
+
+
+def window_sums(state: list[dict[int, list]], ts: int) -> dict[str, tuple[int, float]]:
+    """``{window: (count, sum)}`` at ``ts``: the buckets starting in ``[ts - window, ts]``."""
     out = {}
-    for kind in ENTITIES:
-        key = keys.get(kind)
-        for window, seconds in WINDOWS.items():
-            res = RESOLUTION[window]
-            count, total = (0, 0.0)
-            if key is not None:
-                count, total = db.execute(
-                    "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(total), 0) FROM fraud_velocity "
-                    "WHERE entity = ? AND res = ? AND bucket >= ? AND bucket <= ?", [key, res, ts - seconds, ts]).fetchone()
+    for buckets, (window, seconds) in zip(state, WINDOWS.items()):
+        inside = [v for start, v in buckets.items() if ts - seconds <= start <= ts]
+        out[window] = (sum(v[0] for v in inside), sum(v[1] for v in inside))
+    return out
+
+
+def record_and_read(db, keys: dict[str, str], amount: float, ts: int) -> dict:
+    """Add the payment to each of its entities' windows (one read, one write) and return the velocity features."""
+    wanted = velocity_keys(keys)
+    if not wanted:
+        return features_of({}, ts)
+    marks = ", ".join("?" * len(wanted))
+    stored = dict(db.conn.execute(f"SELECT entity, state FROM fraud_rolling WHERE entity IN ({marks})", list(wanted.values())))
+    states = {}
+    for kind, key in wanted.items():
+        states[kind] = unpack(stored.get(key))
+        add(states[kind], amount, ts)
+    db.conn.executemany("INSERT INTO fraud_rolling (entity, last_seen, state) VALUES (?, ?, ?) ON CONFLICT (entity) "
+                        "DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), state = excluded.state",
+                        [(key, ts, pack(states[kind])) for kind, key in wanted.items()])
+    return features_of(states, ts)
+
+
+def features_of(states: dict, ts: int) -> dict:
+    """``{card_count_1m: ..., card_sum_1m: ..., ..., node_card_count_1m: ...}`` (0 for absent entities)."""
+    out = {}
+    for kind in (*ENTITIES, "node_card"):
+        sums = window_sums(states[kind], ts) if kind in states else {}
+        for window in WINDOWS:
+            count, total = sums.get(window, (0, 0.0))
             out[f"{kind}_count_{window}"] = int(count)
             out[f"{kind}_sum_{window}"] = round(float(total), 2)
     return out
 
 
-def prune(db, ts: int) -> int:
-    """Drop buckets no window can reach any more; return how many."""
-    return db.execute("DELETE FROM fraud_velocity WHERE bucket < ?", [ts - LONGEST]).rowcount
+def prune(db, ts: int, batch: int = 5000) -> int:
+    """Drop up to ``batch`` rows of entities no window can reach any more; return how many."""
+    return db.execute("DELETE FROM fraud_rolling WHERE entity IN (SELECT entity FROM fraud_rolling WHERE last_seen < ? LIMIT ?)",
+                      [ts - LONGEST, batch]).rowcount

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from . import similar
 from .stages import IntentMatch
 from .textnorm import normalize
 
@@ -38,12 +39,11 @@ NEEDS_PRODUCT = {"ProductLocation", "ProductAvailability"}
 
 
 def find_product(text: str, products: dict, language: str) -> str | None:
-    """The SKU of the longest product name in ``text`` (whole words; substrings in Chinese)."""
+    """The SKU of the longest product name in ``text`` (whole words, a plural s or a near spelling; substrings in Chinese)."""
+    if language != "zh":
+        return similar.find_product(text, products)[0]
     for name in sorted(products, key=len, reverse=True):
-        if not name:
-            continue
-        found = name in text if language == "zh" else re.search(rf"\b{re.escape(name)}s?\b", text)
-        if found:
+        if name and name in text:
             return products[name]
     return None
 

@@ -41,7 +41,7 @@ class SpeechRouter:
         if name == "grammar":
             from .asr.sphinx import SphinxGrammarEngine
 
-            return SphinxGrammarEngine()
+            return SphinxGrammarEngine(self.config.grammar_mean_floor, self.config.grammar_word_floor)
         if name == "whisper":
             from .asr.whisper import WhisperEngine
 
@@ -80,6 +80,7 @@ class SpeechRouter:
                 last = self._run(engine, name, samples, language, recognizer, faq_questions)
             tried.append({"engine": last.engine, "rejected": last.rejected, "text": last.text})
             if not last.rejected:
+                last.detail["other_hypotheses"] = [t["text"] for t in tried[:-1] if t["text"]]
                 return last, tried
         if last is None:
             raise VoiceError(f"no speech engine serves language '{language}'", "no_engine", 422)

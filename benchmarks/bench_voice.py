@@ -263,10 +263,10 @@ def latency(tmp: Path) -> dict:
             start = time.perf_counter()
             turn = _turn(client, wav, speak="true")
             runs.append((time.perf_counter() - start) * 1000)
-            stages = turn["timings"]
+            stages = {**turn["timings"], **{f"{k} (in asr)": t[k] for t in turn["asr_tried"] for k in ("phone_loop_ms",) if k in t}}
             out.setdefault(f"{path}_stages", []).append(stages)
         node.close()
-        stage_names = [k for k in out[f"{path}_stages"][0] if k != "total"]
+        stage_names = list(dict.fromkeys(k for s in out[f"{path}_stages"] for k in s if k != "total"))
         medians = {k: median([s.get(k, 0.0) for s in out[f"{path}_stages"]]) for k in stage_names}
         total = median(runs)
         out[f"latency_{path}_p50_ms"] = round(total, 1)

@@ -18,7 +18,7 @@ from .textnorm import normalize
 CUES = {
     "en": {
         "HumanAgent": r"\b(person|human|staff|agent|manager|someone|somebody|employee|operator|assistant|colleague)\b",
-        "ReturnsPolicy": r"\b(return|returns|refund|refunds|exchange|bring back|send back|take back)\b",
+        "ReturnsPolicy": r"\b(return|returns|refund|refunds|exchange|bring back|send back|take back|money back)\b",
         "StoreHours": r"\b(hours|opening times)\b|\b(open|close|closing|shut)\b.*\b(today|tomorrow|tonight|now|late|until|"
                       r"weekend|sunday|saturday|monday|tuesday|wednesday|thursday|friday)\b|"
                       r"\b(when|what time|how long|how late)\b.*\b(open|close|shut)\b",

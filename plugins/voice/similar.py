@@ -47,13 +47,21 @@ def find_product(text: str, products: dict) -> tuple[str | None, str | None]:
             return products[name], name
     words = text.split()
     for name in names:
-        size = len(name.split())
+        size, target = len(name.split()), name.replace(" ", "")
         for n in {size, size + 1}:  # "pine apple" for "pineapple"
             for i in range(len(words) - n + 1):
                 chunk = " ".join(words[i:i + n])
-                if len(name) >= 4 and difflib.SequenceMatcher(None, chunk.replace(" ", ""), name.replace(" ", "")).ratio() >= 0.85:
+                if len(target) >= 4 and _near(chunk.replace(" ", ""), target):
                     return products[name], chunk
     return None, None
+
+
+def _near(spelt: str, name: str, cut: float = 0.85) -> bool:
+    """Whether ``spelt`` (same first letter) is within a character ratio of ``cut`` of ``name``, cheap bounds first."""
+    if spelt[:1] != name[:1] or 2 * min(len(spelt), len(name)) < cut * (len(spelt) + len(name)):
+        return False  # near spellings here keep their first letter; the lengths alone bound the ratio
+    matcher = difflib.SequenceMatcher(None, spelt, name)
+    return matcher.real_quick_ratio() >= cut and matcher.quick_ratio() >= cut and matcher.ratio() >= cut
 
 
 def agree(heard: str, other: str) -> float | None:

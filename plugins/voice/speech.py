@@ -78,7 +78,8 @@ class SpeechRouter:
                 continue
             with timings.stage(f"asr_{name}"):
                 last = self._run(engine, name, samples, language, recognizer, faq_questions)
-            tried.append({"engine": last.engine, "rejected": last.rejected, "text": last.text})
+            tried.append({"engine": last.engine, "rejected": last.rejected, "text": last.text,
+                          **{k: last.detail[k] for k in ("reason", "phone_loop_ms") if k in last.detail}})
             if not last.rejected:
                 last.detail["other_hypotheses"] = [t["text"] for t in tried[:-1] if t["text"]]
                 return last, tried

@@ -12,6 +12,7 @@ phone loop decoded only for hypotheses that passed the first check). Otherwise t
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 
@@ -71,10 +72,12 @@ class SphinxGrammarEngine:
         with self._lock:
             hyp, words = self._decode(GRAMMAR, audio)
             sentence = bool(hyp) and (context is None or context.accepts(hyp))
+            started = time.perf_counter()
             ratios = word_ratios(words, self._decode(PHONE_LOOP, audio)[1]) if sentence else None
+            loop_ms = (time.perf_counter() - started) * 1000
         accepted = ratios is not None and ratios[0] >= self.word_floor and ratios[1] >= self.mean_floor
         reason = None if accepted else "no_sentence" if not sentence else "low_confidence"
-        detail = {"hypothesis": hyp, "reason": reason}
+        detail = {"hypothesis": hyp, "reason": reason, "phone_loop_ms": round(loop_ms, 1)}
         if ratios is not None:
             detail.update(worst_word_ratio=round(ratios[0], 2), mean_ratio=round(ratios[1], 2))
         return Transcript(hyp, "en", round(self._confidence(ratios[1]) if accepted else 0.0, 3), self.name,

@@ -1,7 +1,10 @@
 """Choosing the speech-to-text path by itself: the grammar first, the open vocabulary when it rejects.
 
 ``asr_order`` (config) lists the engines tried in turn; the first transcript that is not rejected answers,
-and the turn says which engine (``engine``) and which paths were tried (``asr_tried``). Engines are created
+and the turn says which engine (``engine``) and which paths were tried (``asr_tried``, with each rejection's
+reason). What a rejected engine heard travels on in the answering transcript's ``other_hypotheses`` (the
+pipeline may confirm the grammar's sentence with it, see :meth:`.pipeline.VoicePipeline.understand`); when
+the grammar accepts, Whisper is never run. Engines are created
 once per node; Whisper needs the voice bundle's verified weights (:mod:`.weights`), Vosk the model folder
 of a field team's voice bundle.
 """

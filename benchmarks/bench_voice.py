@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
@@ -101,7 +102,7 @@ def _turn(client, wav: bytes, language="en", speak="false") -> dict:
     return response.get_json() | {"status": response.status_code}
 
 
-def in_domain_sentences(seed: int = 7) -> list[tuple[str, str, str | None, bool]]:
+def in_domain_sentences(seed: int = 7, held_out=None) -> list[tuple[str, str, str | None, bool]]:
     """(text, intent, expected slot value, held_out) from the templates (sampled) and the held-out phrasings."""
     from hassil import TextSlotList
     from hassil.sample import sample_expression
@@ -117,7 +118,7 @@ def in_domain_sentences(seed: int = 7) -> list[tuple[str, str, str | None, bool]
                         for t in sample_expression(s.expression, slot_lists=slots)})
         for text in rng.sample(texts, min(6, len(texts))):
             chosen.append((text, name, False))
-    chosen += [(re.sub(r"\{p\}", "XP", re.sub(r"\{o\}", "XO", t)), i, True) for t, i, _ in HELD_OUT]
+    chosen += [(re.sub(r"\{p\}", "XP", re.sub(r"\{o\}", "XO", t)), i, True) for t, i, _ in (held_out or HELD_OUT)]
     out = []
     for text, intent, held in chosen:
         product, order = rng.choice(sorted(PRODUCTS)), rng.choice(sorted(ORDERS))
@@ -135,14 +136,16 @@ def _right(turn: dict, intent: str, slot) -> bool:
     return slot is None or slot in (values.get("product"), values.get("order_id"))
 
 
-def intent_accuracy(client) -> dict:
+def intent_accuracy(client, sentences=None, voices=VOICES, misses: int = 12) -> dict:
     """Accuracy per voice/speed and overall, the share answered by the grammar path, and the misses."""
-    sentences, rows = in_domain_sentences(), []
-    for voice, speed in VOICES:
+    sentences, rows = sentences or in_domain_sentences(), []
+    for voice, speed in voices:
         for text, intent, slot, held in sentences:
             turn = _turn(client, _espeak(text, voice, speed))
             rows.append({"voice": f"{voice}@{speed}", "text": text, "held_out": held, "right": _right(turn, intent, slot),
-                         "engine": turn.get("engine"), "heard": turn.get("transcript"), "got": turn.get("intent")})
+                         "engine": turn.get("engine"), "heard": turn.get("transcript"), "got": turn.get("intent"),
+                         "grammar": next((t["text"] for t in turn.get("asr_tried", []) if t["engine"] == "pocketsphinx-grammar"), None),
+                         "asr_ms": sum(v for k, v in turn.get("timings", {}).items() if k.startswith("asr_"))})
     def share(subset):
         return round(sum(r["right"] for r in subset) / max(len(subset), 1), 4)
     by_voice = {v: share([r for r in rows if r["voice"] == v]) for v in dict.fromkeys(r["voice"] for r in rows)}
@@ -152,19 +155,21 @@ def intent_accuracy(client) -> dict:
             "held_out_accuracy": share([r for r in rows if r["held_out"]]), "accuracy_by_voice": by_voice,
             "answered_by_grammar": round(len(grammar) / len(rows), 4), "grammar_path_accuracy": share(grammar),
             "whisper_path_accuracy": share([r for r in rows if r["engine"] != "pocketsphinx-grammar"]),
-            "misses_sample": [f"{r['voice']}: '{r['text']}' heard '{r['heard']}' -> {r['got']}" for r in rows if not r["right"]][:12]}
+            "asr_ms_median": round(median([r["asr_ms"] for r in rows]), 1),
+            "misses_sample": [f"{r['voice']}: '{r['text']}' heard '{r['heard']}' (grammar '{r['grammar']}') -> {r['got']}" for r in rows if not r["right"]][:misses]}
 
 
-def out_of_domain(client) -> dict:
+def out_of_domain(client, texts=OUT_OF_DOMAIN, voices=VOICES[:2], misses: int = 10) -> dict:
+    """Out-of-domain utterances rejected or handed off, and those answered with an intent."""
     rows = []
-    for voice, speed in VOICES[:2]:
-        for text in OUT_OF_DOMAIN:
+    for voice, speed in voices:
+        for text in texts:
             turn = _turn(client, _espeak(text, voice, speed))
             rows.append((text, turn.get("intent"), turn.get("escalated"), turn.get("engine")))
     handled = [r for r in rows if r[1] is None or r[2]]
     wrong = [r for r in rows if r[1] is not None and r[1] != "HumanAgent"]
     return {"ood_utterances": len(rows), "ood_rejected_or_escalated": round(len(handled) / len(rows), 4),
-            "ood_confident_wrong": len(wrong), "ood_wrong_sample": [f"'{t}' -> {i} ({e})" for t, i, _, e in wrong][:10]}
+            "ood_confident_wrong": len(wrong), "ood_wrong_sample": [f"'{t}' -> {i} ({e})" for t, i, _, e in wrong][:misses]}
 
 
 def _wer(reference: str, hypothesis: str) -> tuple[int, int]:
@@ -258,10 +263,10 @@ def latency(tmp: Path) -> dict:
             start = time.perf_counter()
             turn = _turn(client, wav, speak="true")
             runs.append((time.perf_counter() - start) * 1000)
-            stages = turn["timings"]
+            stages = {**turn["timings"], **{f"{k} (in asr)": t[k] for t in turn["asr_tried"] for k in ("phone_loop_ms",) if k in t}}
             out.setdefault(f"{path}_stages", []).append(stages)
         node.close()
-        stage_names = [k for k in out[f"{path}_stages"][0] if k != "total"]
+        stage_names = list(dict.fromkeys(k for s in out[f"{path}_stages"] for k in s if k != "total"))
         medians = {k: median([s.get(k, 0.0) for s in out[f"{path}_stages"]]) for k in stage_names}
         total = median(runs)
         out[f"latency_{path}_p50_ms"] = round(total, 1)
@@ -269,6 +274,7 @@ def latency(tmp: Path) -> dict:
         out[f"latency_{path}_stage_ms"] = {k: round(v, 1) for k, v in medians.items()}
         out[f"latency_{path}_stage_share"] = {k: round(v / total, 3) for k, v in medians.items()}
         out[f"latency_{path}_engine"] = turn.get("engine")
+        out[f"latency_{path}_heard"] = f"{turn.get('transcript')!r} -> {turn.get('intent')}"
         del out[f"{path}_stages"]
     return out
 
@@ -295,14 +301,22 @@ def mandarin(tmp: Path) -> dict:
 
 
 def main() -> dict:
+    """Every part named in ``BENCH_VOICE_PARTS`` (default all: accuracy, ood, wer, latency, zh)."""
+    parts = set(os.environ.get("BENCH_VOICE_PARTS", "accuracy,ood,wer,latency,zh").split(","))
+    load = [round(x, 2) for x in os.getloadavg()]
+    figures = {}
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        app, node = _node(tmp)
-        client = app.test_client()
-        figures = {**intent_accuracy(client), **out_of_domain(client), **librivox_wer(node)}
-        node.close()
-        figures.update(latency(tmp))
-        figures.update(mandarin(tmp))
+        if parts & {"accuracy", "ood", "wer"}:
+            app, node = _node(tmp)
+            client = app.test_client()
+            figures.update(intent_accuracy(client) if "accuracy" in parts else {})
+            figures.update(out_of_domain(client) if "ood" in parts else {})
+            figures.update(librivox_wer(node) if "wer" in parts else {})
+            node.close()
+        figures.update(latency(tmp) if "latency" in parts else {})
+        figures.update(mandarin(tmp) if "zh" in parts else {})
+    figures["load_average_start_end"] = [load, [round(x, 2) for x in os.getloadavg()]]
     figures["note"] = ("in-domain and out-of-domain audio is espeak-ng speech (synthetic); WER is on real librivox "
                        "recordings; Mandarin is synthetic only")
     return figures

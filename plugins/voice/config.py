@@ -17,7 +17,10 @@ class VoiceConfig(BaseModel):
     asr_order: tuple[Literal["grammar", "whisper", "vosk"], ...] = ("grammar", "whisper")
     whisper_model: Literal["tiny.en", "base"] = "tiny.en"
     whisper_beam: int = Field(1, ge=1, le=8)
-    grammar_floor: float = Field(0.5, ge=0, le=1)
+    # a grammar hit's log-likelihood ratios per frame against a phone loop (plugins/voice/asr/confidence.py)
+    grammar_mean_floor: float = Field(-4.5, ge=-100, le=0)
+    grammar_word_floor: float = Field(-7.0, ge=-100, le=0)
+    similar_floor: float = Field(0.45, ge=0, le=1)  # cosine to the nearest template expansion (similar.py)
     faq_floor: float = Field(0.45, ge=0, le=1)
     faq_encoder_floor: float = Field(0.4, ge=-1, le=1)
     failures_before_handoff: int = Field(2, ge=1, le=10)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 
+from . import similar
 from .stages import IntentMatch
 from .textnorm import normalize
 
 CUES = {
     "en": {
         "HumanAgent": r"\b(person|human|staff|agent|manager|someone|somebody|employee|operator|assistant|colleague)\b",
-        "ReturnsPolicy": r"\b(return|returns|refund|refunds|exchange|bring back|send back|take back)\b",
+        "ReturnsPolicy": r"\b(return|returns|refund|refunds|exchange|bring back|send back|take back|money back)\b",
         "StoreHours": r"\b(hours|opening times)\b|\b(open|close|closing|shut)\b.*\b(today|tomorrow|tonight|now|late|until|"
                       r"weekend|sunday|saturday|monday|tuesday|wednesday|thursday|friday)\b|"
                       r"\b(when|what time|how long|how late)\b.*\b(open|close|shut)\b",
@@ -38,12 +39,11 @@ NEEDS_PRODUCT = {"ProductLocation", "ProductAvailability"}
 
 
 def find_product(text: str, products: dict, language: str) -> str | None:
-    """The SKU of the longest product name in ``text`` (whole words; substrings in Chinese)."""
+    """The SKU of the longest product name in ``text`` (whole words, a plural s or a near spelling; substrings in Chinese)."""
+    if language != "zh":
+        return similar.find_product(text, products)[0]
     for name in sorted(products, key=len, reverse=True):
-        if not name:
-            continue
-        found = name in text if language == "zh" else re.search(rf"\b{re.escape(name)}s?\b", text)
-        if found:
+        if name and name in text:
             return products[name]
     return None
 

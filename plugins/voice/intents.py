@@ -43,10 +43,15 @@ class Recognizer:
         return cls(language, Intents.from_dict(load_templates(language, folder)), dict(products))
 
     def slot_lists(self) -> dict:
-        from hassil import TextSlotList, TextSlotValue
+        """hassil's ``{product}`` list of this recogniser's products, built once (a recogniser's products never change)."""
+        cached = self.__dict__.get("_slot_lists")
+        if cached is None:
+            from hassil import TextSlotList, TextSlotValue
 
-        values = [TextSlotValue.from_tuple((name, sku)) for name, sku in sorted(self.products.items())]
-        return {"product": TextSlotList(name="product", values=values or [TextSlotValue.from_tuple(("nothing", ""))])}
+            values = [TextSlotValue.from_tuple((name, sku)) for name, sku in sorted(self.products.items())]
+            cached = {"product": TextSlotList(name="product", values=values or [TextSlotValue.from_tuple(("nothing", ""))])}
+            self.__dict__["_slot_lists"] = cached
+        return cached
 
     def match(self, text: str) -> IntentMatch:
         """The best template match of ``text`` (normalised first); ``name=None`` when no template fits."""

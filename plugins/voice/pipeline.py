@@ -22,6 +22,7 @@ class VoicePipeline:
         self.config, self.templates_dir = config, templates_dir
         self.encoder_source = encoder_source or (lambda: None)
         self._recognizers: dict[tuple[str, str], Recognizer] = {}  # by (store, language)
+        self._indexes: dict[str, tuple] = {}  # by language: (the intents object, its TemplateIndex)
         self._lock = threading.Lock()
 
     def check_language(self, language: str) -> str:
@@ -45,17 +46,77 @@ class VoicePipeline:
                 self._recognizers[store, language] = current
             return current
 
-    def understand(self, db, text: str, language: str) -> IntentMatch:
-        """Templates first, then the FAQ entry scoring over its floor, then cue words with their slot."""
+    def understand(self, db, text: str, language: str, hints=()) -> IntentMatch:
+        """Templates, then the FAQ entry over its floor, cue words with their slot, the nearest template expansion.
+
+        ``hints`` are other hypotheses of the same speech (the grammar's rejected sentence), used only to
+        fill a product slot that ``text`` lacks.
+        """
         recognizer = self.recognizer(db, language)
         match = recognizer.match(text)
         if match.name is not None:
             return match
+        confirmed = self._confirmed_grammar(recognizer, text, hints)
+        if confirmed.name is not None:
+            return confirmed
         faq = self._faq(db, text, language)
         if faq.name is not None:
             return faq
         cued = match_cues(text, recognizer.products, language)
-        return cued if cued.name is not None else faq
+        if cued.name is not None or language != "en":
+            return cued if cued.name is not None else faq
+        index = self.template_index(recognizer)
+        near = index.match(text, recognizer.products)
+        if near.name is None:
+            near = self._grammar_product(recognizer, index, text, hints)
+        return near if near.name is not None else faq
+
+    @staticmethod
+    def _confirmed_grammar(recognizer, text: str, hints) -> IntentMatch:
+        """The grammar's template sentence when the open-vocabulary transcript says nearly the same.
+
+        The grammar was not sure enough to answer alone; two recognisers hearing nearly the same words
+        ("have you got some damage" / "have you got some lemon") is the confirmation, and the grammar's
+        reading wins because it only knows the store's own names.
+        """
+        from .similar import agree
+
+        for hint in hints:
+            heard = recognizer.match(hint)
+            score = agree(text, hint) if heard.name is not None else None
+            if score is not None:
+                return IntentMatch(heard.name, heard.slots, round(score, 3), "grammar+open_vocabulary")
+        return IntentMatch(None, {}, 0.0)
+
+    @staticmethod
+    def _grammar_product(recognizer, index, text: str, hints) -> IntentMatch:
+        """The grammar's product when its rejected sentence and ``text`` agree on a product intent.
+
+        Whisper misspells rare names ("zucchini" → "lucky"); the grammar, which only knows the store's
+        names, often heard them right but was not sure of the whole sentence. The product is taken only when
+        the grammar's sentence is a template match of a product intent *and* ``text`` is nearest to that
+        same intent: a question about parking is never turned into one about a product.
+        """
+        for hint in hints:
+            heard = recognizer.match(hint)
+            if heard.name in ("ProductAvailability", "ProductLocation") and heard.slots.get("product"):
+                score = index.confirms(text, recognizer.products, heard.name)
+                if score is not None:
+                    return IntentMatch(heard.name, {"product": heard.slots["product"]}, round(score, 3), "similar+grammar")
+        return IntentMatch(None, {}, 0.0, "similar")
+
+    def template_index(self, recognizer: Recognizer):
+        """The :class:`~.similar.TemplateIndex` of ``recognizer``'s templates, built once per template set."""
+        from .similar import TemplateIndex
+
+        with self._lock:
+            known = self._indexes.get(recognizer.language)
+            if known is not None and known[0] is recognizer.intents:
+                return known[1]
+        index = TemplateIndex.from_recognizer(recognizer, self.config.similar_floor)
+        with self._lock:
+            self._indexes[recognizer.language] = (recognizer.intents, index)
+        return index
 
     def _faq(self, db, text: str, language: str) -> IntentMatch:
         match = IntentMatch(None, {}, 0.0)
@@ -83,7 +144,8 @@ class VoicePipeline:
         """Answer one transcript: intent, handler or hand-off, turn log; the turn's JSON (without audio)."""
         language = transcript.language
         with timings.stage("intent"):
-            match = IntentMatch(None) if transcript.rejected else self.understand(db, transcript.text, language)
+            hints = transcript.detail.get("other_hypotheses", ())
+            match = IntentMatch(None) if transcript.rejected else self.understand(db, transcript.text, language, hints)
         with timings.stage("answer"):
             answer = self._answer(db, session_id, transcript, match, prosody)
         turn = {"session_id": session_id, "language": language, "transcript": transcript.text, "intent": match.name,

@@ -1,7 +1,10 @@
 """Choosing the speech-to-text path by itself: the grammar first, the open vocabulary when it rejects.
 
 ``asr_order`` (config) lists the engines tried in turn; the first transcript that is not rejected answers,
-and the turn says which engine (``engine``) and which paths were tried (``asr_tried``). Engines are created
+and the turn says which engine (``engine``) and which paths were tried (``asr_tried``, with each rejection's
+reason). What a rejected engine heard travels on in the answering transcript's ``other_hypotheses`` (the
+pipeline may confirm the grammar's sentence with it, see :meth:`.pipeline.VoicePipeline.understand`); when
+the grammar accepts, Whisper is never run. Engines are created
 once per node; Whisper needs the voice bundle's verified weights (:mod:`.weights`), Vosk the model folder
 of a field team's voice bundle.
 """
@@ -41,7 +44,7 @@ class SpeechRouter:
         if name == "grammar":
             from .asr.sphinx import SphinxGrammarEngine
 
-            return SphinxGrammarEngine()
+            return SphinxGrammarEngine(self.config.grammar_mean_floor, self.config.grammar_word_floor)
         if name == "whisper":
             from .asr.whisper import WhisperEngine
 
@@ -78,8 +81,10 @@ class SpeechRouter:
                 continue
             with timings.stage(f"asr_{name}"):
                 last = self._run(engine, name, samples, language, recognizer, faq_questions)
-            tried.append({"engine": last.engine, "rejected": last.rejected, "text": last.text})
+            tried.append({"engine": last.engine, "rejected": last.rejected, "text": last.text,
+                          **{k: last.detail[k] for k in ("reason", "phone_loop_ms") if k in last.detail}})
             if not last.rejected:
+                last.detail["other_hypotheses"] = [t["text"] for t in tried[:-1] if t["text"]]
                 return last, tried
         if last is None:
             raise VoiceError(f"no speech engine serves language '{language}'", "no_engine", 422)

@@ -13,7 +13,7 @@ _PUNCT = re.compile(r"[^\w\s']+", re.UNICODE)
 
 def normalize(text: str, language: str = "en") -> str:
     """Lower-case ``text``, drop punctuation, and turn runs of spoken digits into numbers ("four seven one one" → 4711)."""
-    text = _PUNCT.sub(" ", text.lower().replace("what's", "what is").replace("i'm", "i am"))
+    text = _PUNCT.sub(" ", text.lower().replace("what's", "what is").replace("i'm", "i am").replace("wi-fi", "wifi"))
     if language == "zh":
         return _zh_digits(text).replace(" ", "")
     words, out = _join_digit_runs(text.split()), []

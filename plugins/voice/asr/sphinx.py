@@ -2,21 +2,26 @@
 
 The grammar comes from the intent templates and the product names (:mod:`.grammar`). A grammar forces
 speech onto it ("please call a taxi" → "please card" in a trial), so a hypothesis counts only when the
-search reached the grammar's final state with a whole template sentence: speech outside the grammar ends
-with no hypothesis or a partial one ("how old is the queen" → "show"), and the node then says so
-(``rejected``) and falls back to the open-vocabulary engine. A phone-loop (allphone) garbage model was
-tried here and dropped: on espeak-ng speech its phone strings were too poor to set a score floor.
+search reached the grammar's final state with a whole template sentence (speech outside the grammar often
+ends with no hypothesis or a partial one: "how old is the queen" → "show"), *and* every word of it scores
+close enough to a free phone loop over the same frames (:mod:`.confidence`: a likelihood-ratio test, the
+phone loop decoded only for hypotheses that passed the first check). Otherwise the node says so
+(``rejected``, with the reason in ``detail``) and falls back to the open-vocabulary engine.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 
 from ..stages import Transcript
 from ..audio import trim_silence
 from .base import pcm16
+from .confidence import segments, word_ratios
+
+GRAMMAR, PHONE_LOOP = "kiosk", "phone_loop"
 
 
 
@@ -25,7 +30,8 @@ class SphinxGrammarEngine:
 
     name = "pocketsphinx-grammar"
 
-    def __init__(self):
+    def __init__(self, mean_floor: float = -4.5, word_floor: float = -7.0):
+        self.mean_floor, self.word_floor = mean_floor, word_floor
         self._lock = threading.Lock()
         self._decoder = None
         self._grammar_key = None
@@ -38,7 +44,9 @@ class SphinxGrammarEngine:
         if self._decoder is None:
             from pocketsphinx import Decoder
 
-            self._decoder = Decoder(lm=None, loglevel="FATAL")
+            decoder = Decoder(lm=None, loglevel="FATAL")
+            decoder.add_allphone_file(PHONE_LOOP, None)  # uniform phone loop: the ratio test's denominator
+            self._decoder = decoder
         return self._decoder
 
     def known_word(self, word: str) -> bool:
@@ -55,20 +63,36 @@ class SphinxGrammarEngine:
             if self._grammar_key is not None and key[0] is self._grammar_key[0] and key[1:] == self._grammar_key[1:]:
                 return
             text, self.dropped_words = build_jsgf(recognizer.intents, list(recognizer.products), extra_sentences, self.known_word)
-            self._decoders().add_jsgf_string("kiosk", text)
+            self._decoders().add_jsgf_string(GRAMMAR, text)
             self._grammar_key = key
 
     def transcribe(self, samples: np.ndarray, language: str, context=None) -> Transcript:
-        """Decode with the grammar (silence trimmed first); ``rejected`` unless ``context.accepts(text)``."""
+        """Decode with the grammar (silence trimmed first); ``rejected`` unless a whole sentence passes the ratio test."""
+        audio = pcm16(trim_silence(samples))
         with self._lock:
-            decoder = self._decoders()
-            decoder.activate_search("kiosk")
-            decoder.start_utt()
-            decoder.process_raw(pcm16(trim_silence(samples)), full_utt=True)
-            decoder.end_utt()
-            hyp = decoder.hyp()
-        text = hyp.hypstr if hyp else ""
-        accepted = bool(text) and (context is None or context.accepts(text))
-        score = float(hyp.score) if hyp else 0.0
-        return Transcript(text, "en", round(score if accepted else 0.0, 3), self.name, rejected=not accepted,
-                          detail={"hypothesis": text, "decoder_score": round(score, 3)})
+            hyp, words = self._decode(GRAMMAR, audio)
+            sentence = bool(hyp) and (context is None or context.accepts(hyp))
+            started = time.perf_counter()
+            ratios = word_ratios(words, self._decode(PHONE_LOOP, audio)[1]) if sentence else None
+            loop_ms = (time.perf_counter() - started) * 1000
+        accepted = ratios is not None and ratios[0] >= self.word_floor and ratios[1] >= self.mean_floor
+        reason = None if accepted else "no_sentence" if not sentence else "low_confidence"
+        detail = {"hypothesis": hyp, "reason": reason, "phone_loop_ms": round(loop_ms, 1)}
+        if ratios is not None:
+            detail.update(worst_word_ratio=round(ratios[0], 2), mean_ratio=round(ratios[1], 2))
+        return Transcript(hyp, "en", round(self._confidence(ratios[1]) if accepted else 0.0, 3), self.name,
+                          rejected=not accepted, detail=detail)
+
+    def _decode(self, search: str, audio: bytes) -> tuple[str, list]:
+        decoder = self._decoders()
+        decoder.activate_search(search)
+        decoder.start_utt()
+        decoder.process_raw(audio, full_utt=True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
+        return (hyp.hypstr if hyp else ""), segments(decoder)
+
+    def _confidence(self, ratio: float) -> float:
+        """0.5 at the mean floor rising to 1.0 at a ratio of 0 (words as likely as the free phone loop)."""
+        span = max(-self.mean_floor, 1e-6)
+        return min(1.0, max(0.5, 1.0 - 0.5 * (-ratio) / span))

@@ -1,0 +1,57 @@
+"""The voice development split: what the grammar's confidence floors and the similarity floor were set on.
+
+Other espeak-ng voices, other held-out phrasings and other out-of-domain sentences than the test sets of
+:mod:`benchmarks.bench_voice`, so that the figures the benchmark reports are not tuned on their own data.
+``python -m benchmarks.voice_dev`` prints the same figures on this split (with every miss).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+DEV_VOICES = [("en-us+f3", 150), ("en-us+m1", 165), ("en-us+m7", 185)]
+DEV_HELD_OUT = [
+    ("have you any {p}", "ProductAvailability", "p"), ("do you stock {p}", "ProductAvailability", "p"),
+    ("is {p} available today", "ProductAvailability", "p"), ("can i get {p} here", "ProductAvailability", "p"),
+    ("where do you have the {p}", "ProductLocation", "p"), ("which shelf is the {p} on", "ProductLocation", "p"),
+    ("can you tell me where the {p} is", "ProductLocation", "p"),
+    ("what happened to my order {o}", "OrderStatus", "o"), ("status of order {o} please", "OrderStatus", "o"),
+    ("is order {o} ready", "OrderStatus", "o"),
+    ("what time do you close tonight", "StoreHours", None), ("are you open on sunday morning", "StoreHours", None),
+    ("until when are you open", "StoreHours", None),
+    ("i would like to send back these trousers", "ReturnsPolicy", None), ("can i get my money back", "ReturnsPolicy", None),
+    ("how do i return something", "ReturnsPolicy", None),
+    ("can someone help me please", "HumanAgent", None), ("i want to talk to a human", "HumanAgent", None),
+    ("is there somewhere to park", "FAQ", None), ("can i pay with my card", "FAQ", None), ("do you have wifi", "FAQ", None),
+]
+DEV_OUT_OF_DOMAIN = [
+    "call me a cab", "what is the weather in paris", "my cat is sick", "play the radio", "who wrote hamlet",
+    "tell me a story", "i love pancakes", "what is the capital of spain", "wake me up at six", "switch on the heating",
+    "who scored the goal", "how do i repair a puncture", "reserve a room for tonight", "say thank you in german",
+    "what day is it today", "dance with me", "how hot is the sun", "my laptop will not start", "suggest a good book",
+    "what is ten times three", "i forgot my password", "how many legs does a spider have", "the bus is always late",
+    "get me a burger", "will it snow tonight", "who invented the telephone", "lock the front door",
+    "remind me to water the plants", "why is the sky blue", "how deep is the ocean", "feed the fish",
+    "what is on television tonight", "my brother lives in canada", "do you like jazz", "how much does a car cost",
+    "the quick brown fox jumps",
+]
+
+
+def main() -> dict:
+    """In-domain and out-of-domain figures on the development split (template samples drawn with seed 11)."""
+    from benchmarks import bench_voice
+
+    with tempfile.TemporaryDirectory() as folder:
+        app, node = bench_voice._node(Path(folder))
+        client = app.test_client()
+        sentences = bench_voice.in_domain_sentences(seed=11, held_out=DEV_HELD_OUT)
+        figures = {**bench_voice.intent_accuracy(client, sentences, DEV_VOICES, misses=1000),
+                   **bench_voice.out_of_domain(client, DEV_OUT_OF_DOMAIN, DEV_VOICES[:2], misses=1000)}
+        node.close()
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2, ensure_ascii=False))

@@ -74,7 +74,7 @@ def test_live_folding_reads_only_new_events_and_counts_pairs_within_the_window(t
                               "payload": json.dumps({"session_id": "s", "sku": sku})} for n, sku in enumerate("abcdefg")], pk="id")
     live = LiveEvents(batch=2)
     assert live.catch_up(db.conn) == 7 and live.catch_up(db.conn) == 0
-    assert live.covisit["a"] == {"b": 1.0, "c": 0.5, "d": 1 / 3, "e": 0.25, "f": 0.2}, "g is past the window"
+    assert live.covisit()["a"] == {"b": 1.0, "c": 0.5, "d": 1 / 3, "e": 0.25, "f": 0.2}, "g is past the window"
     db["events"].insert({"id": "0100", "kind": "cart", "origin": None, "created_at": "2026-01-02T00:00:00",
                          "payload": json.dumps({"session_id": "s", "sku": "a"})})
     assert live.catch_up(db.conn) == 1 and live.session("s").bought == {"a"}
@@ -89,7 +89,7 @@ def test_live_folding_starts_from_the_last_max_events(tmp_path):
                               "payload": json.dumps({"session_id": f"s{n}", "sku": "x"})} for n in range(10)], pk="id")
     live = LiveEvents(max_events=3, max_sessions=2)
     live.catch_up(db.conn)
-    assert live.folded == 3 and list(live.sessions) == ["s8", "s9"]
+    assert live.folded == 3 and list(live.store().sessions) == ["s8", "s9"]
 
 
 def test_events_the_bundle_was_trained_on_set_the_session_but_are_not_counted_twice(tmp_path):
@@ -106,4 +106,4 @@ def test_events_the_bundle_was_trained_on_set_the_session_but_are_not_counted_tw
     live = LiveEvents(since=since)
     live.catch_up(db.conn)
     assert live.session("s").items == ["a", "b", "c"] and live.folded == 1
-    assert "b" not in live.covisit["a"] and live.covisit["b"]["c"] == 1.0 and set(live.popularity) == {"c"}
+    assert "b" not in live.covisit()["a"] and live.covisit()["b"]["c"] == 1.0 and set(live.store().popularity) == {"c"}

@@ -45,21 +45,26 @@ def test_prefixes(sessions, index) -> list[tuple[list[int], int]]:
 def build_cases(tables, model, prefixes, candidates: int = 100, log=None) -> list[Case]:
     """Score every prefix with every scorer once (the blend weights are tried on these later)."""
     log = log or sys.stderr
-    vectors = _session_vectors(model, prefixes)
+    vector_parts = _vector_parts(tables, model, prefixes, candidates)
     cases = []
-    for number, ((items, target), vector) in enumerate(zip(prefixes, vectors)):
-        parts = scoring.score_all(tables, items, session_vector=vector, n=candidates)
+    for number, ((items, target), vectors) in enumerate(zip(prefixes, vector_parts)):
+        parts = scoring.score_all(tables, items, n=candidates, vector_parts=vectors)
         cases.append(Case(*scoring.candidate_matrix(parts), target))
         if number and number % 2000 == 0:
             print(f"evaluate: scored {number}/{len(prefixes)} prefixes", file=log)
     return cases
 
 
-def _session_vectors(model, prefixes):
-    if model is None or not prefixes:
+def _vector_parts(tables, model, prefixes, n: int) -> list:
+    """The ``sequence`` (session vector) and ``similar`` (last item's vector) candidates of every prefix, in batches."""
+    if model is None or tables.vectors is None or not prefixes:
         return [None] * len(prefixes)
     batch = np.concatenate([sequential.encode(items) for items, _ in prefixes])
-    return list(np.concatenate([sequential.session_vectors(model, batch[i:i + 4096]) for i in range(0, len(batch), 4096)]))
+    sessions = np.concatenate([sequential.session_vectors(model, batch[i:i + 4096]) for i in range(0, len(batch), 4096)])
+    last = np.array([items[-1] for items, _ in prefixes], dtype=np.int64)
+    sequence = scoring.vector_tops(tables.vectors, sessions, n)
+    similar = scoring.vector_tops(tables.vectors, tables.vectors[last], n, exclude=last)
+    return [{"sequence": a, "similar": b} for a, b in zip(sequence, similar)]
 
 
 def metrics(ranked: list[np.ndarray], targets: list[int], tail: np.ndarray, k: int) -> dict:

@@ -58,7 +58,10 @@ def startup(node):
 
 @hookimpl
 def shutdown(node):
-    node.slot(PLUGIN_NAME).recommender = None
+    slot = node.slot(PLUGIN_NAME)
+    if getattr(slot, "recommender", None) is not None:
+        slot.recommender.close()
+    slot.recommender = None
 
 
 @hookimpl

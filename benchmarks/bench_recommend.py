@@ -134,6 +134,8 @@ def hub_training(folder: Path, events) -> tuple[dict, Path, Path]:
     done = _cli("hub", "train", "recommend", "--group", "bench", "--data-dir", str(hub), "--key", str(private),
                 "--seconds", TRAIN_SECONDS, "--epochs", "3", "--out", str(folder / "recs-bundle"))
     figures = {"hub_train_seconds": round(time.monotonic() - started, 1), "hub_train_events": len(events[0]),
+               "hub_train_load_average": [round(x, 2) for x in os.getloadavg()],
+               "hub_train_stages": [l for l in done.stderr.splitlines() if l.startswith(("read ", "timing:"))],
                "hub_train_peak_rss_mb": round(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024),
                "hub_train_output": done.stdout.strip().splitlines()[-1]}
     return figures, folder / "recs-bundle", public
@@ -181,7 +183,8 @@ def serving(folder: Path, events, bundle: Path, public: Path) -> dict:
         warm = time.monotonic() - started
         figures = {f"recommendations_c{c}": wrk(f"{base}/v1/recommendations", c, seconds=10, headers=headers, script=str(script))
                    for c in (1, 8)}
-        figures.update(worker_rss_mb_2_workers=round(_worker_rss_mb(pid)), warm_up_seconds=round(warm, 1))
+        figures.update(worker_rss_mb_2_workers=round(_worker_rss_mb(pid)), warm_up_seconds=round(warm, 1),
+                       serving_load_average=[round(x, 2) for x in os.getloadavg()])
     return figures
 
 

@@ -107,3 +107,14 @@ def test_events_the_bundle_was_trained_on_set_the_session_but_are_not_counted_tw
     live.catch_up(db.conn)
     assert live.session("s").items == ["a", "b", "c"] and live.folded == 1
     assert "b" not in live.covisit()["a"] and live.covisit()["b"]["c"] == 1.0 and set(live.store().popularity) == {"c"}
+
+
+def test_the_long_tail_bonus_lifts_tail_items_only_past_head_items_scored_close_to_them():
+    t = build_tables([_session(f"h{n}", ["h1", "h2"], n) for n in range(20)] + [_session("t", ["t1", "t2"], 30)])
+    assert t.tail[[t.index["h1"], t.index["t1"]]].tolist() == [False, True]
+    head, tail = t.index["h1"], t.index["t1"]
+    parts = {"covisit": (np.array([head, t.index["h2"], tail, t.index["t2"]]), np.array([1.0, 0.9, 0.85, 0.3], np.float32))}
+    plain, _, _ = scoring.blend(parts, {"covisit": 1.0}, t)
+    boosted, _, _ = scoring.blend(parts, {"covisit": 1.0}, t, bonus=0.1)
+    assert plain.tolist() == [head, t.index["h2"], tail, t.index["t2"]]
+    assert boosted.tolist() == [head, tail, t.index["h2"], t.index["t2"]], "t1 passes h2 (within 0.1), t2 stays last"

@@ -85,17 +85,17 @@ def metrics(ranked: list[np.ndarray], targets: list[int], tail: np.ndarray, k: i
             "long_tail_share": round(tail_slots / max(1, slots), 4)}
 
 
-def evaluate_weights(tables, cases, weights: dict, k: int, alpha: float = 0.0) -> dict:
-    """The metrics of the blend with ``weights`` (and the long-tail ``alpha``) over ``cases``."""
-    ranked = [scoring.rank(c.candidates, c.matrix, c.names, weights, tables, alpha)[0] for c in cases]
+def evaluate_weights(tables, cases, weights: dict, k: int, alpha: float = 0.0, bonus: float = 0.0) -> dict:
+    """The metrics of the blend with ``weights`` (and the long-tail ``alpha`` and ``bonus``) over ``cases``."""
+    ranked = [scoring.rank(c.candidates, c.matrix, c.names, weights, tables, alpha, bonus)[0] for c in cases]
     return metrics(ranked, [c.target for c in cases], tables.tail, k)
 
 
-def evaluate_all(tables, cases, k: int, weights: dict, alpha: float) -> dict:
+def evaluate_all(tables, cases, k: int, weights: dict, alpha: float, bonus: float = 0.0) -> dict:
     """Every recommender's metrics: each scorer alone, the blend, and the blend with the long-tail boost."""
     report = {name: evaluate_weights(tables, cases, {scorer: 1.0}, k) for name, scorer in RECOMMENDERS.items()}
     report["blend"] = evaluate_weights(tables, cases, weights, k)
-    report["blend_long_tail"] = {**evaluate_weights(tables, cases, weights, k, alpha), "alpha": alpha}
+    report["blend_long_tail"] = {**evaluate_weights(tables, cases, weights, k, alpha, bonus), "alpha": alpha, "bonus": bonus}
     report["blend"]["weights"] = {n: round(w, 4) for n, w in weights.items()}
     report["test_prefixes"] = len(cases)
     return report

@@ -64,6 +64,7 @@ class Params:
     sknn_idf: bool = True            # weigh matching items by their inverse popularity
     candidates: int = 100            # candidates taken from each scorer before blending
     long_tail_alpha: float = 0.0     # score * (1 + count) ** -alpha: a larger alpha favours the long tail
+    long_tail_bonus: float = 0.0     # added to a long-tail item's score (the blend's best scoring 1): tuned on validation
     weights: dict = field(default_factory=lambda: {"popular": 0.05, "covisit": 0.3, "sknn": 0.5, "stan": 1.0,
                                                    "sequence": 0.15, "similar": 0.0, "session": 0.5})
 
@@ -98,7 +99,12 @@ class RecTables:
     @property
     def tail(self) -> np.ndarray:
         """A boolean per item: in the long tail, outside the head (the most popular items that together
-        hold 80 % of the interactions)."""
+        hold 80 % of the interactions). Computed once."""
+        if getattr(self, "_tail", None) is None:
+            self._tail = self._long_tail()
+        return self._tail
+
+    def _long_tail(self) -> np.ndarray:
         order = np.argsort(-self.counts, kind="stable")
         share = np.cumsum(self.counts[order]) / max(1.0, float(self.counts.sum()))
         tail = np.ones(len(self.items), dtype=bool)
@@ -306,8 +312,23 @@ def candidate_matrix(parts: dict) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return candidates, matrix, names
 
 
-def rank(candidates, matrix, names, weights: dict, t: RecTables | None = None, alpha: float = 0.0):
-    """Blend one candidate matrix with ``weights`` (and the long-tail boost); ``(indices, scores, columns)`` best first.
+def tail_bonus(t: RecTables, indices: np.ndarray, scores: np.ndarray, bonus: float) -> np.ndarray:
+    """The long-tail re-rank: scores divided by the best, plus ``bonus`` for a long-tail item (one outside the
+    head of :attr:`RecTables.tail`; an item the training never saw counts as tail). A head item keeps its
+    place above a tail item unless their scores are within ``bonus`` of the best, so what leaves the top k is
+    the weakest head items: exposure moves to the tail at little cost in hits."""
+    if not bonus or not len(indices):
+        return scores
+    tail = t.tail
+    is_tail = np.ones(len(indices), dtype=bool)
+    known = indices < len(tail)
+    is_tail[known] = tail[indices[known]]
+    return scores / max(float(scores.max()), 1e-12) + bonus * is_tail
+
+
+def rank(candidates, matrix, names, weights: dict, t: RecTables | None = None, alpha: float = 0.0, bonus: float = 0.0):
+    """Blend one candidate matrix with ``weights`` (and the long-tail boost and bonus); ``(indices, scores, columns)``
+    best first.
 
     ``columns`` is, per item, the scorer that gave it the largest share of its score.
     """
@@ -317,15 +338,17 @@ def rank(candidates, matrix, names, weights: dict, t: RecTables | None = None, a
     total = contributions.sum(axis=1)
     if t is not None and alpha:
         total = boost(t, candidates, total, alpha)
+    if t is not None and bonus:
+        total = np.where(total > 0, tail_bonus(t, candidates, total, bonus), 0.0)
     order = np.argsort(-total, kind="stable")
     order = order[total[order] > 0]
     return candidates[order], total[order], contributions[order].argmax(axis=1)
 
 
-def blend(parts: dict, weights: dict, t: RecTables | None = None, alpha: float = 0.0):
+def blend(parts: dict, weights: dict, t: RecTables | None = None, alpha: float = 0.0, bonus: float = 0.0):
     """Merge ``{scorer: (indices, scores)}`` into ``(indices, scores, reasons)``, best first."""
     candidates, matrix, names = candidate_matrix(parts)
-    indices, scores, columns = rank(candidates, matrix, names, weights, t, alpha)
+    indices, scores, columns = rank(candidates, matrix, names, weights, t, alpha, bonus)
     return indices, scores, [REASONS[names[c]] for c in columns.tolist()]
 
 

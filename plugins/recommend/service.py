@@ -133,9 +133,13 @@ class Recommender:
             parts["new"], weights["new"] = self._content(history[-1], self._cold_rows()), 0.3
         if not session:  # a new session or an unknown SKU: lean on what is popular now
             weights["popular_live"] = weights["popular"] = max(weights.get("popular", 0.0), 0.5)
-        alpha = self.config.long_tail_alpha if self.config.long_tail_alpha is not None else \
-            (tables.params.long_tail_alpha if tables else 0.0)
-        return scoring.blend(parts, weights, tables, alpha)
+        return scoring.blend(parts, weights, tables, *self._long_tail(tables))
+
+    def _long_tail(self, tables) -> tuple[float, float]:
+        """The long-tail ``(alpha, bonus)``: the settings where set, else what the bundle's training tuned."""
+        trained = (tables.params.long_tail_alpha, tables.params.long_tail_bonus) if tables else (0.0, 0.0)
+        alpha, bonus = self.config.long_tail_alpha, self.config.long_tail_bonus
+        return (trained[0] if alpha is None else alpha), (trained[1] if bonus is None else bonus)
 
     def _trained_parts(self, tables, session, store, origin, node, weights) -> dict:
         """The bundle's scorers for the session; a scorer whose tuned weight is 0 is not run at all."""

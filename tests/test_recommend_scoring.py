@@ -118,3 +118,11 @@ def test_the_long_tail_bonus_lifts_tail_items_only_past_head_items_scored_close_
     boosted, _, _ = scoring.blend(parts, {"covisit": 1.0}, t, bonus=0.1)
     assert plain.tolist() == [head, t.index["h2"], tail, t.index["t2"]]
     assert boosted.tolist() == [head, tail, t.index["h2"], t.index["t2"]], "t1 passes h2 (within 0.1), t2 stays last"
+
+
+def test_the_same_session_id_in_two_stores_is_two_sessions():
+    from converters.recommend.events import sessions_from_events
+
+    sessions = sessions_from_events([("s", "north", "a", 1.0, "view"), ("s", "south", "b", 2.0, "view"),
+                                     ("s", "north", "c", 3.0, "view")])
+    assert sorted((x.store, x.items) for x in sessions) == [("north", ["a", "c"]), ("south", ["b"])]

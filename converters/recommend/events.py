@@ -82,10 +82,11 @@ def _export_rows(reader, path):
 
 
 def sessions_from_events(events) -> list[Session]:
-    """Group ``(session, store, sku, time, kind)`` tuples into sessions, each in time order, oldest session first."""
-    by_key: dict[str, Session] = {}
+    """Group ``(session, store, sku, time, kind)`` tuples into sessions, each in time order, oldest session first.
+    A session id is one session per store (two stores of a CDN node may hand out the same ids)."""
+    by_key: dict[tuple, Session] = {}
     for key, store, sku, when, kind in events:
-        session = by_key.setdefault(key, Session(key, store))
+        session = by_key.setdefault((store, key), Session(key, store))
         session.items.append(sku)
         session.times.append(when)
         session.kinds.append(kind)

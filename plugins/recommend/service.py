@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import artifacts, scoring
-from .catalog_view import CatalogView, CatalogWatcher
+from .catalog_view import CatalogView, CatalogWatcher, settle
 from .live import LiveEvents
 
 SIMILAR_CACHE = 50_000
@@ -77,9 +77,12 @@ class Recommender:
             self._views[store] = catalog.current(node, _visual_index(node, store))
 
     def close(self) -> None:
-        """Stop the catalog watchers' threads."""
+        """Stop the catalog watchers' threads and hand the frozen objects back to the garbage collector."""
+        import gc
+
         for catalog in self.catalogs.values():
             catalog.close()
+        gc.unfreeze()
 
     @property
     def view(self) -> CatalogView:
@@ -101,6 +104,7 @@ class Recommender:
         annoy = artifacts.load_annoy(bundle.directory / artifacts.ANNOY, dim) if dim else None
         self.loaded = Loaded(key, tables, annoy, summary)
         self.space = ItemSpace(tables.items)
+        settle()
 
     # -- answering --------------------------------------------------------------------------
     def recommend(self, node, *, session_id=None, recent=(), sku=None, k=10, origin=None) -> dict:

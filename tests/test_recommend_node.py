@@ -117,7 +117,7 @@ def test_an_item_the_bundle_never_saw_gets_content_neighbours_as_new_items(recs_
 def test_new_events_are_folded_into_co_visitation(data_dir, recs_bundle):
     bundle, public = recs_bundle
     rh.trust(data_dir, public)
-    app = _app(data_dir, live_weight=3.0, long_tail_alpha=0.0)  # the tuned boost would reorder the rest
+    app = _app(data_dir, live_weight=3.0, long_tail_alpha=0.0, long_tail_bonus=0.0)  # the tuned boost would reorder the rest
     node = app.extensions["storefront_edge"]
     try:
         rh.put_catalog(node.db(), rh.catalog_rows())
@@ -158,5 +158,41 @@ def test_without_a_bundle_the_node_serves_live_popularity(data_dir):
         answer = _get(app, session_id="fresh", k=3)
         assert answer["bundle"] is None and answer["results"][0]["sku"] == "bread-3"
         assert node.plugin_status("recommend")["ready"]
+    finally:
+        node.close()
+
+
+def test_in_cdn_mode_one_stores_events_do_not_change_another_stores_recommendations(data_dir, recs_bundle):
+    from edge.app import create_app
+    from tests.cdn_support import bearer, store_config
+
+    bundle, public = recs_bundle
+    rh.trust(data_dir, public)
+    app = create_app(store_config(data_dir, PLUGINS=["catalog", "events", "recommend"],
+                                  PLUGIN_CONFIG={"recommend": {"catalog_refresh_s": 0, "live_weight": 3.0,
+                                                               "long_tail_alpha": 0.0, "long_tail_bonus": 0.0}}),
+                     watch=False)
+    node, client = app.extensions["storefront_edge"], app.test_client()
+    try:
+        for store in ("north", "south"):
+            rh.put_catalog(node.db(), rh.catalog_rows(), store=store)
+        node.registry.install(bundle)
+        node.watcher.refresh()
+
+        def skus(store, **params):
+            response = client.get(f"/v1/stores/{store}/recommendations", query_string=params, headers=bearer(store))
+            assert response.status_code == 200, response.get_json()
+            return [r["sku"] for r in response.get_json()["results"]]
+
+        before = {store: skus(store, sku="fruit-5", k=3) for store in ("north", "south")}
+        partner = next(r["sku"] for r in rh.catalog_rows() if r["category"] == "veg" and r["sku"] not in before["north"])
+        events = [e for n in range(30) for e in ({"kind": "view", "session_id": f"n{n}", "sku": "fruit-5"},
+                                                 {"kind": "view", "session_id": f"n{n}", "sku": partner})]
+        events += [{"kind": "view", "session_id": "shopper", "sku": "dairy-2"}]
+        assert client.post("/v1/stores/north/events", json=events, headers=bearer("north")).status_code == 201
+        assert skus("north", sku="fruit-5", k=3)[0] == partner, "north's own events count at once"
+        assert skus("south", sku="fruit-5", k=3) == before["south"], "south never saw them"
+        assert skus("north", session_id="shopper", k=3) != skus("south", session_id="shopper", k=3), \
+            "a session lives in its own store"
     finally:
         node.close()

@@ -74,7 +74,7 @@ def test_live_folding_reads_only_new_events_and_counts_pairs_within_the_window(t
                               "payload": json.dumps({"session_id": "s", "sku": sku})} for n, sku in enumerate("abcdefg")], pk="id")
     live = LiveEvents(batch=2)
     assert live.catch_up(db.conn) == 7 and live.catch_up(db.conn) == 0
-    assert live.covisit["a"] == {"b": 1.0, "c": 0.5, "d": 1 / 3, "e": 0.25, "f": 0.2}, "g is past the window"
+    assert live.covisit()["a"] == {"b": 1.0, "c": 0.5, "d": 1 / 3, "e": 0.25, "f": 0.2}, "g is past the window"
     db["events"].insert({"id": "0100", "kind": "cart", "origin": None, "created_at": "2026-01-02T00:00:00",
                          "payload": json.dumps({"session_id": "s", "sku": "a"})})
     assert live.catch_up(db.conn) == 1 and live.session("s").bought == {"a"}
@@ -89,7 +89,7 @@ def test_live_folding_starts_from_the_last_max_events(tmp_path):
                               "payload": json.dumps({"session_id": f"s{n}", "sku": "x"})} for n in range(10)], pk="id")
     live = LiveEvents(max_events=3, max_sessions=2)
     live.catch_up(db.conn)
-    assert live.folded == 3 and list(live.sessions) == ["s8", "s9"]
+    assert live.folded == 3 and list(live.store().sessions) == ["s8", "s9"]
 
 
 def test_events_the_bundle_was_trained_on_set_the_session_but_are_not_counted_twice(tmp_path):
@@ -106,4 +106,23 @@ def test_events_the_bundle_was_trained_on_set_the_session_but_are_not_counted_tw
     live = LiveEvents(since=since)
     live.catch_up(db.conn)
     assert live.session("s").items == ["a", "b", "c"] and live.folded == 1
-    assert "b" not in live.covisit["a"] and live.covisit["b"]["c"] == 1.0 and set(live.popularity) == {"c"}
+    assert "b" not in live.covisit()["a"] and live.covisit()["b"]["c"] == 1.0 and set(live.store().popularity) == {"c"}
+
+
+def test_the_long_tail_bonus_lifts_tail_items_only_past_head_items_scored_close_to_them():
+    t = build_tables([_session(f"h{n}", ["h1", "h2"], n) for n in range(20)] + [_session("t", ["t1", "t2"], 30)])
+    assert t.tail[[t.index["h1"], t.index["t1"]]].tolist() == [False, True]
+    head, tail = t.index["h1"], t.index["t1"]
+    parts = {"covisit": (np.array([head, t.index["h2"], tail, t.index["t2"]]), np.array([1.0, 0.9, 0.85, 0.3], np.float32))}
+    plain, _, _ = scoring.blend(parts, {"covisit": 1.0}, t)
+    boosted, _, _ = scoring.blend(parts, {"covisit": 1.0}, t, bonus=0.1)
+    assert plain.tolist() == [head, t.index["h2"], tail, t.index["t2"]]
+    assert boosted.tolist() == [head, tail, t.index["h2"], t.index["t2"]], "t1 passes h2 (within 0.1), t2 stays last"
+
+
+def test_the_same_session_id_in_two_stores_is_two_sessions():
+    from converters.recommend.events import sessions_from_events
+
+    sessions = sessions_from_events([("s", "north", "a", 1.0, "view"), ("s", "south", "b", 2.0, "view"),
+                                     ("s", "north", "c", 3.0, "view")])
+    assert sorted((x.store, x.items) for x in sessions) == [("north", ["a", "c"]), ("south", ["b"])]

@@ -45,21 +45,26 @@ def test_prefixes(sessions, index) -> list[tuple[list[int], int]]:
 def build_cases(tables, model, prefixes, candidates: int = 100, log=None) -> list[Case]:
     """Score every prefix with every scorer once (the blend weights are tried on these later)."""
     log = log or sys.stderr
-    vectors = _session_vectors(model, prefixes)
+    vector_parts = _vector_parts(tables, model, prefixes, candidates)
     cases = []
-    for number, ((items, target), vector) in enumerate(zip(prefixes, vectors)):
-        parts = scoring.score_all(tables, items, session_vector=vector, n=candidates)
+    for number, ((items, target), vectors) in enumerate(zip(prefixes, vector_parts)):
+        parts = scoring.score_all(tables, items, n=candidates, vector_parts=vectors)
         cases.append(Case(*scoring.candidate_matrix(parts), target))
         if number and number % 2000 == 0:
             print(f"evaluate: scored {number}/{len(prefixes)} prefixes", file=log)
     return cases
 
 
-def _session_vectors(model, prefixes):
-    if model is None or not prefixes:
+def _vector_parts(tables, model, prefixes, n: int) -> list:
+    """The ``sequence`` (session vector) and ``similar`` (last item's vector) candidates of every prefix, in batches."""
+    if model is None or tables.vectors is None or not prefixes:
         return [None] * len(prefixes)
     batch = np.concatenate([sequential.encode(items) for items, _ in prefixes])
-    return list(np.concatenate([sequential.session_vectors(model, batch[i:i + 4096]) for i in range(0, len(batch), 4096)]))
+    sessions = np.concatenate([sequential.session_vectors(model, batch[i:i + 4096]) for i in range(0, len(batch), 4096)])
+    last = np.array([items[-1] for items, _ in prefixes], dtype=np.int64)
+    sequence = scoring.vector_tops(tables.vectors, sessions, n)
+    similar = scoring.vector_tops(tables.vectors, tables.vectors[last], n, exclude=last)
+    return [{"sequence": a, "similar": b} for a, b in zip(sequence, similar)]
 
 
 def metrics(ranked: list[np.ndarray], targets: list[int], tail: np.ndarray, k: int) -> dict:
@@ -80,17 +85,17 @@ def metrics(ranked: list[np.ndarray], targets: list[int], tail: np.ndarray, k: i
             "long_tail_share": round(tail_slots / max(1, slots), 4)}
 
 
-def evaluate_weights(tables, cases, weights: dict, k: int, alpha: float = 0.0) -> dict:
-    """The metrics of the blend with ``weights`` (and the long-tail ``alpha``) over ``cases``."""
-    ranked = [scoring.rank(c.candidates, c.matrix, c.names, weights, tables, alpha)[0] for c in cases]
+def evaluate_weights(tables, cases, weights: dict, k: int, alpha: float = 0.0, bonus: float = 0.0) -> dict:
+    """The metrics of the blend with ``weights`` (and the long-tail ``alpha`` and ``bonus``) over ``cases``."""
+    ranked = [scoring.rank(c.candidates, c.matrix, c.names, weights, tables, alpha, bonus)[0] for c in cases]
     return metrics(ranked, [c.target for c in cases], tables.tail, k)
 
 
-def evaluate_all(tables, cases, k: int, weights: dict, alpha: float) -> dict:
+def evaluate_all(tables, cases, k: int, weights: dict, alpha: float, bonus: float = 0.0) -> dict:
     """Every recommender's metrics: each scorer alone, the blend, and the blend with the long-tail boost."""
     report = {name: evaluate_weights(tables, cases, {scorer: 1.0}, k) for name, scorer in RECOMMENDERS.items()}
     report["blend"] = evaluate_weights(tables, cases, weights, k)
-    report["blend_long_tail"] = {**evaluate_weights(tables, cases, weights, k, alpha), "alpha": alpha}
+    report["blend_long_tail"] = {**evaluate_weights(tables, cases, weights, k, alpha, bonus), "alpha": alpha, "bonus": bonus}
     report["blend"]["weights"] = {n: round(w, 4) for n, w in weights.items()}
     report["test_prefixes"] = len(cases)
     return report

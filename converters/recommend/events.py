@@ -57,7 +57,8 @@ def _diginetica_rows(reader, path):
 
 
 def export_event(row: dict):
-    """``(session, store, sku, time, kind)`` of one events-table row, or ``None`` for other events."""
+    """``(session, store, sku, time, kind)`` of one events-table row, or ``None`` for other events. The store
+    is the row's ``store`` (CDN edge mode: one of the node's stores), else its origin (the node itself)."""
     if row.get("kind") not in COMMERCE_KINDS:
         return None
     try:
@@ -65,7 +66,8 @@ def export_event(row: dict):
         session, sku = payload.get("session_id"), payload.get("sku")
         if not isinstance(session, str) or not isinstance(sku, str):
             return None
-        return session, row.get("origin") or None, sku, _epoch(payload.get("client_ts") or row["created_at"]), row["kind"]
+        store = row.get("store") if row.get("store") not in (None, "", "default") else row.get("origin") or None
+        return session, store, sku, _epoch(payload.get("client_ts") or row["created_at"]), row["kind"]
     except (TypeError, ValueError, AttributeError):
         return None
 
@@ -80,10 +82,11 @@ def _export_rows(reader, path):
 
 
 def sessions_from_events(events) -> list[Session]:
-    """Group ``(session, store, sku, time, kind)`` tuples into sessions, each in time order, oldest session first."""
-    by_key: dict[str, Session] = {}
+    """Group ``(session, store, sku, time, kind)`` tuples into sessions, each in time order, oldest session first.
+    A session id is one session per store (two stores of a CDN node may hand out the same ids)."""
+    by_key: dict[tuple, Session] = {}
     for key, store, sku, when, kind in events:
-        session = by_key.setdefault(key, Session(key, store))
+        session = by_key.setdefault((store, key), Session(key, store))
         session.items.append(sku)
         session.times.append(when)
         session.kinds.append(kind)

@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "b8bf6522d88ae6d2",
-  "signature": "vsZFBHrQPMn6vFITGqRgwBYXsqen0DGESNBxELG1wW2dVjklz67UsIlM2GMTUqJN8k0OmRCPvGhZrMkpwGbaDQ=="
+  "signature": "gLqDcxv7bW5cZX11cH3VlWIWwAiHKjVWVOsuJiMlrFa1NSUPVctJcAMwOBACCBShMyLtc7tS/zTHCNsVHudYDg=="
 }

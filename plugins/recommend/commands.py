@@ -70,7 +70,8 @@ def evaluate_command(train_csv, test_csv, k, seconds, epochs):
         raise click.ClickException(f"{train_csv.name} holds no commerce sessions")
     tables, model, _ = fit(train_sessions, k=k, seconds=seconds, epochs=epochs)
     cases = build_cases(tables, model, test_prefixes(test_sessions, tables.index))
-    click.echo(json.dumps(evaluate_all(tables, cases, k, tables.params.weights, tables.params.long_tail_alpha)))
+    click.echo(json.dumps(evaluate_all(tables, cases, k, tables.params.weights, tables.params.long_tail_alpha,
+                                        tables.params.long_tail_bonus)))
 
 
 @recommend_group.command("export-events")

@@ -45,31 +45,54 @@ def image_vectors(visual_index, skus: list[str]) -> np.ndarray | None:
 
 
 class ContentIndex:
-    """Content vectors of the local catalog's items, searched by dot product."""
+    """Content vectors of the local catalog's items, searched by dot product within the item's category.
 
-    def __init__(self, skus: list[str], text: np.ndarray, images: np.ndarray | None = None):
+    A query looks only at the rows of its SKU's category (items without one form a group of their own), so
+    its cost is the category's size, not the catalog's; its answer is kept per SKU (at most ``cache_size``
+    SKUs, least recently used dropped), so a product on screen again costs a dictionary look-up. A new
+    catalog is a new index (the view is rebuilt on change), which starts with an empty cache.
+    """
+
+    def __init__(self, skus: list[str], text: np.ndarray, images: np.ndarray | None = None,
+                 categories: list | None = None, cache_size: int = 20_000):
+        from collections import OrderedDict
+
         self.skus = skus
         self.position = {sku: i for i, sku in enumerate(skus)}
         self.matrix = text if images is None else np.hstack([text, images]) / np.sqrt(2)
         self.matrix = self.matrix.astype(np.float32)
         self.with_images = images is not None
+        groups: dict = {}
+        for row, category in enumerate(categories if categories is not None else [None] * len(skus)):
+            groups.setdefault(category, []).append(row)
+        self.group_of = {c: np.array(rows, dtype=np.int64) for c, rows in groups.items()}
+        self.category = list(categories) if categories is not None else [None] * len(skus)
+        self.cache: OrderedDict = OrderedDict()
+        self.cache_size = cache_size
 
-    def _rows(self, among: np.ndarray) -> np.ndarray:
-        """The sub-matrix of rows ``among``, kept while the same rows are asked for (the cold items)."""
-        if getattr(self, "_among", None) is not among:
-            self._among, self._sub = among, self.matrix[among]
-        return self._sub
-
-    def neighbours(self, sku: str, n: int, among: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
-        """The ``n`` items most like ``sku`` (optionally only rows ``among``), best first."""
-        if sku not in self.position or not len(self.skus):
+    def neighbours(self, sku: str, n: int, among: np.ndarray | None = None, among_key=None) -> tuple[list[str], np.ndarray]:
+        """The ``n`` items of ``sku``'s category most like it (optionally only rows ``among``, a boolean mask
+        over the rows that ``among_key`` names in the cache), best first."""
+        if sku not in self.position:
             return [], np.zeros(0, np.float32)
-        rows = np.arange(len(self.skus)) if among is None else among
+        key = (sku, n, None if among is None else among_key)
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]
+        answer = self._search(self.position[sku], n, among)
+        self.cache[key] = answer
+        if len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return answer
+
+    def _search(self, row: int, n: int, among: np.ndarray | None) -> tuple[list[str], np.ndarray]:
+        rows = self.group_of[self.category[row]]
+        rows = rows[rows != row]
+        if among is not None:
+            rows = rows[among[rows]]
         if not len(rows):
             return [], np.zeros(0, np.float32)
-        matrix = self.matrix if among is None else self._rows(among)
-        scores = np.einsum("ij,j->i", matrix, self.matrix[self.position[sku]])  # no BLAS threads: 2 workers share the cores
-        scores[rows == self.position[sku]] = 0
+        scores = np.einsum("ij,j->i", self.matrix[rows], self.matrix[row])  # no BLAS threads: 2 workers share the cores
         n = min(n, int((scores > 0).sum()))
         if n <= 0:
             return [], np.zeros(0, np.float32)

@@ -22,6 +22,8 @@ class RecommendConfig(BaseModel):
     max_per_category: int = Field(3, ge=1, le=100, description="Category diversity: most results of one category")
     long_tail_alpha: float | None = Field(None, ge=0, le=3, description="Long-tail boost (score / (1 + count) ** "
                                           "alpha); unset: the value the bundle's training tuned")
+    long_tail_bonus: float | None = Field(None, ge=0, le=1, description="Long-tail re-rank: added to a long-tail "
+                                          "item's score, the best scoring 1; unset: the value the bundle's training tuned")
     live_weight: float = Field(0.5, ge=0, le=10, description="Least blend weight of the co-visitation counted from "
                                "this node's events since the bundle (what is new between bundle updates)")
     candidates: int = Field(100, ge=10, le=1000, description="Candidates each scorer contributes")
@@ -58,7 +60,10 @@ def startup(node):
 
 @hookimpl
 def shutdown(node):
-    node.slot(PLUGIN_NAME).recommender = None
+    slot = node.slot(PLUGIN_NAME)
+    if getattr(slot, "recommender", None) is not None:
+        slot.recommender.close()
+    slot.recommender = None
 
 
 @hookimpl

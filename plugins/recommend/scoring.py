@@ -64,6 +64,7 @@ class Params:
     sknn_idf: bool = True            # weigh matching items by their inverse popularity
     candidates: int = 100            # candidates taken from each scorer before blending
     long_tail_alpha: float = 0.0     # score * (1 + count) ** -alpha: a larger alpha favours the long tail
+    long_tail_bonus: float = 0.0     # added to a long-tail item's score (the blend's best scoring 1): tuned on validation
     weights: dict = field(default_factory=lambda: {"popular": 0.05, "covisit": 0.3, "sknn": 0.5, "stan": 1.0,
                                                    "sequence": 0.15, "similar": 0.0, "session": 0.5})
 
@@ -98,7 +99,12 @@ class RecTables:
     @property
     def tail(self) -> np.ndarray:
         """A boolean per item: in the long tail, outside the head (the most popular items that together
-        hold 80 % of the interactions)."""
+        hold 80 % of the interactions). Computed once."""
+        if getattr(self, "_tail", None) is None:
+            self._tail = self._long_tail()
+        return self._tail
+
+    def _long_tail(self) -> np.ndarray:
         order = np.argsort(-self.counts, kind="stable")
         share = np.cumsum(self.counts[order]) / max(1.0, float(self.counts.sum()))
         tail = np.ones(len(self.items), dtype=bool)
@@ -119,12 +125,37 @@ def top(scores: np.ndarray, n: int, exclude=()) -> tuple[np.ndarray, np.ndarray]
     return best, scores[best]
 
 
+_EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
+def sparse_top(indices, weights, n: int, exclude=()) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` best positive sums of ``weights`` per index (the same as :func:`top` of the dense sums), best first.
+
+    Costs the number of entries, not the number of items or sessions: what keeps a request's scoring bounded
+    as the catalog and the training data grow.
+    """
+    if not len(indices):
+        return _EMPTY
+    keys, inverse = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
+    sums = np.bincount(inverse.reshape(-1), weights=np.asarray(weights, dtype=np.float64)).astype(np.float32)
+    if len(exclude):
+        sums[np.isin(keys, np.asarray(list(exclude)))] = 0
+    n = min(n, int((sums > 0).sum()))
+    if n <= 0:
+        return _EMPTY
+    best = np.argpartition(-sums, n - 1)[:n] if n < len(sums) else np.arange(len(sums))
+    best = best[np.lexsort((keys[best], -sums[best]))]
+    return keys[best], sums[best]
+
+
 def score_popular(t: RecTables, session, store: str | None = None, n: int = 100):
     """What is popular now, in this store when it has figures of its own."""
     if store and store in t.store_popularity:
         indices, scores = t.store_popularity[store]
         return np.asarray(indices[:n]), np.asarray(scores[:n], dtype=np.float32)
-    return top(t.popularity, n)
+    if getattr(t, "_popular_top", (None,))[0] != n:  # the same for every session: ranked once
+        t._popular_top = (n, top(t.popularity, n))
+    return t._popular_top[1]
 
 
 def covisit_row(t: RecTables, item: int, live: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -142,44 +173,45 @@ def covisit_row(t: RecTables, item: int, live: dict | None = None) -> tuple[np.n
     return keys[order], values[order]
 
 
-def score_covisit(t: RecTables, session, n: int = 100, live: dict | None = None, size: int | None = None):
+def score_covisit(t: RecTables, session, n: int = 100, live: dict | None = None):
     """Item-kNN: co-visitation rows of the session's items, the most recent weighing most."""
-    scores = np.zeros(size or len(t.items), dtype=np.float32)
+    found, weights = [], []
     for k, item in enumerate(reversed(session[-10:])):
-        indices, weights = covisit_row(t, item, live)
-        if len(weights):
-            scores[indices] += (t.params.covisit_recency ** k) * weights / weights[0]
-    return top(scores, n)
+        indices, row = covisit_row(t, item, live)
+        if len(row):
+            found.append(indices)
+            weights.append((t.params.covisit_recency ** k) * row / row[0])
+    return sparse_top(np.concatenate(found), np.concatenate(weights), n) if found else _EMPTY
 
 
-def _session_similarities(t: RecTables, session) -> np.ndarray:
-    """Similarity of the query session to every training session that shares an item (dense, by session)."""
-    sims = np.zeros(t.sessions.rows, dtype=np.float32)
-    length = len(session)
-    for position, item in enumerate(session):
-        found, _ = t.item_sessions.row(item)
-        found = found[: t.params.sknn_sample]
-        weight = (position + 1) / length
-        if t.params.sknn_idf:
-            weight *= t.idf[item]
-        sims[found] += weight
-    return sims
+def _neighbours(t: RecTables, weighted_items) -> tuple[np.ndarray, np.ndarray]:
+    """The ``sknn_neighbours`` training sessions most like the query, ``weighted_items`` being ``(item, weight)``
+    pairs: a session's similarity is the sum of the weights of the items it shares (each item looking at its
+    ``sknn_sample`` most recent sessions); the similarities come multiplied by the sessions' recency."""
+    found, weights = [], []
+    for item, weight in weighted_items:
+        holders = t.item_sessions.row(item)[0][: t.params.sknn_sample]
+        found.append(holders)
+        weights.append(np.full(len(holders), weight, dtype=np.float32))
+    if not found:
+        return _EMPTY
+    neighbours, sims = sparse_top(np.concatenate(found), np.concatenate(weights), t.params.sknn_neighbours)
+    return neighbours, sims * t.session_recency[neighbours]
 
 
 def score_sknn(t: RecTables, session, n: int = 100):
     """Session-kNN (V-SKNN): items of the training sessions most like this one, weighted by similarity and recency."""
-    if t.sessions.rows == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    session = [i for i in session if i < len(t.items)]
-    if not session:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    sims = _session_similarities(t, list(dict.fromkeys(session[-20:])))
-    neighbours, neighbour_sims = top(sims, t.params.sknn_neighbours)
-    scores = np.zeros(len(t.items), dtype=np.float32)
-    for s, sim in zip(neighbours, neighbour_sims * t.session_recency[neighbours]):
-        indices, _ = t.sessions.row(s)
-        scores[indices] += sim
-    return top(scores, n)
+    session = list(dict.fromkeys([i for i in session if i < len(t.items)][-20:]))
+    if t.sessions.rows == 0 or not session:
+        return _EMPTY
+    length = len(session)
+    weighted = [(item, (position + 1) / length * (t.idf[item] if t.params.sknn_idf else 1.0))
+                for position, item in enumerate(session)]
+    neighbours, sims = _neighbours(t, weighted)
+    rows = [t.sessions.row(s)[0] for s in neighbours.tolist()]
+    if not rows:
+        return _EMPTY
+    return sparse_top(np.concatenate(rows), np.repeat(sims, [len(r) for r in rows]), n)
 
 
 def score_session(t: RecTables, session, n: int = 100):
@@ -197,18 +229,29 @@ def score_stan(t: RecTables, session, n: int = 100):
     item it shares with the query's most recent ones."""
     query = [i for i in dict.fromkeys(reversed(session[-50:])) if i < len(t.items)][:20]  # most recent first
     if t.sessions.rows == 0 or not query:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    sims = np.zeros(t.sessions.rows, dtype=np.float32)
-    for rank_, item in enumerate(query):
-        sims[t.item_sessions.row(item)[0][: t.params.sknn_sample]] += np.exp(-rank_ / t.params.stan_query_decay)
-    recency = {item: r for r, item in enumerate(query)}
-    neighbours, neighbour_sims = top(sims, t.params.sknn_neighbours)
-    scores = np.zeros(len(t.items), dtype=np.float32)
-    for s, sim in zip(neighbours, neighbour_sims * t.session_recency[neighbours]):
-        items = t.sessions.row(s)[0]
-        shared = min((recency[x], p) for p, x in enumerate(items.tolist()) if x in recency)[1]
-        np.add.at(scores, items, sim * np.exp(-np.abs(np.arange(len(items)) - shared) / t.params.stan_position_decay))
-    return top(scores, n)
+        return _EMPTY
+    neighbours, sims = _neighbours(t, [(item, np.exp(-r / t.params.stan_query_decay)) for r, item in enumerate(query)])
+    if not len(neighbours):
+        return _EMPTY
+    rows = [t.sessions.row(s)[0] for s in neighbours.tolist()]
+    lengths = np.array([len(r) for r in rows])
+    items, owner = np.concatenate(rows), np.repeat(np.arange(len(rows)), lengths)
+    position = np.arange(len(items)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    shared = _shared_positions(np.asarray(query), items, owner, position, len(rows))
+    weights = sims[owner] * np.exp(-np.abs(position - shared[owner]) / t.params.stan_position_decay)
+    return sparse_top(items, weights, n)
+
+
+def _shared_positions(query: np.ndarray, items, owner, position, rows: int) -> np.ndarray:
+    """Per neighbour session, the position of its item that is the query's most recent (``query[0]`` first),
+    the earliest such position on a tie; ``items``/``owner``/``position`` are the sessions' items laid end to end."""
+    order = np.argsort(query)
+    found = np.searchsorted(query[order], items).clip(0, len(query) - 1)
+    recency = np.where(query[order][found] == items, order[found], len(query))
+    span = int(position.max()) + 1
+    best = np.full(rows, np.iinfo(np.int64).max)
+    np.minimum.at(best, owner, recency * span + position)
+    return best % span
 
 
 def score_vector(t: RecTables, vector: np.ndarray | None, n: int = 100, exclude=()):
@@ -218,6 +261,25 @@ def score_vector(t: RecTables, vector: np.ndarray | None, n: int = 100, exclude=
     scores = t.vectors @ np.asarray(vector, dtype=np.float32).reshape(-1)
     scores = scores - scores.min() + 1e-6
     return top(scores, n, exclude)
+
+
+def vector_tops(vectors: np.ndarray, queries: np.ndarray, n: int, exclude=None, chunk: int = 512) -> list:
+    """:func:`score_vector` for many queries at once (rows of ``queries``; ``exclude[r]`` an item left out of row r),
+    by blocks of matrix products: what evaluation and tuning use instead of one product per prefix."""
+    out = []
+    for start in range(0, len(queries), chunk):
+        scores = queries[start:start + chunk].astype(np.float32) @ vectors.T
+        scores -= scores.min(axis=1, keepdims=True) - 1e-6
+        if exclude is not None:
+            scores[np.arange(len(scores)), exclude[start:start + chunk]] = 0
+        m = min(n, scores.shape[1])
+        best = np.argpartition(-scores, m - 1, axis=1)[:, :m] if m < scores.shape[1] else \
+            np.tile(np.arange(scores.shape[1]), (len(scores), 1))
+        for row, picks in zip(scores, best):
+            picks = picks[np.argsort(-row[picks], kind="stable")]
+            picks = picks[row[picks] > 0]
+            out.append((picks.astype(np.int64), row[picks]))
+    return out
 
 
 def boost(t: RecTables, indices: np.ndarray, scores: np.ndarray, alpha: float | None = None) -> np.ndarray:
@@ -250,8 +312,23 @@ def candidate_matrix(parts: dict) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return candidates, matrix, names
 
 
-def rank(candidates, matrix, names, weights: dict, t: RecTables | None = None, alpha: float = 0.0):
-    """Blend one candidate matrix with ``weights`` (and the long-tail boost); ``(indices, scores, columns)`` best first.
+def tail_bonus(t: RecTables, indices: np.ndarray, scores: np.ndarray, bonus: float) -> np.ndarray:
+    """The long-tail re-rank: scores divided by the best, plus ``bonus`` for a long-tail item (one outside the
+    head of :attr:`RecTables.tail`; an item the training never saw counts as tail). A head item keeps its
+    place above a tail item unless their scores are within ``bonus`` of the best, so what leaves the top k is
+    the weakest head items: exposure moves to the tail at little cost in hits."""
+    if not bonus or not len(indices):
+        return scores
+    tail = t.tail
+    is_tail = np.ones(len(indices), dtype=bool)
+    known = indices < len(tail)
+    is_tail[known] = tail[indices[known]]
+    return scores / max(float(scores.max()), 1e-12) + bonus * is_tail
+
+
+def rank(candidates, matrix, names, weights: dict, t: RecTables | None = None, alpha: float = 0.0, bonus: float = 0.0):
+    """Blend one candidate matrix with ``weights`` (and the long-tail boost and bonus); ``(indices, scores, columns)``
+    best first.
 
     ``columns`` is, per item, the scorer that gave it the largest share of its score.
     """
@@ -261,20 +338,23 @@ def rank(candidates, matrix, names, weights: dict, t: RecTables | None = None, a
     total = contributions.sum(axis=1)
     if t is not None and alpha:
         total = boost(t, candidates, total, alpha)
+    if t is not None and bonus:
+        total = np.where(total > 0, tail_bonus(t, candidates, total, bonus), 0.0)
     order = np.argsort(-total, kind="stable")
     order = order[total[order] > 0]
     return candidates[order], total[order], contributions[order].argmax(axis=1)
 
 
-def blend(parts: dict, weights: dict, t: RecTables | None = None, alpha: float = 0.0):
+def blend(parts: dict, weights: dict, t: RecTables | None = None, alpha: float = 0.0, bonus: float = 0.0):
     """Merge ``{scorer: (indices, scores)}`` into ``(indices, scores, reasons)``, best first."""
     candidates, matrix, names = candidate_matrix(parts)
-    indices, scores, columns = rank(candidates, matrix, names, weights, t, alpha)
+    indices, scores, columns = rank(candidates, matrix, names, weights, t, alpha, bonus)
     return indices, scores, [REASONS[names[c]] for c in columns.tolist()]
 
 
-def score_all(t: RecTables, session, *, session_vector=None, store=None, n=None) -> dict:
-    """Every scorer's candidates for ``session`` (item indices, oldest first)."""
+def score_all(t: RecTables, session, *, session_vector=None, store=None, n=None, vector_parts=None) -> dict:
+    """Every scorer's candidates for ``session`` (item indices, oldest first); ``vector_parts`` holds the
+    ``sequence`` and ``similar`` candidates when the caller ranked them already (:func:`vector_tops`)."""
     n = n or t.params.candidates
     last = session[-1] if session else None
     parts = {"popular": score_popular(t, session, store, n)}
@@ -283,6 +363,9 @@ def score_all(t: RecTables, session, *, session_vector=None, store=None, n=None)
         parts["sknn"] = score_sknn(t, session, n)
         parts["stan"] = score_stan(t, session, n)
         parts["session"] = score_session(t, session, n)
+        if vector_parts is not None:
+            parts.update(vector_parts)
+            return parts
         parts["sequence"] = score_vector(t, session_vector, n)
         if t.vectors is not None:
             parts["similar"] = score_vector(t, t.vectors[last], n, exclude=[last])

@@ -13,14 +13,15 @@ error. Without a bundle the node still serves live popularity and content neighb
 from __future__ import annotations
 
 import threading
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import artifacts, scoring
-from .catalog_view import CatalogView, CatalogWatcher
+from .catalog_view import CatalogView, CatalogWatcher, settle
 from .live import LiveEvents
+
+SIMILAR_CACHE = 50_000
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Loaded:
     tables: scoring.RecTables | None = None
     annoy: object = None
     summary: dict | None = None
+    similar: dict = field(default_factory=dict)  # item -> its annoy neighbours (at most SIMILAR_CACHE items)
 
 
 class ItemSpace:
@@ -58,7 +60,6 @@ class Recommender:
         self._views: dict[str, CatalogView] = {}
         self.live = self._new_live(None)
         self.space = ItemSpace([])
-        self._popular_cache: tuple = (None, [])
         self._lock = threading.Lock()
 
     def _new_live(self, since):
@@ -73,7 +74,15 @@ class Recommender:
             self.live.catch_up(node.db())
             store = request_store()
             catalog = self.catalogs.setdefault(store, CatalogWatcher(self.config.catalog_refresh_s, store))
-            self._views[store] = catalog.current(node.db(), _visual_index(node, store))
+            self._views[store] = catalog.current(node, _visual_index(node, store))
+
+    def close(self) -> None:
+        """Stop the catalog watchers' threads and hand the frozen objects back to the garbage collector."""
+        import gc
+
+        for catalog in self.catalogs.values():
+            catalog.close()
+        gc.unfreeze()
 
     @property
     def view(self) -> CatalogView:
@@ -95,29 +104,32 @@ class Recommender:
         annoy = artifacts.load_annoy(bundle.directory / artifacts.ANNOY, dim) if dim else None
         self.loaded = Loaded(key, tables, annoy, summary)
         self.space = ItemSpace(tables.items)
+        settle()
 
     # -- answering --------------------------------------------------------------------------
     def recommend(self, node, *, session_id=None, recent=(), sku=None, k=10, origin=None) -> dict:
         """The top ``k`` results for a session (and/or recent SKUs, and/or an anchor SKU)."""
         self.refresh(node)
-        live = self.live.session(session_id)
+        store = request_store()
+        live = self.live.session(session_id, store)
         history = [s for s in [*live.items, *recent, *([sku] if sku else [])] if s]
         excluded = set(live.bought) | ({sku} if sku else set())
         with self._lock:
-            indices, scores, reasons = self._blend(history, sku, origin, node)
+            indices, scores, reasons = self._blend(history, sku, store, origin, node)
             results = self._apply_rules(indices, scores, reasons, excluded, k)
         return {"session_id": session_id, "sku": sku, "k": k, "results": results,
                 "bundle": self.loaded.key[1] if self.loaded.key else None}
 
-    def _blend(self, history, anchor, origin, node):
+    def _blend(self, history, anchor, store, origin, node):
         tables, space = self.loaded.tables, self.space
         session = [space.index[s] for s in history if s in space.index and space.index[s] < space.known]
-        parts = {"popular_live": self._live_popular(origin)}
+        parts = {"popular_live": self._live_popular(store)}
+        origin = store if store != "default" else origin  # the bundle's popularity per store (or per node)
         weights = dict(tables.params.weights) if tables else {}
         weights["popular_live"] = weights.get("popular", 0.05) or 0.05
         if tables is not None:
-            parts.update(self._trained_parts(tables, session, origin, node))
-        parts["covisit_live"] = self._live_part(history)
+            parts.update(self._trained_parts(tables, session, store, origin, node, weights))
+        parts["covisit_live"] = self._live_part(history, store)
         weights["covisit_live"] = max(weights.get("covisit", 0.0), self.config.live_weight)
         if history and (anchor is None or anchor not in space.index or space.index[anchor] >= space.known):
             parts["content"], weights["content"] = self._content(history[-1], None), 1.0
@@ -125,24 +137,41 @@ class Recommender:
             parts["new"], weights["new"] = self._content(history[-1], self._cold_rows()), 0.3
         if not session:  # a new session or an unknown SKU: lean on what is popular now
             weights["popular_live"] = weights["popular"] = max(weights.get("popular", 0.0), 0.5)
-        alpha = self.config.long_tail_alpha if self.config.long_tail_alpha is not None else \
-            (tables.params.long_tail_alpha if tables else 0.0)
-        return scoring.blend(parts, weights, tables, alpha)
+        return scoring.blend(parts, weights, tables, *self._long_tail(tables))
 
-    def _trained_parts(self, tables, session, origin, node) -> dict:
+    def _long_tail(self, tables) -> tuple[float, float]:
+        """The long-tail ``(alpha, bonus)``: the settings where set, else what the bundle's training tuned."""
+        trained = (tables.params.long_tail_alpha, tables.params.long_tail_bonus) if tables else (0.0, 0.0)
+        alpha, bonus = self.config.long_tail_alpha, self.config.long_tail_bonus
+        return (trained[0] if alpha is None else alpha), (trained[1] if bonus is None else bonus)
+
+    def _trained_parts(self, tables, session, store, origin, node, weights) -> dict:
+        """The bundle's scorers for the session; a scorer whose tuned weight is 0 is not run at all."""
         n = self.config.candidates
         parts = {"popular": scoring.score_popular(tables, session, origin, n)}
         if not session:
             return parts
-        live_rows = self._live_covisit(session[-10:])
-        parts["covisit"] = scoring.score_covisit(tables, session, n, live_rows, size=len(self.space.skus))
-        parts["sknn"] = scoring.score_sknn(tables, session, n)
-        parts["stan"] = scoring.score_stan(tables, session, n)
-        parts["session"] = scoring.score_session(tables, session, n)
-        if self.loaded.annoy is not None:
+        wanted = {name for name, weight in weights.items() if weight > 0}
+        if "covisit" in wanted:
+            live_rows = self._live_covisit(session[-10:], store)
+            parts["covisit"] = scoring.score_covisit(tables, session, n, live_rows)
+        for name, scorer in (("sknn", scoring.score_sknn), ("stan", scoring.score_stan), ("session", scoring.score_session)):
+            if name in wanted:
+                parts[name] = scorer(tables, session, n)
+        if self.loaded.annoy is not None and "sequence" in wanted:
             parts["sequence"] = self._annoy_part(self._session_vector(node, session), n)
-            parts["similar"] = self._annoy_part(session[-1], n, by_item=True)
+        if self.loaded.annoy is not None and "similar" in wanted:
+            parts["similar"] = self._similar(session[-1], n)
         return parts
+
+    def _similar(self, item: int, n: int):
+        """The annoy neighbours of one item, kept per item (the same for every request while the bundle is)."""
+        cache = self.loaded.similar
+        if item not in cache:
+            cache[item] = self._annoy_part(item, n, by_item=True)
+            if len(cache) > SIMILAR_CACHE:
+                cache.pop(next(iter(cache)))
+        return cache[item]
 
     def _session_vector(self, node, session):
         try:
@@ -165,11 +194,12 @@ class Recommender:
         indices, dots = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs], dtype=np.float32)
         return indices, dots - dots.min() + 1e-3
 
-    def _live_part(self, history) -> tuple:
-        """Co-visitation counted from the node's events since the bundle alone: what is new between bundles."""
+    def _live_part(self, history, store) -> tuple:
+        """Co-visitation counted from the store's events since the bundle alone: what is new between bundles."""
         scores: dict[str, float] = {}
+        covisit = self.live.covisit(store)
         for k, sku in enumerate(reversed(history[-10:])):
-            row = self.live.covisit.get(sku)
+            row = covisit.get(sku)
             if row:
                 top = max(row.values())
                 for other, w in row.items():
@@ -178,36 +208,35 @@ class Recommender:
         return (np.array([self.space.of(s) for s, _ in ranked], dtype=np.int64),
                 np.array([w for _, w in ranked], dtype=np.float32))
 
-    def _live_covisit(self, session) -> dict:
-        """The folded co-visitation rows of the session's items, by index."""
+    def _live_covisit(self, session, store) -> dict:
+        """The store's folded co-visitation rows of the session's items, by index."""
         rows: dict[int, dict[int, float]] = {}
+        covisit = self.live.covisit(store)
         for index in session:
-            row = self.live.covisit.get(self.space.skus[index])
+            row = covisit.get(self.space.skus[index])
             if row:
                 rows[index] = {self.space.of(s): w for s, w in row.items()}
         return rows
 
-    def _live_popular(self, origin):
-        stamp = (self.live.folded, origin, int(time.monotonic()))
-        if self._popular_cache[0] != stamp:
-            self._popular_cache = (stamp, self.live.popular(origin, self.config.candidates))
-        ranked = self._popular_cache[1]
+    def _live_popular(self, store):
+        ranked = self.live.popular(store, self.config.candidates)
         return (np.array([self.space.of(s) for s, _ in ranked], dtype=np.int64),
                 np.array([w for _, w in ranked], dtype=np.float32))
 
     def _content(self, sku, among):
-        skus, scores = self.view.content.neighbours(sku, self.config.candidates, among)
+        among_key = self.loaded.key if among is not None else None
+        skus, scores = self.view.content.neighbours(sku, self.config.candidates, among, among_key)
         return np.array([self.space.of(s) for s in skus], dtype=np.int64), scores
 
     def _cold_rows(self) -> np.ndarray:
-        """Rows of the content index whose items the bundle never saw."""
+        """A mask of the content index's rows whose items the bundle never saw (kept per catalog and bundle)."""
         content = self.view.content
-        if getattr(self, "_cold_key", None) != (id(content), self.space.known):
-            known = self.space.index
-            self._cold = np.array([i for i, s in enumerate(content.skus)
-                                   if s not in known or known[s] >= self.space.known], dtype=np.int64)
-            self._cold_key = (id(content), self.space.known)
-        return self._cold
+        cold = getattr(content, "cold_rows", None)
+        if cold is None or cold[0] != self.loaded.key:
+            known, size = self.space.index, self.space.known
+            mask = np.array([s not in known or known[s] >= size for s in content.skus], dtype=bool)
+            content.cold_rows = cold = (self.loaded.key, mask)
+        return cold[1]
 
     def _apply_rules(self, indices, scores, reasons, excluded, k) -> list[dict]:
         view, per_category, chosen, spare = self.view, {}, [], []

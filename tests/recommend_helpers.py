@@ -45,7 +45,7 @@ def train_bundle(folder: Path, private_key: Path, sessions: int = 400, version: 
     events = folder / "events.csv"
     groups = catalog_categories(write_catalog_csv(folder / "catalog.csv", catalog_rows()))
     write_export(synthetic_rows(groups, sessions=sessions, seed=3), events)
-    tables, model, summary = fit(read_sessions(events), seconds=4, epochs=2)
+    tables, model, summary = fit(read_sessions(events), seconds=600, epochs=2)  # epochs bound it, so load cannot change the model
     write_bundle(tables, model, summary, folder / "bundle", version, private_key)
     return folder / "bundle"
 

@@ -13,7 +13,7 @@ from tests import recommend_helpers as rh
 from tests.pg_server import hub_backend, pg_server  # noqa: F401 (fixtures)
 from tests.test_sync_support import FlaskTransport, hub_store, make_edge, make_hub, node_of, register
 
-TRAINING = ["--seconds", "3", "--epochs", "2"]
+TRAINING = ["--seconds", "600", "--epochs", "2"]  # epochs bound the training, not the clock
 
 
 def write_diginetica(path, sessions, start_session=1, day="2016-04-01", seed=0):

@@ -77,3 +77,78 @@ def summarise(runs: list[dict]) -> dict:
     mean = {k: {m: round(float(np.mean([r[k][m] for r in runs])), 4) for m in ("recall@1", "recall@5")} for k in keys}
     gain = round(mean["unseen_finetuned"]["recall@1"] - mean["unseen_raw_imagenet"]["recall@1"], 4)
     return {"seeds": [r["seed"] for r in runs], "mean": mean, "unseen_gain_over_raw@1": gain, "runs": runs}
+
+
+BLENDS = (0.0, 0.5, 0.7, 0.8, 0.9, 1.0)
+
+
+def eval_maps(trunk, splits: dict, cache_dir: Path | None = None, trunk_blocks: int = 0) -> dict:
+    """Trunk maps of each split's serving crops (``{name: uint8 [N, S, S, 3]}``), computed once for every
+    seed; cached in ``cache_dir`` as ``eval-<name>-<key>.npy`` (key: trunk depth and the crops' shape)."""
+    import hashlib
+
+    from .twodomain import _forward_maps
+
+    out = {}
+    for name, pixels in splits.items():
+        key = hashlib.sha256(repr((trunk_blocks, pixels.shape, pixels[::97].tobytes())).encode()).hexdigest()[:12]
+        path = Path(cache_dir) / f"eval-{name}-{key}.npy" if cache_dir else None
+        if path is not None and path.is_file():
+            out[name] = np.load(path)
+            continue
+        out[name] = _forward_maps(trunk, pixels)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, out[name])
+    return out
+
+
+def _figures(feats: dict, labels: dict, unseen: np.ndarray) -> dict:
+    from .twodomain import sku_recall
+
+    tu, vu, iu = (np.isin(labels[k], unseen) for k in ("train", "val", "iconic"))
+    f, y = feats, labels
+    out = {"unseen": sku_recall(f["train"][tu], y["train"][tu], f["val"][vu], y["val"][vu]),
+           "seen": sku_recall(f["train"][~tu], y["train"][~tu], f["val"][~vu], y["val"][~vu]),
+           "unseen_among_all": sku_recall(f["train"], y["train"], f["val"][vu], y["val"][vu]),
+           # validation without the val photos: catalog photos of the held-out SKUs as queries
+           "valid_unseen_loo": sku_recall(f["train"][tu], y["train"][tu], f["train"][tu], y["train"][tu],
+                                          leave_one_out=True)}
+    if "iconic" in f:
+        out["unseen_studio"] = sku_recall(f["iconic"][iu], y["iconic"][iu], f["val"][vu], y["val"][vu])
+        out["valid_unseen_studio"] = sku_recall(f["iconic"][iu], y["iconic"][iu], f["train"][tu], y["train"][tu])
+    return out
+
+
+def run_split_two_domain(maps, evals: dict, labels: dict, recipe, seed: int, holdout: float = 0.2,
+                         weights: str | None = None) -> dict:
+    """Figures of one seed with the two-domain recipe: the last blocks fine-tuned without the held-out SKUs
+    (neither their photos nor their studio shots), then blended with ImageNet's at each of :data:`BLENDS`;
+    the blend is chosen on the held-out SKUs' catalog photos (``valid_*``), never on their val photos."""
+    from .twodomain import blend_blocks, finetune_blocks, from_recipe, pooled
+
+    unseen = held_out_classes(labels["train"], holdout, seed)
+    raw, tuned = finetune_blocks(maps.without(unseen), replace(from_recipe(recipe), seed=seed), weights)
+    by_blend = {}
+    for alpha in BLENDS:
+        blocks = blend_blocks(raw, tuned, alpha)
+        by_blend[alpha] = _figures({k: pooled(blocks, v) for k, v in evals.items()}, labels, unseen)
+    score = {a: np.mean([v["recall@1"] for k, v in r.items() if k.startswith("valid_")]) for a, r in by_blend.items()}
+    chosen = max(score, key=lambda a: (score[a], a))
+    result = {"seed": seed, "held_out": [int(c) for c in unseen],
+              "unseen_queries": int(np.isin(labels["val"], unseen).sum()), "chosen_blend": chosen,
+              "raw_imagenet": by_blend[0.0], "finetuned": by_blend[1.0], "blended": by_blend[chosen],
+              "validation_by_blend": {str(a): round(float(v), 4) for a, v in score.items()}}
+    log.info("unseen SKUs (two-domain), seed %d: %s", seed, result)
+    return result
+
+
+def summarise_two_domain(runs: list[dict]) -> dict:
+    """Mean recall@1/@5 over the seeds of every figure of every model, and the gains over raw ImageNet."""
+    models = ("raw_imagenet", "finetuned", "blended")
+    figures = [k for k in runs[0]["raw_imagenet"] if not k.startswith("valid_")]
+    mean = {m: {f: {k: round(float(np.mean([r[m][f][k] for r in runs])), 4) for k in ("recall@1", "recall@5")}
+                for f in figures} for m in models}
+    gains = {f"{m}_gain_over_raw@1": {f: round(mean[m][f]["recall@1"] - mean["raw_imagenet"][f]["recall@1"], 4)
+                                      for f in figures} for m in ("finetuned", "blended")}
+    return {"seeds": [r["seed"] for r in runs], "mean": mean, **gains, "runs": runs}

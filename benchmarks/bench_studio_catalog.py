@@ -134,7 +134,7 @@ def table(results: dict) -> str:
     lines = ["| model | setting | recall@1 | recall@5 |", "|---|---|---|---|"]
     for model in ("shipped_int8", "raw_imagenet", "fused_with_raw"):
         for setting, r in results[model].items():
-            if "recall@1" not in r:
+            if not isinstance(r, dict) or "recall@1" not in r:
                 continue
             lines.append(f"| {model} | {setting} | {r['recall@1']:.3f} | {r['recall@5']:.3f} |")
     return "\n".join(lines)

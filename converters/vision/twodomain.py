@@ -287,7 +287,8 @@ def build_maps(trunk, pixels: np.ndarray, labels: np.ndarray, shots: np.ndarray 
         phone = _forward_maps(trunk, serving)[None]
     studio = None
     if shots is not None and len(shots) and recipe.studio_views:
-        studio = studio_maps(trunk, shots, shot_labels, pixels, labels, recipe.studio_views, recipe.size, recipe.seed)
+        size = recipe.size if recipe.phone_views else serving.shape[1]   # one map size for both domains
+        studio = studio_maps(trunk, shots, shot_labels, pixels, labels, recipe.studio_views, size, recipe.seed)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, phone=phone, **({} if studio is None else {"studio": studio}))

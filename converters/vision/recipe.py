@@ -1,4 +1,4 @@
-"""Named training recipes: ``default`` (under 30 min on 2 cores), ``long`` and ``tiny`` (tests).
+"""Named training recipes: ``default`` (under 30 min on 2 cores), ``long``, ``studio`` (two domains) and ``tiny`` (tests).
 
 Measured end to end on the 2-core machine with the grocery photos already decoded into the cache
 (decoding them first took 23 s more): ``default`` 26 min (int8 recall@1 0.845, recall@5 0.980),

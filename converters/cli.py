@@ -59,7 +59,7 @@ def vision():
               help="Bundle source folder to write (model files + bundle.json).")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help=f"Checkpoints, caches and intermediate exports [default: {DEFAULT_WORK}/<recipe>].")
-@click.option("--recipe", "recipe_name", type=click.Choice(["default", "long", "tiny"]), default="default",
+@click.option("--recipe", "recipe_name", type=click.Choice(["default", "long", "studio", "tiny"]), default="default",
               show_default=True, help="Named recipe (default: under 30 min on 2 cores).")
 @click.option("--long", "long_", is_flag=True, help="Shortcut for --recipe long (hours; more epochs and students).")
 @click.option("--tiny", is_flag=True, help="Shortcut for --recipe tiny (seconds; for tests).")

@@ -486,3 +486,17 @@ def test_unseen_split_holds_out_a_fifth_of_the_classes_and_depends_on_the_seed()
     first, again, other = (held_out_classes(labels, 0.2, s) for s in (1, 1, 2))
     assert len(first) == 16 and np.array_equal(first, again) and not np.array_equal(first, other)
     assert set(first) <= set(range(81))
+
+
+def test_the_two_domain_recipe_trains_on_studio_shots_and_writes_a_bundle(dataset, teacher_weights, tmp_path):
+    from converters.vision.pipeline import run_pipeline
+
+    recipe = get_recipe("tiny", ft_method="two_domain", td_trunk=14, td_studio_views=2, students=(),
+                        raw_baseline=False, tflite=False)
+    spec = run_pipeline(dataset, tmp_path / "bundle", recipe, tmp_path / "work", teacher_weights=str(teacher_weights))
+    metrics = spec["metrics"]
+    assert set(metrics["models"]) == {"teacher_finetuned"} and metrics["shipped_model"] == "teacher_finetuned"
+    assert 0 <= metrics["vision_embedder"]["studio_recall@1"] <= 1
+    assert (tmp_path / "work" / "teacher_two_domain.pt").is_file()
+    maps = list((tmp_path / "work" / "maps").glob("maps-*.npz"))
+    assert len(maps) == 1 and np.load(maps[0])["studio"].shape[:2] == (3, 2)   # three studio shots, two views each

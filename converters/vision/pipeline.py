@@ -108,11 +108,32 @@ def stage_teacher(ctx: Context, weights: str | None = None):
     base = load_imagenet_mobilenet_v2(weights)
     raw = teacher_embedder(copy.deepcopy(base.features), ctx)
     start = time.perf_counter()
-    tuned = Embedder(copy.deepcopy(base.features), 1280)
-    finetune_teacher(tuned, ctx.train.pixels, ctx.train.labels, len(ctx.train.images.names), ctx.recipe,
-                     ctx.work_dir, ctx.resume)
+    if ctx.recipe.ft_method == "two_domain":
+        features = two_domain_features(ctx, weights)
+    else:
+        tuned = Embedder(copy.deepcopy(base.features), 1280)
+        finetune_teacher(tuned, ctx.train.pixels, ctx.train.labels, len(ctx.train.images.names), ctx.recipe,
+                         ctx.work_dir, ctx.resume)
+        features = tuned.features
     log.info("teacher fine-tuned in %.0f s", time.perf_counter() - start)
-    return raw, teacher_embedder(tuned.features, ctx, ctx.recipe.teacher_head_dim)
+    return raw, teacher_embedder(features, ctx, ctx.recipe.teacher_head_dim)
+
+
+def two_domain_features(ctx: Context, weights: str | None = None):
+    """Teacher features fine-tuned on the phone photos and the dataset's studio shots (when it has them)
+    on cached trunk maps (:mod:`.twodomain`; minutes, so no epoch checkpoints: the maps are cached)."""
+    import torch
+
+    from .studio import studio_catalog
+    from .twodomain import build_maps, finetune_two_domain, from_recipe, split_teacher
+
+    td = from_recipe(ctx.recipe)
+    shots = studio_catalog(ctx.dataset, ctx.recipe.cache_size, serving=False) or (None, None)
+    trunk, _ = split_teacher(td.trunk, weights)
+    maps = build_maps(trunk, ctx.train.pixels, ctx.train.labels, *shots, td, ctx.work_dir / "maps", ctx.train.serving)
+    features = finetune_two_domain(maps, td, ctx.recipe.td_blend, weights)
+    torch.save(features.state_dict(), ctx.work_dir / "teacher_two_domain.pt")
+    return features
 
 
 def stage_students(ctx: Context, tuned) -> dict:
@@ -214,7 +235,8 @@ def run_pipeline(dataset: str | Path, out_dir: str | Path, recipe, work_dir: str
 
     ctx = Context(recipe, work_dir, resume, train, val, str(dataset), studio_catalog(dataset, recipe.eval_size))
     raw, tuned = stage_teacher(ctx, teacher_weights)
-    models = {"teacher_raw": raw, "teacher_finetuned": tuned, **stage_students(ctx, tuned)}
+    models = {**({"teacher_raw": raw} if recipe.raw_baseline else {}), "teacher_finetuned": tuned,
+              **stage_students(ctx, tuned)}
     results = {name: evaluate_model(model, name, ctx) for name, model in models.items()}
     shipped = choose_shipped(results, recipe.size_budget_mb)
     (work_dir / "results.json").write_text(json.dumps(results, indent=2))

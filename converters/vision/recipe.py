@@ -1,4 +1,4 @@
-"""Named training recipes: ``default`` (under 30 min on 2 cores), ``long`` and ``tiny`` (tests).
+"""Named training recipes: ``default`` (under 30 min on 2 cores), ``long``, ``studio`` (two domains) and ``tiny`` (tests).
 
 Measured end to end on the 2-core machine with the grocery photos already decoded into the cache
 (decoding them first took 23 s more): ``default`` 26 min (int8 recall@1 0.845, recall@5 0.980),
@@ -43,6 +43,16 @@ class Recipe:
                                     # the earlier 5-epoch recipe without margin)
     ft_label_smoothing: float = 0.1
     ft_weight_decay: float = 1e-4
+    ft_method: str = "pixels"       # "pixels": fine-tune features[ft_freeze_blocks:] on augmented photos;
+                                    # "two_domain": phone photos and the studio shots pasted on shelf crops
+                                    # train features[td_trunk:] on cached trunk maps (see twodomain.py)
+    td_trunk: int = 14              # two_domain: features[:td_trunk] frozen and cached
+    td_phone_views: int = 0         # two_domain: augmented views cached per training photo (0: its serving
+                                    # crop only, cropped and mirrored on the maps while training)
+    td_studio_views: int = 16       # two_domain: shelf composites cached per studio shot
+    td_studio_share: float = 0.25   # two_domain: studio views per epoch, as a share of the photos
+    td_blend: float = 1.0           # two_domain: weight of the fine-tuned last blocks against ImageNet's
+    raw_baseline: bool = True       # export and evaluate the raw ImageNet teacher beside the others
     teacher_head_dim: int = 256     # fine-tuned teacher: projection on the catalog features' first singular
                                     # vectors (0: the pooled 1280 dims)
     center_embedding: bool = False  # subtract the catalog mean feature (measured: raw r@1 0.608 vs 0.622)
@@ -90,6 +100,10 @@ RECIPES = {
     # 0.855 at 160 and 0.851 at 144, for about a fifth less compute per photo
     "long": Recipe(name="long", ft_epochs=12, ft_size=144, eval_size=144, d_epochs=60, d_epochs_from_teacher=12,
                    students=("mobilenet_v3_small", "pruned_mobilenet_v2")),
+    # the retailer's catalog: phone photos and studio shots (pasted on shelf crops) as two domains of one SKU,
+    # the last blocks fine-tuned on cached trunk maps (see twodomain.py; figures in benchmarks/README.md)
+    "studio": Recipe(name="studio", ft_method="two_domain", ft_epochs=6, ft_size=144, eval_size=144, ft_batch=64,
+                     students=(), raw_baseline=False),
     "tiny": Recipe(name="tiny", cache_size=72, eval_size=64, ft_epochs=2, ft_batch=4, ft_size=48,
                    d_epochs=2, d_batch=4, d_size=48, d_teacher_size=64, emb_dim=32, teacher_head_dim=8,
                    calib_images=4, agreement_images=4, latency=False, tflite=False),

@@ -131,10 +131,13 @@ def recall_from_scores(scores: np.ndarray, truth: np.ndarray, ks=(1, 5)) -> dict
     return {f"recall@{k}": round(float((order[:, :k] == truth[:, None]).any(axis=1).mean()), 4) for k in ks}
 
 
-def studio_catalog(root: str | Path, size: int):
+def studio_catalog(root: str | Path, size: int, serving: bool = True):
     """``(serving crops, labels)`` of the iconic images when ``root`` has them (``classes.csv`` and
-    ``iconic-images-and-descriptions/``), else ``None``. Never cached on disk."""
-    from .data import load_serving
+    ``iconic-images-and-descriptions/``), else ``None``. Never cached on disk.
+
+    ``serving=False``: decoded squares of side ``size`` instead (training views).
+    """
+    from .data import load_cached, load_serving
 
     root = Path(root)
     if not (root / "classes.csv").is_file() or not (root / ICONIC).is_dir():
@@ -143,6 +146,8 @@ def studio_catalog(root: str | Path, size: int):
         iconic, _, _ = iconic_images(root)
     except (KeyError, FileNotFoundError, ValueError):
         return None
+    if not serving:
+        return load_cached(iconic, size, None, "decode iconic"), iconic.labels
     return load_serving(iconic, size, None, "serving crops iconic"), iconic.labels
 
 
@@ -156,3 +161,42 @@ def studio_metrics(embed, studio, queries: np.ndarray, query_labels: np.ndarray)
     found = recall_at_k(embed_images(embed, pixels, None, desc="studio catalog"), labels,
                         embed_images(embed, queries, None, desc="studio queries"), query_labels)
     return {f"studio_{k}": v for k, v in found.items()}
+
+
+def shelf_catalog(shots: np.ndarray, backgrounds: np.ndarray, views: int, seed: int = 0,
+                  avoid: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """``[N, views + 1, H, W, 3]``: each studio shot, then ``views`` composites of it on store-shelf crops
+    (:func:`~.shelf.shelf_views`; backgrounds are catalog-side photos of other SKUs, never queries)."""
+    from .shelf import shelf_views
+
+    return np.concatenate([shots[:, None], shelf_views(shots, backgrounds, views, seed, avoid)], axis=1)
+
+
+def validation_split(labels: np.ndarray, every: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """``(catalog rows, query rows)`` of a catalog: every ``every``-th photo of each SKU becomes a query.
+
+    Used to choose a setting (a fusion weight) without touching the evaluation queries.
+    """
+    rank = np.zeros(len(labels), np.int64)
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        rank[rows] = np.arange(len(rows))
+    query = rank % every == every - 1
+    return np.flatnonzero(~query), np.flatnonzero(query)
+
+
+def fuse(scores_a: np.ndarray, scores_b: np.ndarray, weight: float) -> np.ndarray:
+    """``weight * a + (1 - weight) * b``: SKU cosines of two embeddings blended (the same ranking as
+    concatenating the two normalised vectors scaled by ``sqrt(weight)`` and ``sqrt(1 - weight)``)."""
+    return weight * scores_a + (1 - weight) * scores_b
+
+
+def choose_weight(score_pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                  grid=tuple(np.round(np.arange(0.0, 1.01, 0.1), 2))) -> tuple[float, dict]:
+    """The fusion weight with the best mean recall@1 over ``(scores_a, scores_b, truth)`` validation sets."""
+    table = {}
+    for w in grid:
+        table[float(w)] = round(float(np.mean([recall_from_scores(fuse(a, b, w), t)["recall@1"]
+                                              for a, b, t in score_pairs])), 4)
+    best = max(table, key=lambda w: (table[w], w))
+    return best, table

@@ -263,7 +263,8 @@ def test_a_worker_that_has_not_polled_yet_answers_from_the_index_another_worker_
 
     idle = Indexer(ready_node, ready_node.plugin_config("visual_search"))  # its poll thread never ran
     assert idle.current is None
-    assert idle.serving() is not None and idle.current.name == indexer(ready_node).current.name
+    assert idle.health()[0], "the readiness gate of every plugin route asks health() first"
+    assert idle.current.name == indexer(ready_node).current.name and idle.serving() is idle.current
 
 
 def test_a_new_bundle_gets_its_own_index_while_the_old_one_keeps_answering(client, headers, ready_node, tmp_path, signing_key):

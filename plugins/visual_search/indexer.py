@@ -257,7 +257,7 @@ class Indexer:
         """``(ready, detail, data)``: ready once an index is served and the active bundle has the model."""
         if self.node.bundle_for(self.config.model) is None:
             return False, f"model '{self.config.model}' is not in any active bundle", {}
-        if self.current is None:
+        if self.serving() is None:  # picks up an index another worker has just built
             return False, self.problem or "the catalog index has not been built yet", {"building": self.building}
         data = {"index": self.current.name, "images": len(self.current.skus), "bundle": self.current.bundle.version,
                 "building": self.building, "stale": bool(self.problem)}

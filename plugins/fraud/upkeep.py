@@ -4,9 +4,10 @@ A precheck commits a dozen pages; SQLite's automatic checkpoint runs inside the 
 WAL past 1,000 pages, so about one payment in 80 paid for copying the WAL into the database and its
 fsync (``synchronous=NORMAL`` syncs at checkpoints only) — the p99. Each worker runs one daemon thread
 (started with its first precheck, stopped by the plugin's ``shutdown``) that every
-``upkeep_seconds`` runs a ``PASSIVE`` checkpoint on its own connection (it never blocks a writer, and
-with the WAL checkpointed often the next writer restarts it from the beginning, so commits no longer
-cross the automatic threshold) and, once ``prune_every`` payments went by, prunes in bounded batches
+``upkeep_seconds`` runs a ``PASSIVE`` checkpoint on its own connection (it never blocks a writer; it
+copies most pages before a commit's own checkpoint would, but under steady traffic it seldom finishes
+between two transactions, so the WAL is still restarted by the commits' automatic checkpoint: with that
+turned off in a trial the WAL grew without bound) and, once ``prune_every`` payments went by, prunes in bounded batches
 in its own short write transaction. The period (0.1 s by default) must be short enough that the
 WAL cannot grow past SQLite's 1,000-page threshold between two ticks (at 250 payments/s of about a
 dozen pages each, 0.5 s would let it: the next commit then checkpoints by itself). ``upkeep_seconds = 0``

@@ -267,6 +267,28 @@ def test_a_worker_that_has_not_polled_yet_answers_from_the_index_another_worker_
     assert idle.current.name == indexer(ready_node).current.name and idle.serving() is idle.current
 
 
+def test_a_search_waits_for_its_workers_poll_that_is_loading_the_index(ready_node):
+    import threading
+    import time
+
+    from plugins.visual_search.indexer import Indexer
+
+    idle = Indexer(ready_node, ready_node.plugin_config("visual_search"))
+    idle._poll_lock.acquire()  # the worker's poll thread, in the middle of loading the index
+
+    def finish_loading():
+        time.sleep(0.2)
+        idle._swap(idle.target())
+        idle._poll_lock.release()
+
+    loader = threading.Thread(target=finish_loading)
+    loader.start()
+    try:
+        assert idle.serving() is not None, "a search right after start-up is answered, not refused with 503"
+    finally:
+        loader.join()
+
+
 def test_a_new_bundle_gets_its_own_index_while_the_old_one_keeps_answering(client, headers, ready_node, tmp_path, signing_key):
     ready_node.registry.install(embedder_bundle(tmp_path / "bundle-2", signing_key, version="2.0.0", seed=1))
     ready_node.watcher.refresh()

@@ -30,6 +30,7 @@ from . import catalog_source, embeddings, index_files
 from .imaging import Preprocess
 
 log = logging.getLogger(__name__)
+SERVING_WAIT_S = 1.0  # how long a request waits for this worker's poll to finish loading an index
 
 
 class Target:
@@ -130,11 +131,15 @@ class Indexer:
         self._poll_lock = threading.Lock()
 
     def serving(self) -> "index_files.SearchIndex | None":
-        """The index to answer with; one another worker has just built is loaded now, not at the next poll."""
-        if self.current is None and self._poll_lock.acquire(blocking=False):
+        """The index to answer with; one another worker has just built is loaded now, not at the next poll.
+
+        While this worker's own poll holds the lock to load an index, wait for it (at most
+        ``SERVING_WAIT_S``); while it builds one (minutes), don't.
+        """
+        if self.current is None and self._poll_lock.acquire(timeout=0 if self.building else SERVING_WAIT_S):
             try:
-                target = self.target()
-                if not target.problem and (self.folder / f"{target.name}.ann").is_file():
+                target = self.target() if self.current is None else None
+                if target is not None and not target.problem and (self.folder / f"{target.name}.ann").is_file():
                     self._swap(target)
             finally:
                 self._poll_lock.release()

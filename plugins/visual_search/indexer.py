@@ -128,17 +128,20 @@ class Indexer:
         self.problem = "the catalog index has not been built yet"
         self.building = False
         self._fingerprint, self._data_version, self._failed = None, None, None
+        self._waiting_for: Target | None = None  # the target of the last poll that found no index file
         self._poll_lock = threading.Lock()
 
     def serving(self) -> "index_files.SearchIndex | None":
         """The index to answer with; one another worker has just built is loaded now, not at the next poll.
 
         While this worker's own poll holds the lock to load an index, wait for it (at most
-        ``SERVING_WAIT_S``); while it builds one (minutes), don't.
+        ``SERVING_WAIT_S``); while it builds one (minutes), don't. The target is the one the last poll
+        found missing (no catalog query on the request path, and ``PRAGMA data_version`` is only
+        comparable on the poll thread's own connection); before any poll it is worked out once here.
         """
         if self.current is None and self._poll_lock.acquire(timeout=0 if self.building else SERVING_WAIT_S):
             try:
-                target = self.target() if self.current is None else None
+                target = None if self.current is not None else self._waiting_for or self.target()
                 if target is not None and not target.problem and (self.folder / f"{target.name}.ann").is_file():
                     self._swap(target)
             finally:
@@ -175,8 +178,10 @@ class Indexer:
             if self.current is not None and self.current.name == target.name:
                 self.problem = ""
                 return False
-            if not (self.folder / f"{target.name}.ann").is_file() and not self._build_elected(target):
-                return False
+            if not (self.folder / f"{target.name}.ann").is_file():
+                self._waiting_for = target
+                if not self._build_elected(target):
+                    return False
             return self._swap(target)
 
     def _swap(self, target: Target) -> bool:

@@ -196,3 +196,17 @@ def test_in_cdn_mode_one_stores_events_do_not_change_another_stores_recommendati
             "a session lives in its own store"
     finally:
         node.close()
+
+
+def test_a_catalog_reload_leaves_the_garbage_collector_alone(recs_app, monkeypatch):
+    import gc
+
+    _get(recs_app, sku="veg-0", k=5)
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    db = recs_app.extensions["storefront_edge"].db()
+    gone = _get(recs_app, sku="veg-0", k=5)["results"][0]["sku"]
+    db["catalog_items"].update(f"default/{gone}", {"in_stock": 0})
+    assert gone not in [r["sku"] for r in _get(recs_app, sku="veg-0", k=5)["results"]], "the view was reloaded"
+    assert not frozen, "a catalog reload must not freeze the whole process's objects"
+

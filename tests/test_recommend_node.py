@@ -196,3 +196,25 @@ def test_in_cdn_mode_one_stores_events_do_not_change_another_stores_recommendati
             "a session lives in its own store"
     finally:
         node.close()
+
+
+def test_a_catalog_reload_leaves_the_garbage_collector_alone(recs_app, monkeypatch):
+    import gc
+
+    _get(recs_app, sku="veg-0", k=5)
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    db = recs_app.extensions["storefront_edge"].db()
+    gone = _get(recs_app, sku="veg-0", k=5)["results"][0]["sku"]
+    db["catalog_items"].update(f"default/{gone}", {"in_stock": 0})
+    assert gone not in [r["sku"] for r in _get(recs_app, sku="veg-0", k=5)["results"]], "the view was reloaded"
+    assert not frozen, "a catalog reload must not freeze the whole process's objects"
+
+
+
+def test_post_refuses_hostile_bodies_without_a_500(recs_app):
+    client = recs_app.test_client()
+    for data in ("[" * 10_000 + "]" * 10_000, '{"skus": ["a", 1]}', '{"skus": [%d]}' % 2 ** 64,
+                 '{"k": %d}' % 2 ** 64, '{"skus": [' + '"a",' * 49 + '"' + "x" * 129 + '"]}', "[]", "null"):
+        response = client.post("/v1/recommendations", data=data, content_type="application/json", headers=HEADERS)
+        assert 400 <= response.status_code < 500, (data[:40], response.status_code)

@@ -66,11 +66,14 @@ def load_view(db, visual_index=None, store: str = "default") -> CatalogView:
 
 
 def settle() -> None:
-    """Move every object alive now out of the garbage collector's sight (``gc.freeze``): the catalog view and
-    the bundle's tables are long-lived and hold hundreds of thousands of objects, and a full collection over
-    them took 150-200 ms at 100,000 items, inside whichever request triggered it. Frozen objects are still
-    freed by reference counting when a newer view or bundle replaces them; the recommender's ``close``
-    unfreezes them (cycles among them are collected again after the plugin stops)."""
+    """Move every object alive now out of the garbage collector's sight (``gc.freeze``), at a store's first
+    catalog load and once per bundle switch: a full collection over the worker's long-lived objects took
+    150-200 ms at 100,000 items, inside whichever request triggered it. Frozen objects are still freed by
+    reference counting when a newer bundle replaces them; the recommender's ``close`` unfreezes them (cycles
+    among them are collected again after the plugin stops). A later catalog reload does not call it: a view
+    of 100,000 items adds about a dozen objects the collector tracks (its per-item dictionaries hold only
+    strings and numbers), and each freeze would also pin, for good, whatever garbage cycles of the rest of
+    the process await collection."""
     import gc
 
     gc.freeze()
@@ -98,8 +101,10 @@ class CatalogWatcher:
     def _check(self, db, visual_index) -> None:
         fingerprint = tuple(db.execute(_FINGERPRINT, {"store": self.store}).fetchone())
         if fingerprint != self.view.fingerprint or (visual_index is not None) != self._images:
+            first = self.view.fingerprint is None
             self.view = load_view(db, visual_index, self.store)
-            settle()
+            if first:  # once per store: what was imported and built at start-up (a reload adds nothing to it)
+                settle()
             self._images = visual_index is not None
 
     def _start(self, node) -> None:

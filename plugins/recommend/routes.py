@@ -12,7 +12,7 @@ from typing import Literal
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.api import Unprocessable, current_node, documented, json_body, validated
+from edge.api import Unprocessable, current_node, current_store, documented, json_body, validated
 
 SKU = r"^[^\x00-\x1f]{1,128}$"
 Reason = Literal["co-visited", "similar", "sequence", "popular", "new item"]
@@ -61,8 +61,9 @@ def _answer(body: RecommendQuery, recent=()):
 
     from .plugin import recommender
 
+    origin = node_origin(node.db()) if current_store() == "default" else None  # a store's own figures otherwise
     answer = recommender(node).recommend(node, session_id=body.session_id, recent=list(recent), sku=body.sku,
-                                         k=body.k, origin=node_origin(node.db()))
+                                         k=body.k, origin=origin)
     return jsonify(answer)
 
 

@@ -73,7 +73,9 @@ class Recommender:
             self._follow_bundle(node)
             self.live.catch_up(node.db())
             store = request_store()
-            catalog = self.catalogs.setdefault(store, CatalogWatcher(self.config.catalog_refresh_s, store))
+            catalog = self.catalogs.get(store)
+            if catalog is None:
+                catalog = self.catalogs[store] = CatalogWatcher(self.config.catalog_refresh_s, store)
             self._views[store] = catalog.current(node, _visual_index(node, store))
 
     def close(self) -> None:

@@ -339,3 +339,31 @@ def test_an_entity_shared_by_more_than_fanout_accounts_stops_joining_components(
                             timestamp=T0 + i)).get_json()["features"] for i in range(52)]
     assert answers[49]["accounts_per_ip"] == 50 and answers[49]["component_size"] == 50 * 3 + 1
     assert answers[51]["accounts_per_ip"] == 52 and answers[51]["component_size"] == 3  # the shop's wifi joins no one
+
+
+def test_one_upkeep_thread_per_worker_started_by_concurrent_first_prechecks_and_stopped_on_shutdown(data_dir, monkeypatch):
+    import threading
+    import time
+
+    from edge.app import create_app
+    from plugins.fraud import service, upkeep
+
+    from tests.conftest import ADMIN_KEY, CLIENT_KEY
+
+    slow_start = upkeep.Upkeep.start
+    monkeypatch.setattr(upkeep.Upkeep, "start", lambda self: (time.sleep(0.05), slow_start(self))[1])
+    app = create_app({"DATA_DIR": str(data_dir), "PLUGINS": ["fraud"], "CLIENT_KEY": CLIENT_KEY, "ADMIN_KEY": ADMIN_KEY,
+                      "PLUGIN_CONFIG": {"fraud": {"upkeep_seconds": 0.05}}}, watch=False)
+    node = app.extensions["storefront_edge"]
+    running = lambda: [t for t in threading.enumerate() if t.name == "fraud-upkeep" and t.is_alive()]  # noqa: E731
+    before = len(running())
+    try:
+        callers = [threading.Thread(target=service.ensure_upkeep, args=(node,)) for _ in range(8)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join()
+        assert len(running()) == before + 1
+    finally:
+        node.close()
+    assert len(running()) == before

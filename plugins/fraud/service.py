@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -197,6 +198,9 @@ def prune_due(node) -> bool:
     return getattr(node.slot(PLUGIN_NAME), "since_prune", 0) >= node.plugin_config(PLUGIN_NAME).prune_every
 
 
+_UPKEEP_LOCK = threading.Lock()
+
+
 def ensure_upkeep(node) -> bool:
     """Start this worker's upkeep thread (:mod:`plugins.fraud.upkeep`) once; whether one runs."""
     from .upkeep import Upkeep
@@ -205,8 +209,10 @@ def ensure_upkeep(node) -> bool:
     if config.upkeep_seconds <= 0:
         return False
     if getattr(state, "upkeep", None) is None:
-        state.upkeep = Upkeep(node.store.path, config.upkeep_seconds,
-                              lambda db: prune(node, db) if prune_due(node) else None).start()
+        with _UPKEEP_LOCK:  # concurrent first prechecks of one worker start one thread, not one each
+            if getattr(state, "upkeep", None) is None:
+                state.upkeep = Upkeep(node.store.path, config.upkeep_seconds,
+                                      lambda db: prune(node, db) if prune_due(node) else None).start()
     return True
 
 

@@ -367,3 +367,28 @@ def test_one_upkeep_thread_per_worker_started_by_concurrent_first_prechecks_and_
     finally:
         node.close()
     assert len(running()) == before
+
+
+def test_a_component_that_takes_in_known_fraud_is_walked_before_the_next_refresh(data_dir, client_headers):
+    from edge.app import create_app
+
+    from tests.conftest import ADMIN_KEY, CLIENT_KEY
+
+    app = create_app({"DATA_DIR": str(data_dir), "PLUGINS": ["fraud"], "CLIENT_KEY": CLIENT_KEY, "ADMIN_KEY": ADMIN_KEY,
+                      "PLUGIN_CONFIG": {"fraud": {"clock": "payload", "refresh_seconds": 3600}}}, watch=False)
+    try:
+        db = db_of(app)
+        with db.conn:
+            db["fraud_labels"].insert({"decision_id": "d-x", "verdict": "fraud", "device_id": "bad-dev"})
+        client = app.test_client()
+
+        def distance(**overrides):
+            answer = client.post("/v1/fraud/precheck", json=payment(**overrides), headers=client_headers)
+            assert answer.status_code == 200, answer.get_json()
+            return answer.get_json()["features"]["fraud_distance"]
+
+        assert distance(account_id="bystander", card_hash="beef0000beef0000", device_id="dev-b", ip="10.9.9.9") is None
+        assert distance(account_id="ring-1", device_id="bad-dev", ip="10.0.0.1") == 1  # the known device joins the graph
+        assert distance(account_id="ring-2", device_id="dev-2", ip="10.0.0.2") == 3  # card, ring-1, bad-dev
+    finally:
+        app.extensions["storefront_edge"].close()

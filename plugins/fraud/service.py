@@ -101,9 +101,9 @@ def context(node, db) -> engine.Context:
     cache = state.__dict__.setdefault("scorer_cache", {})
     limits = graph.GraphLimits(ttl_s=int(config.graph_ttl_hours * 3600), max_nodes=config.graph_max_nodes)
 
-    def known_components(store: str) -> frozenset:
+    def known_components(store: str) -> set:
         if store not in state.known_comps:
-            state.known_comps[store] = graph.components_of(db, store, state.known)
+            state.known_comps[store] = set(graph.components_of(db, store, state.known))
         return state.known_comps[store]
 
     return engine.Context(state.ruleset, engine.Thresholds(config.review_threshold, config.block_threshold),

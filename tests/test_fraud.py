@@ -392,3 +392,11 @@ def test_a_component_that_takes_in_known_fraud_is_walked_before_the_next_refresh
         assert distance(account_id="ring-2", device_id="dev-2", ip="10.0.0.2") == 3  # card, ring-1, bad-dev
     finally:
         app.extensions["storefront_edge"].close()
+
+
+def test_one_answer_of_those_in_flight_claims_a_due_prune(fraud_app):
+    from plugins.fraud import service
+
+    node = fraud_app.extensions["storefront_edge"]
+    node.slot("fraud").since_prune = node.plugin_config("fraud").prune_every
+    assert service.claim_prune(node) and not service.claim_prune(node) and not service.prune_due(node)

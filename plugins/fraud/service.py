@@ -198,6 +198,15 @@ def prune_due(node) -> bool:
     return getattr(node.slot(PLUGIN_NAME), "since_prune", 0) >= node.plugin_config(PLUGIN_NAME).prune_every
 
 
+def claim_prune(node) -> bool:
+    """Whether this answer should prune (:func:`prune_due`); resets the count at once, so one answer of those in
+    flight schedules the prune, not each of them."""
+    if not prune_due(node):
+        return False
+    node.slot(PLUGIN_NAME).since_prune = 0
+    return True
+
+
 _UPKEEP_LOCK = threading.Lock()
 
 

@@ -339,3 +339,64 @@ def test_an_entity_shared_by_more_than_fanout_accounts_stops_joining_components(
                             timestamp=T0 + i)).get_json()["features"] for i in range(52)]
     assert answers[49]["accounts_per_ip"] == 50 and answers[49]["component_size"] == 50 * 3 + 1
     assert answers[51]["accounts_per_ip"] == 52 and answers[51]["component_size"] == 3  # the shop's wifi joins no one
+
+
+def test_one_upkeep_thread_per_worker_started_by_concurrent_first_prechecks_and_stopped_on_shutdown(data_dir, monkeypatch):
+    import threading
+    import time
+
+    from edge.app import create_app
+    from plugins.fraud import service, upkeep
+
+    from tests.conftest import ADMIN_KEY, CLIENT_KEY
+
+    slow_start = upkeep.Upkeep.start
+    monkeypatch.setattr(upkeep.Upkeep, "start", lambda self: (time.sleep(0.05), slow_start(self))[1])
+    app = create_app({"DATA_DIR": str(data_dir), "PLUGINS": ["fraud"], "CLIENT_KEY": CLIENT_KEY, "ADMIN_KEY": ADMIN_KEY,
+                      "PLUGIN_CONFIG": {"fraud": {"upkeep_seconds": 0.05}}}, watch=False)
+    node = app.extensions["storefront_edge"]
+    running = lambda: [t for t in threading.enumerate() if t.name == "fraud-upkeep" and t.is_alive()]  # noqa: E731
+    before = len(running())
+    try:
+        callers = [threading.Thread(target=service.ensure_upkeep, args=(node,)) for _ in range(8)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join()
+        assert len(running()) == before + 1
+    finally:
+        node.close()
+    assert len(running()) == before
+
+
+def test_a_component_that_takes_in_known_fraud_is_walked_before_the_next_refresh(data_dir, client_headers):
+    from edge.app import create_app
+
+    from tests.conftest import ADMIN_KEY, CLIENT_KEY
+
+    app = create_app({"DATA_DIR": str(data_dir), "PLUGINS": ["fraud"], "CLIENT_KEY": CLIENT_KEY, "ADMIN_KEY": ADMIN_KEY,
+                      "PLUGIN_CONFIG": {"fraud": {"clock": "payload", "refresh_seconds": 3600}}}, watch=False)
+    try:
+        db = db_of(app)
+        with db.conn:
+            db["fraud_labels"].insert({"decision_id": "d-x", "verdict": "fraud", "device_id": "bad-dev"})
+        client = app.test_client()
+
+        def distance(**overrides):
+            answer = client.post("/v1/fraud/precheck", json=payment(**overrides), headers=client_headers)
+            assert answer.status_code == 200, answer.get_json()
+            return answer.get_json()["features"]["fraud_distance"]
+
+        assert distance(account_id="bystander", card_hash="beef0000beef0000", device_id="dev-b", ip="10.9.9.9") is None
+        assert distance(account_id="ring-1", device_id="bad-dev", ip="10.0.0.1") == 1  # the known device joins the graph
+        assert distance(account_id="ring-2", device_id="dev-2", ip="10.0.0.2") == 3  # card, ring-1, bad-dev
+    finally:
+        app.extensions["storefront_edge"].close()
+
+
+def test_one_answer_of_those_in_flight_claims_a_due_prune(fraud_app):
+    from plugins.fraud import service
+
+    node = fraud_app.extensions["storefront_edge"]
+    node.slot("fraud").since_prune = node.plugin_config("fraud").prune_every
+    assert service.claim_prune(node) and not service.claim_prune(node) and not service.prune_due(node)

@@ -19,7 +19,8 @@ Features, read in the payment's write transaction after its own edges are writte
   shop's wifi) keeps its links but no longer joins components, as a walk would not cross it;
 - ``fraud_distance``: hops from the payment's account to the nearest known-fraud node, ``null`` if
   none. 0 or 1 when the payment's own entities are known; otherwise only a component holding a
-  known-fraud node (looked up once per ``refresh_seconds`` and store) is walked breadth first over
+  known-fraud node (looked up once per ``refresh_seconds`` and store, and kept current as payments merge
+  components into one holding known fraud) is walked breadth first over
   live edges, bounded by ``max_nodes``, ``max_depth`` and ``fanout`` neighbours per node: the common
   payment, far from any fraud, costs no walk.
 
@@ -145,8 +146,9 @@ def _walk(db, start: str, since: int, known: frozenset, limits: GraphLimits) -> 
 def read(db, keys: dict[str, str], ts: int, known: frozenset, limits: GraphLimits, known_components=None) -> dict:
     """Join the payment's component and return its graph features (its edges already recorded).
 
-    ``known_components(store)``: the component ids holding known-fraud nodes in that store (``None``:
-    walk whenever there is known fraud at all).
+    ``known_components(store)``: the (mutable) set of component ids holding known-fraud nodes in that store,
+    to which the components a payment merges with known fraud are added (``None``: walk whenever there is
+    known fraud at all).
     """
     since = ts - limits.ttl_s
     out = degrees(db, keys, since, limits.count_cap)
@@ -155,11 +157,15 @@ def read(db, keys: dict[str, str], ts: int, known: frozenset, limits: GraphLimit
         return {**out, "component_size": 0, "fraud_distance": None, "near_fraud": False}
     shared = {keys[kind] for name, kind, _ in DEGREES[:3] if kind in keys and out[name] > limits.fanout}
     size, involved = join(db, keys, ts, since, shared, limits)
+    comps = known_components(start.partition("/")[0]) if known and known_components is not None else None
+    own_known = any(bare(key) in known for key in keys.values())
+    if comps is not None and (own_known or involved & comps):
+        comps.update(involved)  # the components this payment merged now hold known fraud too (until the next refresh)
     if bare(start) in known:
         distance = 0
-    elif any(bare(key) in known for key in keys.values()):
+    elif own_known:
         distance = 1
-    elif known and (known_components is None or involved & known_components(start.partition("/")[0])):
+    elif known and (comps is None or involved & comps):
         distance = _walk(db, start, since, known, limits)
     else:
         distance = None

@@ -56,7 +56,7 @@ def make_blueprint() -> Blueprint:
     def precheck():
         node = current_node()
         response = jsonify(service.precheck(node, json_body(), current_store()))
-        if not service.ensure_upkeep(node) and service.prune_due(node):
+        if not service.ensure_upkeep(node) and service.claim_prune(node):
             response.call_on_close(lambda: service.prune(node))
         return response
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -100,9 +101,9 @@ def context(node, db) -> engine.Context:
     cache = state.__dict__.setdefault("scorer_cache", {})
     limits = graph.GraphLimits(ttl_s=int(config.graph_ttl_hours * 3600), max_nodes=config.graph_max_nodes)
 
-    def known_components(store: str) -> frozenset:
+    def known_components(store: str) -> set:
         if store not in state.known_comps:
-            state.known_comps[store] = graph.components_of(db, store, state.known)
+            state.known_comps[store] = set(graph.components_of(db, store, state.known))
         return state.known_comps[store]
 
     return engine.Context(state.ruleset, engine.Thresholds(config.review_threshold, config.block_threshold),
@@ -197,6 +198,18 @@ def prune_due(node) -> bool:
     return getattr(node.slot(PLUGIN_NAME), "since_prune", 0) >= node.plugin_config(PLUGIN_NAME).prune_every
 
 
+def claim_prune(node) -> bool:
+    """Whether this answer should prune (:func:`prune_due`); resets the count at once, so one answer of those in
+    flight schedules the prune, not each of them."""
+    if not prune_due(node):
+        return False
+    node.slot(PLUGIN_NAME).since_prune = 0
+    return True
+
+
+_UPKEEP_LOCK = threading.Lock()
+
+
 def ensure_upkeep(node) -> bool:
     """Start this worker's upkeep thread (:mod:`plugins.fraud.upkeep`) once; whether one runs."""
     from .upkeep import Upkeep
@@ -205,8 +218,10 @@ def ensure_upkeep(node) -> bool:
     if config.upkeep_seconds <= 0:
         return False
     if getattr(state, "upkeep", None) is None:
-        state.upkeep = Upkeep(node.store.path, config.upkeep_seconds,
-                              lambda db: prune(node, db) if prune_due(node) else None).start()
+        with _UPKEEP_LOCK:  # concurrent first prechecks of one worker start one thread, not one each
+            if getattr(state, "upkeep", None) is None:
+                state.upkeep = Upkeep(node.store.path, config.upkeep_seconds,
+                                      lambda db: prune(node, db) if prune_due(node) else None).start()
     return True
 
 

@@ -27,7 +27,6 @@ from .errors import BadRequest
 _ETAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
 _ETAG_LIST = re.compile(rf"\s*(?:\*|{_ETAG}(?:\s*,\s*{_ETAG})*)\s*")
 _ONE_ETAG = re.compile(_ETAG)
-IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def check_conditionals() -> None:

@@ -42,7 +42,8 @@ def parse_stores(value) -> list[str]:
     names = [n for n in names if n] or [DEFAULT_STORE]
     bad = [n for n in names if not STORE_ID.fullmatch(n)]
     if bad:
-        raise ValueError(f"STORES: {', '.join(map(repr, bad))} is not a store id (lower-case letters, digits, '-')")
+        shown = ", ".join(repr(n[:64]) for n in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise ValueError(f"STORES: {shown} is not a store id (lower-case letters, digits, '-')")
     if len(set(names)) != len(names):
         raise ValueError("STORES names a store twice")
     return names

@@ -124,7 +124,20 @@ def _zip_with(name: str, data: bytes = b"x", **info) -> bytes:
     return buffer.getvalue()
 
 
+def _corrupt_zip() -> bytes:
+    """A zip whose CSV's deflate stream is damaged (the CRC is never reached: zlib fails first)."""
+    import os
+
+    body = bytearray(catalog_zip([row(f"S{n}", os.urandom(8).hex()) for n in range(2000)], {}))
+    start = 30 + len("catalog.csv") + 100
+    body[start:start + 400] = bytes(b ^ 0x5A for b in body[start:start + 400])
+    return bytes(body)
+
+
 BAD_ARCHIVES = {
+    "corrupt data": (_corrupt_zip(), "is corrupt"),
+    "name too long": (_zip_with("img/" + "a" * 300 + ".jpg"), "cannot be unpacked"),
+    "file where a folder is": (catalog_zip([], {"img/": b"", "img": b"x"}), "cannot be unpacked"),
     "path traversal": (_zip_with("../../evil.jpg"), "outside the catalog folder"),
     "absolute path": (_zip_with("/etc/evil.jpg"), "outside the catalog folder"),
     "zip bomb": (_zip_with("img/bomb.jpg", b"\0" * 20_000_000), "zip bomb"),

@@ -113,6 +113,8 @@ def test_grants_through_the_admin_api_and_their_errors(hub):
                                      ("/v1/hub/nodes/pop-9/stores", {"stores": ["a", "a"]}, 422, "bad_store")]:
         answer = client.put(path, json=body)
         assert answer.status_code == status and answer.get_json()["error"]["code"] == code, answer.get_json()
+    many = client.put("/v1/hub/nodes/pop-9/stores", json={"stores": ["X" * 200] * 3000})
+    assert many.status_code == 422 and many.get_json()["error"]["code"] == "bad_store" and len(many.data) < 2000
     bad = client.post("/v1/hub/nodes", json={"name": "pop-7", "group": "cdn", "stores": ["../x"]})
     assert bad.status_code == 422 and hub_store(hub).node_row("pop-7") is None
 

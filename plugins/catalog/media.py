@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from pathlib import Path
+
+from edge.api import sha256_file
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -18,11 +19,7 @@ def store_media_dir(media_root: Path, store: str) -> Path:
 
 @functools.lru_cache(maxsize=65536)
 def _digest(path: str, mtime_ns: int, size: int) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 16), b""):
-            sha.update(block)
-    return sha.hexdigest()[:16]
+    return sha256_file(path)[:16]
 
 
 def digest_of(path) -> str | None:

@@ -15,6 +15,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 MAX_MEMBERS = 20_000
@@ -54,16 +55,21 @@ def _unpack(archive: zipfile.ZipFile, members, folder: Path) -> None:
     total = 0
     for member in members:
         target = folder / member.filename
-        if member.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with archive.open(member) as source, open(target, "wb") as out:
-            while chunk := source.read(CHUNK):
-                total += len(chunk)
-                if out.tell() + len(chunk) > member.file_size or total > MAX_UNPACKED_BYTES:
-                    raise ArchiveRefused(f"entry '{member.filename}' unpacks to more than it declares")
-                out.write(chunk)
+        try:
+            if member.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as source, open(target, "wb") as out:
+                while chunk := source.read(CHUNK):
+                    total += len(chunk)
+                    if out.tell() + len(chunk) > member.file_size or total > MAX_UNPACKED_BYTES:
+                        raise ArchiveRefused(f"entry '{member.filename}' unpacks to more than it declares")
+                    out.write(chunk)
+        except zlib.error as exc:  # corrupt compressed data
+            raise ArchiveRefused(f"entry '{member.filename[:200]}' is corrupt: {exc}") from None
+        except OSError as exc:  # a name too long, a file where the archive has a folder, ...
+            raise ArchiveRefused(f"entry '{member.filename[:200]}' cannot be unpacked: {exc.strerror or exc}") from None
 
 
 def catalog_csv(folder: Path) -> Path:

@@ -134,12 +134,13 @@ class Indexer:
     def serving(self) -> "index_files.SearchIndex | None":
         """The index to answer with; one another worker has just built is loaded now, not at the next poll.
 
-        While this worker's own poll holds the lock to load an index, wait for it (at most
-        ``SERVING_WAIT_S``); while it builds one (minutes), don't. The target is the one the last poll
-        found missing (no catalog query on the request path, and ``PRAGMA data_version`` is only
-        comparable on the poll thread's own connection); before any poll it is worked out once here.
+        While this worker's own poll holds the lock to load an index file that exists, wait for it (at
+        most ``SERVING_WAIT_S``); while the file is still being built (minutes), don't: readiness probes
+        and the plugin gate come here too. The target is the one the last poll found missing (no catalog
+        query on the request path, and ``PRAGMA data_version`` is only comparable on the poll thread's
+        own connection); before any poll it is worked out once here.
         """
-        if self.current is None and self._poll_lock.acquire(timeout=0 if self.building else SERVING_WAIT_S):
+        if self.current is None and self._poll_lock.acquire(timeout=SERVING_WAIT_S if self._loadable() else 0):
             try:
                 target = None if self.current is not None else self._waiting_for or self.target()
                 if target is not None and not target.problem and (self.folder / f"{target.name}.ann").is_file():
@@ -147,6 +148,11 @@ class Indexer:
             finally:
                 self._poll_lock.release()
         return self.current
+
+    def _loadable(self) -> bool:
+        """Whether the index the last poll waited for exists now (or no poll has run yet)."""
+        waiting = self._waiting_for
+        return waiting is None or (self.folder / f"{waiting.name}.ann").is_file()
 
     # -- one round ------------------------------------------------------------------------------
     def target(self) -> Target:

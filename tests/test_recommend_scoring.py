@@ -126,3 +126,18 @@ def test_the_same_session_id_in_two_stores_is_two_sessions():
     sessions = sessions_from_events([("s", "north", "a", 1.0, "view"), ("s", "south", "b", 2.0, "view"),
                                      ("s", "north", "c", 3.0, "view")])
     assert sorted((x.store, x.items) for x in sessions) == [("north", ["a", "c"]), ("south", ["b"])]
+
+
+def test_made_up_skus_cannot_grow_a_stores_live_state_without_end():
+    from plugins.recommend.live import LiveStore
+
+    live = LiveStore(max_sessions=10, row_cap=5, max_skus=50)
+    for _ in range(20):
+        live.count("steady-seller", 1.0)
+    items = []
+    for n in range(1000):
+        live.count(f"made-up-{n}", 0.5)
+        live.add_pairs(items, f"made-up-{n}")
+        items = (items + [f"made-up-{n}"])[-5:]
+    assert len(live.popularity) <= 100 and len(live.covisit) <= 100
+    assert live.popularity["steady-seller"] == 20.0, "the most popular SKUs are the ones kept"

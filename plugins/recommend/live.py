@@ -9,7 +9,8 @@ event's store): the session's recent items and its cart/order set, decayed live 
 events never change another's sessions, popularity or co-visitation; the trained bundle is shared.
 
 Bounded by construction: each SKU's co-visitation row keeps its ``row_cap`` strongest partners (pruned
-when it doubles), sessions are kept for the ``max_sessions`` most recent per store, and the popular list
+when it doubles), a store keeps live popularity and co-visitation rows for its ``max_skus`` most popular
+SKUs (pruned when it doubles: a client posting made-up SKUs cannot grow a worker without end), sessions are kept for the ``max_sessions`` most recent per store, and the popular list
 is tracked as events fold (weights only grow, so an SKU enters the top only when it passes the current
 n-th best) instead of being ranked over every SKU per request.
 
@@ -63,8 +64,8 @@ class TopTracker:
 class LiveStore:
     """One store's sessions, popularity and co-visitation deltas (SKU keyed)."""
 
-    def __init__(self, max_sessions: int, row_cap: int):
-        self.max_sessions, self.row_cap = max_sessions, row_cap
+    def __init__(self, max_sessions: int, row_cap: int, max_skus: int = 200_000):
+        self.max_sessions, self.row_cap, self.max_skus = max_sessions, row_cap, max_skus
         self.sessions: OrderedDict[str, LiveSession] = OrderedDict()
         self.covisit: dict[str, dict[str, float]] = defaultdict(dict)
         self.popularity: dict[str, float] = {}
@@ -76,6 +77,13 @@ class LiveStore:
         self.folded += 1
         value = self.popularity[sku] = self.popularity.get(sku, 0.0) + weight
         self.top.offer(sku, value)
+        if len(self.popularity) > 2 * self.max_skus:
+            self._keep_most_popular()
+
+    def _keep_most_popular(self) -> None:
+        kept = dict(sorted(self.popularity.items(), key=lambda kv: -kv[1])[: self.max_skus])
+        self.popularity = kept
+        self.covisit = defaultdict(dict, {sku: row for sku, row in self.covisit.items() if sku in kept})
 
     def scale(self, factor: float) -> None:
         self.popularity = {k: v * factor for k, v in self.popularity.items()}

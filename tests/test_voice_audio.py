@@ -293,3 +293,10 @@ def test_wyoming_audio_past_the_limit_is_not_kept_and_is_refused_and_a_bad_forma
         with pytest.raises(VoiceError) as bad:
             _samples([second], rate, 2, channels)
         assert bad.value.code == code
+
+
+def test_a_session_id_with_a_trailing_newline_is_refused_like_any_other_bad_one(voice_app):
+    client = voice_app.test_client()
+    for session_id in ("kiosk-1\n", "../kiosk", "k" * 65):
+        response = post_wav(client, b"", session_id=session_id)
+        assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_session_id", session_id

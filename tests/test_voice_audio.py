@@ -262,3 +262,41 @@ def test_the_grammar_vouches_for_a_sentence_only_when_its_words_pass_the_phone_l
     assert lenient.text == "where is my order four seven one one" and not lenient.rejected and 0.5 <= lenient.confidence <= 1
     assert strict.rejected and strict.detail["reason"] == "low_confidence" and strict.confidence == 0.0
     assert strict.detail["worst_word_ratio"] <= strict.detail["mean_ratio"] < 0
+
+
+def test_wyoming_audio_past_the_limit_is_not_kept_and_is_refused_and_a_bad_format_is_a_voice_error(voice_app):
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+
+    from plugins.voice.stages import VoiceError
+    from plugins.voice.wyoming_server import Handler, _samples
+
+    node = voice_app.extensions["storefront_edge"]
+    handler = Handler(node, None, None)
+    seconds = node.plugin_config("voice").max_seconds
+    second = bytes(2 * 16000)
+
+    class Connection:
+        async def write_event(self, event):
+            raise AssertionError(f"answered {event.type} to a recording over the limit")
+
+    async def feed():
+        await handler._dispatch(Connection(), AudioStart(rate=16000, width=2, channels=1).event())
+        for _ in range(int(seconds) + 5):
+            await handler._dispatch(Connection(), AudioChunk(rate=16000, width=2, channels=1, audio=second).event())
+        await handler._dispatch(Connection(), AudioStop().event())
+
+    with pytest.raises(VoiceError) as refused:
+        asyncio.run(feed())
+    assert refused.value.code == "too_long"
+    assert handler.chunks == [] and handler.received == 0
+    for rate, channels, code in ((0, 1, "bad_sample_rate"), (10**12, 1, "bad_sample_rate"), (16000, 0, "bad_channels")):
+        with pytest.raises(VoiceError) as bad:
+            _samples([second], rate, 2, channels)
+        assert bad.value.code == code
+
+
+def test_a_session_id_with_a_trailing_newline_is_refused_like_any_other_bad_one(voice_app):
+    client = voice_app.test_client()
+    for session_id in ("kiosk-1\n", "../kiosk", "k" * 65):
+        response = post_wav(client, b"", session_id=session_id)
+        assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_session_id", session_id

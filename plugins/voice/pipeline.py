@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 
+from edge.api import write_transaction
+
 from . import escalation, handlers, knowledge
 from .cues import match_cues
 from .intents import Recognizer
@@ -146,7 +148,7 @@ class VoicePipeline:
         with timings.stage("intent"):
             hints = transcript.detail.get("other_hypotheses", ())
             match = IntentMatch(None) if transcript.rejected else self.understand(db, transcript.text, language, hints)
-        with timings.stage("answer"):
+        with timings.stage("answer"), write_transaction(db):  # the write lock for the hand-off ticket only, not the matching
             answer = self._answer(db, session_id, transcript, match, prosody)
         turn = {"session_id": session_id, "language": language, "transcript": transcript.text, "intent": match.name,
                 "intent_source": match.source, "slots": {k: v for k, v in match.slots.items() if k != "answer"},

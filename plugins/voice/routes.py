@@ -80,7 +80,7 @@ def audio_turn():
     node, slot, config = _voice()
     session_id = request.args.get("session_id") or uuid.uuid4().hex
     try:
-        if not re.match(SESSION, session_id):
+        if not re.fullmatch(SESSION, session_id):  # re.match lets "$" pass a trailing newline
             raise VoiceError("session_id has characters outside [A-Za-z0-9._:-] or is too long", "bad_session_id", 400)
         language = slot.pipeline.check_language(request.args.get("language", "en"))
         timings = Timings()

@@ -46,10 +46,8 @@ def text_turn(node, text: str, language: str, session_id: str, speak: bool) -> d
 
 
 def respond(node, session_id: str, transcript: Transcript, timings: Timings, cues=None) -> dict:
-    """Intent and answer in one write transaction (a hand-off ticket is stored with it)."""
-    db = node.db()
-    with write_transaction(db):
-        return node.slot("voice").pipeline.respond(db, session_id, transcript, timings, cues)
+    """Intent, then the answer in a write transaction (a hand-off ticket is stored with it)."""
+    return node.slot("voice").pipeline.respond(node.db(), session_id, transcript, timings, cues)
 
 
 def finish(node, turn: dict, timings: Timings, speak: bool) -> dict:

@@ -60,9 +60,10 @@ class SpeechRouter:
     @staticmethod
     def _run(engine, name, samples, language, recognizer, faq_questions) -> Transcript:
         try:
+            context = GrammarContext(recognizer, faq_questions)
             if name == "grammar":
-                engine.set_grammar(recognizer, faq_questions)
-            return engine.transcribe(samples, language, GrammarContext(recognizer, faq_questions))
+                return engine.transcribe_with_grammar(recognizer, faq_questions, samples, language, context)
+            return engine.transcribe(samples, language, context)
         except VoiceError:
             raise
         except Exception as exc:  # an engine's own failure (a model that will not load) is a 503, never a 500

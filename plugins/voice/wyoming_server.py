@@ -15,7 +15,7 @@ import uuid
 
 import numpy as np
 
-from .audio import resample
+from .audio import MAX_CHANNELS, MAX_RATE, MIN_RATE, resample
 from .stages import Timings, Transcript, VoiceError
 from .tts import VOICES
 
@@ -46,6 +46,10 @@ def _samples(chunks: list[bytes], rate: int, width: int, channels: int) -> np.nd
     dtype = {1: np.uint8, 2: "<i2", 4: "<i4"}.get(width)
     if dtype is None:
         raise VoiceError(f"sample width {width} is not supported", "bad_wav", 400)
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise VoiceError(f"sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz", "bad_sample_rate", 400)
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise VoiceError(f"{channels} channels; at most {MAX_CHANNELS}", "bad_channels", 400)
     raw = np.frombuffer(b"".join(chunks), dtype=dtype)
     scale = 128.0 if width == 1 else float(2 ** (8 * width - 1))
     samples = (raw.astype(np.float32) - (128.0 if width == 1 else 0.0)) / scale
@@ -61,6 +65,7 @@ class Handler:
 
         self.node, self.session = node, uuid.uuid4().hex
         self.language, self.chunks, self.format = "en", [], (16000, 2, 1)
+        self.received = 0  # bytes of the current recording, kept or not: it is refused at audio-stop when too long
         outer = self
 
         class _Handler(AsyncEventHandler):
@@ -90,12 +95,15 @@ class Handler:
         elif Transcribe.is_type(event.type):
             transcribe = Transcribe.from_event(event)
             self.language = self.node.slot("voice").pipeline.check_language(transcribe.language or "en")
-            self.chunks = []
+            self.chunks, self.received = [], 0
         elif AudioStart.is_type(event.type):
             start = AudioStart.from_event(event)
-            self.format, self.chunks = (start.rate, start.width, start.channels), []
+            self.format, self.chunks, self.received = (start.rate, start.width, start.channels), [], 0
         elif AudioChunk.is_type(event.type):
-            self.chunks.append(AudioChunk.from_event(event).audio)
+            audio = AudioChunk.from_event(event).audio
+            self.received += len(audio)
+            if self.received <= self._byte_limit():  # a client that never stops sending is not kept in memory
+                self.chunks.append(audio)
         elif AudioStop.is_type(event.type):
             await conn.write_event(await asyncio.to_thread(self._transcript))
         elif Synthesize.is_type(event.type):
@@ -104,15 +112,22 @@ class Handler:
         elif Recognize.is_type(event.type):
             await conn.write_event(await asyncio.to_thread(self._intent, Recognize.from_event(event).text))
 
+    def _byte_limit(self) -> float:
+        rate, width, channels = self.format
+        bounded = min(max(rate, 1), MAX_RATE) * min(max(width, 1), 4) * min(max(channels, 1), MAX_CHANNELS)
+        return self.node.plugin_config("voice").max_seconds * bounded
+
     def _transcript(self):
         from wyoming.asr import Transcript as WyomingTranscript
 
         from . import service
         from .audio import check_not_silent
 
-        samples = _samples(self.chunks, *self.format)
-        self.chunks = []
+        chunks, received, self.chunks, self.received = self.chunks, self.received, [], 0
         config = self.node.plugin_config("voice")
+        if received > self._byte_limit():
+            raise VoiceError(f"the recording is longer than {config.max_seconds:g} s", "too_long", 413)
+        samples = _samples(chunks, *self.format)
         if len(samples) / 16000 > config.max_seconds:
             raise VoiceError(f"the recording is longer than {config.max_seconds:g} s", "too_long", 413)
         check_not_silent(samples)
@@ -142,6 +157,7 @@ class Handler:
 
         from . import service
 
+        service.check_text(self.node.plugin_config("voice"), text)
         turn = service.respond(self.node, self.session, Transcript(text, self.language, 1.0, "text"), Timings())
         service.finish(self.node, turn, Timings(), speak=False)
         if turn["intent"] is None and not turn["escalated"]:

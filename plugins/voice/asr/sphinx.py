@@ -32,7 +32,7 @@ class SphinxGrammarEngine:
 
     def __init__(self, mean_floor: float = -4.5, word_floor: float = -7.0):
         self.mean_floor, self.word_floor = mean_floor, word_floor
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by transcribe_with_grammar
         self._decoder = None
         self._grammar_key = None
         self.dropped_words: set[str] = set()
@@ -65,6 +65,14 @@ class SphinxGrammarEngine:
             text, self.dropped_words = build_jsgf(recognizer.intents, list(recognizer.products), extra_sentences, self.known_word)
             self._decoders().add_jsgf_string(GRAMMAR, text)
             self._grammar_key = key
+
+    def transcribe_with_grammar(self, recognizer, extra_sentences: list[str], samples: np.ndarray, language: str,
+                                context=None) -> Transcript:
+        """:meth:`set_grammar` and :meth:`transcribe` under one lock: another thread (another store of the node)
+        cannot swap the grammar between the two."""
+        with self._lock:
+            self.set_grammar(recognizer, extra_sentences)
+            return self.transcribe(samples, language, context)
 
     def transcribe(self, samples: np.ndarray, language: str, context=None) -> Transcript:
         """Decode with the grammar (silence trimmed first); ``rejected`` unless a whole sentence passes the ratio test."""

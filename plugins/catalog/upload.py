@@ -54,22 +54,27 @@ def _checked_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
 def _unpack(archive: zipfile.ZipFile, members, folder: Path) -> None:
     total = 0
     for member in members:
-        target = folder / member.filename
         try:
-            if member.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(member) as source, open(target, "wb") as out:
-                while chunk := source.read(CHUNK):
-                    total += len(chunk)
-                    if out.tell() + len(chunk) > member.file_size or total > MAX_UNPACKED_BYTES:
-                        raise ArchiveRefused(f"entry '{member.filename}' unpacks to more than it declares")
-                    out.write(chunk)
+            total = _unpack_member(archive, member, folder / member.filename, total)
         except zlib.error as exc:  # corrupt compressed data
             raise ArchiveRefused(f"entry '{member.filename[:200]}' is corrupt: {exc}") from None
         except OSError as exc:  # a name too long, a file where the archive has a folder, ...
             raise ArchiveRefused(f"entry '{member.filename[:200]}' cannot be unpacked: {exc.strerror or exc}") from None
+
+
+def _unpack_member(archive: zipfile.ZipFile, member, target: Path, total: int) -> int:
+    """Write one entry to ``target``; return the bytes unpacked so far (``total`` included)."""
+    if member.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return total
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with archive.open(member) as source, open(target, "wb") as out:
+        while chunk := source.read(CHUNK):
+            total += len(chunk)
+            if out.tell() + len(chunk) > member.file_size or total > MAX_UNPACKED_BYTES:
+                raise ArchiveRefused(f"entry '{member.filename}' unpacks to more than it declares")
+            out.write(chunk)
+    return total
 
 
 def catalog_csv(folder: Path) -> Path:

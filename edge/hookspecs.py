@@ -106,5 +106,8 @@ def load_demo(node, models_dir):
 
 
 @hookspec
-def health(node) -> HealthReport:
-    """Report the plugin's own readiness beyond its models and config."""
+def health(node, store) -> HealthReport:
+    """Report the plugin's own readiness beyond its models and config.
+
+    ``store`` is the store a request is for (the per-request gate asks this way, so a store that is not
+    ready yet does not hold up the others), or ``None`` for the whole node (``/readyz``)."""

@@ -133,27 +133,28 @@ class Node:
         return self.store.db()
 
     # -- readiness --------------------------------------------------------------------------
-    def plugin_status(self, name: str) -> dict:
+    def plugin_status(self, name: str, store: str | None = None) -> dict:
         """``{"ready", "reasons", "version", "models": {model: {"bundle", "version"} or None}}`` for one plugin.
 
         ``models`` covers the models of its ``PluginInfo`` and those its health report names (chosen by config).
+        ``store``: readiness for that store's requests only (``None``: for the whole node).
         """
         plugin = self.plugins.plugins[name]
         reasons, used = list(plugin.errors), list(plugin.info.models) if plugin.info else []
         served = self.watcher.current.served_models()
         reasons += [f"model '{m}' is not in any active bundle" for m in used if m not in served]
         if plugin.info is not None and not reasons:
-            health, named = self._health(name)
+            health, named = self._health(name, store)
             reasons += health
             used += [m for m in named if m not in used]
         models = {m: ({"bundle": served[m].name, "version": served[m].version} if m in served else None) for m in used}
         return {"ready": not reasons, "reasons": reasons, "version": plugin.info.version if plugin.info else None,
                 "models": models}
 
-    def _health(self, name: str) -> tuple[list[str], tuple]:
+    def _health(self, name: str, store: str | None = None) -> tuple[list[str], tuple]:
         """The reasons a plugin's health report gives for not being ready, and the models it names."""
         try:
-            report = self.plugins.call(name, "health", node=self)
+            report = self.plugins.call(name, "health", node=self, store=store)
         except Exception as exc:
             return [f"health check failed: {exc}"], ()
         if not isinstance(report, HealthReport):

@@ -52,7 +52,7 @@ def mount(app: Flask, node) -> None:
             return
         g.store = resolve_store(app.config["STORES"])
         auth.require(auth.CLIENT, g.store)
-        status = node.plugin_status(plugin)
+        status = node.plugin_status(plugin, store=g.store)
         if not status["ready"]:
             raise ServiceUnavailable(f"plugin '{plugin}' is not ready", code="plugin_not_ready", details=status["reasons"])
 

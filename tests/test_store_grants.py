@@ -110,13 +110,31 @@ def test_grants_through_the_admin_api_and_their_errors(hub):
     assert [n["granted_stores"] for n in hub_store(hub).status() if n["name"] == "pop-9"] == [["west"]]
     for path, body, status, code in [("/v1/hub/nodes/nobody/stores", {"stores": ["west"]}, 404, "unknown_node"),
                                      ("/v1/hub/nodes/pop-9/stores", {"stores": ["West Side"]}, 422, "bad_store"),
-                                     ("/v1/hub/nodes/pop-9/stores", {"stores": ["a", "a"]}, 422, "bad_store")]:
+                                     ("/v1/hub/nodes/pop-9/stores", {"stores": ["a", "a"]}, 422, "bad_store"),
+                                     ("/v1/hub/nodes/pop-9/stores", {"stores": []}, 422, "no_stores"),
+                                     ("/v1/hub/nodes/pop-9/stores", {"stores": [" "]}, 422, "no_stores")]:
         answer = client.put(path, json=body)
         assert answer.status_code == status and answer.get_json()["error"]["code"] == code, answer.get_json()
     many = client.put("/v1/hub/nodes/pop-9/stores", json={"stores": ["X" * 200] * 3000})
     assert many.status_code == 422 and many.get_json()["error"]["code"] == "bad_store" and len(many.data) < 2000
     bad = client.post("/v1/hub/nodes", json={"name": "pop-7", "group": "cdn", "stores": ["../x"]})
     assert bad.status_code == 422 and hub_store(hub).node_row("pop-7") is None
+    assert [n["granted_stores"] for n in hub_store(hub).status() if n["name"] == "pop-9"] == [["west"]]
+    empty = client.post("/v1/hub/nodes", json={"name": "pop-6", "group": "cdn", "stores": []})
+    assert empty.status_code == 422 and empty.get_json()["error"]["code"] == "no_stores"
+    assert hub_store(hub).node_row("pop-6") is None
+
+
+def test_hub_grant_of_no_store_is_refused_and_keeps_the_grant(tmp_path, runner):
+    from edge.cli.main import cli
+
+    hub_dir = str(tmp_path / "hub")
+    assert runner.invoke(cli, ["hub", "register-node", "pop-1", "--group", "g", "--stores", "north",
+                               "--data-dir", hub_dir]).exit_code == 0
+    refused = runner.invoke(cli, ["hub", "grant", "pop-1", "--stores", " , ", "--data-dir", hub_dir])
+    assert refused.exit_code != 0 and "at least one store" in refused.output and "Traceback" not in refused.output
+    listed = runner.invoke(cli, ["hub", "nodes", "--data-dir", hub_dir])
+    assert "north" in listed.output and "default" not in listed.output
 
 
 def test_hub_grant_of_an_unknown_node_is_one_line(tmp_path, runner):

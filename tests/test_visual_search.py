@@ -524,3 +524,40 @@ def test_a_bundle_whose_preprocess_does_not_fit_its_model_is_reported_not_ready(
     wait_for(lambda: "failed" in indexer(node).problem)
     response = app.test_client().post("/v1/visual-search", data=colour_jpeg("red"), content_type="image/jpeg", headers=headers)
     assert response.status_code == 503 and "failed" in " ".join(response.get_json()["error"]["details"])
+
+
+def test_a_store_without_an_index_yet_does_not_hold_up_another_stores_searches(tmp_path, data_dir, signing_key, monkeypatch):
+    from edge.app import create_app
+    from plugins.visual_search.indexer import Indexer
+
+    built = Indexer.build
+
+    def build_all_but_south(self, target):
+        if self.store == "south":
+            raise RuntimeError("south's images are still being copied")
+        return built(self, target)
+
+    monkeypatch.setattr(Indexer, "build", build_all_but_south)
+    config = {"DATA_DIR": str(data_dir), "PLUGINS": ["catalog", "visual_search"], "STORES": "north,south",
+              "CLIENT_KEY": CLIENT, "PLUGIN_CONFIG": {"visual_search": {"poll_ms": 20, "trees": 5, "candidates": 10}}}
+    app = create_app(config, watch=False)
+    node = app.extensions["storefront_edge"]
+    try:
+        from plugins.catalog.importer import import_catalog
+
+        for store in ("north", "south"):
+            import_catalog(node.db(), write_catalog(tmp_path / store, ITEMS[:4]), node.data_dir / "media" / "catalog", store)
+        node.registry.install(embedder_bundle(tmp_path / "bundle-1", signing_key))
+        node.watcher.refresh()
+        indexers = indexer(node)
+        wait_for(lambda: indexers.stores["north"].current is not None and "failed" in indexers.stores["south"].problem)
+        client, headers = app.test_client(), {"Authorization": f"Bearer {CLIENT}"}
+        north = client.post("/v1/stores/north/visual-search", data=colour_jpeg("red"), content_type="image/jpeg", headers=headers)
+        assert skus(north)[0] == "RED-1"
+        south = client.post("/v1/stores/south/visual-search", data=colour_jpeg("red"), content_type="image/jpeg", headers=headers)
+        assert south.status_code == 503 and south.get_json()["error"]["code"] == "plugin_not_ready"
+        assert "still being copied" in json.dumps(south.get_json())
+        ready = node.readiness()["plugins"]["visual_search"]
+        assert not ready["ready"] and any("south" in reason for reason in ready["reasons"])
+    finally:
+        node.close()

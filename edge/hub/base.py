@@ -98,9 +98,14 @@ def rollout_answer(targets: list[dict]) -> dict:
 
 
 def checked_stores(stores) -> list[str]:
-    """The store ids an operator grants a node (``"a,b"`` or a list): 422 ``bad_store`` for a malformed one."""
+    """The store ids an operator grants a node (``"a,b"`` or a list; ``None``: the store ``default``): 422
+    ``bad_store`` for a malformed one, 422 ``no_stores`` for an explicit empty grant: a node keeps at least one
+    store, and an empty list must not silently grant ``default``."""
     from edge.stores import parse_stores
 
+    named = [s for s in (stores.split(",") if isinstance(stores, str) else (stores or ())) if str(s).strip()]
+    if stores is not None and not named:
+        raise Unprocessable("name at least one store to grant", code="no_stores")
     try:
         return parse_stores(stores)
     except ValueError as exc:

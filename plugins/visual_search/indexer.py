@@ -108,9 +108,12 @@ class Indexers:
             self._wake.wait(self.config.poll_ms / 1000)
             self._wake.clear()
 
-    def health(self) -> tuple[bool, str, dict]:
-        """Ready once every store's index is served; ``data`` per store on a node of several."""
-        reports = {store: indexer.health() for store, indexer in self.stores.items()}
+    def health(self, store: str | None = None) -> tuple[bool, str, dict]:
+        """Ready once every store's index is served (``store``: once that store's is); ``data`` per store on a
+        node of several. A store still building its first index does not hold up the others' searches."""
+        if store in self.stores:
+            return self.stores[store].health()
+        reports = {name: indexer.health() for name, indexer in self.stores.items()}
         if len(reports) == 1:
             return next(iter(reports.values()))
         waiting = [f"{store}: {detail}" for store, (ready, detail, _) in reports.items() if not ready]

@@ -62,9 +62,9 @@ def _not_started():
 
 
 @hookimpl
-def health(node):
+def health(node, store):
     indexer = indexer_for(node)
     if indexer is None:
         return HealthReport(False, "the visual search plugin has not started")
-    ready, detail, data = indexer.health()
+    ready, detail, data = indexer.health(store)
     return HealthReport(ready, detail, data, models=(node.plugin_config(PLUGIN_NAME).model,))

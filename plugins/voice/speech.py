@@ -21,6 +21,7 @@ class GrammarContext:
 
     def __init__(self, recognizer, faq_questions):
         self.recognizer, self.faq = recognizer, {q.lower().strip(" ?.!") for q in faq_questions}
+        self.product_names = sorted(recognizer.products) if recognizer is not None else []
 
     def accepts(self, text: str) -> bool:
         return text in self.faq or self.recognizer.match(text).name is not None
@@ -49,7 +50,7 @@ class SpeechRouter:
             from .asr.whisper import WhisperEngine
 
             folder = self.weights_source(f"whisper-{self.config.whisper_model}")
-            return WhisperEngine(folder, self.config.whisper_model, beam=self.config.whisper_beam)
+            return WhisperEngine(folder, self.config.whisper_model, beam=self.config.whisper_beam, bias=self.config.whisper_bias)
         if name == "vosk":
             from .asr.vosk import VoskEngine
 

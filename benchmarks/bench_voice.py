@@ -121,7 +121,7 @@ def _node(tmp: Path, asr_order=("grammar", "whisper"), tts_cache=128, whisper="t
     from edge.app import create_app
     from edge.paths import models_lite_dir
 
-    data = tmp / f"node-{'-'.join(asr_order)}-{whisper}"
+    data = Path(tempfile.mkdtemp(prefix=f"node-{'-'.join(asr_order)}-{whisper}-", dir=tmp))
     (data / "keys" / "trusted").mkdir(parents=True)
     shutil.copyfile(models_lite_dir() / "keys" / "storefront-models.pub", data / "keys" / "trusted" / "models.pub")
     app = create_app({"DATA_DIR": str(data), "PLUGINS": ["catalog", "voice"], "CLIENT_KEY": KEY, "ADMIN_KEY": KEY + "-admin",
@@ -297,11 +297,14 @@ def _three_seconds(text: str) -> bytes:
 
 
 def latency(tmp: Path) -> dict:
-    """Median end-to-end time of a 3-s utterance per ASR path with stage shares (TTS cache off)."""
+    """Median end-to-end time of a 3-s utterance per ASR path with stage shares (TTS cache off); Whisper with and
+    without the catalog prompt."""
     out = {}
     wav = _three_seconds("i am looking for some oat milk")
-    for path in ("grammar", "whisper"):
-        app, node = _node(tmp, asr_order=(path,), tts_cache=0)
+    paths = {"grammar": ({}, ("grammar",)), "whisper": ({}, ("whisper",)),
+             "whisper_unbiased": ({"whisper_bias": "none"}, ("whisper",))}  # the catalog prompt's cost, side by side
+    for path, (overrides, order) in paths.items():
+        app, node = _node(tmp, asr_order=order, tts_cache=0, overrides=overrides)
         client = app.test_client()
         _turn(client, wav, speak="true")
         runs = []

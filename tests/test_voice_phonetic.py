@@ -47,7 +47,8 @@ def test_the_floor_decides_and_a_store_without_the_name_keeps_the_word():
 
 @pytest.fixture
 def zucchini_store(store):  # noqa: F811
-    """The text path's store with zucchini in its catalog."""
+    """The text path's store with zucchini in its catalog and slot repair on (off by default)."""
+    store.slot("voice").pipeline.config.repair_floor = 0.34
     store.db()["catalog_items"].insert({"id": "default/Zucchini", "sku": "Zucchini", "title": "Zucchini", "price": 9.0,
                                         "currency": "SEK", "in_stock": 1}, pk="id")
     return store

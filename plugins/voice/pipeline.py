@@ -161,6 +161,22 @@ class VoicePipeline:
                     return IntentMatch(heard.name, {"product": heard.slots["product"]}, round(score, 3), "similar+grammar")
         return IntentMatch(None, {}, 0.0, "similar")
 
+    def _grammar_fallback(self, db, transcript: Transcript) -> IntentMatch | None:
+        """The grammar's rejected sentence when Whisper is unsure of a transcript that means nothing.
+
+        Whisper turns fast or odd speech into fluent nonsense ("are you open on sunday" → "I hope an unsung
+        name morning", mean log-probability -0.82) while the grammar heard the sentence but not quite surely
+        enough to answer alone. The grammar's sentence answers (``intent_source: grammar_fallback``) when it
+        passed the looser fallback floors and Whisper's mean token log-probability is under
+        ``whisper_unsure_logprob``; a Whisper transcript heard surely ("Where is the nearest hospital?") keeps
+        its rejection.
+        """
+        sentence, logprob = transcript.detail.get("fallback"), transcript.detail.get("avg_logprob")
+        if not sentence or logprob is None or logprob >= self.config.whisper_unsure_logprob:
+            return None
+        heard = self.recognizer(db, transcript.language).match(sentence)
+        return IntentMatch(heard.name, heard.slots, 0.5, "grammar_fallback") if heard.name is not None else None
+
     def template_index(self, recognizer: Recognizer):
         """The :class:`~.similar.TemplateIndex` of ``recognizer``'s templates, built once per template set."""
         from .similar import TemplateIndex
@@ -202,6 +218,8 @@ class VoicePipeline:
         with timings.stage("intent"):
             hints = transcript.detail.get("other_hypotheses", ())
             match = IntentMatch(None) if transcript.rejected else self.understand(db, transcript.text, language, hints)
+            if match.name is None and not transcript.rejected:
+                match = self._grammar_fallback(db, transcript) or match
         with timings.stage("answer"), write_transaction(db):  # the write lock for the hand-off ticket only, not the matching
             answer = self._answer(db, session_id, transcript, match, prosody)
         turn = {"session_id": session_id, "language": language, "transcript": transcript.text, "intent": match.name,

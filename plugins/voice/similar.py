@@ -1,6 +1,6 @@
 """Intent by similarity to the template sentences, for open-vocabulary text no template matches word for word.
 
-Whisper hears phrasings the templates do not have ("could you check on order 1234", "is any mango left").
+Whisper hears phrasings the templates do not have ("could you check on order 1234", "is mango available today").
 The templates are expanded once per recogniser (hassil's sampler, up to ``PER_INTENT`` sentences per
 intent, seeded) with their slots replaced by placeholders; the text gets the same slot-aware
 normalisation (a product name found in it, also a near spelling such as "avocados" or "pine apple",
@@ -97,6 +97,7 @@ class TemplateIndex:
 
     def __init__(self, sentences: list[tuple[str, str]], floor: float):
         self.intents = [intent for _, intent in sentences]
+        self.words = {word for text, _ in sentences for word in text.split()} - {PRODUCT, NUMBER}
         self.floor = floor
         counts = [Counter(features(text)) for text, _ in sentences]
         df = Counter(term for c in counts for term in c)

@@ -21,6 +21,7 @@ class GrammarContext:
 
     def __init__(self, recognizer, faq_questions):
         self.recognizer, self.faq = recognizer, {q.lower().strip(" ?.!") for q in faq_questions}
+        self.product_names = sorted(recognizer.products) if recognizer is not None else []
 
     def accepts(self, text: str) -> bool:
         return text in self.faq or self.recognizer.match(text).name is not None
@@ -44,12 +45,13 @@ class SpeechRouter:
         if name == "grammar":
             from .asr.sphinx import SphinxGrammarEngine
 
-            return SphinxGrammarEngine(self.config.grammar_mean_floor, self.config.grammar_word_floor)
+            return SphinxGrammarEngine(self.config.grammar_mean_floor, self.config.grammar_word_floor,
+                                       (self.config.grammar_fallback_mean_floor, self.config.grammar_fallback_word_floor))
         if name == "whisper":
             from .asr.whisper import WhisperEngine
 
             folder = self.weights_source(f"whisper-{self.config.whisper_model}")
-            return WhisperEngine(folder, self.config.whisper_model, beam=self.config.whisper_beam)
+            return WhisperEngine(folder, self.config.whisper_model, beam=self.config.whisper_beam, bias=self.config.whisper_bias)
         if name == "vosk":
             from .asr.vosk import VoskEngine
 
@@ -83,9 +85,10 @@ class SpeechRouter:
             with timings.stage(f"asr_{name}"):
                 last = self._run(engine, name, samples, language, recognizer, faq_questions)
             tried.append({"engine": last.engine, "rejected": last.rejected, "text": last.text,
-                          **{k: last.detail[k] for k in ("reason", "phone_loop_ms") if k in last.detail}})
+                          **{k: last.detail[k] for k in ("reason", "phone_loop_ms", "fallback") if k in last.detail}})
             if not last.rejected:
                 last.detail["other_hypotheses"] = [t["text"] for t in tried[:-1] if t["text"]]
+                last.detail["fallback"] = next((t["text"] for t in tried[:-1] if t.get("fallback")), None)
                 return last, tried
         if last is None:
             raise VoiceError(f"no speech engine serves language '{language}'", "no_engine", 422)

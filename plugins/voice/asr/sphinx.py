@@ -6,7 +6,9 @@ search reached the grammar's final state with a whole template sentence (speech 
 ends with no hypothesis or a partial one: "how old is the queen" → "show"), *and* every word of it scores
 close enough to a free phone loop over the same frames (:mod:`.confidence`: a likelihood-ratio test, the
 phone loop decoded only for hypotheses that passed the first check). Otherwise the node says so
-(``rejected``, with the reason in ``detail``) and falls back to the open-vocabulary engine.
+(``rejected``, with the reason in ``detail``) and falls back to the open-vocabulary engine. A rejected
+sentence over the looser fallback floors is marked ``fallback``: it answers when Whisper, run next, is
+unsure of its own transcript and that transcript means nothing (:meth:`.pipeline.VoicePipeline.respond`).
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ class SphinxGrammarEngine:
 
     name = "pocketsphinx-grammar"
 
-    def __init__(self, mean_floor: float = -4.5, word_floor: float = -7.0):
+    def __init__(self, mean_floor: float = -3.25, word_floor: float = -7.0, fallback_floors: tuple[float, float] = (-6.0, -7.5)):
         self.mean_floor, self.word_floor = mean_floor, word_floor
+        self.fallback_mean_floor, self.fallback_word_floor = fallback_floors
         self._lock = threading.RLock()  # re-entered by transcribe_with_grammar
         self._decoder = None
         self._grammar_key = None
@@ -87,7 +90,8 @@ class SphinxGrammarEngine:
         reason = None if accepted else "no_sentence" if not sentence else "low_confidence"
         detail = {"hypothesis": hyp, "reason": reason, "phone_loop_ms": round(loop_ms, 1)}
         if ratios is not None:
-            detail.update(worst_word_ratio=round(ratios[0], 2), mean_ratio=round(ratios[1], 2))
+            detail.update(worst_word_ratio=round(ratios[0], 2), mean_ratio=round(ratios[1], 2),
+                          fallback=not accepted and ratios[0] >= self.fallback_word_floor and ratios[1] >= self.fallback_mean_floor)
         return Transcript(hyp, "en", round(self._confidence(ratios[1]) if accepted else 0.0, 3), self.name,
                           rejected=not accepted, detail=detail)
 

@@ -16,6 +16,7 @@ import numpy as np
 from ..stages import Transcript
 
 MIN_WINDOW = 5  # seconds of Whisper encoder window at the least
+PROMPT_CHARS = 4000  # characters of product names in the biasing prompt, at most (its end is kept)
 
 
 class WhisperEngine:
@@ -23,8 +24,8 @@ class WhisperEngine:
 
     name = "faster-whisper"
 
-    def __init__(self, model_dir, model_name: str, threads: int = 2, beam: int = 1):
-        self.model_dir, self.model_name, self.threads, self.beam = model_dir, model_name, threads, beam
+    def __init__(self, model_dir, model_name: str, threads: int = 2, beam: int = 1, bias: str = "none"):
+        self.model_dir, self.model_name, self.threads, self.beam, self.bias = model_dir, model_name, threads, beam, bias
         self._model = None
         self._lock = threading.Lock()
 
@@ -39,6 +40,25 @@ class WhisperEngine:
             self._model = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8", cpu_threads=self.threads)
         return self._model
 
+    def biasing(self, context) -> dict:
+        """faster-whisper's ``initial_prompt`` or ``hotwords`` from the store's product names (``bias``), else nothing.
+
+        A prompt that lists the catalog's names makes Whisper spell them as the store does (chosen on the
+        development split over hotwords and no bias; the README gives the figures and the benchmark its cost).
+        faster-whisper keeps only a prompt's last 223 tokens, so of a long catalog only the names at the end
+        of the sorted list reach the model; the text is cut to
+        ``PROMPT_CHARS`` from its end first so that a catalog of thousands builds no huge string per turn.
+        """
+        names = list(getattr(context, "product_names", ()) or ())
+        if self.bias == "none" or not names:
+            return {}
+        listed = ", ".join(names)
+        if len(listed) > PROMPT_CHARS:  # Whisper keeps a prompt's end: cut the start, at a whole name
+            listed = listed[-PROMPT_CHARS:].split(", ", 1)[-1]
+        if self.bias == "hotwords":
+            return {"hotwords": listed}
+        return {"initial_prompt": f"Grocery store kiosk. {listed}."}
+
     def transcribe(self, samples: np.ndarray, language: str, context=None) -> Transcript:
         """Transcribe with VAD-trimmed silence; confidence = exp(mean log-probability) of the segments.
 
@@ -51,7 +71,7 @@ class WhisperEngine:
             segments, info = self.model().transcribe(
                 samples, language=language if language != "en" or not self.model_name.endswith(".en") else "en",
                 beam_size=self.beam, vad_filter=True, condition_on_previous_text=False, without_timestamps=True,
-                chunk_length=window)
+                chunk_length=window, **self.biasing(context))
             segments = list(segments)
         text = " ".join(s.text.strip() for s in segments).strip()
         if not segments or not text:

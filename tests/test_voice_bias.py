@@ -1,0 +1,33 @@
+"""Whisper biasing: the store's product names reach faster-whisper as a prompt or hotwords, cut to a bound."""
+
+from __future__ import annotations
+
+from plugins.voice.asr.whisper import PROMPT_CHARS, WhisperEngine
+from plugins.voice.intents import Recognizer
+from plugins.voice.speech import GrammarContext
+
+
+def context(names):
+    return GrammarContext(Recognizer.build("en", {name: name.title() for name in names}), [])
+
+
+def test_the_prompt_lists_the_store_s_product_names():
+    engine = WhisperEngine("unused", "tiny.en", bias="prompt")
+    options = engine.biasing(context(["zucchini", "oat milk"]))
+    assert set(options) == {"initial_prompt"}
+    assert "oat milk, zucchini" in options["initial_prompt"]
+
+
+def test_hotwords_and_no_bias_and_no_products():
+    assert WhisperEngine("unused", "tiny.en", bias="hotwords").biasing(context(["lemon", "mango"])) == {"hotwords": "lemon, mango"}
+    assert WhisperEngine("unused", "tiny.en", bias="none").biasing(context(["lemon"])) == {}
+    assert WhisperEngine("unused", "tiny.en", bias="prompt").biasing(context([])) == {}
+    assert WhisperEngine("unused", "tiny.en", bias="prompt").biasing(None) == {}
+
+
+def test_a_large_catalog_is_cut_at_whole_names():
+    names = [f"product number {i:05d}" for i in range(400)]
+    listed = WhisperEngine("unused", "tiny.en", bias="hotwords").biasing(context(names))["hotwords"]
+    assert len(listed) <= PROMPT_CHARS
+    assert all(part in names for part in listed.split(", "))
+    assert listed.endswith("product number 00399")  # Whisper reads a prompt's end: the end is kept

@@ -141,9 +141,12 @@ def _fill(db, events: int, now: int) -> dict:
     rolling = _rolling_rows(sorted(stamped, key=lambda item: item[0]))
     nodes, components = _components(edges)
     with db.conn:
-        db.conn.executemany("INSERT INTO fraud_rolling VALUES (?, ?, ?)", sorted(rolling))
-        db.conn.executemany("INSERT INTO fraud_edges VALUES (?, ?, ?)", ((a, b, t) for (a, b), t in sorted(edges.items())))
-        db.conn.executemany("INSERT INTO fraud_nodes VALUES (?, ?, ?)", sorted(nodes))
+        db.conn.executemany("INSERT INTO fraud_rolling (entity, last_seen, state, seen_hour) VALUES (?, ?, ?, ? / 3600)",
+                            ((key, seen, state, seen) for key, seen, state in sorted(rolling)))
+        db.conn.executemany("INSERT INTO fraud_edges (a, b, last_seen, seen_hour) VALUES (?, ?, ?, ? / 3600)",
+                            ((a, b, t, t) for (a, b), t in sorted(edges.items())))
+        db.conn.executemany("INSERT INTO fraud_nodes (node, comp, last_seen, seen_hour) VALUES (?, ?, ?, ? / 3600)",
+                            ((node, comp, seen, seen) for node, comp, seen in sorted(nodes)))
         db.conn.executemany("INSERT INTO fraud_components VALUES (?, ?)", sorted(components.items()))
     return {"people": people, "velocity_rows": len(rolling), "edges": len(edges), "graph_nodes": len(nodes),
             "components": len(components)}

@@ -19,7 +19,10 @@ endpoint's latency over a store holding a million events.
   decisions of the last 24 hours with their velocity rows, graph edges, nodes and components. The store is
   filled in bulk (rows computed with the plugin's own window and key functions, components by union-find,
   inserted with ``executemany``)
-  rather than through a million HTTP calls, which would take hours here; and the workers' memory.
+  rather than through a million HTTP calls, which would take hours here; and the workers' memory. During each wrk
+  run :class:`WalWatch` samples the store's wal-index (the WAL's size, restarts and frames per request), and
+  ``FRAUD_BENCH_IN_PROCESS`` prechecks through the app in this process give the answers' own latency and how many
+  commits ran SQLite's checkpoint themselves, with the upkeep thread (the shipped configuration) and without it.
 """
 
 from __future__ import annotations

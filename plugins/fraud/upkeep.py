@@ -47,6 +47,7 @@ import time
 
 log = logging.getLogger(__name__)
 PAGE_BYTES = 4096  # SQLite's default page size: journal_size_limit is in bytes
+CATCH_UP_ROUNDS, SMALL_TAIL_PAGES = 3, 64
 
 
 def tune_connection(db, autocheckpoint_pages: int, limit_bytes: int) -> None:
@@ -64,7 +65,7 @@ class Checkpointer:
     def __init__(self, db, finish_pages: int, valve_pages: int):
         self.db, self.finish_pages, self.valve_pages = db, finish_pages, valve_pages
         self.stats = {"rounds": 0, "finished_with_writers_paused": 0, "held_back": 0, "max_wal_pages": 0,
-                      "longest_pause_ms": 0.0}
+                      "longest_pause_ms": 0.0, "paused_ms": 0.0}
         self._warned = False
 
     def _passive(self) -> tuple[int, int, int]:
@@ -74,18 +75,32 @@ class Checkpointer:
 
     def round(self) -> tuple[int, int, int]:
         """One checkpoint round; ``(busy, WAL pages, pages copied back)`` as ``PRAGMA wal_checkpoint`` answers."""
-        from edge.api import writers_paused
-
         self.stats["rounds"] += 1
         busy, pages, copied = self._passive()
-        if not busy and pages >= self.finish_pages:  # commits that landed during the round are past ``pages``
-            started = time.perf_counter()
-            with writers_paused(self.db):
-                busy, pages, copied = self._passive()
-            self.stats["finished_with_writers_paused"] += 1
-            self.stats["longest_pause_ms"] = max(self.stats["longest_pause_ms"], (time.perf_counter() - started) * 1000)
-            if not busy and copied < pages:
-                self._held_back(pages, copied)
+        if busy or pages < self.finish_pages:
+            return busy, pages, copied
+        for _ in range(CATCH_UP_ROUNDS):  # shrink the tail first: the paused round's fsync writes back what it copies
+            busy, later, copied = self._passive()
+            if busy or later < pages:  # busy, or the WAL restarted meanwhile
+                return busy, later, copied
+            pages, landed = later, later - pages
+            if landed <= SMALL_TAIL_PAGES:
+                break
+        return self._finish()
+
+    def _finish(self) -> tuple[int, int, int]:
+        """Copy the frames committed during the last round with the node's writers paused."""
+        from edge.api import writers_paused
+
+        started = time.perf_counter()
+        with writers_paused(self.db):
+            busy, pages, copied = self._passive()
+        paused_ms = (time.perf_counter() - started) * 1000
+        self.stats["finished_with_writers_paused"] += 1
+        self.stats["longest_pause_ms"] = max(self.stats["longest_pause_ms"], paused_ms)
+        self.stats["paused_ms"] += paused_ms
+        if not busy and copied < pages:
+            self._held_back(pages, copied)
         return busy, pages, copied
 
     def _held_back(self, pages: int, copied: int) -> None:
@@ -125,7 +140,7 @@ def _won(path: str):
 class Upkeep:
     """One worker's upkeep thread."""
 
-    def __init__(self, path, interval_s: float, work, finish_pages: int = 8000, valve_pages: int = 20000):
+    def __init__(self, path, interval_s: float, work, finish_pages: int = 16_000, valve_pages: int = 40_000):
         """``path``: the store file; ``work(db)``: what to do besides the checkpoint at each tick (its own connection);
         ``finish_pages`` / ``valve_pages``: see :class:`Checkpointer` and the module docstring."""
         self.path, self.interval_s, self.work = path, interval_s, work

@@ -14,12 +14,13 @@ Every ``upkeep_seconds``:
 
 - one thread per node (the one holding ``<store>-checkpoint.lock``; another worker's thread takes it over
   when its holder exits) runs a ``PASSIVE`` checkpoint on its own connection: it never blocks a writer
-  and copies the bulk of the new frames. When the WAL has reached ``checkpoint_finish_pages``, the thread
-  then holds the node's writer queue (``writers_paused``) for a second round that copies only the frames
-  committed during the first, so every frame is copied back when the next writer starts, and that writer
-  restarts the WAL: it stays bounded, and a payment waits at most for that short tail, never for the bulk
-  copy. (A ``PASSIVE`` round's answer counts the frames there when it began: it cannot tell whether
-  commits landed during it.)
+  and copies the bulk of the new frames. When the WAL has reached ``checkpoint_finish_pages``, up to three
+  more unpaused rounds shrink what landed meanwhile (the last round's fsync writes back what it copies),
+  and then the thread holds the node's writer queue (``writers_paused``) for a last round that copies only
+  the frames committed during the one before, so every frame is copied back when the next writer starts,
+  and that writer restarts the WAL: it stays bounded, and a payment waits at most for that short tail
+  (about one commit in 600), never for the bulk copy. (A ``PASSIVE`` round's answer counts the frames there
+  when it began: it cannot tell whether commits landed during it.)
 - request connections of a node with a running upkeep thread keep SQLite's automatic checkpoint only as a
   safety valve (``wal_autocheckpoint`` pages, should the checkpointer stall; ``journal_size_limit`` trims
   the file after such a spike);

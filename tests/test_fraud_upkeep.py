@@ -81,6 +81,8 @@ def test_request_connections_keep_sqlites_checkpoint_as_a_safety_valve_only_whil
         try:
             app.test_client().post("/v1/fraud/precheck", json=payment(), headers=client_headers)
             assert node.db().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == expected
+            limit = node.db().execute("PRAGMA journal_size_limit").fetchone()[0]
+            assert limit == (VALVE * 4096 if upkeep_seconds else -1)  # the WAL file is trimmed after a spike
         finally:
             node.close()
 

@@ -1,10 +1,10 @@
 """Store upkeep off the request path: the node's WAL checkpoints and the pruning of old velocity rows, edges and
 graph nodes.
 
-A precheck commits about a dozen pages to the WAL. SQLite's automatic checkpoint runs inside the commit
-that leaves the WAL at ``wal_autocheckpoint`` pages (1,000 by default): with ``synchronous=NORMAL`` that
-commit copies the WAL into the database and syncs both files, and about one payment in 80 paid 9-12 ms
-for it (the p99). A WAL only restarts from its beginning when a writer starts while every frame in it is
+A precheck commits about 25 pages to the WAL at 1,000,000 stored events (42 before the ``seen_hour`` prune,
+:mod:`plugins.fraud.aging`). SQLite's automatic checkpoint runs inside the commit that leaves the WAL at
+``wal_autocheckpoint`` pages (1,000 by default): with ``synchronous=NORMAL`` that commit copies the WAL
+into the database and syncs both files, and one payment in 25-80 paid 9-12 ms or more for it (the p99). A WAL only restarts from its beginning when a writer starts while every frame in it is
 copied back and no reader still reads from it; a ``PASSIVE`` checkpoint copies the frames that were there
 when it began, so under steady traffic the commits landing during it keep it one step behind and the WAL
 never restarts (with the automatic checkpoint off, it grew without bound).
@@ -24,8 +24,8 @@ Every ``upkeep_seconds``:
 - request connections of a node with a running upkeep thread keep SQLite's automatic checkpoint only as a
   safety valve (``wal_autocheckpoint`` pages, should the checkpointer stall; ``journal_size_limit`` trims
   the file after such a spike);
-- once ``prune_every`` payments went by, the thread prunes in bounded batches in its own short write
-  transaction.
+- once ``prune_every`` payments went by, the thread prunes in short write transactions of a bounded batch
+  each (:func:`plugins.fraud.service.prune`).
 
 A reader that keeps a snapshot open (a cursor not read to its end, a transaction left open) holds a
 checkpoint back: the round then copies less than the WAL holds even with writers paused. The thread counts
@@ -52,7 +52,8 @@ CATCH_UP_ROUNDS, SMALL_TAIL_PAGES = 3, 64
 
 
 def tune_connection(db, autocheckpoint_pages: int, limit_bytes: int) -> None:
-    """Give a connection (a request's, the upkeep thread's) the safety-valve automatic checkpoint and WAL size limit (once per connection)."""
+    """Give a connection (a request's, the upkeep thread's) the safety-valve automatic checkpoint and the WAL size
+    limit (once per connection)."""
     wanted = (autocheckpoint_pages, limit_bytes)
     if getattr(db, "fraud_wal_settings", None) != wanted:
         db.conn.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")

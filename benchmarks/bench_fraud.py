@@ -19,7 +19,10 @@ endpoint's latency over a store holding a million events.
   decisions of the last 24 hours with their velocity rows, graph edges, nodes and components. The store is
   filled in bulk (rows computed with the plugin's own window and key functions, components by union-find,
   inserted with ``executemany``)
-  rather than through a million HTTP calls, which would take hours here; and the workers' memory.
+  rather than through a million HTTP calls, which would take hours here; and the workers' memory. During each wrk
+  run :class:`WalWatch` samples the store's wal-index (the WAL's size, restarts and frames per request), and
+  ``FRAUD_BENCH_IN_PROCESS`` prechecks through the app in this process give the answers' own latency and how many
+  commits ran SQLite's checkpoint themselves, with the upkeep thread (the shipped configuration) and without it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ULB = ROOT.parent / "shared" / "datasets" / "creditcard-sample" / "creditcard-dev.csv"
 EVENTS = int(os.environ.get("FRAUD_BENCH_EVENTS", 1_000_000))
 SECONDS = int(os.environ.get("FRAUD_BENCH_SECONDS", 10))
+IN_PROCESS = int(os.environ.get("FRAUD_BENCH_IN_PROCESS", 3000))
 KEY = "bench-fraud-key"
 
 
@@ -141,9 +145,12 @@ def _fill(db, events: int, now: int) -> dict:
     rolling = _rolling_rows(sorted(stamped, key=lambda item: item[0]))
     nodes, components = _components(edges)
     with db.conn:
-        db.conn.executemany("INSERT INTO fraud_rolling VALUES (?, ?, ?)", sorted(rolling))
-        db.conn.executemany("INSERT INTO fraud_edges VALUES (?, ?, ?)", ((a, b, t) for (a, b), t in sorted(edges.items())))
-        db.conn.executemany("INSERT INTO fraud_nodes VALUES (?, ?, ?)", sorted(nodes))
+        db.conn.executemany("INSERT INTO fraud_rolling (entity, last_seen, state, seen_hour) VALUES (?, ?, ?, ? / 3600)",
+                            ((key, seen, state, seen) for key, seen, state in sorted(rolling)))
+        db.conn.executemany("INSERT INTO fraud_edges (a, b, last_seen, seen_hour) VALUES (?, ?, ?, ? / 3600)",
+                            ((a, b, t, t) for (a, b), t in sorted(edges.items())))
+        db.conn.executemany("INSERT INTO fraud_nodes (node, comp, last_seen, seen_hour) VALUES (?, ?, ?, ? / 3600)",
+                            ((node, comp, seen, seen) for node, comp, seen in sorted(nodes)))
         db.conn.executemany("INSERT INTO fraud_components VALUES (?, ?)", sorted(components.items()))
     return {"people": people, "velocity_rows": len(rolling), "edges": len(edges), "graph_nodes": len(nodes),
             "components": len(components)}
@@ -206,6 +213,42 @@ end
     return path
 
 
+class WalWatch:
+    """Samples the store's wal-index every millisecond in a thread: the WAL's largest frame count, its restarts and
+    file size, and the frames written (restarts counted), so pages per request are known without a clock."""
+
+    def __init__(self, store: Path):
+        import threading
+
+        self.store, self.samples, self.stopping = store, [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from plugins.fraud.upkeep import wal_index
+
+        while not self.stopping.wait(0.001):
+            self.samples.append((wal_index(self.store), os.path.getsize(f"{self.store}-wal")))
+
+    def __enter__(self) -> "WalWatch":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+    def figures(self, requests: int) -> dict:
+        """``max_wal_frames``, ``wal_restarts``, ``max_wal_mb`` and ``wal_frames_per_request`` over the samples."""
+        written, restarts = 0, 0
+        for (before, _), (after, _) in zip(self.samples, self.samples[1:]):
+            restarted = after["salt"] != before["salt"]
+            restarts += restarted
+            written += after["frames"] if restarted else max(0, after["frames"] - before["frames"])
+        return {"max_wal_frames": max(i["frames"] for i, _ in self.samples), "wal_restarts": restarts,
+                "max_wal_mb": round(max(size for _, size in self.samples) / 1e6, 1),
+                "wal_frames_per_request": round(written / max(1, requests), 1)}
+
+
 def _measure(data: Path, work: Path, people: int, upkeep_seconds: float) -> dict:
     """p50/p99 at 1 and 4 connections and the workers' memory, with the fraud plugin's upkeep thread at ``upkeep_seconds``."""
     from benchmarks.common import worker_rss_mb
@@ -219,11 +262,45 @@ def _measure(data: Path, work: Path, people: int, upkeep_seconds: float) -> dict
         wrk(f"{base}/v1/fraud/precheck", 2, seconds=3, headers=headers, script=script)  # warm-up
         rss_before = worker_rss_mb(pid)
         load_before = os.getloadavg()[0]
-        sequential = wrk(f"{base}/v1/fraud/precheck", 1, seconds=SECONDS, headers=headers, threads=1, script=script)
-        concurrent = wrk(f"{base}/v1/fraud/precheck", 4, seconds=SECONDS, headers=headers, script=script)
+        with WalWatch(data / "store.db") as watch:
+            sequential = wrk(f"{base}/v1/fraud/precheck", 1, seconds=SECONDS, headers=headers, threads=1, script=script)
+        sequential["wal"] = watch.figures(sequential["requests"])
+        with WalWatch(data / "store.db") as watch:
+            concurrent = wrk(f"{base}/v1/fraud/precheck", 4, seconds=SECONDS, headers=headers, script=script)
+        concurrent["wal"] = watch.figures(concurrent["requests"])
         rss_after = worker_rss_mb(pid)
     return {"c1": sequential, "c4": concurrent, "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             "workers_rss_mb_after_warmup": round(rss_before, 1), "workers_rss_mb_after_runs": round(rss_after, 1)}
+
+
+def _in_process(data: Path, people: int, upkeep_seconds: float, count: int = IN_PROCESS) -> dict:
+    """``count`` sequential prechecks through the app in this process (no HTTP server, no wrk): the answers' own
+    ``latency_ms`` (checks, features, models and the commit) and how many commits ended with the WAL at or past the
+    connection's ``wal_autocheckpoint``, i.e. ran SQLite's checkpoint inside the commit."""
+    from benchmarks.common import percentile
+    from edge.app import create_app
+    from plugins.fraud.upkeep import wal_index
+
+    app = create_app({"DATA_DIR": str(data), "PLUGINS": ["events", "fraud"], "CLIENT_KEY": KEY, "ADMIN_KEY": KEY + "-admin",
+                      "PLUGIN_CONFIG": {"fraud": {"upkeep_seconds": upkeep_seconds}}}, watch=False)
+    node, rng, took, in_commit = app.extensions["storefront_edge"], random.Random(5), [], 0
+    client, headers = app.test_client(), {"Authorization": f"Bearer {KEY}"}
+    try:
+        for index in range(count + 200):  # the first 200 warm the caches
+            person = rng.randrange(people)
+            body = {"amount": rng.randint(1, 300) + 0.5, "currency": "USD", "account_id": f"a{person}",
+                    "card_hash": f"card{person:012d}", "device_id": f"d{person % (people // 2)}",
+                    "ip": f"10.{person % 250}.{(person // 250) % 250}.{person % 7}"}
+            answer = client.post("/v1/fraud/precheck", json=body, headers=headers).get_json()
+            threshold = node.db().execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            if index >= 200:
+                took.append(answer["latency_ms"])
+                in_commit += wal_index(data / "store.db")["frames"] >= threshold
+    finally:
+        node.close()
+    return {"prechecks": count, "commits_with_a_checkpoint": in_commit,
+            "latency_ms": {"p50": percentile(took, 50), "p99": percentile(took, 99), "max": max(took)},
+            "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
 def latency() -> dict:
@@ -245,6 +322,8 @@ def latency() -> dict:
 
         with_upkeep = _measure(data, Path(work), filled["people"], FraudConfig().upkeep_seconds)
         without = _measure(data, Path(work), filled["people"], 0.0)
+        with_upkeep["in_process"] = _in_process(data, filled["people"], FraudConfig().upkeep_seconds)
+        without["in_process"] = _in_process(data, filled["people"], 0.0)
         size_mb = (data / "store.db").stat().st_size / 1e6
     return {"stored_events": EVENTS, **filled, "fill_seconds": round(fill_s, 1), "store_mb": round(size_mb, 1),
             "target_p99_ms": 10, "brief_latency_ms": 85, "upkeep_thread": with_upkeep, "checkpoints_in_commits": without}

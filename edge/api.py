@@ -14,7 +14,8 @@ plugin's command module can import it when the command line starts).
   ``rebuild_per_store(db, ...)`` (a migration re-keying a table's rows ``<store>/<key>``) and
   ``cacheable(payload_or_response, ...)`` (ETag, ``Cache-Control``, ``Vary`` and 304 for an answer a cache may keep);
 - writing the store: ``write_transaction(db)`` (``BEGIN IMMEDIATE`` with retries, writers queued: never
-  "database is locked" under a burst); ``sha256_file(path)`` (a file's digest, as bundle manifests record it);
+  "database is locked" under a burst), ``writers_paused(db)`` (no write starts in the block: a WAL checkpoint's
+  last pages); ``sha256_file(path)`` (a file's digest, as bundle manifests record it);
 - a private store (replays, backtests): ``connect(path)`` (WAL, busy timeout) and ``migrate(db, [migrations])``;
 - errors that become JSON answers with their status: ``ApiError``, ``BadRequest``, ``NotFound``,
   ``Conflict``, ``PayloadTooLarge``, ``UnsupportedMediaType``, ``Unprocessable``, ``ServiceUnavailable``,
@@ -34,7 +35,7 @@ _WHERE = {
     "current_node": "edge.node", "json_body": "edge.bodies", "validated": "edge.bodies", "documented": "edge.openapi",
     "read_body": "edge.bodies", "SQLITE_INT_MAX": "edge.bodies", "MAX_PRICE": "edge.bodies",
     "write_transaction": "edge.store", "sha256_file": "edge.bundles.builder",
-    "connect": "edge.store", "migrate": "edge.store",
+    "connect": "edge.store", "migrate": "edge.store", "writers_paused": "edge.store",
     "current_store": "edge.stores", "store_path": "edge.stores", "is_store_id": "edge.stores",
     "rebuild_per_store": "edge.stores",
     "cacheable": "edge.caching",

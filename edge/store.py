@@ -106,6 +106,15 @@ def _writers_one_at_a_time(conn: sqlite3.Connection):
 
 
 @contextlib.contextmanager
+def writers_paused(db: sqlite_utils.Database):
+    """Hold the writer queue of ``db``'s file for the block: no write transaction of any process of the node
+    starts meanwhile (those waiting start after it). For a short step that must see no commit land, such as
+    the last pages of a WAL checkpoint; never open a transaction inside it."""
+    with _writers_one_at_a_time(db.conn):
+        yield
+
+
+@contextlib.contextmanager
 def write_transaction(db: sqlite_utils.Database, attempts: int = BEGIN_ATTEMPTS):
     """A transaction that holds the write lock from its start (``BEGIN IMMEDIATE``), committed on success.
 

@@ -26,7 +26,8 @@ Features, read in the payment's write transaction after its own edges are writte
 
 Expiry: a node not seen for the time to live that a payment touches again leaves its old component
 (that component shrinks by one) and starts afresh; ``prune`` deletes, in bounded batches after the
-answer is sent, edges and nodes older than the time to live and shrinks their components. Components
+answer is sent, edges and nodes older than the time to live and shrinks their components (found by ``seen_hour``,
+:mod:`plugins.fraud.aging`, so no payment moves an index entry). Components
 are not split when an edge in the middle expires (that would need a walk of the whole component); they
 shrink as their nodes expire, and a component's size is the count of its nodes still stored.
 """
@@ -35,6 +36,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+
+from .aging import SEEN_HOUR, expired
 
 KIND_OF_PREFIX = {"account": "account_id", "card": "card_hash", "device": "device_id", "ip": "ip"}
 DEGREES = (("accounts_per_device", "device", "account"), ("accounts_per_ip", "ip", "account"),
@@ -69,8 +72,8 @@ def record(db, keys: dict[str, str], ts: int) -> None:
     """Link the payment's centre to each of its other entities (both directions) at time ``ts``."""
     hub = centre(keys)
     others = [key for key in keys.values() if key != hub]
-    rows = [(a, b, ts) for other in others for a, b in ((hub, other), (other, hub))]
-    db.conn.executemany("INSERT INTO fraud_edges (a, b, last_seen) VALUES (?, ?, ?) "
+    rows = [(a, b, ts, ts // SEEN_HOUR) for other in others for a, b in ((hub, other), (other, hub))]
+    db.conn.executemany("INSERT INTO fraud_edges (a, b, last_seen, seen_hour) VALUES (?, ?, ?, ?) "
                         "ON CONFLICT (a, b) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)", rows)
 
 
@@ -112,9 +115,10 @@ def join(db, keys: dict[str, str], ts: int, since: int, shared: set[str], limits
         db.conn.executemany("UPDATE fraud_nodes SET comp = ? WHERE comp = ?", [(target, c) for c in small])
         db.conn.executemany("DELETE FROM fraud_components WHERE comp = ?", [(c,) for c in small])
     moved = set(small) | {target}
-    db.conn.executemany("INSERT INTO fraud_nodes (node, comp, last_seen) VALUES (?, ?, ?) ON CONFLICT (node) DO UPDATE "
-                        "SET comp = excluded.comp, last_seen = max(last_seen, excluded.last_seen)",
-                        [(n, target if n not in live or live[n][0] in moved else live[n][0], ts) for n in nodes])
+    db.conn.executemany("INSERT INTO fraud_nodes (node, comp, last_seen, seen_hour) VALUES (?, ?, ?, ?) ON CONFLICT (node) "
+                        "DO UPDATE SET comp = excluded.comp, last_seen = max(last_seen, excluded.last_seen)",
+                        [(n, target if n not in live or live[n][0] in moved else live[n][0], ts, ts // SEEN_HOUR)
+                         for n in nodes])
     centre_node = centre(keys)
     if centre_node in live and centre_node in shared:
         size = live[centre_node][1]
@@ -198,11 +202,11 @@ def components_of(db, store: str, known: frozenset, chunk: int = 500) -> frozens
 
 def prune(db, ts: int, ttl_s: int, batch: int = 5000) -> int:
     """Delete up to ``batch`` edges and ``batch`` nodes older than ``ttl_s`` (shrinking their components); how many went."""
-    edges = db.execute("DELETE FROM fraud_edges WHERE (a, b) IN (SELECT a, b FROM fraud_edges WHERE last_seen < ? LIMIT ?)",
-                       [ts - ttl_s, batch]).rowcount
-    gone = Counter(comp for (comp,) in db.conn.execute(
-        "DELETE FROM fraud_nodes WHERE node IN (SELECT node FROM fraud_nodes WHERE last_seen < ? LIMIT ?) RETURNING comp",
-        [ts - ttl_s, batch]).fetchall())
+    edges = expired(db, "fraud_edges", ("a", "b"), ts - ttl_s, batch)
+    db.conn.executemany("DELETE FROM fraud_edges WHERE a = ? AND b = ?", edges)
+    nodes = expired(db, "fraud_nodes", ("node",), ts - ttl_s, batch, extra=("comp",))
+    db.conn.executemany("DELETE FROM fraud_nodes WHERE node = ?", [(node,) for node, _ in nodes])
+    gone = Counter(comp for _, comp in nodes)
     db.conn.executemany("UPDATE fraud_components SET size = size - ? WHERE comp = ?", [(n, c) for c, n in gone.items()])
     db.conn.executemany("DELETE FROM fraud_components WHERE comp = ? AND size <= 0", [(c,) for c in gone])
-    return edges + sum(gone.values())
+    return len(edges) + len(nodes)

@@ -86,3 +86,18 @@ def rolling_windows_components_and_stores(db):
     db.execute("CREATE TABLE fraud_components (comp INTEGER PRIMARY KEY, size INTEGER NOT NULL)")
     for table in ("fraud_decisions", "fraud_reviews"):
         db.execute(f"ALTER TABLE {table} ADD COLUMN store TEXT NOT NULL DEFAULT 'default'")
+
+
+@migrations()
+def seen_hours_instead_of_last_seen_indexes(db):
+    """The prune finds old rows by ``seen_hour`` (a lower bound of ``last_seen``'s hour: set when the row is
+    inserted, raised only by the prune) instead of an index on ``last_seen``, which every payment moved: 17 of
+    the 42 pages a precheck wrote at 1,000,000 stored events were those three indexes' entries. Rows from before
+    get their hour at once (about 11 s for a node holding 1,000,000 events, once), so no prune after the
+    upgrade has to raise millions of rows."""
+    for table, old in (("fraud_rolling", "fraud_rolling_seen"), ("fraud_edges", "fraud_edges_seen"),
+                       ("fraud_nodes", "fraud_nodes_seen")):
+        db.execute(f"DROP INDEX {old}")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN seen_hour INTEGER NOT NULL DEFAULT 0")
+        db.execute(f"UPDATE {table} SET seen_hour = last_seen / 3600")
+        db.execute(f"CREATE INDEX {table}_hour ON {table} (seen_hour)")

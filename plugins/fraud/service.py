@@ -54,6 +54,10 @@ class FraudConfig(BaseModel):
     prune_every: int = Field(1000, ge=1, le=10_000_000, description="events between two prunings of old windows and edges")
     upkeep_seconds: float = Field(0.1, ge=0, le=3600, description="period of the upkeep thread's WAL checkpoint and "
                                   "prune (0: no thread; SQLite checkpoints in commits, prunes run after an answer)")
+    checkpoint_finish_pages: int = Field(16_000, ge=1, le=1_000_000, description="WAL pages from which a checkpoint round "
+                                         "that could not copy them all copies the last ones with writers paused")
+    wal_autocheckpoint: int = Field(40_000, ge=1, le=1_000_000, description="pages at which a request's commit still "
+                                    "checkpoints by itself while the upkeep thread runs (a safety valve)")
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -176,6 +180,10 @@ def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
     config = node.plugin_config(PLUGIN_NAME)
     body = checked_request(data, config.max_amount).model_dump(mode="json", exclude_none=True)
     db, state = node.db(), node.slot(PLUGIN_NAME)
+    if config.upkeep_seconds > 0:
+        from .upkeep import PAGE_BYTES, tune_connection
+
+        tune_connection(db, config.wal_autocheckpoint, config.wal_autocheckpoint * PAGE_BYTES)
     ctx = context(node, db)
     ts = (engine.epoch_seconds(datetime.datetime.fromisoformat(body["timestamp"])) if config.clock == "payload"
           and body.get("timestamp") else int(time.time()))
@@ -221,7 +229,8 @@ def ensure_upkeep(node) -> bool:
         with _UPKEEP_LOCK:  # concurrent first prechecks of one worker start one thread, not one each
             if getattr(state, "upkeep", None) is None:
                 state.upkeep = Upkeep(node.store.path, config.upkeep_seconds,
-                                      lambda db: prune(node, db) if prune_due(node) else None).start()
+                                      lambda db: prune(node, db) if prune_due(node) else None,
+                                      config.checkpoint_finish_pages, config.wal_autocheckpoint).start()
     return True
 
 
@@ -232,15 +241,22 @@ def stop_upkeep(node) -> None:
         upkeep.stop()
 
 
+PRUNE_BATCH, PRUNE_ROUNDS = 500, 10
+
+
 def prune(node, db=None) -> None:
-    """Drop velocity rows, edges and graph nodes no window or time to live can reach (bounded batches; run by the
-    upkeep thread, or after an answer is sent: no payment waits for it)."""
+    """Drop velocity rows, edges and graph nodes no window or time to live can reach (run by the upkeep thread, or
+    after an answer is sent). Up to ``PRUNE_ROUNDS`` short write transactions of ``PRUNE_BATCH`` rows per table, so a
+    payment waiting for the write lock waits for one of them at most, never for the whole prune."""
     state, config = node.slot(PLUGIN_NAME), node.plugin_config(PLUGIN_NAME)
     state.since_prune = 0
     db = node.db() if db is None else db
     try:
-        with write_transaction(db):
-            velocity.prune(db, state.prune_ts)
-            graph.prune(db, state.prune_ts, int(config.graph_ttl_hours * 3600))
+        for _ in range(PRUNE_ROUNDS):
+            with write_transaction(db):
+                gone = velocity.prune(db, state.prune_ts, PRUNE_BATCH)
+                gone += graph.prune(db, state.prune_ts, int(config.graph_ttl_hours * 3600), PRUNE_BATCH)
+            if not gone:
+                break
     except Exception:  # a failed prune is retried after the next prune_every payments
         log.exception("fraud: pruning old velocity rows and graph edges failed")

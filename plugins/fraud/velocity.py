@@ -7,7 +7,8 @@ each resolution, drops the buckets that fell out of the window (measured from th
 entity has seen, so a replay out of order still counts), and writes the rows back with one prepared
 statement in the same transaction. A window is the sum of the buckets that start inside it (the
 minute is exact to 10 s, the day to 1 h), and no statement ever scans history. ``prune`` drops the
-rows of entities not seen for a day, in bounded batches.
+rows of entities not seen for a day, in bounded batches, found by ``seen_hour`` (:mod:`plugins.fraud.aging`:
+a payment never moves an index entry).
 
 Keys (CDN edge mode): ``<store>/<kind>:<value>``, so every store's windows are its own, plus a
 node-wide row per card (``*/card:<value>``) read as ``node_card_count_<window>`` /
@@ -19,6 +20,7 @@ from __future__ import annotations
 import struct
 
 from .features import ENTITIES, WINDOWS
+from .aging import SEEN_HOUR, expired
 
 RESOLUTION = {"1m": 10, "1h": 60, "24h": 3600}
 LONGEST = max(WINDOWS.values()) + max(RESOLUTION.values())
@@ -94,9 +96,9 @@ def record_and_read(db, keys: dict[str, str], amount: float, ts: int) -> dict:
     for kind, key in wanted.items():
         states[kind] = unpack(stored.get(key))
         add(states[kind], amount, ts)
-    db.conn.executemany("INSERT INTO fraud_rolling (entity, last_seen, state) VALUES (?, ?, ?) ON CONFLICT (entity) "
-                        "DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), state = excluded.state",
-                        [(key, ts, pack(states[kind])) for kind, key in wanted.items()])
+    db.conn.executemany("INSERT INTO fraud_rolling (entity, last_seen, state, seen_hour) VALUES (?, ?, ?, ?) ON CONFLICT "
+                        "(entity) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), state = excluded.state",
+                        [(key, ts, pack(states[kind]), ts // SEEN_HOUR) for kind, key in wanted.items()])
     return features_of(states, ts)
 
 
@@ -113,6 +115,7 @@ def features_of(states: dict, ts: int) -> dict:
 
 
 def prune(db, ts: int, batch: int = 5000) -> int:
-    """Drop up to ``batch`` rows of entities no window can reach any more; return how many."""
-    return db.execute("DELETE FROM fraud_rolling WHERE entity IN (SELECT entity FROM fraud_rolling WHERE last_seen < ? LIMIT ?)",
-                      [ts - LONGEST, batch]).rowcount
+    """Drop the rows of entities no window can reach any more, of up to ``batch`` candidates; return how many."""
+    gone = expired(db, "fraud_rolling", ("entity",), ts - LONGEST, batch)
+    db.conn.executemany("DELETE FROM fraud_rolling WHERE entity = ?", gone)
+    return len(gone)

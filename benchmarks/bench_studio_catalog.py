@@ -7,7 +7,12 @@ node's own decode and resize. Models: the shipped int8 ONNX embedder and the raw
 MobileNetV2 (pooled features) at the same input size. For the shipped model, each improvement that
 needs no retraining is measured on both figures, alone and combined: catalog-side augmentation
 (``VIEWS`` augmented views per studio shot averaged with it), test-time multi-crop of the query, and a
-category-first step (:mod:`converters.vision.studio`). Skips with a message when ``../shared`` is absent.
+category-first step (:mod:`converters.vision.studio`); the studio shots with their white border trimmed,
+and embedded at larger inputs (:data:`STUDIO_SIZES`); the embedding fused with an earlier block's pooled
+feature (:func:`block_fusion`); and a learned studio → phone map (:func:`domain_map`, for the shipped
+and the raw ImageNet model), chosen and checked on SKUs it was not fitted on. Every weight or strength
+is chosen on the train photos (every 4th photo of each SKU as a query), never on the val photos.
+Skips with a message when ``../shared`` is absent.
 
 Run: ``python -m benchmarks studio_catalog``.
 """
@@ -24,6 +29,9 @@ DATASET = ROOT.parent / "shared" / "datasets" / "grocery-store"
 SHIPPED = ROOT / "models_lite" / "storefront-vision" / "vision_embedder.int8.onnx"
 CACHE = ROOT / ".work" / "vision" / "cache"
 VIEWS = 16
+STUDIO_SIZES = (176, 208)
+TAP = "/features/features.16/Add_output_0"  # MobileNetV2's block 16 (160 channels), inside the shipped graph
+FUSION_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 
 
 def _unit(a: np.ndarray) -> np.ndarray:
@@ -52,23 +60,28 @@ def _vectors(embed, pixels: dict) -> dict:
 
 
 def _figures(embed, vec: dict, pixels: dict, labels: dict, classes: int, coarse, extras: bool) -> dict:
-    from converters.vision.studio import (augmented_views, category_first_scores, embed_views, multi_crop,
-                                          recall_from_scores, shelf_catalog)
+    from converters.vision.crossdomain import map_catalog
+    from converters.vision.evaluate import embed_images
+    from converters.vision.studio import (augmented_views, category_first_scores, embed_view_sets, embed_views,
+                                          multi_crop, recall_from_scores, shelf_catalog)
 
     truth = labels["val"]
     phone = sku_scores(vec["train"], labels["train"], vec["val"], classes)
     studio = sku_scores(vec["iconic"], labels["iconic"], vec["val"], classes)
     out = {"phone": recall_from_scores(phone, truth), "studio": recall_from_scores(studio, truth)}
     if not extras:
-        return out
-    iconic_aug = embed_views(embed, augmented_views(pixels["iconic"], VIEWS))
+        return out, None
+    view_sets = embed_view_sets(embed, augmented_views(pixels["iconic"], VIEWS))
+    iconic_aug = map_catalog(view_sets, None)
     iconic_shelf = embed_views(embed, shelf_catalog(pixels["iconic"], pixels["train"], VIEWS, 0,
                                                     (labels["iconic"], labels["train"])))
     query_mc = embed_views(embed, multi_crop(pixels["val"]))
+    trimmed = embed_images(embed, pixels["iconic_trimmed"], None, desc="trimmed")
     studio_aug = sku_scores(iconic_aug, labels["iconic"], vec["val"], classes)
     studio_aug_mc = sku_scores(iconic_aug, labels["iconic"], query_mc, classes)
     out.update({
         "studio_augmented_catalog": recall_from_scores(studio_aug, truth),
+        "studio_border_trimmed": recall_from_scores(sku_scores(trimmed, labels["iconic"], vec["val"], classes), truth),
         "studio_shelf_catalog": recall_from_scores(sku_scores(iconic_shelf, labels["iconic"], vec["val"], classes), truth),
         "studio_multicrop_query": recall_from_scores(sku_scores(vec["iconic"], labels["iconic"], query_mc, classes), truth),
         "phone_multicrop_query": recall_from_scores(sku_scores(vec["train"], labels["train"], query_mc, classes), truth),
@@ -77,6 +90,111 @@ def _figures(embed, vec: dict, pixels: dict, labels: dict, classes: int, coarse,
         "studio_augmented_category_first": recall_from_scores(category_first_scores(studio_aug, coarse), truth),
         "phone_category_first": recall_from_scores(category_first_scores(phone, coarse), truth),
     })
+    return out, view_sets
+
+
+def domain_map(vec: dict, view_sets: np.ndarray, labels: dict, classes: int) -> dict:
+    """The learned studio → phone map (:mod:`converters.vision.crossdomain`) on one model's vectors.
+
+    Its strength is chosen twice on the train photos (every 4th photo of each SKU as a query, never the
+    val photos): on SKUs the map was not fitted on (the honest choice, which may be no map) and, for
+    comparison, with the map fitted on every SKU it is scored on (a per-SKU lookup in disguise). Then
+    the val queries against the mapped studio catalog, and the unseen-SKU check: for each seed of
+    :func:`~converters.vision.unseen.held_out_classes` the map is fitted on the other 80 % of the SKUs
+    and the held-out SKUs' val photos are ranked against all 81 mapped studio shots, beside no map.
+    """
+    from converters.vision.crossdomain import choose_strength, fit_domain_map, map_catalog, sku_means
+    from converters.vision.studio import recall_from_scores, validation_split
+
+    tr, ytr, yic = vec["train"], labels["train"], labels["iconic"]
+    cat, qry = validation_split(ytr)
+    held_choice, held_table = choose_strength(view_sets, yic, tr[cat], ytr[cat], tr[qry], ytr[qry])
+    seen_choice, seen_table = _seen_sku_choice(view_sets, yic, sku_means(tr[cat], ytr[cat], classes),
+                                               tr[qry], ytr[qry], classes)
+    out = {"strength_chosen_on_held_out_skus": held_choice, "validation_held_out_skus": held_table,
+           "strength_chosen_on_seen_skus": seen_choice, "validation_seen_skus": seen_table}
+    targets = sku_means(tr, ytr, classes)
+    for name, strength in (("seen_choice", seen_choice), ("held_out_choice", held_choice)):
+        mapping = None if strength is None else fit_domain_map(view_sets, yic, targets, strength)
+        scores = sku_scores(map_catalog(view_sets, mapping), yic, vec["val"], classes)
+        out[f"studio_map_{name}"] = recall_from_scores(scores, labels["val"])
+    out["unseen_skus_recall@1"] = _unseen_map(vec, view_sets, labels, classes,
+                                              {"map_seen_choice": seen_choice, "map_held_out_choice": held_choice})
+    return out
+
+
+def _seen_sku_choice(view_sets, yic, targets, queries, query_labels, classes):
+    """The strength with the best recall@1 when the map is fitted on every SKU it is scored on."""
+    from converters.vision.crossdomain import STRENGTHS, fit_domain_map, map_catalog
+    from converters.vision.studio import recall_from_scores
+
+    table = {}
+    for strength in STRENGTHS:
+        catalog = map_catalog(view_sets, fit_domain_map(view_sets, yic, targets, strength))
+        table[str(strength)] = recall_from_scores(sku_scores(catalog, yic, queries, classes), query_labels)["recall@1"]
+    best = max(STRENGTHS, key=lambda s: (table[str(s)], s))
+    return best, table
+
+
+def _unseen_map(vec, view_sets, labels, classes, strengths: dict, seeds=(1, 2, 3)) -> dict:
+    """Mean recall@1 of held-out SKUs' val photos among all 81 studio shots, mapped by a map fitted
+    without the held-out SKUs at each of ``strengths`` (``{name: strength or None}``), and with no map."""
+    from converters.vision.crossdomain import fit_domain_map, map_catalog, sku_means
+    from converters.vision.studio import recall_from_scores
+    from converters.vision.unseen import held_out_classes
+
+    yic, targets = labels["iconic"], sku_means(vec["train"], labels["train"], classes)
+    chosen = {"no_map": None, **strengths}
+    found = {name: [] for name in chosen}
+    for seed in seeds:
+        held = held_out_classes(labels["train"], 0.2, seed)
+        fitted, rows = ~np.isin(yic, held), np.isin(labels["val"], held)
+        for name, strength in chosen.items():
+            mapping = None if strength is None else fit_domain_map(view_sets[fitted], yic[fitted], targets, strength)
+            scores = sku_scores(map_catalog(view_sets, mapping), yic, vec["val"][rows], classes)
+            found[name].append(recall_from_scores(scores, labels["val"][rows])["recall@1"])
+    return {"strengths": strengths, **{k: round(float(np.mean(v)), 4) for k, v in found.items()}}
+
+
+def studio_resolution(iconic, labels: dict, vec: dict, classes: int) -> dict:
+    """The studio shots embedded at larger inputs (:data:`STUDIO_SIZES`) by the shipped model with its
+    input size freed (:mod:`converters.vision.taps`); the queries stay at the serving size."""
+    from converters.vision.data import load_serving
+    from converters.vision.studio import recall_from_scores
+    from converters.vision.taps import tapped_embed, tapped_session
+
+    session = tapped_session(SHIPPED)
+    out = {}
+    for size in STUDIO_SIZES:
+        shots = tapped_embed(session, load_serving(iconic, size, None, f"studio at {size}"))[0]
+        out[f"studio_at_{size}px"] = recall_from_scores(sku_scores(shots, labels["iconic"], vec["val"], classes), labels["val"])
+    return out
+
+
+def block_fusion(pixels: dict, labels: dict, classes: int) -> dict:
+    """The shipped embedding fused with the pooled output of an earlier block (:data:`TAP`): the two
+    normalised vectors (the block's centred on the train photos' mean) concatenated with weights
+    ``sqrt(1 - w)`` and ``sqrt(w)``; ``w`` chosen for the studio catalog on the train split (every 4th
+    train photo as a query), never on the val photos; both catalogs at that weight."""
+    from converters.vision.crossdomain import unit
+    from converters.vision.studio import recall_from_scores, validation_split
+    from converters.vision.taps import tapped_embed, tapped_session
+
+    session = tapped_session(SHIPPED, (TAP,))
+    parts = {k: tapped_embed(session, pixels[k]) for k in ("train", "val", "iconic")}
+    centre = parts["train"][1].mean(axis=0)
+
+    def fused(split, w):
+        emb, block = parts[split]
+        return np.concatenate([np.sqrt(1 - w) * unit(emb), np.sqrt(w) * unit(block - centre)], axis=1)
+    cat, qry = validation_split(labels["train"])
+    table = {w: recall_from_scores(sku_scores(fused("iconic", w), labels["iconic"], fused("train", w)[qry], classes),
+                                   labels["train"][qry])["recall@1"] for w in FUSION_WEIGHTS}
+    weight = max(FUSION_WEIGHTS, key=lambda w: (table[w], -w))
+    out = {"tap": TAP, "weight": weight, "validation_recall@1_by_weight": {str(w): r for w, r in table.items()}}
+    for name, catalog in (("phone", "train"), ("studio", "iconic")):
+        scores = sku_scores(fused(catalog, weight), labels[catalog], fused("val", weight), classes)
+        out[name] = recall_from_scores(scores, labels["val"])
     return out
 
 
@@ -107,7 +225,7 @@ def measure() -> dict:
     """Every figure for the shipped model (with the improvements) and the raw ImageNet model."""
     from converters.vision.data import load_serving, read_split
     from converters.vision.evaluate import input_size, onnx_embedder
-    from converters.vision.studio import iconic_images
+    from converters.vision.studio import augmented_views, embed_view_sets, iconic_images, trimmed_serving_crops
 
     train, val = read_split(DATASET, "train"), read_split(DATASET, "val")
     iconic, coarse, _ = iconic_images(DATASET)
@@ -119,10 +237,18 @@ def measure() -> dict:
     results = {"input_px": size, "views": VIEWS, "queries": len(val), "skus": len(iconic)}
     shipped, raw = onnx_embedder(SHIPPED, 1), _raw_imagenet(size)
     vec = {"shipped_int8": _vectors(shipped, pixels), "raw_imagenet": _vectors(raw, pixels)}
-    results["shipped_int8"] = _figures(shipped, vec["shipped_int8"], pixels, labels, classes, coarse, extras=True)
+    pixels["iconic_trimmed"] = trimmed_serving_crops(iconic, size)
+    results["shipped_int8"], view_sets = _figures(shipped, vec["shipped_int8"], pixels, labels, classes, coarse, extras=True)
     print("shipped", results["shipped_int8"], file=sys.stderr, flush=True)
-    results["raw_imagenet"] = _figures(raw, vec["raw_imagenet"], pixels, labels, classes, coarse, extras=False)
+    results["domain_map_shipped"] = domain_map(vec["shipped_int8"], view_sets, labels, classes)
+    print("map", results["domain_map_shipped"], file=sys.stderr, flush=True)
+    results["raw_imagenet"], _ = _figures(raw, vec["raw_imagenet"], pixels, labels, classes, coarse, extras=False)
+    raw_views = embed_view_sets(raw, augmented_views(pixels["iconic"], VIEWS))
+    results["domain_map_raw_imagenet"] = domain_map(vec["raw_imagenet"], raw_views, labels, classes)
     print("raw", results["raw_imagenet"], file=sys.stderr, flush=True)
+    results["shipped_int8"].update(studio_resolution(iconic, labels, vec["shipped_int8"], classes))
+    results["fused_with_block"] = block_fusion(pixels, labels, classes)
+    print("block fusion", results["fused_with_block"], file=sys.stderr, flush=True)
     results["fused_with_raw"] = fusion(vec["shipped_int8"], vec["raw_imagenet"], labels, classes)
     print("fused", results["fused_with_raw"], file=sys.stderr, flush=True)
     results["load_average"] = [round(x, 2) for x in os.getloadavg()]
@@ -132,7 +258,7 @@ def measure() -> dict:
 def table(results: dict) -> str:
     """Markdown table: one row per model and setting."""
     lines = ["| model | setting | recall@1 | recall@5 |", "|---|---|---|---|"]
-    for model in ("shipped_int8", "raw_imagenet", "fused_with_raw"):
+    for model in ("shipped_int8", "raw_imagenet", "fused_with_raw", "fused_with_block", "domain_map_shipped", "domain_map_raw_imagenet"):
         for setting, r in results[model].items():
             if not isinstance(r, dict) or "recall@1" not in r:
                 continue

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "grocery-store"
 WORK = ROOT / ".work" / "vision" / "unseen"
 MAPS = ROOT / ".work" / "vision" / "maps"
+FIGURES = 2  # in each seed's cache key: 2 added unseen_studio_mapped (a seed's result gains figures)
 
 
 def unseen_recipe():
@@ -41,7 +42,7 @@ def unseen_recipe():
 def _seed_result(seed: int, recipe, data) -> dict:
     from converters.vision.unseen import run_split_two_domain
 
-    key = hashlib.sha256(json.dumps(recipe.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps({**recipe.to_dict(), "figures": FIGURES}, sort_keys=True).encode()).hexdigest()[:12]
     path = WORK / f"two-domain-seed{seed}-{key}.json"
     if path.is_file():
         return json.loads(path.read_text())

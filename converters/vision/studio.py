@@ -104,15 +104,52 @@ def multi_crop(images: np.ndarray, keep: float = 0.8) -> np.ndarray:
     return np.stack(out)
 
 
-def embed_views(embed, views: np.ndarray) -> np.ndarray:
-    """Embed ``[N, V, H, W, 3]`` views and return each image's normalised mean vector ``[N, D]``."""
+def embed_view_sets(embed, views: np.ndarray) -> np.ndarray:
+    """Embed ``[N, V, H, W, 3]`` views: normalised vectors ``[N, V, D]``."""
     from .evaluate import embed_images
 
     n, v = views.shape[:2]
     flat = embed_images(embed, views.reshape(n * v, *views.shape[2:]), None, desc="views")
     flat /= np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
-    mean = flat.reshape(n, v, -1).mean(axis=1)
+    return flat.reshape(n, v, -1)
+
+
+def embed_views(embed, views: np.ndarray) -> np.ndarray:
+    """Embed ``[N, V, H, W, 3]`` views and return each image's normalised mean vector ``[N, D]``."""
+    mean = embed_view_sets(embed, views).mean(axis=1)
     return mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+
+
+def trim_white_border(image: np.ndarray, threshold: int = 235, margin: float = 0.04) -> np.ndarray:
+    """A packshot without its white border: the bounding box of the pixels darker than ``threshold`` (in
+    any channel), widened by ``margin`` of its size, padded with white to a square. An all-white image
+    comes back as it is."""
+    rows, cols = np.nonzero(image.min(axis=2) < threshold)
+    if not len(rows):
+        return image
+    y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    dy, dx = int((y1 - y0) * margin), int((x1 - x0) * margin)
+    box = image[max(0, y0 - dy):y1 + dy, max(0, x0 - dx):x1 + dx]
+    side = max(box.shape[:2])
+    out = np.full((side, side, image.shape[2]), 255, np.uint8)
+    top, left = (side - box.shape[0]) // 2, (side - box.shape[1]) // 2
+    out[top:top + box.shape[0], left:left + box.shape[1]] = box
+    return out
+
+
+def trimmed_serving_crops(images: ImageList, size: int) -> np.ndarray:
+    """``[N, size, size, 3]`` RGB: each studio shot decoded as the node decodes it, its white border
+    trimmed (:func:`trim_white_border`), then resized and centre-cropped as the node does. Never cached."""
+    from plugins.visual_search.imaging import Preprocess, decode, model_crop
+
+    from .bundle import preprocess_spec
+
+    recipe = Preprocess.from_manifest(preprocess_spec(size))
+    out = []
+    for path in images.paths:
+        bgr = decode(Path(path).read_bytes(), 1 << 40, 1 << 16)
+        out.append(model_crop(np.ascontiguousarray(trim_white_border(bgr)), recipe))
+    return np.stack(out)
 
 
 def category_first_scores(scores: np.ndarray, coarse: np.ndarray, top: int = 1) -> np.ndarray:

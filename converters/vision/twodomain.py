@@ -201,8 +201,8 @@ def blend_blocks(raw, tuned, alpha: float):
 
 
 def unit(a: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length."""
-    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    """Vectors along the last axis scaled to unit length (zero vectors stay zero)."""
+    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
 
 
 def sku_recall(catalog, catalog_labels, queries, query_labels, ks=(1, 5), leave_one_out: bool = False) -> dict:

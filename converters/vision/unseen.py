@@ -76,6 +76,29 @@ def _figures(feats: dict, labels: dict, unseen: np.ndarray) -> dict:
     return out
 
 
+def _mapped_studio(feats: dict, labels: dict, unseen: np.ndarray) -> tuple[dict, float | None]:
+    """*unseen_studio* with the held-out SKUs' studio shots mapped into the phone-photo space
+    (:mod:`.crossdomain`) by a map fitted on the trained SKUs only; its strength (or no map) is chosen
+    by SKU folds among the trained SKUs (every 4th train photo as a query), so nothing of the held-out
+    SKUs is used. Returns ``(figure, strength)``."""
+    from .crossdomain import choose_strength, fit_domain_map, sku_means
+    from .studio import validation_split
+    from .twodomain import sku_recall
+
+    f, y = feats, labels
+    seen_photos, seen_shots = ~np.isin(y["train"], unseen), ~np.isin(y["iconic"], unseen)
+    photos, photo_labels = f["train"][seen_photos], y["train"][seen_photos]
+    shots, shot_labels = f["iconic"][seen_shots], y["iconic"][seen_shots]
+    cat, qry = validation_split(photo_labels)
+    strength, _ = choose_strength(shots, shot_labels, photos[cat], photo_labels[cat], photos[qry], photo_labels[qry])
+    held = f["iconic"][~seen_shots]
+    if strength is not None:
+        classes = int(y["train"].max()) + 1
+        held = fit_domain_map(shots, shot_labels, sku_means(photos, photo_labels, classes), strength).apply(held)
+    rows = np.isin(y["val"], unseen)
+    return sku_recall(held, y["iconic"][~seen_shots], f["val"][rows], y["val"][rows]), strength
+
+
 def run_split_two_domain(maps, evals: dict, labels: dict, recipe, seed: int, holdout: float = 0.2,
                          weights: str | None = None) -> dict:
     """Figures of one seed with the two-domain recipe: the last blocks fine-tuned without the held-out SKUs
@@ -85,16 +108,20 @@ def run_split_two_domain(maps, evals: dict, labels: dict, recipe, seed: int, hol
 
     unseen = held_out_classes(labels["train"], holdout, seed)
     raw, tuned = finetune_blocks(maps.without(unseen), replace(from_recipe(recipe), seed=seed), weights)
-    by_blend = {}
+    by_blend, strengths = {}, {}
     for alpha in BLENDS:
         blocks = blend_blocks(raw, tuned, alpha)
-        by_blend[alpha] = _figures({k: pooled(blocks, v) for k, v in evals.items()}, labels, unseen)
+        feats = {k: pooled(blocks, v) for k, v in evals.items()}
+        by_blend[alpha] = _figures(feats, labels, unseen)
+        if "iconic" in feats:
+            by_blend[alpha]["unseen_studio_mapped"], strengths[str(alpha)] = _mapped_studio(feats, labels, unseen)
     score = {a: np.mean([v["recall@1"] for k, v in r.items() if k.startswith("valid_")]) for a, r in by_blend.items()}
     chosen = max(score, key=lambda a: (score[a], a))
     result = {"seed": seed, "held_out": [int(c) for c in unseen],
               "unseen_queries": int(np.isin(labels["val"], unseen).sum()), "chosen_blend": chosen,
               "raw_imagenet": by_blend[0.0], "finetuned": by_blend[1.0], "blended": by_blend[chosen],
-              "validation_by_blend": {str(a): round(float(v), 4) for a, v in score.items()}}
+              "validation_by_blend": {str(a): round(float(v), 4) for a, v in score.items()},
+              "map_strength_by_blend": strengths}
     log.info("unseen SKUs (two-domain), seed %d: %s", seed, result)
     return result
 

@@ -212,27 +212,30 @@ def test_wyoming_server_answers_describe_transcribe_synthesize_and_recognize(voi
     node = voice_app.extensions["storefront_edge"]
     pcm = (speak("where can i find the pineapple") * 32767).astype("<i2").tobytes()
 
+    # bounds that stop the test, never timings: the first transcript loads Whisper, on a loaded machine slowly
+    READ_BOUND_S = 90
+
     async def session():
         server = await start_server(node, "127.0.0.1", 0)
         port = server._server.sockets[0].getsockname()[1]
         try:
             async with AsyncTcpClient("127.0.0.1", port) as client:
                 await client.write_event(Describe().event())
-                info = Info.from_event(await asyncio.wait_for(client.read_event(), 30))
+                info = Info.from_event(await asyncio.wait_for(client.read_event(), READ_BOUND_S))
                 await client.write_event(Transcribe(language="en").event())
                 await client.write_event(AudioStart(rate=22050, width=2, channels=1).event())
                 for i in range(0, len(pcm), 4096):
                     await client.write_event(AudioChunk(rate=22050, width=2, channels=1, audio=pcm[i:i + 4096]).event())
                 await client.write_event(AudioStop().event())
-                transcript = Transcript.from_event(await asyncio.wait_for(client.read_event(), 60))
+                transcript = Transcript.from_event(await asyncio.wait_for(client.read_event(), 3 * READ_BOUND_S))
                 await client.write_event(Synthesize(text="hello there").event())
-                events = [await asyncio.wait_for(client.read_event(), 30)]
+                events = [await asyncio.wait_for(client.read_event(), READ_BOUND_S)]
                 while events[-1].type != "audio-stop":
-                    events.append(await asyncio.wait_for(client.read_event(), 30))
+                    events.append(await asyncio.wait_for(client.read_event(), READ_BOUND_S))
                 await client.write_event(Recognize(text="where is my order 4711").event())
-                intent = await asyncio.wait_for(client.read_event(), 30)
+                intent = await asyncio.wait_for(client.read_event(), READ_BOUND_S)
                 await client.write_event(Recognize(text="sing me a song").event())
-                not_recognized = await asyncio.wait_for(client.read_event(), 30)
+                not_recognized = await asyncio.wait_for(client.read_event(), READ_BOUND_S)
         finally:
             await server.stop()
         return info, transcript, events, intent, not_recognized

@@ -41,6 +41,10 @@ def test_features_have_one_row_per_candidate_and_mark_the_sessions_own_items():
     assert column["views_ago"].tolist() == [1, 0, rerank.NOT_SEEN]
     assert np.exp(column["rank_stan"]).round().tolist() == [1, 2, rerank.MISSING_RANK]
     assert np.exp(column["rank_sequence"]).round().tolist() == [rerank.MISSING_RANK, 2, 1]
+    partners, weights = scoring.covisit_row(tables, 5)
+    expected = [float(weights[partners.tolist().index(c)] / weights[0]) if c in partners else 0.0 for c in (1, 5, 7)]
+    assert column["covisit_last"].tolist() == pytest.approx(expected) and max(expected) > 0
+    assert (column["covisit_any"] >= column["covisit_last"]).all()
 
 
 def test_the_learned_blend_follows_the_scorer_that_validation_showed_right():

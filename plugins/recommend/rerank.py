@@ -75,12 +75,19 @@ def _covisit_figures(t, session: list[int], candidates: np.ndarray) -> np.ndarra
         indices, weights = t.covisit.row(item)
         if not len(indices):
             continue
-        lookup = dict(zip(indices.tolist(), (weights / weights[0]).tolist()))
-        values = np.array([lookup.get(c, 0.0) for c in candidates.tolist()], dtype=np.float32)
+        values = _lookup(indices, weights / weights[0], candidates)
         if k == 0:
             figures[:, 0] = values
         figures[:, 1] = np.maximum(figures[:, 1], values)
     return figures
+
+
+def _lookup(indices: np.ndarray, values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``values`` at the ``keys`` found in ``indices`` (0 for the others), by a sorted search instead of a dict."""
+    order = np.argsort(indices, kind="stable")
+    ordered = indices[order]
+    at = np.searchsorted(ordered, keys).clip(0, len(ordered) - 1)
+    return np.where(ordered[at] == keys, values[order][at], 0.0).astype(np.float32)
 
 
 def features(t, session: list[int], candidates: np.ndarray, matrix: np.ndarray, names: list[str]) -> np.ndarray:

@@ -90,11 +90,25 @@ def evaluate_weights(tables, cases, weights: dict, k: int, alpha: float = 0.0, b
     """The metrics of the blend with ``weights`` (and the long-tail ``alpha`` and ``bonus``) over ``cases``; with
     ``predict`` (a learned blend's scorer of feature rows) the learned blend's instead (``alpha`` unused)."""
     if predict is not None:
-        ranked = [rerank.rank_learned(tables, c.session, c.candidates, c.matrix, c.names, predict, weights, bonus)[0]
-                  for c in cases]
+        ranked = [rerank.rank_learned(tables, c.session, c.candidates, c.matrix, c.names, predict, weights, bonus,
+                                      _probability(tables, c, predict))[0] for c in cases]
     else:
         ranked = [scoring.rank(c.candidates, c.matrix, c.names, weights, tables, alpha, bonus)[0] for c in cases]
     return metrics(ranked, [c.target for c in cases], tables.tail, k)
+
+
+def case_features(tables, case: Case) -> np.ndarray:
+    """The learned blend's feature rows of a case, computed once (tuning ranks the same cases many times)."""
+    if getattr(case, "features", None) is None:
+        case.features = rerank.features(tables, case.session, case.candidates, case.matrix, case.names)
+    return case.features
+
+
+def _probability(tables, case: Case, predict) -> np.ndarray:
+    """``predict``'s answers for the case's candidates, computed once per predictor."""
+    if getattr(case, "scored", (None,))[0] is not predict:
+        case.scored = (predict, predict(case_features(tables, case)))
+    return case.scored[1]
 
 
 def evaluate_all(tables, cases, k: int, weights: dict, alpha: float, bonus: float = 0.0, predict=None) -> dict:

@@ -19,6 +19,8 @@ import numpy as np
 
 from plugins.recommend import rerank
 
+from .evaluate import case_features
+
 C = 1.0  # the regression's inverse regularisation
 
 
@@ -28,7 +30,7 @@ def training_rows(tables, cases) -> tuple[np.ndarray, np.ndarray]:
     for case in cases:
         if not len(case.candidates) or case.target in case.session:
             continue
-        rows = rerank.features(tables, case.session, case.candidates, case.matrix, case.names)
+        rows = case_features(tables, case)
         new = ~np.isin(case.candidates, np.asarray(case.session, dtype=np.int64))
         features.append(rows[new])
         labels.append(case.candidates[new] == case.target)

@@ -105,7 +105,8 @@ def positive_probability(outputs) -> np.ndarray:
     return probabilities[0][:, -1].astype(np.float32) if probabilities else np.zeros(0, np.float32)
 
 
-def rank_learned(t, session: list[int], candidates, matrix, names: list[str], predict, weights: dict, bonus: float = 0.0):
+def rank_learned(t, session: list[int], candidates, matrix, names: list[str], predict, weights: dict, bonus: float = 0.0,
+                 probability=None):
     """The learned blend of one candidate matrix: ``(indices, scores, columns)`` best first, as :func:`scoring.rank`.
 
     The session's own items come first, the most recently viewed first (on the validation split every next
@@ -113,13 +114,16 @@ def rank_learned(t, session: list[int], candidates, matrix, names: list[str], pr
     probability ``predict(features)`` (divided by the best), plus the weighted scores of the columns the
     classifier does not know (the node's live co-visitation, live popularity and content neighbours),
     plus the long-tail ``bonus`` for tail items. ``columns`` is, per item, the scorer with the largest
-    share under the linear ``weights`` (the reason shown).
+    share under the linear ``weights`` (the reason shown). ``probability``: the classifier's answers when the
+    caller has them already (tuning ranks the same candidates many times).
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     if not len(candidates):
         return candidates, np.zeros(0, np.float32), np.zeros(0, np.int64)
     known = [n in SCORERS for n in names]
-    probability = np.asarray(predict(features(t, session, candidates, matrix, names)), dtype=np.float32)
+    if probability is None:
+        probability = predict(features(t, session, candidates, matrix, names))
+    probability = np.asarray(probability, dtype=np.float32)
     total = np.maximum(probability / max(float(probability.max()), 1e-12), 1e-9)  # underflow drops no candidate
     extra = np.array([0.0 if k else weights.get(n, 0.0) for n, k in zip(names, known)], dtype=np.float32)
     total = total + matrix @ extra

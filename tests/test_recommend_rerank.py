@@ -67,6 +67,8 @@ def test_the_sessions_own_items_come_first_the_most_recent_first():
     by_stan = lambda rows: rows[:, rerank.FEATURES.index("score_stan")]  # noqa: E731
     ranked = rerank.rank_learned(tables, [4, 2, 9], candidates, matrix, ["stan"], by_stan, {})[0]
     assert ranked.tolist() == [2, 4, 3, 6]
+    again = rerank.rank_learned(tables, [4, 2, 9, 4], candidates, matrix, ["stan"], by_stan, {})[0]
+    assert again.tolist() == [4, 2, 3, 6], "an item viewed again counts from its last view"
 
 
 def test_no_learned_blend_without_both_labels():

@@ -128,7 +128,9 @@ def rank_learned(t, session: list[int], candidates, matrix, names: list[str], pr
     extra = np.array([0.0 if k else weights.get(n, 0.0) for n, k in zip(names, known)], dtype=np.float32)
     total = total + matrix @ extra
     total = tail_bonus_of(t, candidates, total, bonus)
-    recency = {item: k for k, item in enumerate(reversed(session[-50:]))}
+    recency: dict[int, int] = {}
+    for k, item in enumerate(reversed(session[-50:])):
+        recency.setdefault(item, k)  # views ago of its last view
     seen = np.array([c in recency for c in candidates.tolist()])
     total[seen] = [2.0 + 0.5 ** recency[c] for c in candidates[seen].tolist()]
     order = np.argsort(-total, kind="stable")

@@ -11,11 +11,11 @@ popular training items that together hold 80 % of the training interactions).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from plugins.recommend import scoring
+from plugins.recommend import rerank, scoring
 
 from . import sequential
 
@@ -25,12 +25,13 @@ RECOMMENDERS = {"popularity": "popular", "item_knn": "covisit", "session_knn": "
 
 @dataclass
 class Case:
-    """One prefix: its candidate matrix (the scorers' merged candidates) and the item that came next."""
+    """One prefix: its candidate matrix (the scorers' merged candidates), the item that came next and the prefix."""
 
     candidates: np.ndarray
     matrix: np.ndarray
     names: list
     target: int
+    session: list = field(default_factory=list)
 
 
 def test_prefixes(sessions, index) -> list[tuple[list[int], int]]:
@@ -49,7 +50,7 @@ def build_cases(tables, model, prefixes, candidates: int = 100, log=None) -> lis
     cases = []
     for number, ((items, target), vectors) in enumerate(zip(prefixes, vector_parts)):
         parts = scoring.score_all(tables, items, n=candidates, vector_parts=vectors)
-        cases.append(Case(*scoring.candidate_matrix(parts), target))
+        cases.append(Case(*scoring.candidate_matrix(parts), target, list(items)))
         if number and number % 2000 == 0:
             print(f"evaluate: scored {number}/{len(prefixes)} prefixes", file=log)
     return cases
@@ -85,17 +86,39 @@ def metrics(ranked: list[np.ndarray], targets: list[int], tail: np.ndarray, k: i
             "long_tail_share": round(tail_slots / max(1, slots), 4)}
 
 
-def evaluate_weights(tables, cases, weights: dict, k: int, alpha: float = 0.0, bonus: float = 0.0) -> dict:
-    """The metrics of the blend with ``weights`` (and the long-tail ``alpha`` and ``bonus``) over ``cases``."""
-    ranked = [scoring.rank(c.candidates, c.matrix, c.names, weights, tables, alpha, bonus)[0] for c in cases]
+def evaluate_weights(tables, cases, weights: dict, k: int, alpha: float = 0.0, bonus: float = 0.0, predict=None) -> dict:
+    """The metrics of the blend with ``weights`` (and the long-tail ``alpha`` and ``bonus``) over ``cases``; with
+    ``predict`` (a learned blend's scorer of feature rows) the learned blend's instead (``alpha`` unused)."""
+    if predict is not None:
+        ranked = [rerank.rank_learned(tables, c.session, c.candidates, c.matrix, c.names, predict, weights, bonus,
+                                      _probability(tables, c, predict))[0] for c in cases]
+    else:
+        ranked = [scoring.rank(c.candidates, c.matrix, c.names, weights, tables, alpha, bonus)[0] for c in cases]
     return metrics(ranked, [c.target for c in cases], tables.tail, k)
 
 
-def evaluate_all(tables, cases, k: int, weights: dict, alpha: float, bonus: float = 0.0) -> dict:
-    """Every recommender's metrics: each scorer alone, the blend, and the blend with the long-tail boost."""
+def case_features(tables, case: Case) -> np.ndarray:
+    """The learned blend's feature rows of a case, computed once (tuning ranks the same cases many times)."""
+    if getattr(case, "features", None) is None:
+        case.features = rerank.features(tables, case.session, case.candidates, case.matrix, case.names)
+    return case.features
+
+
+def _probability(tables, case: Case, predict) -> np.ndarray:
+    """``predict``'s answers for the case's candidates, computed once per predictor."""
+    if getattr(case, "scored", (None,))[0] is not predict:
+        case.scored = (predict, predict(case_features(tables, case)))
+    return case.scored[1]
+
+
+def evaluate_all(tables, cases, k: int, weights: dict, alpha: float, bonus: float = 0.0, predict=None) -> dict:
+    """Every recommender's metrics: each scorer alone, the blend (the learned one with ``predict``, then the linear
+    one is ``linear_blend``), and the blend with the long-tail boost."""
     report = {name: evaluate_weights(tables, cases, {scorer: 1.0}, k) for name, scorer in RECOMMENDERS.items()}
-    report["blend"] = evaluate_weights(tables, cases, weights, k)
-    report["blend_long_tail"] = {**evaluate_weights(tables, cases, weights, k, alpha, bonus), "alpha": alpha, "bonus": bonus}
-    report["blend"]["weights"] = {n: round(w, 4) for n, w in weights.items()}
+    rounded = {n: round(w, 4) for n, w in weights.items()}
+    report["linear_blend"] = {**evaluate_weights(tables, cases, weights, k), "weights": rounded}
+    report["blend"] = {**evaluate_weights(tables, cases, weights, k, predict=predict),
+                       "kind": "linear" if predict is None else "learned", "weights": rounded}
+    report["blend_long_tail"] = {**evaluate_weights(tables, cases, weights, k, alpha, bonus, predict), "alpha": alpha, "bonus": bonus}
     report["test_prefixes"] = len(cases)
     return report

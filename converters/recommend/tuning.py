@@ -45,11 +45,12 @@ def tune_weights(tables, cases, k: int = 20, rounds: int = 3) -> dict:
     return {name: round(w / top, 4) for name, w in weights.items()}
 
 
-def tune_bonus(tables, cases, weights: dict, k: int = 20, max_hr_cost: float = 0.05) -> float:
-    """The strongest long-tail bonus whose HR@k cost stays within ``max_hr_cost`` of the plain blend."""
-    plain = evaluate_weights(tables, cases, weights, k)[f"hr@{k}"]
+def tune_bonus(tables, cases, weights: dict, k: int = 20, max_hr_cost: float = 0.05, predict=None) -> float:
+    """The strongest long-tail bonus whose HR@k cost stays within ``max_hr_cost`` of the plain blend (the learned
+    blend with ``predict``)."""
+    plain = evaluate_weights(tables, cases, weights, k, predict=predict)[f"hr@{k}"]
     chosen = 0.0
     for bonus in BONUSES:
-        if evaluate_weights(tables, cases, weights, k, bonus=bonus)[f"hr@{k}"] >= plain * (1 - max_hr_cost):
+        if evaluate_weights(tables, cases, weights, k, bonus=bonus, predict=predict)[f"hr@{k}"] >= plain * (1 - max_hr_cost):
             chosen = bonus
     return chosen

@@ -4,7 +4,8 @@
 - ``recs.json``: the item SKUs (the index order of every table), the scoring parameters with the tuned
   blend weights, per-store popularity and the training summary;
 - ``recs_items.ann``: an annoy index (dot product) of the item vectors, for neighbours;
-- ``recs_sequence.onnx``: the sequential model (a bundle model, run by the node's model runtime).
+- ``recs_sequence.onnx``: the sequential model (a bundle model, run by the node's model runtime);
+- ``recs_rerank.onnx``: the learned blend over the scorers' candidates (when training fitted one).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .scoring import CSR, Params, RecTables
 
 TABLES, META, ANNOY = "recs_tables.npz", "recs.json", "recs_items.ann"
 MODEL_NAME, MODEL_FILE = "recs_sequence", "recs_sequence.onnx"
+RERANK_NAME, RERANK_FILE = "recs_rerank", "recs_rerank.onnx"
 CSR_FIELDS = ("covisit", "sessions", "item_sessions")
 
 

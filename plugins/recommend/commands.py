@@ -22,7 +22,7 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 def _training_options(command):
     command = click.option("--seconds", default=300.0, show_default=True, type=click.FloatRange(1, 86_400),
                            help="Time budget of the sequential model's training.")(command)
-    return click.option("--epochs", default=8, show_default=True, type=click.IntRange(1, 1000),
+    return click.option("--epochs", default=40, show_default=True, type=click.IntRange(1, 1000),
                         help="Most epochs of the sequential model.")(command)
 
 
@@ -63,6 +63,7 @@ def evaluate_command(train_csv, test_csv, k, seconds, epochs):
     """Train on TRAIN, predict each next item of every TEST session; print every recommender's figures as JSON."""
     from converters.recommend.evaluate import build_cases, evaluate_all, test_prefixes
     from converters.recommend.events import read_sessions
+    from converters.recommend.reranker import OnnxScorer
     from converters.recommend.train import fit
 
     train_sessions, test_sessions = read_sessions(train_csv), read_sessions(test_csv)
@@ -70,8 +71,9 @@ def evaluate_command(train_csv, test_csv, k, seconds, epochs):
         raise click.ClickException(f"{train_csv.name} holds no commerce sessions")
     tables, model, _ = fit(train_sessions, k=k, seconds=seconds, epochs=epochs)
     cases = build_cases(tables, model, test_prefixes(test_sessions, tables.index))
+    predict = OnnxScorer(tables.reranker) if tables.reranker else None  # the bundle's file, as the node runs it
     click.echo(json.dumps(evaluate_all(tables, cases, k, tables.params.weights, tables.params.long_tail_alpha,
-                                        tables.params.long_tail_bonus)))
+                                        tables.params.long_tail_bonus, predict)))
 
 
 @recommend_group.command("export-events")

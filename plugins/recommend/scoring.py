@@ -65,6 +65,8 @@ class Params:
     candidates: int = 100            # candidates taken from each scorer before blending
     long_tail_alpha: float = 0.0     # score * (1 + count) ** -alpha: a larger alpha favours the long tail
     long_tail_bonus: float = 0.0     # added to a long-tail item's score (the blend's best scoring 1): tuned on validation
+    blend: str = "linear"            # "learned": the bundle's recs_rerank model ranks (plugins.recommend.rerank)
+    rerank_features: tuple = ()      # the columns that model was trained on (rerank.FEATURES at training)
     weights: dict = field(default_factory=lambda: {"popular": 0.05, "covisit": 0.3, "sknn": 0.5, "stan": 1.0,
                                                    "sequence": 0.15, "similar": 0.0, "session": 0.5})
 
@@ -84,6 +86,7 @@ class RecTables:
     store_popularity: dict = field(default_factory=dict)  # origin -> (indices, scores), best first
     params: Params = field(default_factory=Params)
     index: dict = field(default_factory=dict)
+    reranker: bytes | None = None             # the learned blend's ONNX model (training side; the node runs the bundle's)
 
     def __post_init__(self):
         if not self.index:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import artifacts, scoring
+from . import artifacts, rerank, scoring
 from .catalog_view import CatalogView, CatalogWatcher, settle
 from .live import LiveEvents
 
@@ -139,7 +139,29 @@ class Recommender:
             parts["new"], weights["new"] = self._content(history[-1], self._cold_rows()), 0.3
         if not session:  # a new session or an unknown SKU: lean on what is popular now
             weights["popular_live"] = weights["popular"] = max(weights.get("popular", 0.0), 0.5)
+        elif self._learned(tables):
+            return self._learned_blend(node, tables, session, parts, weights)
         return scoring.blend(parts, weights, tables, *self._long_tail(tables))
+
+    def _learned(self, tables) -> bool:
+        """Whether the bundle's learned blend ranks: trained on the columns this node computes."""
+        return (tables is not None and tables.params.blend == "learned"
+                and tuple(tables.params.rerank_features) == rerank.FEATURES)
+
+    def _learned_blend(self, node, tables, session, parts, weights):
+        """The bundle's learned blend (``recs_rerank``, run by the node's model runtime) over every part's candidates;
+        the linear blend when the model does not run."""
+        candidates, matrix, names = scoring.candidate_matrix(parts)
+
+        def predict(features):
+            return rerank.positive_probability(node.model(artifacts.RERANK_NAME).run({"X": features}).values())
+
+        try:
+            indices, scores, columns = rerank.rank_learned(tables, session, candidates, matrix, names, predict, weights,
+                                                           self._long_tail(tables)[1])
+        except Exception:  # a bundle whose model is missing or broken still serves the linear blend
+            return scoring.blend(parts, weights, tables, *self._long_tail(tables))
+        return indices, scores, [scoring.REASONS[names[c]] for c in columns.tolist()]
 
     def _long_tail(self, tables) -> tuple[float, float]:
         """The long-tail ``(alpha, bonus)``: the settings where set, else what the bundle's training tuned."""
@@ -148,12 +170,13 @@ class Recommender:
         return (trained[0] if alpha is None else alpha), (trained[1] if bonus is None else bonus)
 
     def _trained_parts(self, tables, session, store, origin, node, weights) -> dict:
-        """The bundle's scorers for the session; a scorer whose tuned weight is 0 is not run at all."""
+        """The bundle's scorers for the session; a scorer whose tuned weight is 0 is not run at all (with a learned
+        blend every scorer runs: its model reads all their columns)."""
         n = self.config.candidates
         parts = {"popular": scoring.score_popular(tables, session, origin, n)}
         if not session:
             return parts
-        wanted = {name for name, weight in weights.items() if weight > 0}
+        wanted = set(scoring.SCORERS) if self._learned(tables) else {name for name, weight in weights.items() if weight > 0}
         if "covisit" in wanted:
             live_rows = self._live_covisit(session[-10:], store)
             parts["covisit"] = scoring.score_covisit(tables, session, n, live_rows)

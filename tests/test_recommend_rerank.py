@@ -145,6 +145,11 @@ def test_the_node_ranks_with_the_bundles_learned_blend(learned_bundle, data_dir,
         results = [r["sku"] for r in response.get_json()["results"]]
         counts = [float(tables.counts[tables.index[s]]) for s in results if s not in history]
         assert len(counts) >= 5 and counts == sorted(counts), counts
+        node.plugin_config("recommend").learned_blend = False  # the setting: the tuned linear blend ranks instead
+        linear = app.test_client().post("/v1/recommendations", json={"skus": history[:1], "sku": history[1], "k": 12},
+                                        headers={"Authorization": f"Bearer {CLIENT_KEY}"}).get_json()["results"]
+        linear_counts = [float(tables.counts[tables.index[r["sku"]]]) for r in linear if r["sku"] not in history]
+        assert linear_counts != sorted(linear_counts), linear_counts
         assert manifest["name"] == "storefront-recs"
     finally:
         node.close()

@@ -26,6 +26,8 @@ class RecommendConfig(BaseModel):
                                           "item's score, the best scoring 1; unset: the value the bundle's training tuned")
     live_weight: float = Field(0.5, ge=0, le=10, description="Least blend weight of the co-visitation counted from "
                                "this node's events since the bundle (what is new between bundle updates)")
+    learned_blend: bool = Field(True, description="Rank with the bundle's learned blend when it has one (false: "
+                                "the tuned linear blend, which runs fewer scorers and is faster; see the README)")
     candidates: int = Field(100, ge=10, le=1000, description="Candidates each scorer contributes")
     catalog_refresh_s: float = Field(2.0, ge=0, le=3600, description="How often the catalog view is checked")
     fold_max_events: int = Field(200_000, ge=0, le=10_000_000, description="Events a worker folds in at start")

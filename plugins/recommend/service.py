@@ -145,7 +145,7 @@ class Recommender:
 
     def _learned(self, tables) -> bool:
         """Whether the bundle's learned blend ranks: trained on the columns this node computes."""
-        return (tables is not None and tables.params.blend == "learned"
+        return (self.config.learned_blend and tables is not None and tables.params.blend == "learned"
                 and tuple(tables.params.rerank_features) == rerank.FEATURES)
 
     def _learned_blend(self, node, tables, session, parts, weights):

@@ -33,6 +33,11 @@ def _unsafe(name: str) -> bool:
     return not path.parts or path.is_absolute() or ".." in path.parts or "\\" in name or ":" in path.parts[0]
 
 
+def _shown(member: zipfile.ZipInfo) -> str:
+    """An entry's name as an error message shows it (a zip entry's name may be 64 KiB long)."""
+    return member.filename[:200]
+
+
 def _checked_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     members = archive.infolist()
     if len(members) > MAX_MEMBERS:
@@ -40,11 +45,11 @@ def _checked_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     total = 0
     for member in members:
         if _unsafe(member.filename):
-            raise ArchiveRefused(f"entry '{member.filename}' points outside the catalog folder")
+            raise ArchiveRefused(f"entry '{_shown(member)}' points outside the catalog folder")
         if stat.S_ISLNK(member.external_attr >> 16):
-            raise ArchiveRefused(f"entry '{member.filename}' is a link")
+            raise ArchiveRefused(f"entry '{_shown(member)}' is a link")
         if member.compress_size and member.file_size / member.compress_size > MAX_RATIO:
-            raise ArchiveRefused(f"entry '{member.filename}' unpacks {member.file_size // member.compress_size} times its size (a zip bomb?)")
+            raise ArchiveRefused(f"entry '{_shown(member)}' unpacks {member.file_size // member.compress_size} times its size (a zip bomb?)")
         total += member.file_size
     if total > MAX_UNPACKED_BYTES:
         raise ArchiveRefused(f"the archive unpacks to {total} bytes, more than {MAX_UNPACKED_BYTES}")
@@ -57,9 +62,9 @@ def _unpack(archive: zipfile.ZipFile, members, folder: Path) -> None:
         try:
             total = _unpack_member(archive, member, folder / member.filename, total)
         except zlib.error as exc:  # corrupt compressed data
-            raise ArchiveRefused(f"entry '{member.filename[:200]}' is corrupt: {exc}") from None
+            raise ArchiveRefused(f"entry '{_shown(member)}' is corrupt: {exc}") from None
         except OSError as exc:  # a name too long, a file where the archive has a folder, ...
-            raise ArchiveRefused(f"entry '{member.filename[:200]}' cannot be unpacked: {exc.strerror or exc}") from None
+            raise ArchiveRefused(f"entry '{_shown(member)}' cannot be unpacked: {exc.strerror or exc}") from None
 
 
 def _unpack_member(archive: zipfile.ZipFile, member, target: Path, total: int) -> int:
@@ -72,7 +77,7 @@ def _unpack_member(archive: zipfile.ZipFile, member, target: Path, total: int) -
         while chunk := source.read(CHUNK):
             total += len(chunk)
             if out.tell() + len(chunk) > member.file_size or total > MAX_UNPACKED_BYTES:
-                raise ArchiveRefused(f"entry '{member.filename}' unpacks to more than it declares")
+                raise ArchiveRefused(f"entry '{_shown(member)}' unpacks to more than it declares")
             out.write(chunk)
     return total
 

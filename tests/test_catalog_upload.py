@@ -126,9 +126,10 @@ def _zip_with(name: str, data: bytes = b"x", **info) -> bytes:
 
 def _corrupt_zip() -> bytes:
     """A zip whose CSV's deflate stream is damaged (the CRC is never reached: zlib fails first)."""
-    import os
+    import random
 
-    body = bytearray(catalog_zip([row(f"S{n}", os.urandom(8).hex()) for n in range(2000)], {}))
+    noise = random.Random(7)  # fixed: the same damaged stream every run, so zlib (not the CRC) always fails
+    body = bytearray(catalog_zip([row(f"S{n}", noise.randbytes(8).hex()) for n in range(2000)], {}))
     start = 30 + len("catalog.csv") + 100
     body[start:start + 400] = bytes(b ^ 0x5A for b in body[start:start + 400])
     return bytes(body)

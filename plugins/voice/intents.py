@@ -8,6 +8,7 @@ its SKU.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,16 +43,16 @@ class Recognizer:
 
         return cls(language, Intents.from_dict(load_templates(language, folder)), dict(products))
 
+    @functools.cached_property
+    def _product_slot_lists(self) -> dict:
+        from hassil import TextSlotList, TextSlotValue
+
+        values = [TextSlotValue.from_tuple((name, sku)) for name, sku in sorted(self.products.items())]
+        return {"product": TextSlotList(name="product", values=values or [TextSlotValue.from_tuple(("nothing", ""))])}
+
     def slot_lists(self) -> dict:
         """hassil's ``{product}`` list of this recogniser's products, built once (a recogniser's products never change)."""
-        cached = self.__dict__.get("_slot_lists")
-        if cached is None:
-            from hassil import TextSlotList, TextSlotValue
-
-            values = [TextSlotValue.from_tuple((name, sku)) for name, sku in sorted(self.products.items())]
-            cached = {"product": TextSlotList(name="product", values=values or [TextSlotValue.from_tuple(("nothing", ""))])}
-            self.__dict__["_slot_lists"] = cached
-        return cached
+        return self._product_slot_lists
 
     def match(self, text: str) -> IntentMatch:
         """The best template match of ``text`` (normalised first); ``name=None`` when no template fits."""

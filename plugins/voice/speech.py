@@ -21,7 +21,11 @@ class GrammarContext:
 
     def __init__(self, recognizer, faq_questions):
         self.recognizer, self.faq = recognizer, {q.lower().strip(" ?.!") for q in faq_questions}
-        self.product_names = sorted(recognizer.products) if recognizer is not None else []
+
+    @property
+    def product_names(self) -> list[str]:
+        """The store's product names, sorted (read by Whisper's biasing only, so not built for the grammar)."""
+        return sorted(self.recognizer.products) if self.recognizer is not None else []
 
     def accepts(self, text: str) -> bool:
         return text in self.faq or self.recognizer.match(text).name is not None

@@ -289,6 +289,30 @@ def test_a_search_waits_for_its_workers_poll_that_is_loading_the_index(ready_nod
         loader.join()
 
 
+def test_a_target_worked_out_on_a_request_thread_does_not_hide_a_catalog_change_from_the_poll_thread(ready_node):
+    """``PRAGMA data_version`` is per connection: a version read on a request thread's connection must not be
+    compared with the poll thread's, or a catalog change made in between is missed until the next one."""
+    import threading
+
+    from plugins.visual_search.indexer import Indexer
+
+    idle = Indexer(ready_node, ready_node.plugin_config("visual_search"))
+    targets = {}
+
+    def work_out_on_a_new_thread(name):  # a new thread opens a connection of its own
+        thread = threading.Thread(target=lambda: targets.update({name: idle.target()}))
+        thread.start()
+        thread.join()
+
+    work_out_on_a_new_thread("request")
+    db = ready_node.db()
+    first = db.conn.execute("select id from catalog_items where store = 'default' order by rowid limit 1").fetchone()[0]
+    with db.conn:
+        db.conn.execute("update catalog_items set images = '[]' where id = ?", [first])
+    work_out_on_a_new_thread("poll")
+    assert targets["poll"].name != targets["request"].name
+
+
 def test_a_new_bundle_gets_its_own_index_while_the_old_one_keeps_answering(client, headers, ready_node, tmp_path, signing_key):
     ready_node.registry.install(embedder_bundle(tmp_path / "bundle-2", signing_key, version="2.0.0", seed=1))
     ready_node.watcher.refresh()

@@ -171,8 +171,13 @@ class Indexer:
         return Target(bundle, name, recipe, self._catalog_fingerprint(), store=self.store)
 
     def _catalog_fingerprint(self) -> str:
+        """The catalog's fingerprint, worked out again only when ``PRAGMA data_version`` says the store changed.
+
+        ``data_version`` is only comparable on one connection, so the cached value is keyed by the connection
+        that read it: a request thread working out a target before the first poll does not leave a version
+        the poll thread would compare with its own."""
         db = self.node.db()
-        version = db.conn.execute("pragma data_version").fetchone()[0]
+        version = (id(db.conn), db.conn.execute("pragma data_version").fetchone()[0])
         if self._fingerprint is None or version != self._data_version:
             self._data_version, self._fingerprint = version, catalog_source.fingerprint(db, self.store)
         return self._fingerprint

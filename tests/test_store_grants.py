@@ -89,6 +89,15 @@ def test_a_pull_without_x_stores_gets_the_granted_stores_only(granted_hub):
     assert [(r["store"], r["title"]) for r in rows] == [("north", "Apple north")]
 
 
+def test_an_x_stores_header_naming_no_store_is_a_bad_request_not_a_refusal(granted_hub):
+    url, token, _, _ = granted_hub
+    for header in ("", ",, ,"):
+        answer = requests.get(url + "/v1/hub/sync/pull", headers={"Authorization": f"Bearer {token}", "X-Stores": header},
+                              timeout=10)
+        assert answer.status_code == 400, (header, answer.text)
+        assert answer.json()["error"]["code"] == "no_stores" and answer.json()["error"]["details"] == {"granted": ["north"]}
+
+
 def test_a_grant_widens_what_the_node_syncs(granted_hub, tmp_path):
     url, token, hub_dir, database_url = granted_hub
     assert admin(hub_dir, database_url, "grant", "pop-1", "--stores", "north,south").strip() == "pop-1: north,south"

@@ -31,7 +31,7 @@ import re
 import secrets
 from pathlib import Path
 
-from edge.errors import Forbidden, NotFound, Unprocessable
+from edge.errors import BadRequest, Forbidden, NotFound, Unprocessable
 
 HUB_ORIGIN = "hub"
 NODE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -121,13 +121,18 @@ def granted_stores(node: dict) -> list[str]:
 
 def acting_stores(node: dict, header: str | None) -> list[str]:
     """The stores a sync request of ``node`` acts for: every store its ``X-Stores`` header names, each granted to
-    the node (403 ``store_not_granted`` otherwise), or every granted store when it sends no header."""
+    the node (403 ``store_not_granted`` otherwise), or every granted store when it sends no header; a header that
+    names no store (empty, only commas) is 400 ``no_stores``."""
     granted = granted_stores(node)
     if header is None:
         return granted
     named = list(dict.fromkeys(p.strip() for p in header[:65536].split(",") if p.strip()))
+    if not named:
+        raise BadRequest("the X-Stores header names no store: name the stores the node serves, comma-separated, "
+                         "or leave the header out to act for every granted store", code="no_stores",
+                         details={"granted": granted})
     refused = [s for s in named if s not in granted]
-    if refused or not named:
+    if refused:
         raise Forbidden("the node names stores it was not granted: ask the hub's operator "
                         "(storefront-edge hub grant NODE --stores ...)", code="store_not_granted",
                         details={"not_granted": [s[:64] for s in refused[:20]], "granted": granted})

@@ -22,7 +22,7 @@ from edge.openapi import build_document, documented
 from edge.sync import protocol
 from edge.sync.protocol import ROUTES
 
-from .base import HubStore, acting_stores, granted_stores, parse_versions
+from .base import HubStore, acting_stores, checked_stores, parse_versions
 
 DEFAULTS = {"DATA_DIR": "./var/hub", "DATABASE_URL": None, "ADMIN_KEY": None, "PLUGINS": None, "EXTRA_PLUGINS": (),
             "MAX_CONTENT_LENGTH": 256 * 1024 * 1024, "LOOPBACK_ONLY_WITHOUT_KEYS": True}
@@ -149,10 +149,8 @@ def _register_admin_routes(app: Flask) -> None:
     def register():
         auth.require(auth.ADMIN)
         body = validated(RegisterNode, json_body())
-        store = hub_store()
-        token = store.register_node(body.name, body.group, body.stores)
-        granted = granted_stores(store.node_row(body.name))
-        return jsonify({"name": body.name, "group": body.group, "stores": granted, "token": token}), 201
+        token = hub_store().register_node(body.name, body.group, body.stores)
+        return jsonify({"name": body.name, "group": body.group, "stores": checked_stores(body.stores), "token": token}), 201
 
     @app.put("/v1/hub/nodes/<name>/stores")
     @documented("Replace the stores a node may sync (its X-Stores must stay within them)", auth="admin",

@@ -2,7 +2,8 @@
 
 ``scripts/image_build.py`` builds it with buildah on the debootstrap base (see README, "Container image");
 the node runs inside it under ``buildah run`` on a loopback port with client and admin keys. Needs root
-and buildah (``make test`` installs it with debootstrap); skipped with the reason elsewhere.
+and buildah (``make test-image`` installs it with debootstrap; ``make test`` runs this test only where buildah
+is installed already); skipped with the reason elsewhere.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from .aging import SEEN_HOUR, expired
+from .aging import SEEN_HOUR, Sweep, expired
 
 KIND_OF_PREFIX = {"account": "account_id", "card": "card_hash", "device": "device_id", "ip": "ip"}
 DEGREES = (("accounts_per_device", "device", "account"), ("accounts_per_ip", "ip", "account"),
@@ -200,13 +200,14 @@ def components_of(db, store: str, known: frozenset, chunk: int = 500) -> frozens
     return frozenset(found)
 
 
-def prune(db, ts: int, ttl_s: int, batch: int = 5000) -> int:
-    """Delete up to ``batch`` edges and ``batch`` nodes older than ``ttl_s`` (shrinking their components); how many went."""
-    edges = expired(db, "fraud_edges", ("a", "b"), ts - ttl_s, batch)
+def prune(db, ts: int, ttl_s: int, batch: int = 5000) -> Sweep:
+    """Delete, of up to ``batch`` candidate edges and ``batch`` candidate nodes, those older than ``ttl_s`` (shrinking
+    their components)."""
+    edges, edges_full = expired(db, "fraud_edges", ("a", "b"), ts - ttl_s, batch)
     db.conn.executemany("DELETE FROM fraud_edges WHERE a = ? AND b = ?", edges)
-    nodes = expired(db, "fraud_nodes", ("node",), ts - ttl_s, batch, extra=("comp",))
+    nodes, nodes_full = expired(db, "fraud_nodes", ("node",), ts - ttl_s, batch, extra=("comp",))
     db.conn.executemany("DELETE FROM fraud_nodes WHERE node = ?", [(node,) for node, _ in nodes])
     gone = Counter(comp for _, comp in nodes)
     db.conn.executemany("UPDATE fraud_components SET size = size - ? WHERE comp = ?", [(n, c) for c, n in gone.items()])
     db.conn.executemany("DELETE FROM fraud_components WHERE comp = ? AND size <= 0", [(c,) for c in gone])
-    return len(edges) + len(nodes)
+    return Sweep(len(edges) + len(nodes), edges_full or nodes_full)

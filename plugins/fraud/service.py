@@ -172,7 +172,7 @@ def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
     One write transaction: the velocity windows, the graph, the models and the decision log commit
     together (a payment is never counted without its decision, and a retry racing the first copy waits
     for its lock and is answered from the log). A retry with the same ``event_id`` is answered from the
-    log. Old rows are pruned after the answer is sent (:func:`prune_due`).
+    log. Old rows are pruned after the answer is sent (:func:`claim_prune`).
     """
     from ulid import ULID
 
@@ -195,24 +195,56 @@ def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
         created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
         row = engine.log_row(result, body, str(ULID()), created, state.origin, store)
         _log(db, row)
-    state.since_prune = getattr(state, "since_prune", 0) + 1
+    tally(node, "payments").add()
     state.prune_ts = ts
     return answer_of(row) | {"missing_features": result["missing_features"],
                              "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
 
 
+class Tally:
+    """A count shared by a worker's request threads and its upkeep thread (payments since the last prune): counting
+    and claiming are atomic, so no payment is lost from the count and one claim alone wins."""
+
+    def __init__(self):
+        self._lock, self._count = threading.Lock(), 0
+
+    @property
+    def count(self) -> int:
+        """Payments counted since the last claim."""
+        return self._count
+
+    def add(self) -> None:
+        """Count one payment."""
+        with self._lock:
+            self._count += 1
+
+    def claim(self, every: int) -> int:
+        """The count, once it reached ``every`` (it restarts from 0 at once, so one caller of those racing wins it),
+        else 0."""
+        with self._lock:
+            if self._count < every:
+                return 0
+            claimed, self._count = self._count, 0
+            return claimed
+
+
+def tally(node, name: str) -> Tally:
+    """This worker's :class:`Tally` ``name`` (``payments``: since the last prune was claimed), created once, even by
+    racing first callers."""
+    tallies = node.slot(PLUGIN_NAME).__dict__.setdefault("tallies", {})
+    found = tallies.get(name)
+    return found if found is not None else tallies.setdefault(name, Tally())
+
+
 def prune_due(node) -> bool:
-    """Whether ``prune_every`` payments went by since this worker last pruned."""
-    return getattr(node.slot(PLUGIN_NAME), "since_prune", 0) >= node.plugin_config(PLUGIN_NAME).prune_every
+    """Whether ``prune_every`` payments went by since this worker last claimed a prune."""
+    return tally(node, "payments").count >= node.plugin_config(PLUGIN_NAME).prune_every
 
 
 def claim_prune(node) -> bool:
-    """Whether this answer should prune (:func:`prune_due`); resets the count at once, so one answer of those in
-    flight schedules the prune, not each of them."""
-    if not prune_due(node):
-        return False
-    node.slot(PLUGIN_NAME).since_prune = 0
-    return True
+    """Whether the caller should prune now (:func:`prune_due`); claiming restarts the count at once, so of the answers
+    in flight and the upkeep thread, one schedules the prune, not each of them."""
+    return tally(node, "payments").claim(node.plugin_config(PLUGIN_NAME).prune_every) > 0
 
 
 _UPKEEP_LOCK = threading.Lock()
@@ -228,9 +260,8 @@ def ensure_upkeep(node) -> bool:
     if getattr(state, "upkeep", None) is None:
         with _UPKEEP_LOCK:  # concurrent first prechecks of one worker start one thread, not one each
             if getattr(state, "upkeep", None) is None:
-                state.upkeep = Upkeep(node.store.path, config.upkeep_seconds,
-                                      lambda db: prune(node, db) if prune_due(node) else None,
-                                      config.checkpoint_finish_pages, config.wal_autocheckpoint).start()
+                state.upkeep = Upkeep(node.store.path, config,
+                                      lambda db: prune(node, db) if claim_prune(node) else None).start()
     return True
 
 
@@ -241,22 +272,27 @@ def stop_upkeep(node) -> None:
         upkeep.stop()
 
 
-PRUNE_BATCH, PRUNE_ROUNDS = 500, 10
+PRUNE_BATCH = 500
 
 
 def prune(node, db=None) -> None:
-    """Drop velocity rows, edges and graph nodes no window or time to live can reach (run by the upkeep thread, or
-    after an answer is sent). Up to ``PRUNE_ROUNDS`` short write transactions of ``PRUNE_BATCH`` rows per table, so a
-    payment waiting for the write lock waits for one of them at most, never for the whole prune."""
+    """Drop every velocity row, edge and graph node no window or time to live can reach (run by the upkeep thread,
+    or after an answer is sent, once :func:`claim_prune` says so), and never a live one.
+
+    Short write transactions of up to ``PRUNE_BATCH`` candidate rows per table, so a payment waiting for the write
+    lock waits for one of them at most, never for the whole prune. A batch that deletes nothing may still have
+    expired rows behind it (:mod:`plugins.fraud.aging`): the prune goes on until every table's batch comes back
+    short of full, which ends, as every row a batch looks at leaves the candidates."""
     state, config = node.slot(PLUGIN_NAME), node.plugin_config(PLUGIN_NAME)
-    state.since_prune = 0
     db = node.db() if db is None else db
+    ts, ttl_s = getattr(state, "prune_ts", None), int(config.graph_ttl_hours * 3600)
+    if ts is None:  # no payment yet: nothing to measure the age of rows against
+        return
     try:
-        for _ in range(PRUNE_ROUNDS):
+        more = True
+        while more:
             with write_transaction(db):
-                gone = velocity.prune(db, state.prune_ts, PRUNE_BATCH)
-                gone += graph.prune(db, state.prune_ts, int(config.graph_ttl_hours * 3600), PRUNE_BATCH)
-            if not gone:
-                break
+                sweep = velocity.prune(db, ts, PRUNE_BATCH) + graph.prune(db, ts, ttl_s, PRUNE_BATCH)
+            more = sweep.full
     except Exception:  # a failed prune is retried after the next prune_every payments
         log.exception("fraud: pruning old velocity rows and graph edges failed")

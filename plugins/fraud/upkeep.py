@@ -142,11 +142,12 @@ def _won(path: str):
 class Upkeep:
     """One worker's upkeep thread."""
 
-    def __init__(self, path, interval_s: float, work, finish_pages: int = 16_000, valve_pages: int = 40_000):
-        """``path``: the store file; ``work(db)``: what to do besides the checkpoint at each tick (its own connection);
-        ``finish_pages`` / ``valve_pages``: see :class:`Checkpointer` and the module docstring."""
-        self.path, self.interval_s, self.work = path, interval_s, work
-        self.finish_pages, self.valve_pages = finish_pages, valve_pages
+    def __init__(self, path, config, work):
+        """``path``: the store file; ``config``: the plugin's :class:`~plugins.fraud.service.FraudConfig` (its
+        ``upkeep_seconds``, ``checkpoint_finish_pages`` and ``wal_autocheckpoint``: see :class:`Checkpointer` and the
+        module docstring); ``work(db)``: what to do besides the checkpoint at each tick (its own connection)."""
+        self.path, self.interval_s, self.work = path, config.upkeep_seconds, work
+        self.finish_pages, self.valve_pages = config.checkpoint_finish_pages, config.wal_autocheckpoint
         self.checkpointer: Checkpointer | None = None
         self._lock_fd = None
         self.stopping = threading.Event()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 
 from .features import ENTITIES, WINDOWS
-from .aging import SEEN_HOUR, expired
+from .aging import SEEN_HOUR, Sweep, expired
 
 RESOLUTION = {"1m": 10, "1h": 60, "24h": 3600}
 LONGEST = max(WINDOWS.values()) + max(RESOLUTION.values())
@@ -114,8 +114,8 @@ def features_of(states: dict, ts: int) -> dict:
     return out
 
 
-def prune(db, ts: int, batch: int = 5000) -> int:
-    """Drop the rows of entities no window can reach any more, of up to ``batch`` candidates; return how many."""
-    gone = expired(db, "fraud_rolling", ("entity",), ts - LONGEST, batch)
+def prune(db, ts: int, batch: int = 5000) -> Sweep:
+    """Drop the rows of entities no window can reach any more, of up to ``batch`` candidates."""
+    gone, full = expired(db, "fraud_rolling", ("entity",), ts - LONGEST, batch)
     db.conn.executemany("DELETE FROM fraud_rolling WHERE entity = ?", gone)
-    return len(gone)
+    return Sweep(len(gone), full)

@@ -481,3 +481,28 @@ def test_the_prune_deletes_every_expired_row_behind_batches_of_refreshed_ones_an
         assert (again["card_count_1h"], again["card_count_24h"], again["component_size"]) == (2, 2, 4)
     finally:
         node.close()
+
+
+def test_the_features_read_before_the_write_lock_are_those_the_payment_records_when_nothing_races_it(fraud_app, post):
+    from plugins.fraud import service
+
+    node = fraud_app.extensions["storefront_edge"]
+    db = db_of(fraud_app)
+    with db.conn:
+        db["fraud_labels"].insert({"decision_id": "d-x", "verdict": "fraud", "device_id": "bad-dev"})
+    bodies = [payment(account_id=f"guest-{i}", card_hash=f"cafecafe{i:08d}", device_id=f"phone-{i}", ip="10.0.0.1",
+                      timestamp=T0 + i) for i in range(53)]  # past the fanout: the shop's wifi stops joining components
+    bodies += [payment(account_id="ring-1", device_id="bad-dev", ip="10.0.0.9", timestamp=T0 + 100),
+               payment(account_id="ring-2", device_id="dev-2", ip="10.0.0.2", timestamp=T0 + 101),  # walked: 3 hops
+               payment(account_id="ring-3", card_hash="beef0000beef0000", device_id="dev-2", timestamp=T0 + 102),
+               payment(account_id=None, card_hash="cardonly00000000", device_id="dev-9", timestamp=T0 + 103),
+               payment(account_id=None, card_hash=None, device_id="dev-alone", ip="10.0.0.7", timestamp=T0 + 104),
+               payment(timestamp=T0 + 8 * 86400), payment(device_id="dev-2", timestamp=T0 + 8 * 86400 + 1)]  # stale again
+    answers = []
+    for body in bodies:
+        response = post({k: v for k, v in body.items() if v is not None})
+        assert response.status_code == 200, response.get_json()
+        answers.append(response.get_json()["features"])
+    assert answers[52]["component_size"] == 3 and answers[54]["fraud_distance"] == 3  # the walks and joins ran
+    assert (answers[58]["component_size"], answers[58]["accounts_per_device"]) == (4, 1)  # the old edges expired
+    assert service.tally(node, "payments").count == len(bodies) and service.tally(node, "rescored").count == 0

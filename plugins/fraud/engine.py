@@ -84,6 +84,16 @@ def derive(db, body: dict, ts: int, ctx: Context, store: str = DEFAULT_STORE) ->
             **graph.read(db, keys, ts, ctx.known, ctx.limits, ctx.known_components), **list_flags(body, ctx.lists)}
 
 
+def preview(db, body: dict, ts: int, ctx: Context, store: str = DEFAULT_STORE) -> dict:
+    """Every feature :func:`derive` would return for the payment if it ran now, without writing anything (so without
+    the write lock). Another payment of the same entities committing before ``derive`` runs may change them."""
+    keys = velocity.entity_keys(body, store)
+    windows = velocity.read_as_recorded(db, keys, float(body["amount"]), ts)
+    return {**payment_fields(body, ts, store), **windows,
+            **graph.read_as_recorded(db, keys, ts, ctx.known, ctx.limits, ctx.known_components),
+            **list_flags(body, ctx.lists)}
+
+
 def model_scores(ctx: Context, derived: dict, extra: dict) -> tuple[dict, list[str]]:
     """``{iforest, autoencoder, supervised, anomaly, combined}`` (0-100) and the features that were missing."""
     if ctx.scorer is None:

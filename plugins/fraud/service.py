@@ -1,5 +1,6 @@
-"""The node side of a precheck: checks the request, builds the context (rules, lists, models), runs the engine
-inside one write transaction, logs the decision and queues reviews.
+"""The node side of a precheck: checks the request, builds the context (rules, lists, models), reads the features
+and scores the models without the write lock, then records the windows and the graph, logs the decision and
+queues reviews in one write transaction (:func:`precheck`).
 
 Where rules come from: the ``fraud_rules`` table (published on the hub, or installed on a standalone
 node with ``fraud rules install``) when it has rows, else ``rules.yaml`` of the active fraud bundle,
@@ -169,13 +170,14 @@ def _log(db, row: dict) -> None:
 def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
     """Check one payment (parsed JSON) for ``store`` end to end; return the answer (decision logged, review queued).
 
-    One write transaction: the velocity windows, the graph, the models and the decision log commit
-    together (a payment is never counted without its decision, and a retry racing the first copy waits
-    for its lock and is answered from the log). A retry with the same ``event_id`` is answered from the
-    log. Old rows are pruned after the answer is sent (:func:`claim_prune`).
+    The features are read and the models scored without the write lock (:func:`engine.preview`); then one write
+    transaction records the velocity windows and the graph, logs the decision and queues a review together (a
+    payment is never counted without its decision, and a retry racing the first copy waits for its lock and is
+    answered from the log). The features the transaction records are the ones the answer reports: when another
+    payment of the same entities committed in between and changed them, the payment is scored again inside the
+    transaction, so every answer is the one the payments in their commit order give. A retry with the same
+    ``event_id`` is answered from the log. Old rows are pruned after the answer is sent (:func:`claim_prune`).
     """
-    from ulid import ULID
-
     started = time.perf_counter()
     config = node.plugin_config(PLUGIN_NAME)
     body = checked_request(data, config.max_amount).model_dump(mode="json", exclude_none=True)
@@ -187,23 +189,43 @@ def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
     ctx = context(node, db)
     ts = (engine.epoch_seconds(datetime.datetime.fromisoformat(body["timestamp"])) if config.clock == "payload"
           and body.get("timestamp") else int(time.time()))
+    if (replayed := _replay(db, body)) is not None:  # a retry of a logged payment: nothing to score
+        return replayed
+    previewed = engine.preview(db, body, ts, ctx, store)
+    result = engine.conclude(body, previewed, ctx)
     with write_transaction(db):
         if (replayed := _replay(db, body)) is not None:
             return replayed
-        result = engine.conclude(body, engine.derive(db, body, ts, ctx, store), ctx)
-        result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
-        row = engine.log_row(result, body, str(ULID()), created, state.origin, store)
-        _log(db, row)
+        row, rescored = _record(db, body, ts, ctx, store, previewed, result, started, state.origin)
     tally(node, "payments").add()
+    if rescored:
+        tally(node, "rescored").add()
     state.prune_ts = ts
-    return answer_of(row) | {"missing_features": result["missing_features"],
+    return answer_of(row) | {"missing_features": row["missing_features"],
                              "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
 
 
+def _record(db, body: dict, ts: int, ctx, store: str, previewed: dict, result: dict, started: float,
+            origin: str | None) -> tuple[dict, bool]:
+    """Inside the payment's write transaction: record its windows and graph, score it again if what is recorded
+    differs from what was previewed, log the decision. The logged row (with ``missing_features``) and whether the
+    payment was scored again."""
+    from ulid import ULID
+
+    derived = engine.derive(db, body, ts, ctx, store)
+    rescored = derived != previewed  # a payment of the same entities committed since the preview
+    if rescored:
+        result = engine.conclude(body, derived, ctx)
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    row = engine.log_row(result, body, str(ULID()), created, origin, store)
+    _log(db, row)
+    return row | {"missing_features": result["missing_features"]}, rescored
+
+
 class Tally:
-    """A count shared by a worker's request threads and its upkeep thread (payments since the last prune): counting
-    and claiming are atomic, so no payment is lost from the count and one claim alone wins."""
+    """A count shared by a worker's request threads and its upkeep thread (payments since the last prune, payments
+    scored again): counting and claiming are atomic, so no payment is lost from a count and one claim alone wins."""
 
     def __init__(self):
         self._lock, self._count = threading.Lock(), 0
@@ -229,8 +251,8 @@ class Tally:
 
 
 def tally(node, name: str) -> Tally:
-    """This worker's :class:`Tally` ``name`` (``payments``: since the last prune was claimed), created once, even by
-    racing first callers."""
+    """This worker's :class:`Tally` ``name``: ``payments`` (since the last prune was claimed), ``rescored`` (payments
+    scored again inside their transaction, :func:`precheck`). Created once, even by racing first callers."""
     tallies = node.slot(PLUGIN_NAME).__dict__.setdefault("tallies", {})
     found = tallies.get(name)
     return found if found is not None else tallies.setdefault(name, Tally())

@@ -85,17 +85,29 @@ def window_sums(state: list[dict[int, list]], ts: int) -> dict[str, tuple[int, f
     return out
 
 
-def record_and_read(db, keys: dict[str, str], amount: float, ts: int) -> dict:
-    """Add the payment to each of its entities' windows (one read, one write) and return the velocity features."""
-    wanted = velocity_keys(keys)
-    if not wanted:
-        return features_of({}, ts)
+def _states_with(db, wanted: dict[str, str], amount: float, ts: int) -> dict:
+    """``{kind: state}`` of the ``wanted`` entities as stored, with the payment added (one read, nothing written)."""
     marks = ", ".join("?" * len(wanted))
     stored = dict(db.conn.execute(f"SELECT entity, state FROM fraud_rolling WHERE entity IN ({marks})", list(wanted.values())))
     states = {}
     for kind, key in wanted.items():
         states[kind] = unpack(stored.get(key))
         add(states[kind], amount, ts)
+    return states
+
+
+def read_as_recorded(db, keys: dict[str, str], amount: float, ts: int) -> dict:
+    """The velocity features :func:`record_and_read` would return for the payment now, without writing anything."""
+    wanted = velocity_keys(keys)
+    return features_of(_states_with(db, wanted, amount, ts) if wanted else {}, ts)
+
+
+def record_and_read(db, keys: dict[str, str], amount: float, ts: int) -> dict:
+    """Add the payment to each of its entities' windows (one read, one write) and return the velocity features."""
+    wanted = velocity_keys(keys)
+    if not wanted:
+        return features_of({}, ts)
+    states = _states_with(db, wanted, amount, ts)
     db.conn.executemany("INSERT INTO fraud_rolling (entity, last_seen, state, seen_hour) VALUES (?, ?, ?, ?) ON CONFLICT "
                         "(entity) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), state = excluded.state",
                         [(key, ts, pack(states[kind]), ts // SEEN_HOUR) for kind, key in wanted.items()])

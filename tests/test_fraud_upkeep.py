@@ -193,3 +193,27 @@ def test_the_upkeep_thread_takes_its_period_and_page_thresholds_from_the_plugin_
     plain = Upkeep(data_dir / "store.db", defaults, lambda db: None)
     assert (plain.finish_pages, plain.valve_pages) == (defaults.checkpoint_finish_pages, defaults.wal_autocheckpoint)
     assert all(p.default is inspect.Parameter.empty for p in inspect.signature(Upkeep).parameters.values())
+
+
+def test_the_wal_index_helper_reads_what_sqlites_own_checkpoint_pragma_reports(tmp_path):
+    from edge.api import connect
+
+    path = tmp_path / "store.db"
+    db, own = _filled(path, rows=5), connect(path)
+    try:
+        own.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute("PRAGMA wal_autocheckpoint=0")  # the WAL grows until the checkpoint below
+        for _ in range(10):
+            with db.conn:
+                db.execute("INSERT INTO t (body) VALUES (randomblob(6000))")
+        before = wal_index(path)
+        busy, frames, copied = own.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        after = wal_index(path)
+        assert busy == 0 and before["frames"] == frames == after["frames"] > 10 and after["backfilled"] == copied == frames
+        with db.conn:  # everything copied back and no reader: this commit starts the WAL again, under a new salt
+            db.execute("INSERT INTO t (body) VALUES (randomblob(10))")
+        restarted = wal_index(path)
+        assert restarted["frames"] < 5 and restarted["salt"] != after["salt"]
+    finally:
+        db.close()
+        own.close()

@@ -191,12 +191,13 @@ def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
           and body.get("timestamp") else int(time.time()))
     if (replayed := _replay(db, body)) is not None:  # a retry of a logged payment: nothing to score
         return replayed
-    previewed = engine.preview(db, body, ts, ctx, store)
+    memo: dict = {}
+    previewed = engine.preview(db, body, ts, ctx, store, memo)
     result = engine.conclude(body, previewed, ctx)
     with write_transaction(db):
         if (replayed := _replay(db, body)) is not None:
             return replayed
-        row, rescored = _record(db, body, ts, ctx, store, previewed, result, started, state.origin)
+        row, rescored = _record(db, body, ts, ctx, store, (previewed, memo), result, started, state.origin)
     tally(node, "payments").add()
     if rescored:
         tally(node, "rescored").add()
@@ -205,14 +206,15 @@ def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
                              "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
 
 
-def _record(db, body: dict, ts: int, ctx, store: str, previewed: dict, result: dict, started: float,
+def _record(db, body: dict, ts: int, ctx, store: str, preview: tuple[dict, dict], result: dict, started: float,
             origin: str | None) -> tuple[dict, bool]:
     """Inside the payment's write transaction: record its windows and graph, score it again if what is recorded
-    differs from what was previewed, log the decision. The logged row (with ``missing_features``) and whether the
-    payment was scored again."""
+    differs from what was previewed (``preview``: the features and the memo of :func:`engine.preview`), log the
+    decision. The logged row (with ``missing_features``) and whether the payment was scored again."""
     from ulid import ULID
 
-    derived = engine.derive(db, body, ts, ctx, store)
+    previewed, memo = preview
+    derived = engine.derive(db, body, ts, ctx, store, memo)
     rescored = derived != previewed  # a payment of the same entities committed since the preview
     if rescored:
         result = engine.conclude(body, derived, ctx)

@@ -306,7 +306,9 @@ def prune(node, db=None) -> None:
     Short write transactions of up to ``PRUNE_BATCH`` candidate rows per table, so a payment waiting for the write
     lock waits for one of them at most, never for the whole prune. A batch that deletes nothing may still have
     expired rows behind it (:mod:`plugins.fraud.aging`): the prune goes on until every table's batch comes back
-    short of full, which ends, as every row a batch looks at leaves the candidates."""
+    short of full, which ends, as every row a batch looks at leaves the candidates. Candidates are found by the
+    hour (``seen_hour``): every row last seen before the hour of the cutoff goes; one that expired within that
+    hour goes at a later prune (no window or feature reads it meanwhile)."""
     state, config = node.slot(PLUGIN_NAME), node.plugin_config(PLUGIN_NAME)
     db = node.db() if db is None else db
     ts, ttl_s = getattr(state, "prune_ts", None), int(config.graph_ttl_hours * 3600)

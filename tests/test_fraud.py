@@ -394,9 +394,115 @@ def test_a_component_that_takes_in_known_fraud_is_walked_before_the_next_refresh
         app.extensions["storefront_edge"].close()
 
 
-def test_one_answer_of_those_in_flight_claims_a_due_prune(fraud_app):
+def test_one_answer_of_those_in_flight_claims_a_due_prune(fraud_app, post):
     from plugins.fraud import service
 
     node = fraud_app.extensions["storefront_edge"]
-    node.slot("fraud").since_prune = node.plugin_config("fraud").prune_every
+    post(payment())
+    assert not service.prune_due(node)
+    for _ in range(node.plugin_config("fraud").prune_every - 1):
+        service.tally(node, "payments").add()
     assert service.claim_prune(node) and not service.claim_prune(node) and not service.prune_due(node)
+
+
+def test_racing_threads_lose_no_payment_from_the_prune_count_and_each_due_prune_is_claimed_once(fraud_app):
+    import sys
+    import threading
+
+    from plugins.fraud import service
+
+    node = fraud_app.extensions["storefront_edge"]
+    counted = service.tally(node, "payments")
+    threads, each = 8, 50_000
+    claimed, start = [], threading.Barrier(threads)
+
+    def answers():
+        start.wait()
+        mine = 0
+        for _ in range(each):
+            counted.add()  # what a precheck does once it has committed
+            mine += counted.claim(3)  # what an answer or the upkeep thread does (claim_prune, every 3 payments)
+        claimed.append(mine)
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can: a count read, then written, loses updates
+    try:
+        workers = [threading.Thread(target=answers) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(switching)
+    assert sum(claimed) + counted.count == threads * each  # every payment claimed by one prune, or still counted
+
+
+def test_the_prune_deletes_every_expired_row_behind_batches_of_refreshed_ones_and_no_live_row(data_dir, client_headers,
+                                                                                             monkeypatch):
+    from edge.app import create_app
+    from plugins.fraud import service, velocity
+
+    from tests.conftest import ADMIN_KEY, CLIENT_KEY
+
+    monkeypatch.setattr(service, "PRUNE_BATCH", 8)  # small batches, so that a few payments fill several
+    config = {"clock": "payload", "refresh_seconds": 0, "prune_every": 10_000_000, "upkeep_seconds": 0,
+              "graph_ttl_hours": 1}
+    app = create_app({"DATA_DIR": str(data_dir), "PLUGINS": ["fraud"], "CLIENT_KEY": CLIENT_KEY, "ADMIN_KEY": ADMIN_KEY,
+                      "PLUGIN_CONFIG": {"fraud": config}}, watch=False)
+    node = app.extensions["storefront_edge"]
+    client = app.test_client()
+
+    def pay(group: str, i: int, ts: int) -> dict:
+        body = payment(account_id=f"{group}-acct-{i}", card_hash=f"{group}card{i:08d}", device_id=f"{group}-dev-{i}",
+                       ip=f"10.{ord(group)}.0.{i}", timestamp=ts)
+        answer = client.post("/v1/fraud/precheck", json=body, headers=client_headers)
+        assert answer.status_code == 200, answer.get_json()
+        return answer.get_json()["features"]
+
+    later = T0 + 3 * 86400
+    try:
+        for i in range(6):  # older rows first in the prune's index (their seen_hour), refreshed three days later
+            pay("a", i, T0)
+        for i in range(6):  # an hour younger, never seen again: expired by the time of the last payment
+            pay("b", i, T0 + 3600)
+        for i in range(6):
+            pay("a", i, later)
+        db = db_of(app)
+        before = {table: count(app, table) for table in ("fraud_rolling", "fraud_edges", "fraud_nodes")}
+        service.prune(node)
+        cutoffs = {"fraud_rolling": later - velocity.LONGEST, "fraud_edges": later - 3600, "fraud_nodes": later - 3600}
+        for table, cutoff in cutoffs.items():
+            assert db.execute(f"SELECT COUNT(*) FROM {table} WHERE last_seen < ?", [cutoff]).fetchone()[0] == 0, table
+        after = {table: count(app, table) for table in before}
+        assert after == {"fraud_rolling": 6 * 5, "fraud_edges": 6 * 6, "fraud_nodes": 6 * 4}  # group a's, every one
+        assert before == {table: 2 * rows for table, rows in after.items()}
+        assert db.execute("SELECT COUNT(*), SUM(size) FROM fraud_components WHERE size > 0").fetchone() == (6, 6 * 4)
+        again = pay("a", 0, later + 60)  # the refreshed entities keep their windows (this payment and the last) and graph
+        assert (again["card_count_1h"], again["card_count_24h"], again["component_size"]) == (2, 2, 4)
+    finally:
+        node.close()
+
+
+def test_the_features_read_before_the_write_lock_are_those_the_payment_records_when_nothing_races_it(fraud_app, post):
+    from plugins.fraud import service
+
+    node = fraud_app.extensions["storefront_edge"]
+    db = db_of(fraud_app)
+    with db.conn:
+        db["fraud_labels"].insert({"decision_id": "d-x", "verdict": "fraud", "device_id": "bad-dev"})
+    bodies = [payment(account_id=f"guest-{i}", card_hash=f"cafecafe{i:08d}", device_id=f"phone-{i}", ip="10.0.0.1",
+                      timestamp=T0 + i) for i in range(53)]  # past the fanout: the shop's wifi stops joining components
+    bodies += [payment(account_id="ring-1", device_id="bad-dev", ip="10.0.0.9", timestamp=T0 + 100),
+               payment(account_id="ring-2", device_id="dev-2", ip="10.0.0.2", timestamp=T0 + 101),  # walked: 3 hops
+               payment(account_id="ring-3", card_hash="beef0000beef0000", device_id="dev-2", timestamp=T0 + 102),
+               payment(account_id=None, card_hash="cardonly00000000", device_id="dev-9", timestamp=T0 + 103),
+               payment(account_id=None, card_hash=None, device_id="dev-alone", ip="10.0.0.7", timestamp=T0 + 104),
+               payment(timestamp=T0 + 8 * 86400), payment(device_id="dev-2", timestamp=T0 + 8 * 86400 + 1)]  # stale again
+    answers = []
+    for body in bodies:
+        response = post({k: v for k, v in body.items() if v is not None})
+        assert response.status_code == 200, response.get_json()
+        answers.append(response.get_json()["features"])
+    assert answers[52]["component_size"] == 3 and answers[54]["fraud_distance"] == 3  # the walks and joins ran
+    assert (answers[58]["component_size"], answers[58]["accounts_per_device"]) == (4, 1)  # the old edges expired
+    assert service.tally(node, "payments").count == len(bodies) and service.tally(node, "rescored").count == 0

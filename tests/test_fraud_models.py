@@ -280,3 +280,95 @@ def test_the_node_runs_the_three_models_as_one_graph_scoring_as_they_do_apart(tm
     for role, values in apart.items():
         assert np.allclose(values, together[role], atol=1e-6), role
     assert [t["name"] for t in ensemble.signature()["inputs"]] == ["X"]
+
+
+def _node_with_bundle(data_dir, bundle, config: dict):
+    from edge.app import create_app
+
+    from tests.conftest import ADMIN_KEY, CLIENT_KEY
+
+    app = create_app({"DATA_DIR": str(data_dir), "PLUGINS": ["fraud"], "CLIENT_KEY": CLIENT_KEY, "ADMIN_KEY": ADMIN_KEY,
+                      "PLUGIN_CONFIG": {"fraud": config}}, watch=False)
+    node = app.extensions["storefront_edge"]
+    node.registry.install(bundle)
+    node.watcher.refresh()
+    return app, node
+
+
+def test_the_models_score_a_payment_while_the_write_lock_is_free(tmp_path, data_dir, signing_key, client_headers,
+                                                                   monkeypatch):
+    from edge import store
+    from plugins.fraud import scoring
+
+    tiny_bundle(tmp_path / "bundle", signing_key)
+    app, node = _node_with_bundle(data_dir, tmp_path / "bundle", {"clock": "payload", "refresh_seconds": 0})
+    seen, real_score = [], scoring.Scorer.score
+
+    def watched(self, matrix, with_raw=False):  # the real models run; this notes what the scoring thread holds
+        conn = node.db().conn
+        seen.append({"in_transaction": conn.in_transaction, "writer_queue_held": store._writer_lock(conn)[0].locked()})
+        return real_score(self, matrix, with_raw)
+
+    monkeypatch.setattr(scoring.Scorer, "score", watched)
+    try:
+        zeros = {f"f{i}": 0.0 for i in range(6)}
+        answer = app.test_client().post("/v1/fraud/precheck", json=payment(features=zeros), headers=client_headers)
+        assert answer.status_code == 200 and answer.get_json()["bundle"] == "storefront-fraud 1.0.0"
+        assert seen == [{"in_transaction": False, "writer_queue_held": False}]  # scored once, outside the write lock
+        logged = node.db().execute("SELECT model_scores, features FROM fraud_decisions").fetchone()
+        assert json.loads(logged[0]) == answer.get_json()["model_scores"] and json.loads(logged[1])["card_count_1m"] == 1
+    finally:
+        node.close()
+
+
+def test_concurrent_prechecks_scored_outside_the_lock_answer_as_the_same_payments_one_by_one_in_their_commit_order(
+        tmp_path, data_dir, signing_key, client_headers):
+    import shutil
+    import threading
+
+    from plugins.fraud import service
+
+    tiny_bundle(tmp_path / "bundle", signing_key)
+    config = {"clock": "payload", "refresh_seconds": 0, "upkeep_seconds": 0}
+    app, node = _node_with_bundle(data_dir, tmp_path / "bundle", config)
+    threads, sent = 6, []
+
+    def body(round_: int, i: int) -> dict:  # one card and device, several accounts: bursts and shared devices
+        return payment(account_id=f"acct-{round_}-{i % 3}", amount=float(1 + i), event_id=f"ev-{round_}-{i}",
+                       features={f"f{k}": float(i % 2) * 3 for k in range(6)}, timestamp=T0 + 30 * round_)
+
+    def send(round_: int, i: int, start: threading.Barrier) -> None:
+        client = app.test_client()
+        start.wait()
+        answer = client.post("/v1/fraud/precheck", json=body(round_, i), headers=client_headers)
+        assert answer.status_code == 200, answer.get_json()
+        sent.append(answer.get_json())
+
+    try:
+        for round_ in range(10):  # until payments raced between their preview and their commit (bounded)
+            start = threading.Barrier(threads)
+            workers = [threading.Thread(target=send, args=(round_, i, start)) for i in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            if service.tally(node, "rescored").count and round_ >= 1:
+                break
+        assert len(sent) == threads * (round_ + 1) and service.tally(node, "rescored").count > 0
+        logged = [(i, json.loads(p)) for i, p in node.db().execute("SELECT id, payload FROM fraud_decisions ORDER BY rowid")]
+    finally:
+        node.close()
+    replay_dir = tmp_path / "replay"
+    shutil.copytree(data_dir / "keys", replay_dir / "keys")
+    again, other = _node_with_bundle(replay_dir, tmp_path / "bundle", config)
+    try:
+        client = again.test_client()
+        one_by_one = [client.post("/v1/fraud/precheck", json=body, headers=client_headers).get_json() for _, body in logged]
+    finally:
+        other.close()
+    fields = ("decision", "score", "reasons", "rule_hits", "model_scores", "features")
+    answered = {answer["id"]: answer for answer in sent}
+    assert len(logged) == len(answered) == len(sent)
+    assert len({a["decision"] for a in one_by_one}) >= 2, "the payments are not all decided alike"
+    for (decision_id, body), alone in zip(logged, one_by_one):
+        assert {f: answered[decision_id][f] for f in fields} == {f: alone[f] for f in fields}, body["event_id"]

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from plugins.fraud.service import FraudConfig
 from plugins.fraud.upkeep import Checkpointer, Upkeep, wal_index
 
 from tests.test_fraud import T0, payment
@@ -129,7 +130,8 @@ def test_one_checkpointer_per_node_and_another_worker_takes_over_when_it_goes(tm
     from edge.api import connect
 
     path = tmp_path / "store.db"
-    first, second = Upkeep(path, 3600, lambda db: None), Upkeep(path, 3600, lambda db: None)
+    config = FraudConfig(upkeep_seconds=3600)
+    first, second = Upkeep(path, config, lambda db: None), Upkeep(path, config, lambda db: None)
     dbs = [_filled(path, rows=5), connect(path)]
     try:
         first.tick(dbs[0])
@@ -167,10 +169,51 @@ def test_a_payment_moves_no_index_entry_and_the_prune_raises_live_rows_it_looks_
             db.execute("UPDATE fraud_rolling SET seen_hour = 0 WHERE entity = ?", [keys["card"]])
             db.execute("INSERT INTO fraud_rolling (entity, last_seen, state, seen_hour) VALUES ('default/ip:old', ?, x'', 0)",
                        [T0 - 3 * 86400])
-        assert velocity.prune(db, later) == 1  # only the stale one; the live one's seen_hour is raised
+        assert velocity.prune(db, later).deleted == 1  # only the stale one; the live one's seen_hour is raised
         rows = dict(db.execute("SELECT entity, seen_hour FROM fraud_rolling").fetchall())
         assert "default/ip:old" not in rows and rows[keys["card"]] == later // 3600
-        assert velocity.prune(db, later + 26 * 3600) == 5  # a day later every row of that payment is out of reach
-        assert graph.prune(db, later + 8 * 86400, 7 * 86400) == 6 + 4 and db["fraud_components"].count == 0
+        assert velocity.prune(db, later + 26 * 3600).deleted == 5  # a day later every row of that payment is out of reach
+        assert graph.prune(db, later + 8 * 86400, 7 * 86400).deleted == 6 + 4 and db["fraud_components"].count == 0
     finally:
         db.close()
+
+
+def test_the_upkeep_thread_takes_its_period_and_page_thresholds_from_the_plugin_config_alone(data_dir, client_headers):
+    import inspect
+
+    app = _app(data_dir, upkeep_seconds=3600)  # FINISH and VALVE differ from the config's defaults
+    node = app.extensions["storefront_edge"]
+    try:
+        assert app.test_client().post("/v1/fraud/precheck", json=payment(), headers=client_headers).status_code == 200
+        upkeep = node.slot("fraud").upkeep
+        assert (upkeep.interval_s, upkeep.finish_pages, upkeep.valve_pages) == (3600, FINISH, VALVE)
+    finally:
+        node.close()
+    defaults = FraudConfig()
+    plain = Upkeep(data_dir / "store.db", defaults, lambda db: None)
+    assert (plain.finish_pages, plain.valve_pages) == (defaults.checkpoint_finish_pages, defaults.wal_autocheckpoint)
+    assert all(p.default is inspect.Parameter.empty for p in inspect.signature(Upkeep).parameters.values())
+
+
+def test_the_wal_index_helper_reads_what_sqlites_own_checkpoint_pragma_reports(tmp_path):
+    from edge.api import connect
+
+    path = tmp_path / "store.db"
+    db, own = _filled(path, rows=5), connect(path)
+    try:
+        own.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute("PRAGMA wal_autocheckpoint=0")  # the WAL grows until the checkpoint below
+        for _ in range(10):
+            with db.conn:
+                db.execute("INSERT INTO t (body) VALUES (randomblob(6000))")
+        before = wal_index(path)
+        busy, frames, copied = own.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        after = wal_index(path)
+        assert busy == 0 and before["frames"] == frames == after["frames"] > 10 and after["backfilled"] == copied == frames
+        with db.conn:  # everything copied back and no reader: this commit starts the WAL again, under a new salt
+            db.execute("INSERT INTO t (body) VALUES (randomblob(10))")
+        restarted = wal_index(path)
+        assert restarted["frames"] < 5 and restarted["salt"] != after["salt"]
+    finally:
+        db.close()
+        own.close()

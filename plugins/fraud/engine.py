@@ -75,13 +75,25 @@ def list_flags(body: dict, lists: dict) -> dict:
     return flags
 
 
-def derive(db, body: dict, ts: int, ctx: Context, store: str = DEFAULT_STORE) -> dict:
-    """Record the payment in ``store``'s velocity windows and graph, and return every derived feature."""
+def derive(db, body: dict, ts: int, ctx: Context, store: str = DEFAULT_STORE, memo: dict | None = None) -> dict:
+    """Record the payment in ``store``'s velocity windows and graph, and return every derived feature (``memo``: what
+    :func:`preview` kept, reused where the store still holds what it read)."""
     keys = velocity.entity_keys(body, store)
-    windows = velocity.record_and_read(db, keys, float(body["amount"]), ts)
+    windows = velocity.record_and_read(db, keys, float(body["amount"]), ts, memo)
     graph.record(db, keys, ts)
     return {**payment_fields(body, ts, store), **windows,
             **graph.read(db, keys, ts, ctx.known, ctx.limits, ctx.known_components), **list_flags(body, ctx.lists)}
+
+
+def preview(db, body: dict, ts: int, ctx: Context, store: str = DEFAULT_STORE, memo: dict | None = None) -> dict:
+    """Every feature :func:`derive` would return for the payment if it ran now, without writing anything (so without
+    the write lock). Another payment of the same entities committing before ``derive`` runs may change them.
+    ``memo``: a dict where to keep what was read and worked out, for ``derive`` to reuse."""
+    keys = velocity.entity_keys(body, store)
+    windows = velocity.read_as_recorded(db, keys, float(body["amount"]), ts, memo)
+    return {**payment_fields(body, ts, store), **windows,
+            **graph.read_as_recorded(db, keys, ts, ctx.known, ctx.limits, ctx.known_components),
+            **list_flags(body, ctx.lists)}
 
 
 def model_scores(ctx: Context, derived: dict, extra: dict) -> tuple[dict, list[str]]:

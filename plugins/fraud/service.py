@@ -1,5 +1,6 @@
-"""The node side of a precheck: checks the request, builds the context (rules, lists, models), runs the engine
-inside one write transaction, logs the decision and queues reviews.
+"""The node side of a precheck: checks the request, builds the context (rules, lists, models), reads the features
+and scores the models without the write lock, then records the windows and the graph, logs the decision and
+queues reviews in one write transaction (:func:`precheck`).
 
 Where rules come from: the ``fraud_rules`` table (published on the hub, or installed on a standalone
 node with ``fraud rules install``) when it has rows, else ``rules.yaml`` of the active fraud bundle,
@@ -169,13 +170,14 @@ def _log(db, row: dict) -> None:
 def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
     """Check one payment (parsed JSON) for ``store`` end to end; return the answer (decision logged, review queued).
 
-    One write transaction: the velocity windows, the graph, the models and the decision log commit
-    together (a payment is never counted without its decision, and a retry racing the first copy waits
-    for its lock and is answered from the log). A retry with the same ``event_id`` is answered from the
-    log. Old rows are pruned after the answer is sent (:func:`prune_due`).
+    The features are read and the models scored without the write lock (:func:`engine.preview`); then one write
+    transaction records the velocity windows and the graph, logs the decision and queues a review together (a
+    payment is never counted without its decision, and a retry racing the first copy waits for its lock and is
+    answered from the log). The features the transaction records are the ones the answer reports: when another
+    payment of the same entities committed in between and changed them, the payment is scored again inside the
+    transaction, so every answer is the one the payments in their commit order give. A retry with the same
+    ``event_id`` is answered from the log. Old rows are pruned after the answer is sent (:func:`claim_prune`).
     """
-    from ulid import ULID
-
     started = time.perf_counter()
     config = node.plugin_config(PLUGIN_NAME)
     body = checked_request(data, config.max_amount).model_dump(mode="json", exclude_none=True)
@@ -187,32 +189,86 @@ def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
     ctx = context(node, db)
     ts = (engine.epoch_seconds(datetime.datetime.fromisoformat(body["timestamp"])) if config.clock == "payload"
           and body.get("timestamp") else int(time.time()))
+    if (replayed := _replay(db, body)) is not None:  # a retry of a logged payment: nothing to score
+        return replayed
+    memo: dict = {}
+    previewed = engine.preview(db, body, ts, ctx, store, memo)
+    result = engine.conclude(body, previewed, ctx)
     with write_transaction(db):
         if (replayed := _replay(db, body)) is not None:
             return replayed
-        result = engine.conclude(body, engine.derive(db, body, ts, ctx, store), ctx)
-        result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
-        row = engine.log_row(result, body, str(ULID()), created, state.origin, store)
-        _log(db, row)
-    state.since_prune = getattr(state, "since_prune", 0) + 1
+        row, rescored = _record(db, body, ts, ctx, store, (previewed, memo), result, started, state.origin)
+    tally(node, "payments").add()
+    if rescored:
+        tally(node, "rescored").add()
     state.prune_ts = ts
-    return answer_of(row) | {"missing_features": result["missing_features"],
+    return answer_of(row) | {"missing_features": row["missing_features"],
                              "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
 
 
+def _record(db, body: dict, ts: int, ctx, store: str, preview: tuple[dict, dict], result: dict, started: float,
+            origin: str | None) -> tuple[dict, bool]:
+    """Inside the payment's write transaction: record its windows and graph, score it again if what is recorded
+    differs from what was previewed (``preview``: the features and the memo of :func:`engine.preview`), log the
+    decision. The logged row (with ``missing_features``) and whether the payment was scored again."""
+    from ulid import ULID
+
+    previewed, memo = preview
+    derived = engine.derive(db, body, ts, ctx, store, memo)
+    rescored = derived != previewed  # a payment of the same entities committed since the preview
+    if rescored:
+        result = engine.conclude(body, derived, ctx)
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    row = engine.log_row(result, body, str(ULID()), created, origin, store)
+    _log(db, row)
+    return row | {"missing_features": result["missing_features"]}, rescored
+
+
+class Tally:
+    """A count shared by a worker's request threads and its upkeep thread (payments since the last prune, payments
+    scored again): counting and claiming are atomic, so no payment is lost from a count and one claim alone wins."""
+
+    def __init__(self):
+        self._lock, self._count = threading.Lock(), 0
+
+    @property
+    def count(self) -> int:
+        """Payments counted since the last claim."""
+        return self._count
+
+    def add(self) -> None:
+        """Count one payment."""
+        with self._lock:
+            self._count += 1
+
+    def claim(self, every: int) -> int:
+        """The count, once it reached ``every`` (it restarts from 0 at once, so one caller of those racing wins it),
+        else 0."""
+        with self._lock:
+            if self._count < every:
+                return 0
+            claimed, self._count = self._count, 0
+            return claimed
+
+
+def tally(node, name: str) -> Tally:
+    """This worker's :class:`Tally` ``name``: ``payments`` (since the last prune was claimed), ``rescored`` (payments
+    scored again inside their transaction, :func:`precheck`). Created once, even by racing first callers."""
+    tallies = node.slot(PLUGIN_NAME).__dict__.setdefault("tallies", {})
+    found = tallies.get(name)
+    return found if found is not None else tallies.setdefault(name, Tally())
+
+
 def prune_due(node) -> bool:
-    """Whether ``prune_every`` payments went by since this worker last pruned."""
-    return getattr(node.slot(PLUGIN_NAME), "since_prune", 0) >= node.plugin_config(PLUGIN_NAME).prune_every
+    """Whether ``prune_every`` payments went by since this worker last claimed a prune."""
+    return tally(node, "payments").count >= node.plugin_config(PLUGIN_NAME).prune_every
 
 
 def claim_prune(node) -> bool:
-    """Whether this answer should prune (:func:`prune_due`); resets the count at once, so one answer of those in
-    flight schedules the prune, not each of them."""
-    if not prune_due(node):
-        return False
-    node.slot(PLUGIN_NAME).since_prune = 0
-    return True
+    """Whether the caller should prune now (:func:`prune_due`); claiming restarts the count at once, so of the answers
+    in flight and the upkeep thread, one schedules the prune, not each of them."""
+    return tally(node, "payments").claim(node.plugin_config(PLUGIN_NAME).prune_every) > 0
 
 
 _UPKEEP_LOCK = threading.Lock()
@@ -228,9 +284,8 @@ def ensure_upkeep(node) -> bool:
     if getattr(state, "upkeep", None) is None:
         with _UPKEEP_LOCK:  # concurrent first prechecks of one worker start one thread, not one each
             if getattr(state, "upkeep", None) is None:
-                state.upkeep = Upkeep(node.store.path, config.upkeep_seconds,
-                                      lambda db: prune(node, db) if prune_due(node) else None,
-                                      config.checkpoint_finish_pages, config.wal_autocheckpoint).start()
+                state.upkeep = Upkeep(node.store.path, config,
+                                      lambda db: prune(node, db) if claim_prune(node) else None).start()
     return True
 
 
@@ -241,22 +296,29 @@ def stop_upkeep(node) -> None:
         upkeep.stop()
 
 
-PRUNE_BATCH, PRUNE_ROUNDS = 500, 10
+PRUNE_BATCH = 500
 
 
 def prune(node, db=None) -> None:
-    """Drop velocity rows, edges and graph nodes no window or time to live can reach (run by the upkeep thread, or
-    after an answer is sent). Up to ``PRUNE_ROUNDS`` short write transactions of ``PRUNE_BATCH`` rows per table, so a
-    payment waiting for the write lock waits for one of them at most, never for the whole prune."""
+    """Drop every velocity row, edge and graph node no window or time to live can reach (run by the upkeep thread,
+    or after an answer is sent, once :func:`claim_prune` says so), and never a live one.
+
+    Short write transactions of up to ``PRUNE_BATCH`` candidate rows per table, so a payment waiting for the write
+    lock waits for one of them at most, never for the whole prune. A batch that deletes nothing may still have
+    expired rows behind it (:mod:`plugins.fraud.aging`): the prune goes on until every table's batch comes back
+    short of full, which ends, as every row a batch looks at leaves the candidates. Candidates are found by the
+    hour (``seen_hour``): every row last seen before the hour of the cutoff goes; one that expired within that
+    hour goes at a later prune (no window or feature reads it meanwhile)."""
     state, config = node.slot(PLUGIN_NAME), node.plugin_config(PLUGIN_NAME)
-    state.since_prune = 0
     db = node.db() if db is None else db
+    ts, ttl_s = getattr(state, "prune_ts", None), int(config.graph_ttl_hours * 3600)
+    if ts is None:  # no payment yet: nothing to measure the age of rows against
+        return
     try:
-        for _ in range(PRUNE_ROUNDS):
+        more = True
+        while more:
             with write_transaction(db):
-                gone = velocity.prune(db, state.prune_ts, PRUNE_BATCH)
-                gone += graph.prune(db, state.prune_ts, int(config.graph_ttl_hours * 3600), PRUNE_BATCH)
-            if not gone:
-                break
+                sweep = velocity.prune(db, ts, PRUNE_BATCH) + graph.prune(db, ts, ttl_s, PRUNE_BATCH)
+            more = sweep.full
     except Exception:  # a failed prune is retried after the next prune_every payments
         log.exception("fraud: pruning old velocity rows and graph edges failed")

@@ -113,19 +113,24 @@ class Checkpointer:
                         "a cursor not read to its end or a transaction left open; the WAL grows until it ends", copied, pages)
 
 
-def wal_index(path) -> dict:
+def wal_index(path, attempts: int = 1000) -> dict:
     """What the wal-index (``<store>-shm``) of the store at ``path`` says now: ``frames`` in the WAL,
     ``backfilled`` (copied back by checkpoints) and ``salt`` (it changes at every restart of the WAL).
 
-    Read without a lock from the first copy of the header (https://sqlite.org/walformat.html, in the
-    machine's byte order): a diagnostic for the benchmark and the tests, never a decision of the node.
+    The one place that reads the wal-index (https://sqlite.org/walformat.html, in the machine's byte order), for
+    the benchmark and the tests, never a decision of the node. Read without a lock, as SQLite's readers do: its
+    header is kept twice, and a copy is taken once both agree (a commit may be rewriting them).
     """
     import mmap
     import struct
 
     with open(f"{path}-shm", "rb") as handle, mmap.mmap(handle.fileno(), 136, access=mmap.ACCESS_READ) as index:
-        return {"frames": struct.unpack_from("=I", index, 16)[0], "salt": struct.unpack_from("=I", index, 32)[0],
-                "backfilled": struct.unpack_from("=I", index, 96)[0]}
+        for _ in range(attempts):
+            header, backfilled = index[0:48], struct.unpack_from("=I", index, 96)[0]
+            if header == index[48:96]:
+                break
+        return {"frames": struct.unpack_from("=I", header, 16)[0], "salt": struct.unpack_from("=I", header, 32)[0],
+                "backfilled": backfilled}
 
 
 def _won(path: str):
@@ -142,11 +147,12 @@ def _won(path: str):
 class Upkeep:
     """One worker's upkeep thread."""
 
-    def __init__(self, path, interval_s: float, work, finish_pages: int = 16_000, valve_pages: int = 40_000):
-        """``path``: the store file; ``work(db)``: what to do besides the checkpoint at each tick (its own connection);
-        ``finish_pages`` / ``valve_pages``: see :class:`Checkpointer` and the module docstring."""
-        self.path, self.interval_s, self.work = path, interval_s, work
-        self.finish_pages, self.valve_pages = finish_pages, valve_pages
+    def __init__(self, path, config, work):
+        """``path``: the store file; ``config``: the plugin's :class:`~plugins.fraud.service.FraudConfig` (its
+        ``upkeep_seconds``, ``checkpoint_finish_pages`` and ``wal_autocheckpoint``: see :class:`Checkpointer` and the
+        module docstring); ``work(db)``: what to do besides the checkpoint at each tick (its own connection)."""
+        self.path, self.interval_s, self.work = path, config.upkeep_seconds, work
+        self.finish_pages, self.valve_pages = config.checkpoint_finish_pages, config.wal_autocheckpoint
         self.checkpointer: Checkpointer | None = None
         self._lock_fd = None
         self.stopping = threading.Event()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 
 from .features import ENTITIES, WINDOWS
-from .aging import SEEN_HOUR, expired
+from .aging import SEEN_HOUR, Sweep, expired
 
 RESOLUTION = {"1m": 10, "1h": 60, "24h": 3600}
 LONGEST = max(WINDOWS.values()) + max(RESOLUTION.values())
@@ -85,21 +85,48 @@ def window_sums(state: list[dict[int, list]], ts: int) -> dict[str, tuple[int, f
     return out
 
 
-def record_and_read(db, keys: dict[str, str], amount: float, ts: int) -> dict:
-    """Add the payment to each of its entities' windows (one read, one write) and return the velocity features."""
-    wanted = velocity_keys(keys)
-    if not wanted:
-        return features_of({}, ts)
+def _stored(db, wanted: dict[str, str]) -> dict[str, bytes]:
+    """``{entity key: state blob}`` of the ``wanted`` entities that have a row (one read)."""
     marks = ", ".join("?" * len(wanted))
-    stored = dict(db.conn.execute(f"SELECT entity, state FROM fraud_rolling WHERE entity IN ({marks})", list(wanted.values())))
+    return dict(db.conn.execute(f"SELECT entity, state FROM fraud_rolling WHERE entity IN ({marks})", list(wanted.values())))
+
+
+def _with_payment(stored: dict[str, bytes], wanted: dict[str, str], amount: float, ts: int) -> tuple[dict, list, dict]:
+    """The payment added to the stored states: ``({kind: state}, rows to write, features)``."""
     states = {}
     for kind, key in wanted.items():
         states[kind] = unpack(stored.get(key))
         add(states[kind], amount, ts)
+    rows = [(key, ts, pack(states[kind]), ts // SEEN_HOUR) for kind, key in wanted.items()]
+    return states, rows, features_of(states, ts)
+
+
+def read_as_recorded(db, keys: dict[str, str], amount: float, ts: int, memo: dict | None = None) -> dict:
+    """The velocity features :func:`record_and_read` would return for the payment now, without writing anything.
+    ``memo``: where to keep what was read and worked out, for :func:`record_and_read` to reuse if nothing changed."""
+    wanted = velocity_keys(keys)
+    if not wanted:
+        return features_of({}, ts)
+    stored = _stored(db, wanted)
+    _, rows, features = _with_payment(stored, wanted, amount, ts)
+    if memo is not None:
+        memo["velocity"] = (stored, rows, features)
+    return features
+
+
+def record_and_read(db, keys: dict[str, str], amount: float, ts: int, memo: dict | None = None) -> dict:
+    """Add the payment to each of its entities' windows (one read, one write) and return the velocity features;
+    what :func:`read_as_recorded` kept in ``memo`` is reused when the stored states are still the ones it read."""
+    wanted = velocity_keys(keys)
+    if not wanted:
+        return features_of({}, ts)
+    stored = _stored(db, wanted)
+    seen = (memo or {}).get("velocity")
+    _, rows, features = seen if seen is not None and seen[0] == stored else _with_payment(stored, wanted, amount, ts)
     db.conn.executemany("INSERT INTO fraud_rolling (entity, last_seen, state, seen_hour) VALUES (?, ?, ?, ?) ON CONFLICT "
                         "(entity) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), state = excluded.state",
-                        [(key, ts, pack(states[kind]), ts // SEEN_HOUR) for kind, key in wanted.items()])
-    return features_of(states, ts)
+                        rows)
+    return features
 
 
 def features_of(states: dict, ts: int) -> dict:
@@ -114,8 +141,8 @@ def features_of(states: dict, ts: int) -> dict:
     return out
 
 
-def prune(db, ts: int, batch: int = 5000) -> int:
-    """Drop the rows of entities no window can reach any more, of up to ``batch`` candidates; return how many."""
-    gone = expired(db, "fraud_rolling", ("entity",), ts - LONGEST, batch)
+def prune(db, ts: int, batch: int = 5000) -> Sweep:
+    """Drop the rows of entities no window can reach any more, of up to ``batch`` candidates."""
+    gone, full = expired(db, "fraud_rolling", ("entity",), ts - LONGEST, batch)
     db.conn.executemany("DELETE FROM fraud_rolling WHERE entity = ?", gone)
-    return len(gone)
+    return Sweep(len(gone), full)

@@ -483,6 +483,14 @@ def test_the_prune_deletes_every_expired_row_behind_batches_of_refreshed_ones_an
         node.close()
 
 
+def test_a_component_whose_nodes_all_come_back_stale_is_deleted_not_left_empty(fraud_app, post):
+    db = db_of(fraud_app)
+    for body in (payment(), payment(timestamp=T0 + 8 * 86400)):  # a week later: every node of the first is stale
+        assert post(body).status_code == 200
+    sizes = [row["size"] for row in db["fraud_components"].rows]
+    assert sizes == [db["fraud_nodes"].count], sizes  # one component holding the nodes, no empty one left behind
+
+
 def test_the_features_read_before_the_write_lock_are_those_the_payment_records_when_nothing_races_it(fraud_app, post):
     from plugins.fraud import service
 

@@ -169,6 +169,9 @@ def apply_join(db, plan: JoinPlan, ts: int) -> int:
                         "DO UPDATE SET comp = excluded.comp, last_seen = max(last_seen, excluded.last_seen)",
                         [(n, target if n not in live or live[n][0] in moved else live[n][0], ts, ts // SEEN_HOUR)
                          for n in plan.nodes])
+    emptied = [(c,) for c in stale if c not in moved]  # every node of it was stale and has moved to ``target``
+    if emptied:
+        db.conn.executemany("DELETE FROM fraud_components WHERE comp = ? AND size <= 0", emptied)
     return target
 
 

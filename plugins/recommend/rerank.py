@@ -47,21 +47,24 @@ def _item_figures(t, candidates: np.ndarray) -> np.ndarray:
     figures = np.zeros((len(candidates), 3), dtype=np.float32)
     figures[:, 2] = 1.0
     figures[known, 0] = np.log1p(t.counts[picked])
-    figures[known, 1] = t.popularity[picked] / max(float(t.popularity.max()), 1e-12) if len(t.popularity) else 0.0
+    figures[known, 1] = t.popularity[picked] / t.popularity_best if len(t.popularity) else 0.0
     figures[known, 2] = t.tail[picked]
     return figures
 
 
 def _session_figures(session: list[int], candidates: np.ndarray) -> np.ndarray:
     """``session_views``, ``views_ago`` (0 for the last item) and ``is_last`` per candidate."""
-    views: dict[int, int] = {}
-    ago: dict[int, int] = {}
-    for k, item in enumerate(reversed(session)):
-        views[item] = views.get(item, 0) + 1
-        ago.setdefault(item, k)
     figures = np.zeros((len(candidates), 3), dtype=np.float32)
-    for row, item in enumerate(candidates.tolist()):
-        figures[row] = (views.get(item, 0), min(ago.get(item, NOT_SEEN), NOT_SEEN), float(ago.get(item) == 0))
+    figures[:, 1] = NOT_SEEN
+    if not session:
+        return figures
+    newest_first = np.asarray(session[::-1], dtype=np.int64)
+    items, first, views = np.unique(newest_first, return_index=True, return_counts=True)
+    at = np.searchsorted(items, candidates).clip(0, len(items) - 1)
+    seen = items[at] == candidates
+    figures[seen, 0] = views[at[seen]]
+    figures[seen, 1] = np.minimum(first[at[seen]], NOT_SEEN)
+    figures[:, 2] = candidates == newest_first[0]
     return figures
 
 

@@ -100,6 +100,13 @@ class RecTables:
         return self._idf
 
     @property
+    def popularity_best(self) -> float:
+        """The largest decayed popularity (at least 1e-12; computed once, not per request)."""
+        if getattr(self, "_popularity_best", None) is None:
+            self._popularity_best = max(float(self.popularity.max()), 1e-12) if len(self.popularity) else 1e-12
+        return self._popularity_best
+
+    @property
     def tail(self) -> np.ndarray:
         """A boolean per item: in the long tail, outside the head (the most popular items that together
         hold 80 % of the interactions). Computed once."""

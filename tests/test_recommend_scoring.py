@@ -141,3 +141,16 @@ def test_made_up_skus_cannot_grow_a_stores_live_state_without_end():
         items = (items + [f"made-up-{n}"])[-5:]
     assert len(live.popularity) <= 100 and len(live.covisit) <= 100
     assert live.popularity["steady-seller"] == 20.0, "the most popular SKUs are the ones kept"
+
+
+def test_gathering_csr_rows_lays_them_end_to_end_each_cut_to_the_limit():
+    rng = np.random.default_rng(3)
+    rows = [(rng.integers(0, 50, n), rng.uniform(0, 1, n)) for n in rng.integers(0, 7, 30)]  # empty rows too
+    csr = scoring.CSR.from_rows(rows)
+    picked = np.array([4, 0, 4, 29, 17, 3])
+    for limit in (None, 0, 2, 100):
+        indices, lengths = csr.gather(picked, limit)
+        expected = [csr.row(r)[0][:limit] for r in picked.tolist()]
+        assert lengths.tolist() == [len(e) for e in expected]
+        assert indices.tolist() == np.concatenate(expected).tolist()
+    assert [len(a) for a in csr.gather(np.zeros(0, np.int64))] == [0, 0]

@@ -41,6 +41,18 @@ class CSR:
     def rows(self) -> int:
         return len(self.indptr) - 1
 
+    def gather(self, rows: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The indices of ``rows`` laid end to end (each cut to its first ``limit``) and each row's length: one
+        gather instead of a slice per row."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = self.indptr[rows]
+        lengths = self.indptr[rows + 1] - starts
+        if limit is not None:
+            lengths = np.minimum(lengths, limit)
+        total = int(lengths.sum())
+        offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        return self.indices[offsets + np.arange(total)], lengths
+
     @classmethod
     def from_rows(cls, rows: list[tuple[np.ndarray, np.ndarray]]) -> "CSR":
         """Build from one ``(indices, weights)`` pair per row."""
@@ -198,14 +210,12 @@ def _neighbours(t: RecTables, weighted_items) -> tuple[np.ndarray, np.ndarray]:
     """The ``sknn_neighbours`` training sessions most like the query, ``weighted_items`` being ``(item, weight)``
     pairs: a session's similarity is the sum of the weights of the items it shares (each item looking at its
     ``sknn_sample`` most recent sessions); the similarities come multiplied by the sessions' recency."""
-    found, weights = [], []
-    for item, weight in weighted_items:
-        holders = t.item_sessions.row(item)[0][: t.params.sknn_sample]
-        found.append(holders)
-        weights.append(np.full(len(holders), weight, dtype=np.float32))
-    if not found:
+    if not weighted_items:
         return _EMPTY
-    neighbours, sims = sparse_top(np.concatenate(found), np.concatenate(weights), t.params.sknn_neighbours)
+    items = np.array([item for item, _ in weighted_items], dtype=np.int64)
+    holders, lengths = t.item_sessions.gather(items, t.params.sknn_sample)
+    weights = np.repeat(np.array([w for _, w in weighted_items], dtype=np.float32), lengths)
+    neighbours, sims = sparse_top(holders, weights, t.params.sknn_neighbours)
     return neighbours, sims * t.session_recency[neighbours]
 
 
@@ -218,10 +228,10 @@ def score_sknn(t: RecTables, session, n: int = 100):
     weighted = [(item, (position + 1) / length * (t.idf[item] if t.params.sknn_idf else 1.0))
                 for position, item in enumerate(session)]
     neighbours, sims = _neighbours(t, weighted)
-    rows = [t.sessions.row(s)[0] for s in neighbours.tolist()]
-    if not rows:
+    if not len(neighbours):
         return _EMPTY
-    return sparse_top(np.concatenate(rows), np.repeat(sims, [len(r) for r in rows]), n)
+    items, lengths = t.sessions.gather(neighbours)
+    return sparse_top(items, np.repeat(sims, lengths), n)
 
 
 def score_session(t: RecTables, session, n: int = 100):
@@ -243,11 +253,10 @@ def score_stan(t: RecTables, session, n: int = 100):
     neighbours, sims = _neighbours(t, [(item, np.exp(-r / t.params.stan_query_decay)) for r, item in enumerate(query)])
     if not len(neighbours):
         return _EMPTY
-    rows = [t.sessions.row(s)[0] for s in neighbours.tolist()]
-    lengths = np.array([len(r) for r in rows])
-    items, owner = np.concatenate(rows), np.repeat(np.arange(len(rows)), lengths)
+    items, lengths = t.sessions.gather(neighbours)
+    owner = np.repeat(np.arange(len(neighbours)), lengths)
     position = np.arange(len(items)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    shared = _shared_positions(np.asarray(query), items, owner, position, len(rows))
+    shared = _shared_positions(np.asarray(query), items, owner, position, len(neighbours))
     weights = sims[owner] * np.exp(-np.abs(position - shared[owner]) / t.params.stan_position_decay)
     return sparse_top(items, weights, n)
 

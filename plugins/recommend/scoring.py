@@ -159,7 +159,12 @@ def sparse_top(indices, weights, n: int, exclude=()) -> tuple[np.ndarray, np.nda
     if not len(indices):
         return _EMPTY
     keys, inverse = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
-    sums = np.bincount(inverse.reshape(-1), weights=np.asarray(weights, dtype=np.float64)).astype(np.float32)
+    return _best_sums(keys, inverse.reshape(-1), weights, n, exclude)
+
+
+def _best_sums(keys, inverse, weights, n: int, exclude=()) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sparse_top` once the entries' distinct ``keys`` and each entry's place among them are known."""
+    sums = np.bincount(inverse, weights=np.asarray(weights, dtype=np.float64), minlength=len(keys)).astype(np.float32)
     if len(exclude):
         sums[np.isin(keys, np.asarray(list(exclude)))] = 0
     n = min(n, int((sums > 0).sum()))
@@ -208,15 +213,28 @@ def score_covisit(t: RecTables, session, n: int = 100, live: dict | None = None)
 
 def _neighbours(t: RecTables, weighted_items) -> tuple[np.ndarray, np.ndarray]:
     """The ``sknn_neighbours`` training sessions most like the query, ``weighted_items`` being ``(item, weight)``
-    pairs: a session's similarity is the sum of the weights of the items it shares (each item looking at its
-    ``sknn_sample`` most recent sessions); the similarities come multiplied by the sessions' recency."""
+    pairs of distinct items: a session's similarity is the sum of the weights of the items it shares (each item
+    looking at its ``sknn_sample`` most recent sessions); the similarities come multiplied by the sessions' recency."""
     if not weighted_items:
         return _EMPTY
-    items = np.array([item for item, _ in weighted_items], dtype=np.int64)
-    holders, lengths = t.item_sessions.gather(items, t.params.sknn_sample)
-    weights = np.repeat(np.array([w for _, w in weighted_items], dtype=np.float32), lengths)
-    neighbours, sims = sparse_top(holders, weights, t.params.sknn_neighbours)
+    weight_of = dict(weighted_items)
+    items, keys, inverse, lengths = _holders(t, tuple(sorted(weight_of)))
+    weights = np.repeat(np.array([weight_of[i] for i in items], dtype=np.float32), lengths)
+    neighbours, sims = _best_sums(keys, inverse, weights, t.params.sknn_neighbours)
     return neighbours, sims * t.session_recency[neighbours]
+
+
+def _holders(t: RecTables, items: tuple) -> tuple:
+    """``(items, sessions, entry_of, lengths)``: the distinct sessions holding ``items`` (sorted, distinct; each
+    item's ``sknn_sample`` most recent), each entry's place among them and each item's number of entries. The
+    last answer is kept: session-kNN and STAN ask for the same items in one request."""
+    cached = getattr(t, "_holders_of", None)
+    if cached is not None and cached[0] == items:
+        return cached
+    holders, lengths = t.item_sessions.gather(np.array(items, dtype=np.int64), t.params.sknn_sample)
+    keys, inverse = np.unique(holders.astype(np.int64), return_inverse=True)
+    t._holders_of = (items, keys, inverse.reshape(-1), lengths)
+    return t._holders_of
 
 
 def score_sknn(t: RecTables, session, n: int = 100):

@@ -78,7 +78,10 @@ def _covisit_figures(t, session: list[int], candidates: np.ndarray) -> np.ndarra
     rows = [(k, indices, weights) for k, indices, weights in rows if len(indices)]
     if not rows or not len(candidates):
         return figures
-    keys, inverse = np.unique(candidates, return_inverse=True)
+    if (candidates[1:] > candidates[:-1]).all():  # already sorted and distinct (candidate_matrix's order)
+        keys, inverse = candidates, np.arange(len(candidates))
+    else:
+        keys, inverse = np.unique(candidates, return_inverse=True)
     indices = np.concatenate([r[1] for r in rows])
     shares = np.concatenate([r[2] / r[2][0] for r in rows]).astype(np.float32)
     is_last = np.concatenate([np.full(len(r[1]), r[0] == 0) for r in rows])
@@ -97,7 +100,7 @@ def features(t, session: list[int], candidates: np.ndarray, matrix: np.ndarray, 
     scores, ranks = _score_and_rank(matrix, names)
     length = np.full((len(candidates), 2), (len(session), len(set(session))), dtype=np.float32)
     return np.hstack([scores, ranks, _item_figures(t, candidates), _session_figures(session, candidates),
-                      _covisit_figures(t, session, candidates), length]).astype(np.float32)
+                      _covisit_figures(t, session, candidates), length]).astype(np.float32, copy=False)
 
 
 def positive_probability(outputs) -> np.ndarray:

@@ -73,7 +73,7 @@ def _covisit_figures(t, session: list[int], candidates: np.ndarray) -> np.ndarra
     """Co-visitation weight (share of the row's best) of each candidate with the last item and, at most, with any
     of the session's last 10 items: every row looked up in the sorted candidates at once."""
     figures = np.zeros((len(candidates), 2), dtype=np.float32)
-    recent = [item for item in reversed(session[-10:])]
+    recent = list(reversed(session[-10:]))
     rows = [(k, *t.covisit.row(item)) for k, item in enumerate(recent) if item < t.covisit.rows]
     rows = [(k, indices, weights) for k, indices, weights in rows if len(indices)]
     if not rows or not len(candidates):

@@ -262,8 +262,8 @@ def _side_by_side(times: dict) -> dict:
 def _last_quality() -> dict:
     results = ROOT / "benchmarks" / "results" / "latest.json"
     earlier = json.loads(results.read_text()).get("recommend", {}) if results.is_file() else {}
-    return {**earlier.get("quality", {"skipped": "BENCH_RECS_QUALITY=0 and no earlier figures"}),
-            "from_run": earlier.get("measured")}
+    return {"from_run": earlier.get("measured"),  # the run that measured them, kept through later runs
+            **earlier.get("quality", {"skipped": "BENCH_RECS_QUALITY=0 and no earlier figures"})}
 
 
 def main() -> dict:

@@ -5,6 +5,8 @@
 - serving: a node with a 100,000-item catalog and 1,000,000 stored events (synthetic sessions: mostly within
   one of 1,000 categories, Zipf-like item picks), the bundle ``hub train recommend`` built from those events,
   gunicorn with 2 workers, wrk on GET /v1/recommendations over 200 (session, sku) pairs; worker memory.
+- in process: the same node and requests through the Flask test client, the learned and the linear blend
+  alternating in blocks (wall and CPU time of each request, side by side in one run).
 - hub training: wall time and peak memory of ``storefront-edge hub train recommend`` on the same events.
 Sizes: ``BENCH_RECS_EVENTS`` / ``BENCH_RECS_ITEMS`` override 1,000,000 / 100,000; ``BENCH_RECS_QUALITY=0``
 keeps the quality figures of the last run (in ``results/latest.json``) and measures only the scale part;
@@ -211,14 +213,57 @@ def serving(folder: Path, events, bundle: Path, public: Path) -> dict:
                    for c in (1, 8)}
         figures.update(worker_rss_mb_2_workers=round(_worker_rss_mb(pid)), warm_up_seconds=round(warm, 1),
                        serving_load_average=[round(x, 2) for x in os.getloadavg()])
+    figures["in_process"] = in_process(data, script)
+    return figures
+
+
+def in_process(data: Path, script: Path, blocks: int = 20, per_block: int = 100) -> dict:
+    """The learned and the linear blend side by side in one process (Flask test client, same node and requests):
+    blocks of ``per_block`` requests alternate between them; p50/p99 of the wall time and of the thread's CPU
+    time (what a busy machine inflates less), and their ratios."""
+    import re
+
+    from edge.app import create_app
+
+    paths = re.findall(r'"(/v1/[^"]+)"', script.read_text())
+    app = create_app({"DATA_DIR": str(data), "PLUGINS": ["catalog", "events", "recommend"], "CLIENT_KEY": CLIENT,
+                      "ADMIN_KEY": ADMIN}, watch=False)
+    node, client, headers = app.extensions["storefront_edge"], app.test_client(), {"Authorization": f"Bearer {CLIENT}"}
+    try:
+        config = node.plugin_config("recommend")
+        for path in paths * 2:  # the bundle, the folded events and the catalog loaded; both blends warm
+            config.learned_blend = not config.learned_blend
+            answer = client.get(path, headers=headers)
+            if answer.status_code != 200:
+                raise RuntimeError(f"in process: {path} answered {answer.status_code}: {answer.get_data(as_text=True)[:200]}")
+        times = {True: [], False: []}
+        for block in range(blocks):
+            config.learned_blend = block % 2 == 0
+            for path in paths[block // 2 * per_block % len(paths):][:per_block]:
+                wall, cpu = time.perf_counter(), time.thread_time()
+                client.get(path, headers=headers)
+                times[config.learned_blend].append((time.perf_counter() - wall, time.thread_time() - cpu))
+    finally:
+        node.close()
+    return _side_by_side({"learned": np.array(times[True]) * 1000, "linear": np.array(times[False]) * 1000})
+
+
+def _side_by_side(times: dict) -> dict:
+    figures = {name: {"requests": len(t), "p50_ms": round(float(np.percentile(t[:, 0], 50)), 3),
+                      "p99_ms": round(float(np.percentile(t[:, 0], 99)), 3),
+                      "cpu_p50_ms": round(float(np.percentile(t[:, 1], 50)), 3),
+                      "cpu_p99_ms": round(float(np.percentile(t[:, 1], 99)), 3)} for name, t in times.items()}
+    for key in ("p50_ms", "p99_ms", "cpu_p50_ms", "cpu_p99_ms"):
+        figures[f"learned_vs_linear_{key[:-3]}"] = round(figures["learned"][key] / max(figures["linear"][key], 1e-9), 3)
+    figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return figures
 
 
 def _last_quality() -> dict:
     results = ROOT / "benchmarks" / "results" / "latest.json"
     earlier = json.loads(results.read_text()).get("recommend", {}) if results.is_file() else {}
-    return {**earlier.get("quality", {"skipped": "BENCH_RECS_QUALITY=0 and no earlier figures"}),
-            "from_run": earlier.get("measured")}
+    return {"from_run": earlier.get("measured"),  # the run that measured them, kept through later runs
+            **earlier.get("quality", {"skipped": "BENCH_RECS_QUALITY=0 and no earlier figures"})}
 
 
 def main() -> dict:

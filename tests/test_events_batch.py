@@ -86,3 +86,18 @@ def test_todays_single_events_keep_working(events_app):
     response = _post(events_app, {"kind": "order", "payload": {"total": 12}})
     assert response.status_code == 201 and response.get_json()["kind"] == "order"
     assert _stored(events_app) == [("order", {"total": 12})]
+
+
+def test_the_node_origin_is_none_before_the_sync_tables_exist_and_the_joined_name_after(tmp_path):
+    import sqlite_utils
+
+    from edge.sync.capture import ensure_schema
+    from plugins.events.routes import node_origin
+
+    db = sqlite_utils.Database(tmp_path / "store.db")
+    assert node_origin(db) is None
+    ensure_schema(db)
+    assert node_origin(db) is None  # the tables exist, the node has not joined a hub yet
+    db.execute("UPDATE _sync_state SET origin = 'store-7' WHERE id = 1")
+    assert node_origin(db) == "store-7"
+    db.close()

@@ -153,3 +153,30 @@ def test_the_node_ranks_with_the_bundles_learned_blend(learned_bundle, data_dir,
         assert manifest["name"] == "storefront-recs"
     finally:
         node.close()
+
+
+def _session_figures_by_hand(session, candidate):
+    """``session_views``, ``views_ago`` and ``is_last`` of one candidate, read off the session item by item."""
+    newest_first = list(reversed(session))
+    ago = newest_first.index(candidate) if candidate in newest_first else rerank.NOT_SEEN
+    return [newest_first.count(candidate), min(ago, rerank.NOT_SEEN), float(bool(newest_first) and newest_first[0] == candidate)]
+
+
+def test_the_session_columns_match_the_session_read_item_by_item():
+    tables, rng = _tables(), np.random.default_rng(4)
+    columns = [rerank.FEATURES.index(n) for n in ("session_views", "views_ago", "is_last")]
+    for length in (0, 1, 3, 12, 70):
+        session = rng.integers(0, 15, length).tolist()  # repeats, and items the tables never saw (12-14)
+        candidates = np.unique(rng.integers(0, 16, 9)).astype(np.int64)
+        matrix = rng.uniform(0, 1, (len(candidates), 1)).astype(np.float32)
+        rows = rerank.features(tables, session, candidates, matrix, ["stan"])[:, columns]
+        assert rows.tolist() == [_session_figures_by_hand(session, c) for c in candidates.tolist()], session
+
+
+def test_the_popularity_column_is_the_share_of_the_best():
+    tables = _tables()
+    candidates = np.arange(len(tables.items) + 2, dtype=np.int64)  # two items the tables never saw
+    rows = rerank.features(tables, [0], candidates, np.ones((len(candidates), 1), np.float32), ["stan"])
+    popularity = rows[:, rerank.FEATURES.index("popularity")]
+    assert popularity[:-2].tolist() == pytest.approx((tables.popularity / tables.popularity.max()).tolist())
+    assert popularity.max() == pytest.approx(1.0) and popularity[-2:].tolist() == [0.0, 0.0]

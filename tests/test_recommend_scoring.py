@@ -141,3 +141,37 @@ def test_made_up_skus_cannot_grow_a_stores_live_state_without_end():
         items = (items + [f"made-up-{n}"])[-5:]
     assert len(live.popularity) <= 100 and len(live.covisit) <= 100
     assert live.popularity["steady-seller"] == 20.0, "the most popular SKUs are the ones kept"
+
+
+def test_gathering_csr_rows_lays_them_end_to_end_each_cut_to_the_limit():
+    rng = np.random.default_rng(3)
+    rows = [(rng.integers(0, 50, n), rng.uniform(0, 1, n)) for n in rng.integers(0, 7, 30)]  # empty rows too
+    csr = scoring.CSR.from_rows(rows)
+    picked = np.array([4, 0, 4, 29, 17, 3])
+    for limit in (None, 0, 2, 100):
+        indices, lengths = csr.gather(picked, limit)
+        expected = [csr.row(r)[0][:limit] for r in picked.tolist()]
+        assert lengths.tolist() == [len(e) for e in expected]
+        assert indices.tolist() == np.concatenate(expected).tolist()
+    assert [len(a) for a in csr.gather(np.zeros(0, np.int64))] == [0, 0]
+
+
+def test_session_knn_and_stan_answer_the_same_whatever_was_asked_before():
+    rng = np.random.default_rng(8)
+    sessions = [_session(f"s{n}", [f"i{x}" for x in rng.integers(0, 30, rng.integers(2, 7))], n * 60.0) for n in range(200)]
+    queries = [rng.integers(0, 30, rng.integers(1, 6)).tolist() for _ in range(12)]
+
+    def answers(t, order):
+        found = {}
+        for number in order:
+            for name, scorer in (("sknn", scoring.score_sknn), ("stan", scoring.score_stan)):
+                indices, scores = scorer(t, queries[number], 20)
+                found[(number, name)] = (indices.tolist(), scores.tolist())
+        return found
+
+    alone = {}
+    for number in range(len(queries)):  # fresh tables per query: nothing kept from an earlier one
+        alone.update(answers(build_tables(sessions), [number]))
+    shared = build_tables(sessions)
+    mixed = answers(shared, list(range(len(queries))) + list(range(len(queries)))[::-1])
+    assert mixed == alone and any(v[0] for v in alone.values())

@@ -161,7 +161,12 @@ def validated_batch(items: list, max_batch: int) -> list[EventIn]:
 
 def node_origin(db) -> str | None:
     """This node's origin name once it has joined a hub (``None`` before: the hub stamps it)."""
-    row = db.execute("SELECT origin FROM _sync_state WHERE id = 1").fetchone() if db["_sync_state"].exists() else None
+    import sqlite3
+
+    try:  # one query per call (it runs on every event and recommendation request)
+        row = db.execute("SELECT origin FROM _sync_state WHERE id = 1").fetchone()
+    except sqlite3.OperationalError:  # no _sync_state table: the node never joined a hub
+        return None
     return row[0] if row else None
 
 

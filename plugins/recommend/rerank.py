@@ -24,19 +24,20 @@ FEATURES = tuple([f"score_{n}" for n in SCORERS] + [f"rank_{n}" for n in SCORERS
 
 def _score_and_rank(matrix: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Columns in :data:`SCORERS` order: each scorer's score and the log of its 1-based rank (of ``MISSING_RANK``
-    when absent)."""
+    when absent; ties in the candidates' order). One sort of the whole matrix, not one per scorer."""
     rows = len(matrix)
     scores = np.zeros((rows, len(SCORERS)), dtype=np.float32)
     ranks = np.full((rows, len(SCORERS)), MISSING_RANK, dtype=np.float32)
-    for column, name in enumerate(names):
-        if name not in SCORERS:
-            continue
-        values = matrix[:, column]
-        target = SCORERS.index(name)
-        scores[:, target] = values
-        named = np.flatnonzero(values > 0)
-        order = named[np.argsort(-values[named], kind="stable")]
-        ranks[order, target] = np.arange(1, len(order) + 1, dtype=np.float32)
+    columns = [c for c, name in enumerate(names) if name in SCORERS]
+    if not rows or not columns:
+        return scores, np.log(ranks)
+    targets = [SCORERS.index(names[c]) for c in columns]
+    values = matrix[:, columns]
+    order = np.argsort(-values, axis=0, kind="stable")  # absent (0) entries sort after every named one
+    position = np.empty_like(order)
+    np.put_along_axis(position, order, np.arange(1, rows + 1)[:, None], axis=0)
+    scores[:, targets] = values
+    ranks[:, targets] = np.where(values > 0, position, MISSING_RANK)
     return scores, np.log(ranks)
 
 
@@ -47,47 +48,50 @@ def _item_figures(t, candidates: np.ndarray) -> np.ndarray:
     figures = np.zeros((len(candidates), 3), dtype=np.float32)
     figures[:, 2] = 1.0
     figures[known, 0] = np.log1p(t.counts[picked])
-    figures[known, 1] = t.popularity[picked] / max(float(t.popularity.max()), 1e-12) if len(t.popularity) else 0.0
+    figures[known, 1] = t.popularity[picked] / t.popularity_best if len(t.popularity) else 0.0
     figures[known, 2] = t.tail[picked]
     return figures
 
 
 def _session_figures(session: list[int], candidates: np.ndarray) -> np.ndarray:
     """``session_views``, ``views_ago`` (0 for the last item) and ``is_last`` per candidate."""
-    views: dict[int, int] = {}
-    ago: dict[int, int] = {}
-    for k, item in enumerate(reversed(session)):
-        views[item] = views.get(item, 0) + 1
-        ago.setdefault(item, k)
     figures = np.zeros((len(candidates), 3), dtype=np.float32)
-    for row, item in enumerate(candidates.tolist()):
-        figures[row] = (views.get(item, 0), min(ago.get(item, NOT_SEEN), NOT_SEEN), float(ago.get(item) == 0))
+    figures[:, 1] = NOT_SEEN
+    if not session:
+        return figures
+    newest_first = np.asarray(session[::-1], dtype=np.int64)
+    items, first, views = np.unique(newest_first, return_index=True, return_counts=True)
+    at = np.searchsorted(items, candidates).clip(0, len(items) - 1)
+    seen = items[at] == candidates
+    figures[seen, 0] = views[at[seen]]
+    figures[seen, 1] = np.minimum(first[at[seen]], NOT_SEEN)
+    figures[:, 2] = candidates == newest_first[0]
     return figures
 
 
 def _covisit_figures(t, session: list[int], candidates: np.ndarray) -> np.ndarray:
     """Co-visitation weight (share of the row's best) of each candidate with the last item and, at most, with any
-    of the session's last 10 items."""
+    of the session's last 10 items: every row looked up in the sorted candidates at once."""
     figures = np.zeros((len(candidates), 2), dtype=np.float32)
-    for k, item in enumerate(reversed(session[-10:])):
-        if item >= t.covisit.rows:
-            continue
-        indices, weights = t.covisit.row(item)
-        if not len(indices):
-            continue
-        values = _lookup(indices, weights / weights[0], candidates)
-        if k == 0:
-            figures[:, 0] = values
-        figures[:, 1] = np.maximum(figures[:, 1], values)
+    recent = list(reversed(session[-10:]))
+    rows = [(k, *t.covisit.row(item)) for k, item in enumerate(recent) if item < t.covisit.rows]
+    rows = [(k, indices, weights) for k, indices, weights in rows if len(indices)]
+    if not rows or not len(candidates):
+        return figures
+    if (candidates[1:] > candidates[:-1]).all():  # already sorted and distinct (candidate_matrix's order)
+        keys, inverse = candidates, np.arange(len(candidates))
+    else:
+        keys, inverse = np.unique(candidates, return_inverse=True)
+    indices = np.concatenate([r[1] for r in rows])
+    shares = np.concatenate([r[2] / r[2][0] for r in rows]).astype(np.float32)
+    is_last = np.concatenate([np.full(len(r[1]), r[0] == 0) for r in rows])
+    at = np.searchsorted(keys, indices).clip(0, len(keys) - 1)
+    found = keys[at] == indices
+    last, best = np.zeros(len(keys), np.float32), np.zeros(len(keys), np.float32)
+    last[at[found & is_last]] = shares[found & is_last]
+    np.maximum.at(best, at[found], shares[found])
+    figures[:, 0], figures[:, 1] = last[inverse.reshape(-1)], best[inverse.reshape(-1)]
     return figures
-
-
-def _lookup(indices: np.ndarray, values: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """``values`` at the ``keys`` found in ``indices`` (0 for the others), by a sorted search instead of a dict."""
-    order = np.argsort(indices, kind="stable")
-    ordered = indices[order]
-    at = np.searchsorted(ordered, keys).clip(0, len(ordered) - 1)
-    return np.where(ordered[at] == keys, values[order][at], 0.0).astype(np.float32)
 
 
 def features(t, session: list[int], candidates: np.ndarray, matrix: np.ndarray, names: list[str]) -> np.ndarray:
@@ -96,7 +100,7 @@ def features(t, session: list[int], candidates: np.ndarray, matrix: np.ndarray, 
     scores, ranks = _score_and_rank(matrix, names)
     length = np.full((len(candidates), 2), (len(session), len(set(session))), dtype=np.float32)
     return np.hstack([scores, ranks, _item_figures(t, candidates), _session_figures(session, candidates),
-                      _covisit_figures(t, session, candidates), length]).astype(np.float32)
+                      _covisit_figures(t, session, candidates), length]).astype(np.float32, copy=False)
 
 
 def positive_probability(outputs) -> np.ndarray:
@@ -128,15 +132,24 @@ def rank_learned(t, session: list[int], candidates, matrix, names: list[str], pr
     extra = np.array([0.0 if k else weights.get(n, 0.0) for n, k in zip(names, known)], dtype=np.float32)
     total = total + matrix @ extra
     total = tail_bonus_of(t, candidates, total, bonus)
-    recency: dict[int, int] = {}
-    for k, item in enumerate(reversed(session[-50:])):
-        recency.setdefault(item, k)  # views ago of its last view
-    seen = np.array([c in recency for c in candidates.tolist()])
-    total[seen] = [2.0 + 0.5 ** recency[c] for c in candidates[seen].tolist()]
+    seen, ago = _views_ago(session[-50:], candidates)
+    total[seen] = 2.0 + 0.5 ** ago[seen]
     order = np.argsort(-total, kind="stable")
     order = order[total[order] > 0]
     shares = matrix * (np.array([weights.get(n, 0.0) for n in names], dtype=np.float32) + 1e-6)
     return candidates[order], total[order], shares[order].argmax(axis=1)
+
+
+def _views_ago(session: list[int], candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate: whether ``session`` holds it, and how many views ago its last view was (0: the last item)."""
+    ago = np.zeros(len(candidates), dtype=np.float64)
+    if not session:
+        return np.zeros(len(candidates), dtype=bool), ago
+    items, first = np.unique(np.asarray(session[::-1], dtype=np.int64), return_index=True)
+    at = np.searchsorted(items, candidates).clip(0, len(items) - 1)
+    seen = items[at] == candidates
+    ago[seen] = first[at[seen]]
+    return seen, ago
 
 
 def tail_bonus_of(t, candidates, total, bonus: float) -> np.ndarray:

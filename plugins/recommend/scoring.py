@@ -41,6 +41,18 @@ class CSR:
     def rows(self) -> int:
         return len(self.indptr) - 1
 
+    def gather(self, rows: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The indices of ``rows`` laid end to end (each cut to its first ``limit``) and each row's length: one
+        gather instead of a slice per row."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = self.indptr[rows]
+        lengths = self.indptr[rows + 1] - starts
+        if limit is not None:
+            lengths = np.minimum(lengths, limit)
+        total = int(lengths.sum())
+        offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        return self.indices[offsets + np.arange(total)], lengths
+
     @classmethod
     def from_rows(cls, rows: list[tuple[np.ndarray, np.ndarray]]) -> "CSR":
         """Build from one ``(indices, weights)`` pair per row."""
@@ -100,6 +112,13 @@ class RecTables:
         return self._idf
 
     @property
+    def popularity_best(self) -> float:
+        """The largest decayed popularity (at least 1e-12; computed once, not per request)."""
+        if getattr(self, "_popularity_best", None) is None:
+            self._popularity_best = max(float(self.popularity.max()), 1e-12) if len(self.popularity) else 1e-12
+        return self._popularity_best
+
+    @property
     def tail(self) -> np.ndarray:
         """A boolean per item: in the long tail, outside the head (the most popular items that together
         hold 80 % of the interactions). Computed once."""
@@ -140,7 +159,12 @@ def sparse_top(indices, weights, n: int, exclude=()) -> tuple[np.ndarray, np.nda
     if not len(indices):
         return _EMPTY
     keys, inverse = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
-    sums = np.bincount(inverse.reshape(-1), weights=np.asarray(weights, dtype=np.float64)).astype(np.float32)
+    return _best_sums(keys, inverse.reshape(-1), weights, n, exclude)
+
+
+def _best_sums(keys, inverse, weights, n: int, exclude=()) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sparse_top` once the entries' distinct ``keys`` and each entry's place among them are known."""
+    sums = np.bincount(inverse, weights=np.asarray(weights, dtype=np.float64), minlength=len(keys)).astype(np.float32)
     if len(exclude):
         sums[np.isin(keys, np.asarray(list(exclude)))] = 0
     n = min(n, int((sums > 0).sum()))
@@ -189,17 +213,28 @@ def score_covisit(t: RecTables, session, n: int = 100, live: dict | None = None)
 
 def _neighbours(t: RecTables, weighted_items) -> tuple[np.ndarray, np.ndarray]:
     """The ``sknn_neighbours`` training sessions most like the query, ``weighted_items`` being ``(item, weight)``
-    pairs: a session's similarity is the sum of the weights of the items it shares (each item looking at its
-    ``sknn_sample`` most recent sessions); the similarities come multiplied by the sessions' recency."""
-    found, weights = [], []
-    for item, weight in weighted_items:
-        holders = t.item_sessions.row(item)[0][: t.params.sknn_sample]
-        found.append(holders)
-        weights.append(np.full(len(holders), weight, dtype=np.float32))
-    if not found:
+    pairs of distinct items: a session's similarity is the sum of the weights of the items it shares (each item
+    looking at its ``sknn_sample`` most recent sessions); the similarities come multiplied by the sessions' recency."""
+    if not weighted_items:
         return _EMPTY
-    neighbours, sims = sparse_top(np.concatenate(found), np.concatenate(weights), t.params.sknn_neighbours)
+    weight_of = dict(weighted_items)
+    items, keys, inverse, lengths = _holders(t, tuple(sorted(weight_of)))
+    weights = np.repeat(np.array([weight_of[i] for i in items], dtype=np.float32), lengths)
+    neighbours, sims = _best_sums(keys, inverse, weights, t.params.sknn_neighbours)
     return neighbours, sims * t.session_recency[neighbours]
+
+
+def _holders(t: RecTables, items: tuple) -> tuple:
+    """``(items, sessions, entry_of, lengths)``: the distinct sessions holding ``items`` (sorted, distinct; each
+    item's ``sknn_sample`` most recent), each entry's place among them and each item's number of entries. The
+    last answer is kept: session-kNN and STAN ask for the same items in one request."""
+    cached = getattr(t, "_holders_of", None)
+    if cached is not None and cached[0] == items:
+        return cached
+    holders, lengths = t.item_sessions.gather(np.array(items, dtype=np.int64), t.params.sknn_sample)
+    keys, inverse = np.unique(holders.astype(np.int64), return_inverse=True)
+    t._holders_of = (items, keys, inverse.reshape(-1), lengths)
+    return t._holders_of
 
 
 def score_sknn(t: RecTables, session, n: int = 100):
@@ -211,10 +246,10 @@ def score_sknn(t: RecTables, session, n: int = 100):
     weighted = [(item, (position + 1) / length * (t.idf[item] if t.params.sknn_idf else 1.0))
                 for position, item in enumerate(session)]
     neighbours, sims = _neighbours(t, weighted)
-    rows = [t.sessions.row(s)[0] for s in neighbours.tolist()]
-    if not rows:
+    if not len(neighbours):
         return _EMPTY
-    return sparse_top(np.concatenate(rows), np.repeat(sims, [len(r) for r in rows]), n)
+    items, lengths = t.sessions.gather(neighbours)
+    return sparse_top(items, np.repeat(sims, lengths), n)
 
 
 def score_session(t: RecTables, session, n: int = 100):
@@ -236,11 +271,10 @@ def score_stan(t: RecTables, session, n: int = 100):
     neighbours, sims = _neighbours(t, [(item, np.exp(-r / t.params.stan_query_decay)) for r, item in enumerate(query)])
     if not len(neighbours):
         return _EMPTY
-    rows = [t.sessions.row(s)[0] for s in neighbours.tolist()]
-    lengths = np.array([len(r) for r in rows])
-    items, owner = np.concatenate(rows), np.repeat(np.arange(len(rows)), lengths)
+    items, lengths = t.sessions.gather(neighbours)
+    owner = np.repeat(np.arange(len(neighbours)), lengths)
     position = np.arange(len(items)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    shared = _shared_positions(np.asarray(query), items, owner, position, len(rows))
+    shared = _shared_positions(np.asarray(query), items, owner, position, len(neighbours))
     weights = sims[owner] * np.exp(-np.abs(position - shared[owner]) / t.params.stan_position_decay)
     return sparse_top(items, weights, n)
 

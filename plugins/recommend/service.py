@@ -265,17 +265,18 @@ class Recommender:
 
     def _apply_rules(self, indices, scores, reasons, excluded, k) -> list[dict]:
         view, per_category, chosen, spare = self.view, {}, [], []
+        skus, available, category_of, most = self.space.skus, view.available, view.category.get, self.config.max_per_category
         for index, score, reason in zip(indices.tolist(), scores.tolist(), reasons):
-            sku = self.space.skus[index]
-            if sku in excluded or sku not in view.available:
+            sku = skus[index]
+            if sku in excluded or sku not in available:
                 continue
-            category = view.category.get(sku)
-            pick = (sku, score, reason)
-            if per_category.get(category, 0) >= self.config.max_per_category:
-                spare.append(pick)  # only if the diverse picks do not fill k
+            category = category_of(sku)
+            taken = per_category.get(category, 0)
+            if taken >= most:
+                spare.append((sku, score, reason))  # only if the diverse picks do not fill k
                 continue
-            per_category[category] = per_category.get(category, 0) + 1
-            chosen.append(pick)
+            per_category[category] = taken + 1
+            chosen.append((sku, score, reason))
             if len(chosen) == k:
                 break
         chosen += spare[: k - len(chosen)]

@@ -1,9 +1,9 @@
 """The shipped embedder's last layers retrained with the studio shots as a second domain, on cached maps.
 
 See :mod:`converters.vision.tailtune`. On ``../shared/datasets/grocery-store`` with the shipped int8
-model: block-17 maps of the train photos (and ``PHONE_VIEWS`` random-crop views of each), of the
-studio shots with 16 augmented views and 16 shelf composites each (the same seeded views as the
-``studio_catalog`` benchmark), and of the val photos. Then, side by side in one run:
+model: block-17 maps of the train photos, of the studio shots with 16 augmented views and 16 shelf
+composites each (the same seeded views as the ``studio_catalog`` benchmark), and of the val photos.
+Then, side by side in one run:
 
 - *shipped*: the shipped int8 model, phone catalog (train photos) and studio catalog (one shot per
   SKU), the 296 val photos as queries, SKUs ranked exactly by their mean vector (the node's ranking);
@@ -36,7 +36,6 @@ DATASET = ROOT.parent / "shared" / "datasets" / "grocery-store"
 SHIPPED = ROOT / "models_lite" / "storefront-vision" / "vision_embedder.int8.onnx"
 CACHE = ROOT / ".work" / "vision" / "cache"
 VIEWS = 16
-PHONE_VIEWS = 0  # random-crop views of each train photo (a candidate with 2 did no better, see README)
 CANDIDATES = {
     "keep_1": {"epochs": 5, "keep": 1.0},
     "keep_3": {"epochs": 5, "keep": 3.0},
@@ -53,8 +52,7 @@ def _recall(catalog, catalog_labels, queries, query_labels, classes: int) -> dic
 
 
 def _maps(pixels: dict, labels: dict) -> dict:
-    """Block-17 maps of every set (views stacked as ``[N, V, C, h, w]``)."""
-    from converters.vision.data import augment, load_cached, random_boxes
+    """Block-17 maps of every set (the studio views stacked as ``[SKUs, 2 * VIEWS, C, h, w]``)."""
     from converters.vision.studio import augmented_views, shelf_catalog
     from converters.vision.tailtune import block_maps
 
@@ -64,34 +62,23 @@ def _maps(pixels: dict, labels: dict) -> dict:
         return flat.reshape(n, v, *flat.shape[1:])
 
     maps = {k: block_maps(SHIPPED, pixels[k]) for k in ("train", "val", "iconic")}
-    maps["studio_views"] = np.concatenate(
-        [stacked(augmented_views(pixels["iconic"], VIEWS)[:, 1:]),
-         stacked(shelf_catalog(pixels["iconic"], pixels["train"], VIEWS, 0, (labels["iconic"], labels["train"]))[:, 1:])],
-        axis=1)
-    squares, rng = load_cached(pixels["train_list"], 256, CACHE), np.random.default_rng(5)
-    views = []
-    for _ in range(PHONE_VIEWS if any(c.get("phone_views") for c in CANDIDATES.values()) else 0):
-        batches = [augment(squares[i:i + 128], random_boxes(len(squares[i:i + 128]), rng), rng.random(len(squares[i:i + 128])) < 0.5,
-                           pixels["train"].shape[1], rng).numpy() for i in range(0, len(squares), 128)]
-        views.append(block_maps(SHIPPED, np.concatenate(batches)))
-    maps["phone_views"] = np.stack(views, axis=1) if views else None
+    shelf = shelf_catalog(pixels["iconic"], pixels["train"], VIEWS, 0, (labels["iconic"], labels["train"]))
+    maps["studio_views"] = np.concatenate([stacked(augmented_views(pixels["iconic"], VIEWS)[:, 1:]),
+                                           stacked(shelf[:, 1:])], axis=1)
     return maps
 
 
-def _training_sets(maps: dict, labels: dict, photo_rows: np.ndarray, skus: np.ndarray, phone_views: bool):
+def _training_sets(maps: dict, labels: dict, photo_rows: np.ndarray, skus: np.ndarray):
     """``(phone maps, labels, studio maps, labels)`` of the given train photo rows and studio SKUs."""
-    phone = [maps["train"][photo_rows]] + ([maps["phone_views"][photo_rows, v] for v in range(PHONE_VIEWS)] if phone_views else [])
     studio = np.concatenate([maps["iconic"][skus, None], maps["studio_views"][skus]], axis=1)
-    return (np.concatenate(phone), np.tile(labels["train"][photo_rows], len(phone)),
+    return (maps["train"][photo_rows], labels["train"][photo_rows],
             studio.reshape(-1, *studio.shape[2:]), np.repeat(labels["iconic"][skus], studio.shape[1]))
 
 
 def _fit(maps, labels, weights, photo_rows, skus, candidate: dict, classes: int):
     from converters.vision.tailtune import TailSettings, fit_tail
 
-    sets = _training_sets(maps, labels, photo_rows, skus, candidate.get("phone_views", False))
-    settings = TailSettings().with_(**{k: v for k, v in candidate.items() if k != "phone_views"})
-    return fit_tail(*sets, weights, settings, classes)
+    return fit_tail(*_training_sets(maps, labels, photo_rows, skus), weights, TailSettings().with_(**candidate), classes)
 
 
 def choose(maps: dict, labels: dict, weights: dict, classes: int) -> tuple[str, dict]:
@@ -107,9 +94,10 @@ def choose(maps: dict, labels: dict, weights: dict, classes: int) -> tuple[str, 
     held_rows = np.isin(ytr, held)
 
     def scores(split_tail, held_tail):
-        split = _recall(embed_maps(split_tail, maps["iconic"]), yic, embed_maps(split_tail, maps["train"][qry]), ytr[qry], classes)
-        held_out = _recall(embed_maps(held_tail, maps["iconic"]), yic, embed_maps(held_tail, maps["train"][held_rows]),
-                           ytr[held_rows], classes)
+        split = _recall(embed_maps(split_tail, maps["iconic"]), yic,
+                        embed_maps(split_tail, maps["train"][qry]), ytr[qry], classes)
+        held_out = _recall(embed_maps(held_tail, maps["iconic"]), yic,
+                           embed_maps(held_tail, maps["train"][held_rows]), ytr[held_rows], classes)
         return {"split_studio": split, "held_out_studio": held_out}
     shipped = shipped_tail(weights)
     table = {"shipped": scores(shipped, shipped)}
@@ -143,11 +131,12 @@ def unseen(maps, labels, weights, candidate: dict, shipped_vec: dict, classes: i
         tail = _fit(maps, labels, weights, np.flatnonzero(~np.isin(ytr, held)), np.flatnonzero(~np.isin(yic, held)),
                     candidate, classes)
         rows = np.isin(yva, held)
-        runs.append({"seed": seed, "queries": int(rows.sum()),
-                     "tuned": _recall(embed_maps(tail, maps["iconic"]), yic, embed_maps(tail, maps["val"][rows]), yva[rows], classes),
-                     "shipped": _recall(shipped_vec["iconic"], yic, shipped_vec["val"][rows], yva[rows], classes)})
+        tuned = _recall(embed_maps(tail, maps["iconic"]), yic, embed_maps(tail, maps["val"][rows]), yva[rows], classes)
+        shipped = _recall(shipped_vec["iconic"], yic, shipped_vec["val"][rows], yva[rows], classes)
+        runs.append({"seed": seed, "queries": int(rows.sum()), "tuned": tuned, "shipped": shipped})
         print("unseen", runs[-1], file=sys.stderr, flush=True)
-    mean = {m: {k: round(float(np.mean([r[m][k] for r in runs])), 4) for k in ("recall@1", "recall@5")} for m in ("tuned", "shipped")}
+    mean = {m: {k: round(float(np.mean([r[m][k] for r in runs])), 4) for k in ("recall@1", "recall@5")}
+            for m in ("tuned", "shipped")}
     return {"mean": mean, "runs": runs}
 
 
@@ -160,10 +149,10 @@ def measure() -> dict:
     train, val = read_split(DATASET, "train"), read_split(DATASET, "val")
     iconic, _, _ = iconic_images(DATASET)
     pixels = {"train": load_serving(train, 144, CACHE), "val": load_serving(val, 144, CACHE),
-              "iconic": load_serving(iconic, 144, None), "train_list": train}
+              "iconic": load_serving(iconic, 144, None)}
     labels = {"train": train.labels, "val": val.labels, "iconic": iconic.labels}
     classes = int(max(train.labels.max(), iconic.labels.max())) + 1
-    results = {"queries": len(val), "skus": len(iconic), "views": VIEWS, "phone_views": PHONE_VIEWS}
+    results = {"queries": len(val), "skus": len(iconic), "views": VIEWS}
     results["shipped_int8"], shipped_vec = _onnx_figures(SHIPPED, pixels, labels, classes)
     weights, maps = tail_weights(SHIPPED), _maps(pixels, labels)
     chosen, results["choice"] = choose(maps, labels, weights, classes)
@@ -184,9 +173,10 @@ def table(results: dict) -> str:
     for model in ("shipped_int8", "tuned_int8"):
         for catalog, r in results[model].items():
             lines.append(f"| {model} | {catalog} | {r['recall@1']:.3f} | {r['recall@5']:.3f} |")
-    for model, r in results["unseen_skus_studio"]["mean"].items():
-        lines.append(f"| {model} (trained without them, seeds 1-3) | held-out SKUs' studio shots among all 81 | "
-                     f"{r['recall@1']:.3f} | {r['recall@5']:.3f} |")
+    unseen = results["unseen_skus_studio"]["mean"]
+    for model, label in (("shipped", "shipped_int8 (trained on all 81)"), ("tuned", "tuned (without them, seeds 1-3)")):
+        r = unseen[model]
+        lines.append(f"| {label} | held-out SKUs' studio shots among all 81 | {r['recall@1']:.3f} | {r['recall@5']:.3f} |")
     return "\n".join(lines)
 
 

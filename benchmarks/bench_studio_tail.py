@@ -7,7 +7,8 @@ Then, side by side in one run:
 
 - *shipped*: the shipped int8 model, phone catalog (train photos) and studio catalog (one shot per
   SKU), the 296 val photos as queries, SKUs ranked exactly by their mean vector (the node's ranking);
-- *choice*: each of :data:`CANDIDATES` trained on three quarters of the train photos and scored with
+- *choice*: each of :data:`CANDIDATES` (the last conv and head, or block 17 as well) trained on
+  three quarters of the train photos and scored with
   the last quarter as queries against the studio shots (``split_studio``), and trained without the
   SKUs held out by seed 1 and scored with their train photos as queries among all 81 studio shots
   (``held_out_studio``); the candidate with the best ``split_studio`` whose ``held_out_studio`` is not
@@ -36,9 +37,11 @@ DATASET = ROOT.parent / "shared" / "datasets" / "grocery-store"
 SHIPPED = ROOT / "models_lite" / "storefront-vision" / "vision_embedder.int8.onnx"
 CACHE = ROOT / ".work" / "vision" / "cache"
 VIEWS = 16
+# ``frozen``: the last block left as shipped (17: train features.18 and the head; 16: block 17 as well).
 CANDIDATES = {
-    "keep_1": {"epochs": 5, "keep": 1.0},
-    "keep_3": {"epochs": 5, "keep": 3.0},
+    "keep_1": {"frozen": 17, "epochs": 5, "keep": 1.0},
+    "keep_3": {"frozen": 17, "epochs": 5, "keep": 3.0},
+    "block17_keep_1": {"frozen": 16, "epochs": 5, "keep": 1.0},
 }
 SEEDS = (1, 2, 3)
 
@@ -51,17 +54,17 @@ def _recall(catalog, catalog_labels, queries, query_labels, classes: int) -> dic
     return recall_from_scores(sku_scores(catalog, catalog_labels, queries, classes), query_labels)
 
 
-def _maps(pixels: dict, labels: dict) -> dict:
-    """Block-17 maps of every set (the studio views stacked as ``[SKUs, 2 * VIEWS, C, h, w]``)."""
+def _maps(pixels: dict, labels: dict, frozen: int) -> dict:
+    """Maps of block ``frozen`` for every set (the studio views stacked as ``[SKUs, 2 * VIEWS, C, h, w]``)."""
     from converters.vision.studio import augmented_views, shelf_catalog
     from converters.vision.tailtune import block_maps
 
     def stacked(views):
         n, v = views.shape[:2]
-        flat = block_maps(SHIPPED, views.reshape(n * v, *views.shape[2:]))
+        flat = block_maps(SHIPPED, views.reshape(n * v, *views.shape[2:]), frozen=frozen)
         return flat.reshape(n, v, *flat.shape[1:])
 
-    maps = {k: block_maps(SHIPPED, pixels[k]) for k in ("train", "val", "iconic")}
+    maps = {k: block_maps(SHIPPED, pixels[k], frozen=frozen) for k in ("train", "val", "iconic")}
     shelf = shelf_catalog(pixels["iconic"], pixels["train"], VIEWS, 0, (labels["iconic"], labels["train"]))
     maps["studio_views"] = np.concatenate([stacked(augmented_views(pixels["iconic"], VIEWS)[:, 1:]),
                                            stacked(shelf[:, 1:])], axis=1)
@@ -76,9 +79,12 @@ def _training_sets(maps: dict, labels: dict, photo_rows: np.ndarray, skus: np.nd
 
 
 def _fit(maps, labels, weights, photo_rows, skus, candidate: dict, classes: int):
+    """A tail trained with ``candidate``'s settings (``maps`` and ``weights`` by frozen block)."""
     from converters.vision.tailtune import TailSettings, fit_tail
 
-    return fit_tail(*_training_sets(maps, labels, photo_rows, skus), weights, TailSettings().with_(**candidate), classes)
+    frozen, settings = candidate["frozen"], {k: v for k, v in candidate.items() if k != "frozen"}
+    return fit_tail(*_training_sets(maps[frozen], labels, photo_rows, skus), weights[frozen],
+                    TailSettings().with_(**settings), classes)
 
 
 def choose(maps: dict, labels: dict, weights: dict, classes: int) -> tuple[str, dict]:
@@ -93,17 +99,17 @@ def choose(maps: dict, labels: dict, weights: dict, classes: int) -> tuple[str, 
     kept_rows, kept_skus = np.flatnonzero(~np.isin(ytr, held)), np.flatnonzero(~np.isin(yic, held))
     held_rows = np.isin(ytr, held)
 
-    def scores(split_tail, held_tail):
-        split = _recall(embed_maps(split_tail, maps["iconic"]), yic,
-                        embed_maps(split_tail, maps["train"][qry]), ytr[qry], classes)
-        held_out = _recall(embed_maps(held_tail, maps["iconic"]), yic,
-                           embed_maps(held_tail, maps["train"][held_rows]), ytr[held_rows], classes)
+    def scores(split_tail, held_tail, m):
+        split = _recall(embed_maps(split_tail, m["iconic"]), yic, embed_maps(split_tail, m["train"][qry]), ytr[qry], classes)
+        held_out = _recall(embed_maps(held_tail, m["iconic"]), yic,
+                           embed_maps(held_tail, m["train"][held_rows]), ytr[held_rows], classes)
         return {"split_studio": split, "held_out_studio": held_out}
-    shipped = shipped_tail(weights)
-    table = {"shipped": scores(shipped, shipped)}
+    shipped = shipped_tail(weights[17])
+    table = {"shipped": scores(shipped, shipped, maps[17])}
     for name, candidate in CANDIDATES.items():
         table[name] = scores(_fit(maps, labels, weights, cat, np.arange(len(yic)), candidate, classes),
-                             _fit(maps, labels, weights, kept_rows, kept_skus, candidate, classes))
+                             _fit(maps, labels, weights, kept_rows, kept_skus, candidate, classes),
+                             maps[candidate["frozen"]])
         print("candidate", name, table[name], file=sys.stderr, flush=True)
     floor = table["shipped"]["held_out_studio"]["recall@1"]
     allowed = [n for n in CANDIDATES if table[n]["held_out_studio"]["recall@1"] >= floor] or list(CANDIDATES)
@@ -131,7 +137,8 @@ def unseen(maps, labels, weights, candidate: dict, shipped_vec: dict, classes: i
         tail = _fit(maps, labels, weights, np.flatnonzero(~np.isin(ytr, held)), np.flatnonzero(~np.isin(yic, held)),
                     candidate, classes)
         rows = np.isin(yva, held)
-        tuned = _recall(embed_maps(tail, maps["iconic"]), yic, embed_maps(tail, maps["val"][rows]), yva[rows], classes)
+        m = maps[candidate["frozen"]]
+        tuned = _recall(embed_maps(tail, m["iconic"]), yic, embed_maps(tail, m["val"][rows]), yva[rows], classes)
         shipped = _recall(shipped_vec["iconic"], yic, shipped_vec["val"][rows], yva[rows], classes)
         runs.append({"seed": seed, "queries": int(rows.sum()), "tuned": tuned, "shipped": shipped})
         print("unseen", runs[-1], file=sys.stderr, flush=True)
@@ -154,7 +161,9 @@ def measure() -> dict:
     classes = int(max(train.labels.max(), iconic.labels.max())) + 1
     results = {"queries": len(val), "skus": len(iconic), "views": VIEWS}
     results["shipped_int8"], shipped_vec = _onnx_figures(SHIPPED, pixels, labels, classes)
-    weights, maps = tail_weights(SHIPPED), _maps(pixels, labels)
+    levels = sorted({c["frozen"] for c in CANDIDATES.values()})
+    weights = {f: tail_weights(SHIPPED, f) for f in levels}
+    maps = {f: _maps(pixels, labels, f) for f in levels}
     chosen, results["choice"] = choose(maps, labels, weights, classes)
     results["chosen"] = {"name": chosen, **CANDIDATES[chosen]}
     tail = _fit(maps, labels, weights, np.arange(len(train)), np.arange(len(iconic)), CANDIDATES[chosen], classes)

@@ -28,30 +28,35 @@ def _shipped_embeddings(images: np.ndarray) -> np.ndarray:
     return embed_images(onnx_embedder(SHIPPED, 1), images, None)
 
 
-def test_the_tail_read_from_the_int8_graph_reproduces_the_shipped_embedding():
+@pytest.mark.parametrize("frozen", [17, 16])
+def test_the_tail_read_from_the_int8_graph_reproduces_the_shipped_embedding(frozen):
     from converters.vision.tailtune import block_maps, embed_maps, shipped_tail, tail_weights
 
     images = _photos(12)
-    ours = embed_maps(shipped_tail(tail_weights(SHIPPED)), block_maps(SHIPPED, images, threads=1))
+    ours = embed_maps(shipped_tail(tail_weights(SHIPPED, frozen)), block_maps(SHIPPED, images, threads=1, frozen=frozen))
     cosine = (ours * _shipped_embeddings(images)).sum(axis=1)
     assert cosine.min() > 0.98
 
 
-def test_written_weights_are_what_onnxruntime_serves(tmp_path):
+@pytest.mark.parametrize("frozen", [17, 16])
+def test_written_weights_are_what_onnxruntime_serves(tmp_path, frozen):
     import torch
 
     from converters.vision.tailtune import block_maps, embed_maps, shipped_tail, tail_weights, write_tuned_onnx
 
     images = _photos(12, seed=1)
-    tail = shipped_tail(tail_weights(SHIPPED))
+    tail = shipped_tail(tail_weights(SHIPPED, frozen))
     with torch.no_grad():  # a different model: the head's columns reversed, the conv's bias shifted
         tail.head.copy_(tail.head.flip(1))
         tail.conv.bias.add_(0.5)
+        if tail.block17 is not None:  # and block 17's int8 and float convolutions changed
+            tail.block17["expand"].weight.mul_(1.3)
+            tail.block17["depthwise"].bias.add_(0.3)
     path = write_tuned_onnx(SHIPPED, tmp_path / "tuned.onnx", tail)
     from converters.vision.evaluate import embed_images, onnx_embedder
 
     served = embed_images(onnx_embedder(path, 1), images, None)
-    expected = embed_maps(tail, block_maps(SHIPPED, images, threads=1))
+    expected = embed_maps(tail, block_maps(SHIPPED, images, threads=1, frozen=frozen))
     assert (served * expected).sum(axis=1).min() > 0.98
     assert (served * _shipped_embeddings(images)).sum(axis=1).mean() < 0.9
     assert path.stat().st_size < SHIPPED.stat().st_size * 1.05  # weights still int8

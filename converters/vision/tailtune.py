@@ -14,6 +14,9 @@ studio shots together, a SKU's two domains sharing one class proxy:
   so that the phone-photo catalog does not pay for the studio one;
 - random windows (3-5 of the 5 x 5 cells) and mirrors of the maps as augmentation.
 
+With ``frozen=16`` (:func:`tail_weights`, :func:`block_maps`) the tail starts from block 16's maps
+and block 17's three convolutions are trained as well.
+
 :func:`write_tuned_onnx` writes the shipped graph with the trained weights (int8 per-channel weights
 as before; the three activations after block 17 stay float). Used by ``python -m benchmarks
 studio_tail``; the settings are chosen on the train photos and on held-out SKUs (see there).
@@ -25,11 +28,19 @@ from pathlib import Path
 
 import numpy as np
 
+BLOCK_16 = "/features/features.16/Add_output_0_DequantizeLinear_Output"
 BLOCK_17 = "/features/features.17/conv/conv.2/Conv_output_0_DequantizeLinear_Output"
+TAPS = {16: BLOCK_16, 17: BLOCK_17}  # the map a tail starts from, by the last block left frozen
 CONV_OUT = "/features/features.18/features.18.0/Conv_output_0"
 HEAD_OUT = "/head/MatMul_output_0"
-# Activations after block 17 whose int8 round trip is removed in a tuned graph (their ranges changed).
+# Block 17's three convolutions (expand 160 -> 960, depthwise 3x3, project 960 -> 320), by their outputs.
+BLOCK_17_CONVS = {"expand": "/features/features.17/conv/conv.0/conv.0.0/Conv_output_0",
+                  "depthwise": "/features/features.17/conv/conv.1/conv.1.0/Conv_output_0",
+                  "project": "/features/features.17/conv/conv.2/Conv_output_0"}
+# Activations after the frozen trunk whose int8 round trip is removed in a tuned graph (their ranges changed).
 TAIL_ACTIVATIONS = (CONV_OUT, "/Sub_output_0", HEAD_OUT)
+BLOCK_17_ACTIVATIONS = (BLOCK_17_CONVS["expand"], "/features/features.17/conv/conv.1/conv.1.2/Clip_output_0",
+                        BLOCK_17_CONVS["project"])
 
 
 @dataclass(frozen=True)
@@ -76,20 +87,27 @@ def _dequantized(model, init: dict, name: str) -> np.ndarray:
     return (q - zero.reshape(shape)) * scale.reshape(shape)
 
 
-def tail_weights(path: str | Path) -> dict[str, np.ndarray]:
-    """``{conv_weight [1280, 320, 1, 1], conv_bias, center [1280], head [1280, 256]}`` of a shipped embedder."""
+def tail_weights(path: str | Path, frozen: int = 17) -> dict:
+    """``{conv_weight [1280, 320, 1, 1], conv_bias, center [1280], head [1280, 256]}`` of a shipped embedder;
+    with ``frozen=16`` also ``block17``: ``{expand|depthwise|project: (weight, bias)}``."""
     import onnx
 
     model = onnx.load(str(path))
     init = _initializers(model)
     conv, head = _producer(model, CONV_OUT), _producer(model, HEAD_OUT)
-    return {"conv_weight": _dequantized(model, init, conv.input[1]), "conv_bias": _dequantized(model, init, conv.input[2]),
-            "center": _dequantized(model, init, "center"), "head": _dequantized(model, init, head.input[1])}
+    out = {"conv_weight": _dequantized(model, init, conv.input[1]), "conv_bias": _dequantized(model, init, conv.input[2]),
+           "center": _dequantized(model, init, "center"), "head": _dequantized(model, init, head.input[1])}
+    if frozen == 16:
+        nodes = {name: _producer(model, output) for name, output in BLOCK_17_CONVS.items()}
+        out["block17"] = {name: tuple(_dequantized(model, init, n.input[i]) for i in (1, 2)) for name, n in nodes.items()}
+    elif frozen != 17:
+        raise ValueError(f"a tail starts after block 16 or 17, not {frozen}")
+    return out
 
 
-def block_maps(path: str | Path, images: np.ndarray, threads: int = 2, batch: int = 64) -> np.ndarray:
-    """Block-17 maps ``[N, 320, h, w]`` (float16) of uint8 model inputs ``[N, S, S, 3]`` or of normalised
-    float32 ``[N, 3, S, S]`` batches, read from the shipped graph."""
+def block_maps(path: str | Path, images: np.ndarray, threads: int = 2, batch: int = 64, frozen: int = 17) -> np.ndarray:
+    """Block-17 maps ``[N, 320, h, w]`` (``frozen=16``: block 16's, ``[N, 160, h, w]``; float16) of uint8
+    model inputs ``[N, S, S, 3]`` or of normalised float32 ``[N, 3, S, S]`` batches, from the shipped graph."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
@@ -97,7 +115,8 @@ def block_maps(path: str | Path, images: np.ndarray, threads: int = 2, batch: in
     from .data import to_tensor
 
     model = onnx.load(str(path))
-    model.graph.output.append(helper.make_tensor_value_info(BLOCK_17, TensorProto.FLOAT, None))
+    tap = TAPS[frozen]
+    model.graph.output.append(helper.make_tensor_value_info(tap, TensorProto.FLOAT, None))
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
@@ -105,8 +124,18 @@ def block_maps(path: str | Path, images: np.ndarray, threads: int = 2, batch: in
     for i in range(0, len(images), batch):
         x = images[i:i + batch]
         x = to_tensor(x, None).numpy() if x.dtype == np.uint8 else np.ascontiguousarray(x, np.float32)
-        out.append(session.run([BLOCK_17], {session.get_inputs()[0].name: x})[0].astype(np.float16))
+        out.append(session.run([tap], {session.get_inputs()[0].name: x})[0].astype(np.float16))
     return np.concatenate(out)
+
+
+def _conv(weight: np.ndarray, bias: np.ndarray, groups: int = 1):
+    import torch
+
+    outs, ins_per_group, k = weight.shape[:3]
+    conv = torch.nn.Conv2d(ins_per_group * groups, outs, k, padding=k // 2, groups=groups)
+    conv.weight.data = torch.from_numpy(weight.copy())
+    conv.bias.data = torch.from_numpy(bias.copy())
+    return conv
 
 
 def _tail_module(weights: dict):
@@ -114,18 +143,22 @@ def _tail_module(weights: dict):
     import torch.nn.functional as F
 
     class Tail(torch.nn.Module):
-        """features.18 (1x1 conv + ReLU6) -> mean -> minus centre -> head -> L2 normalise."""
+        """[block 17 ->] features.18 (1x1 conv + ReLU6) -> mean -> minus centre -> head -> L2 normalise."""
 
         def __init__(self):
             super().__init__()
-            outs, ins = weights["conv_weight"].shape[:2]
-            self.conv = torch.nn.Conv2d(ins, outs, 1)
-            self.conv.weight.data = torch.from_numpy(weights["conv_weight"].copy())
-            self.conv.bias.data = torch.from_numpy(weights["conv_bias"].copy())
+            block = weights.get("block17")
+            self.block17 = None if block is None else torch.nn.ModuleDict(
+                {"expand": _conv(*block["expand"]), "project": _conv(*block["project"]),
+                 "depthwise": _conv(*block["depthwise"], groups=block["depthwise"][0].shape[0])})
+            self.conv = _conv(weights["conv_weight"], weights["conv_bias"])
             self.register_buffer("center", torch.from_numpy(weights["center"].copy()))
             self.head = torch.nn.Parameter(torch.from_numpy(weights["head"].copy()))
 
         def forward(self, maps):
+            if self.block17 is not None:
+                b = self.block17
+                maps = b["project"](F.relu6(b["depthwise"](F.relu6(b["expand"](maps)))))
             return F.normalize((F.relu6(self.conv(maps)).mean(dim=(2, 3)) - self.center) @ self.head, dim=1)
 
     return Tail()
@@ -215,31 +248,45 @@ def _quantize_per_channel(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndar
 
 
 def write_tuned_onnx(src: str | Path, dst: str | Path, tail) -> Path:
-    """``src`` (a shipped int8 embedder) with ``tail``'s weights in its last conv and head, written to ``dst``.
+    """``src`` (a shipped int8 embedder) with ``tail``'s weights (its last conv and head, and block 17's
+    convolutions when the tail has them) written to ``dst``.
 
-    Weights stay int8 per channel (symmetric, as before); the activation round trips in
-    :data:`TAIL_ACTIVATIONS` are removed, since their calibrated ranges belonged to the old weights.
+    Weights stay int8 per channel (symmetric) where they were int8, float where they were float; the
+    activation round trips after the frozen trunk (:data:`TAIL_ACTIVATIONS`, :data:`BLOCK_17_ACTIVATIONS`)
+    are removed, since their calibrated ranges belonged to the old weights.
     """
     import onnx
-    from onnx import numpy_helper
 
     model = onnx.load(str(src))
-    init = {i.name: i for i in model.graph.initializer}
-    conv, head = _producer(model, CONV_OUT), _producer(model, HEAD_OUT)
-    values = {conv.input[1]: tail.conv.weight.detach().numpy(), head.input[1]: tail.head.detach().numpy()}
-    for name, value in values.items():
-        node = _producer(model, name)
-        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-        q, scale = _quantize_per_channel(value, axis)
-        init[node.input[0]].CopyFrom(numpy_helper.from_array(q, node.input[0]))
-        init[node.input[1]].CopyFrom(numpy_helper.from_array(scale, node.input[1]))
-        init[node.input[2]].CopyFrom(numpy_helper.from_array(np.zeros_like(scale, np.int8), node.input[2]))
-    _set_float(model, conv.input[2], tail.conv.bias.detach().numpy().astype(np.float32))
-    _drop_activation_qdq(model, TAIL_ACTIVATIONS)
+    convs = {CONV_OUT: tail.conv}
+    if tail.block17 is not None:
+        convs.update({output: tail.block17[name] for name, output in BLOCK_17_CONVS.items()})
+    for output, conv in convs.items():
+        node = _producer(model, output)
+        _set_weight(model, node.input[1], conv.weight.detach().numpy())
+        _set_float(model, node.input[2], conv.bias.detach().numpy().astype(np.float32))
+    _set_weight(model, _producer(model, HEAD_OUT).input[1], tail.head.detach().numpy())
+    _drop_activation_qdq(model, TAIL_ACTIVATIONS + (BLOCK_17_ACTIVATIONS if tail.block17 is not None else ()))
     onnx.checker.check_model(model)
     dst = Path(dst)
     onnx.save(model, str(dst))
     return dst
+
+
+def _set_weight(model, name: str, value: np.ndarray) -> None:
+    """Write ``value`` into weight ``name``: requantized in place when a DequantizeLinear makes it, else as float."""
+    from onnx import numpy_helper
+
+    producers = [n for n in model.graph.node if name in n.output and n.op_type == "DequantizeLinear"]
+    if not producers:
+        _set_float(model, name, value.astype(np.float32))
+        return
+    node, init = producers[0], {i.name: i for i in model.graph.initializer}
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+    q, scale = _quantize_per_channel(value, axis)
+    init[node.input[0]].CopyFrom(numpy_helper.from_array(q, node.input[0]))
+    init[node.input[1]].CopyFrom(numpy_helper.from_array(scale, node.input[1]))
+    init[node.input[2]].CopyFrom(numpy_helper.from_array(np.zeros_like(scale, np.int8), node.input[2]))
 
 
 def _set_float(model, name: str, value: np.ndarray) -> None:

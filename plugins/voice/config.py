@@ -30,6 +30,12 @@ class VoiceConfig(BaseModel):
     similar_floor: float = Field(0.45, ge=0, le=1)  # cosine to the nearest template expansion (similar.py)
     faq_floor: float = Field(0.45, ge=0, le=1)
     faq_encoder_floor: float = Field(0.4, ge=-1, le=1)
+    # with the bundle's sentence encoder (semantic.py): the best intent or FAQ cosine, its lead over the runner-up,
+    # and the least best cosine for the weaker matchers (cue words, TF-IDF) to answer at all; set on the dev split
+    semantic_floor: float = Field(0.65, ge=-1, le=1)  # intents without a slot and FAQ entries
+    semantic_slot_floor: float = Field(0.5, ge=-1, le=1)  # product and order intents, their slot heard
+    semantic_margin: float = Field(0.03, ge=0, le=2)
+    kiosk_floor: float = Field(0.4, ge=-1, le=1)
     failures_before_handoff: int = Field(2, ge=1, le=10)
     loud_dbfs: float = Field(-6.0, le=0)
     tts_cache: int = Field(128, ge=0, le=10_000)

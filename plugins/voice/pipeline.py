@@ -33,6 +33,9 @@ class VoicePipeline:
         self.encoder_source = encoder_source or (lambda: None)
         self._recognizers: dict[tuple[str, str], Recognizer] = {}  # by (store, language)
         self._indexes: dict[str, tuple] = {}  # by language: (the intents object, its TemplateIndex)
+        from .semantic import SemanticIndexes
+
+        self.semantic = SemanticIndexes()  # the sentence encoder's template embeddings (semantic.py)
         self._lock = threading.Lock()
 
     def check_language(self, language: str) -> str:
@@ -75,12 +78,55 @@ class VoicePipeline:
         confirmed = self._confirmed_grammar(recognizer, text, hints)
         if confirmed.name is not None:
             return confirmed
+        encoder = self.encoder_source()
+        if encoder is not None and language == "en":
+            return self._by_meaning(db, encoder, recognizer, text, repaired, hints)
         faq = self._faq(db, heard, language)
         if faq.name is not None:
             return faq
         cued = match_cues(text, recognizer.products, language)
         if cued.name is not None or language != "en":
             return _repaired(cued, repaired) if cued.name is not None else faq
+        index = self.template_index(recognizer)
+        near = _repaired(index.match(text, recognizer.products), repaired)
+        if near.name is None:
+            near = self._grammar_product(recognizer, index, text, hints)
+        return near if near.name is not None else faq
+
+    def _by_meaning(self, db, encoder, recognizer, text: str, repaired: bool, hints) -> IntentMatch:
+        """With the bundle's sentence encoder: the semantic matcher, then the weaker matchers only for kiosk talk.
+
+        The semantic matcher (:mod:`.semantic`) answers when its best intent or FAQ entry is over
+        ``semantic_floor``, ``semantic_margin`` ahead of the runner-up and has its slot. Otherwise the cue words,
+        the TF-IDF template index and the grammar's product may still answer, but only when the text is near
+        kiosk talk at all (its best cosine reaches ``kiosk_floor``): "who is the president" is not turned into
+        an aisle question by the word "where" it was misheard with.
+        """
+        from .semantic import decide
+
+        faq = knowledge.faq_entries(db, recognizer.language)
+        try:
+            ranking = self.semantic.get(encoder, recognizer).rank(text, recognizer.products, faq)
+        except Exception:  # a broken encoder must not stop the kiosk: the matchers without it answer
+            return self._without_meaning(db, recognizer, text, repaired, hints)
+        decided = decide(ranking, faq, self.config.semantic_floor, self.config.semantic_margin, text,
+                         self.config.semantic_slot_floor)
+        if decided.name is not None:
+            return _repaired(decided, repaired)
+        if ranking.score < self.config.kiosk_floor:
+            return decided
+        fallback = self._without_meaning(db, recognizer, text, repaired, hints, faq_too=False)
+        return fallback if fallback.name is not None else decided
+
+    def _without_meaning(self, db, recognizer, text: str, repaired: bool, hints, faq_too: bool = True) -> IntentMatch:
+        """Keyword FAQ (when ``faq_too``), cue words, the nearest template expansion, the grammar's product."""
+        language = recognizer.language
+        faq = self._faq(db, text, language) if faq_too else IntentMatch(None, {}, 0.0)
+        if faq.name is not None:
+            return faq
+        cued = match_cues(text, recognizer.products, language)
+        if cued.name is not None:
+            return _repaired(cued, repaired)
         index = self.template_index(recognizer)
         near = _repaired(index.match(text, recognizer.products), repaired)
         if near.name is None:

@@ -223,6 +223,19 @@ class VoicePipeline:
         heard = self.recognizer(db, transcript.language).match(sentence)
         return IntentMatch(heard.name, heard.slots, 0.5, "grammar_fallback") if heard.name is not None else None
 
+    def _known_order(self, db, match: IntentMatch, text: str, language: str) -> IntentMatch:
+        """``match`` with the store's order that a homophone hid ("order for seven one one": 711 is unknown, 4711 is
+        known), when the number heard is not an order of the store; else ``match`` unchanged."""
+        from .textnorm import homophone_numbers
+
+        heard = match.slots.get("order_id")
+        if match.name != "OrderStatus" or not heard or language != "en" or knowledge.order(db, heard) is not None:
+            return match
+        for number in homophone_numbers(text):
+            if knowledge.order(db, number) is not None:
+                return IntentMatch(match.name, {**match.slots, "order_id": number}, match.confidence, f"{match.source}+order")
+        return match
+
     def template_index(self, recognizer: Recognizer):
         """The :class:`~.similar.TemplateIndex` of ``recognizer``'s templates, built once per template set."""
         from .similar import TemplateIndex
@@ -266,6 +279,7 @@ class VoicePipeline:
             match = IntentMatch(None) if transcript.rejected else self.understand(db, transcript.text, language, hints)
             if match.name is None and not transcript.rejected:
                 match = self._grammar_fallback(db, transcript) or match
+            match = self._known_order(db, match, transcript.text, language)
         with timings.stage("answer"), write_transaction(db):  # the write lock for the hand-off ticket only, not the matching
             answer = self._answer(db, session_id, transcript, match, prosody)
         turn = {"session_id": session_id, "language": language, "transcript": transcript.text, "intent": match.name,

@@ -18,7 +18,7 @@ TOPICS = {
     **dict.fromkeys(["where", "aisle", "find", "keep", "shelf", "show", "take"], 2),
     **dict.fromkeys(["order", "status", "track", "check", "arrive", "ship", "shipped", "arrived"], 3),
     **dict.fromkeys(["open", "close", "hours", "time", "late", "opening", "store"], 4),
-    **dict.fromkeys(["return", "returns", "exchange", "refund", "refunds", "policy"], 5),
+    **dict.fromkeys(["return", "returns", "exchange", "refund", "refunds", "policy", "send", "back", "trousers"], 5),
     **dict.fromkeys(["parking", "park", "car", "leave", "garage"], 6),
     **dict.fromkeys(["wifi", "internet", "free"], 7),
     **dict.fromkeys(["toilets", "toilet", "restroom"], 8),
@@ -110,3 +110,16 @@ def test_cue_words_answer_with_the_encoder_only_when_the_text_is_near_kiosk_talk
     assert turn["intent_source"] == ("cues" if answered else "semantic")
     near = _ask(app, "have you any garlic", "near")  # kiosk talk still reaches the cue words
     assert near["intent"] == "ProductAvailability" and near["slots"] == {"product": "Garlic"}
+
+
+def test_the_meaning_overrules_a_grammar_sentence_of_another_intent_that_merely_sounds_alike(voice_node, signing_key, tmp_path):
+    app, node = voice_node
+    pipeline = node.slot("voice").pipeline
+    heard, grammar = "i would like to send back these trousers", "i would like to speak to the person"
+    with app.test_request_context():
+        assert pipeline.understand(node.db(), heard, "en", [grammar]).name == "HumanAgent"  # without the encoder
+        _with_encoder(node, signing_key, tmp_path)
+        match = pipeline.understand(node.db(), heard, "en", [grammar])
+        assert match.name == "ReturnsPolicy" and match.source == "semantic"
+        same = pipeline.understand(node.db(), "do you have the oat meal", "en", ["do you have the oat milk"])
+        assert same.name == "ProductAvailability" and same.slots == {"product": "Oatly-Oat-Milk"}  # the grammar's product

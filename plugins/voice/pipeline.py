@@ -172,12 +172,15 @@ class VoicePipeline:
 
         The grammar was not sure enough to answer alone; two recognisers hearing nearly the same words
         ("have you got some damage" / "have you got some lemon") is the confirmation, and the grammar's
-        reading wins because it only knows the store's own names.
+        reading wins because it only knows the store's own names. A product or order sentence counts only with its
+        slot: the grammar's slotless "what is the status of my order" nearly says "what is the capital of france".
         """
-        from .similar import agree
+        from .similar import SLOT, agree
 
         for hint in hints:
             heard = recognizer.match(hint)
+            if heard.name in SLOT and not heard.slots.get(SLOT[heard.name]):
+                continue
             score = agree(text, hint) if heard.name is not None else None
             if score is not None and self._product_heard(recognizer, text, hint):
                 return IntentMatch(heard.name, heard.slots, round(score, 3), "grammar+open_vocabulary")

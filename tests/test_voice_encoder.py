@@ -3,13 +3,13 @@ runtime, and the converter turning BERT-shaped weights into an int8 ONNX encoder
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.builders import mean_pool_encoder, topic_encoder_bundle, word_tokenizer
 from tests.conftest import ADMIN_KEY, CLIENT_KEY
 
 HEADERS = {"Authorization": f"Bearer {CLIENT_KEY}"}
@@ -18,61 +18,13 @@ TOPICS = {"parking": 0, "park": 0, "car": 0, "automobile": 0, "vehicle": 0, "wif
           "toilets": 2, "toilet": 2, "restroom": 2, "lavatory": 2, "card": 3, "pay": 3, "plastic": 3}
 
 
-def _tokenizer(path: Path, words) -> Path:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    vocab = {"[PAD]": 0, "[UNK]": 1, **{w: i + 2 for i, w in enumerate(words)}}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer.save(str(path))
-    return path
-
-
-def _tiny_encoder(path: Path, vocab_size: int, table: np.ndarray) -> Path:
-    """A real ONNX model: masked mean of per-token embeddings (input_ids, attention_mask -> sentence_embedding)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    nodes = [
-        helper.make_node("Gather", ["table", "input_ids"], ["vectors"]),
-        helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
-        helper.make_node("Unsqueeze", ["maskf", "last"], ["mask3"]),
-        helper.make_node("Mul", ["vectors", "mask3"], ["masked"]),
-        helper.make_node("ReduceSum", ["masked", "tokens"], ["summed"], keepdims=0),
-        helper.make_node("ReduceSum", ["mask3", "tokens"], ["count"], keepdims=0),
-        helper.make_node("Max", ["count", "one"], ["safe"]),
-        helper.make_node("Div", ["summed", "safe"], ["sentence_embedding"]),
-    ]
-    inits = [numpy_helper.from_array(table.astype(np.float32), "table"), numpy_helper.from_array(np.array([-1]), "last"),
-             numpy_helper.from_array(np.array([1]), "tokens"), numpy_helper.from_array(np.array([1.0], np.float32), "one")]
-    graph = helper.make_graph(nodes, "tiny_encoder",
-                              [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"]),
-                               helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "tokens"])],
-                              [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", table.shape[1]])],
-                              inits)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    return path
+_tokenizer, _tiny_encoder = word_tokenizer, lambda path, vocab_size, table: mean_pool_encoder(path, table)
 
 
 def _encoder_bundle(folder: Path, key: Path) -> Path:
-    from edge.bundles.builder import build_manifest
-    from edge.bundles.signing import sign_bundle
-    from edge.paths import models_lite_dir
-
-    from converters.voice.bundle import encoder_spec
-
-    folder.mkdir(parents=True)
-    words = sorted(TOPICS) + ["is", "there", "any", "space", "for", "my", "where", "the", "can", "i", "by", "free"]
-    _tokenizer(folder / "voice_tokenizer.json", words)
-    table = np.full((len(words) + 2, 8), 0.01, np.float32)
-    for i, word in enumerate(words):
-        table[i + 2, TOPICS.get(word, 4 + i % 4)] = 1.0
-    _tiny_encoder(folder / "voice_encoder.int8.onnx", len(words) + 2, table)
-    spec = encoder_spec(json.loads((models_lite_dir() / "storefront-voice" / "bundle.json").read_text()))
-    (folder / "bundle.json").write_text(json.dumps(spec))
-    build_manifest(folder)
-    sign_bundle(folder, key)
-    return folder
+    """A signed voice bundle whose tiny encoder puts each topic's words on one direction, other words on a faint one."""
+    filler = ["is", "there", "any", "space", "for", "my", "where", "the", "can", "i", "by", "free"]
+    return topic_encoder_bundle(folder, key, TOPICS, filler)
 
 
 @pytest.fixture
@@ -100,7 +52,7 @@ def test_faq_matches_by_meaning_with_the_bundle_encoder_and_by_keywords_without(
     node.registry.install(_encoder_bundle(tmp_path / "encoder-bundle", signing_key))
     node.watcher.refresh()
     turn = _ask(app, "is there any space for my automobile")
-    assert turn["intent"] == "FAQ" and turn["intent_source"] == "faq_encoder" and turn["slots"]["faq_id"] == "parking-en"
+    assert turn["intent"] == "FAQ" and turn["intent_source"] == "semantic" and turn["slots"]["faq_id"] == "parking-en"
     assert _ask(app, "where is the lavatory")["slots"]["faq_id"] == "toilet-en"
     assert _ask(app, "can i pay by plastic")["slots"]["faq_id"] == "card-en"
 

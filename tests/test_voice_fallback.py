@@ -24,3 +24,13 @@ def test_grammar_fallback(store, app, text, logprob, fallback, intent, source): 
         turn = store.slot("voice").pipeline.respond(store.db(), "s-1", whisper(text, logprob, fallback), Timings())
     assert turn["intent"] == intent
     assert source is None or turn["intent_source"] == source
+
+
+@pytest.mark.parametrize("text, grammar, intent, slots", [
+    ("What is the capital of France?", "what is the status of my order", None, {}),  # an order sentence without its number
+    ("What is the status of order 4711?", "what is the status of my order 4711", "OrderStatus", {"order_id": "4711"}),
+])
+def test_the_grammars_sentence_confirms_a_slot_intent_only_with_its_slot(store, app, text, grammar, intent, slots):  # noqa: F811
+    with app.test_request_context():
+        turn = store.slot("voice").pipeline.respond(store.db(), "s-2", whisper(text, -0.3, grammar), Timings())
+    assert turn["intent"] == intent and turn["slots"] == slots

@@ -82,6 +82,14 @@ def test_phrasings_outside_the_templates_go_by_cue_words_and_their_slot(store, c
     assert turn["intent_source"] == "cues" or intent is None
 
 
+def test_an_order_number_hidden_by_a_homophone_is_found_among_the_store_s_orders(store, client, client_headers):
+    turn = ask(client, client_headers, "is order for seven one one ready")  # what Whisper writes for "four seven one one"
+    assert turn["intent"] == "OrderStatus" and turn["slots"] == {"order_id": "4711"} and "ready for pickup" in turn["answer"]
+    assert turn["intent_source"].endswith("+order")
+    assert "could not find order 99" in ask(client, client_headers, "where is my order for 99")["answer"]  # 499 is no order either
+    assert ask(client, client_headers, "where is my order 1234")["slots"] == {"order_id": "1234"}
+
+
 def test_unknown_order_and_missing_number_are_answered(store, client, client_headers):
     assert "could not find order 999" in ask(client, client_headers, "where is my order 999")["answer"]
     assert ask(client, client_headers, "where is my order")["answer"] == "Please tell me your order number."

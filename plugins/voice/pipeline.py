@@ -33,6 +33,9 @@ class VoicePipeline:
         self.encoder_source = encoder_source or (lambda: None)
         self._recognizers: dict[tuple[str, str], Recognizer] = {}  # by (store, language)
         self._indexes: dict[str, tuple] = {}  # by language: (the intents object, its TemplateIndex)
+        from .semantic import SemanticIndexes
+
+        self.semantic = SemanticIndexes()  # the sentence encoder's template embeddings (semantic.py)
         self._lock = threading.Lock()
 
     def check_language(self, language: str) -> str:
@@ -72,6 +75,9 @@ class VoicePipeline:
             match = recognizer.match(text)
             if match.name is not None:
                 return IntentMatch(match.name, match.slots, match.confidence, "templates+repair")
+        encoder = self.encoder_source()
+        if encoder is not None and language == "en":
+            return self._by_meaning(db, encoder, recognizer, text, repaired, hints)
         confirmed = self._confirmed_grammar(recognizer, text, hints)
         if confirmed.name is not None:
             return confirmed
@@ -81,6 +87,54 @@ class VoicePipeline:
         cued = match_cues(text, recognizer.products, language)
         if cued.name is not None or language != "en":
             return _repaired(cued, repaired) if cued.name is not None else faq
+        index = self.template_index(recognizer)
+        near = _repaired(index.match(text, recognizer.products), repaired)
+        if near.name is None:
+            near = self._grammar_product(recognizer, index, text, hints)
+        return near if near.name is not None else faq
+
+    def _by_meaning(self, db, encoder, recognizer, text: str, repaired: bool, hints) -> IntentMatch:
+        """With the bundle's sentence encoder: the semantic matcher, the grammar's confirmed sentence, then the
+        weaker matchers only for kiosk talk.
+
+        The semantic matcher (:mod:`.semantic`) answers when its best intent or FAQ entry is over its floor,
+        ``semantic_margin`` ahead of the runner-up and has its slot; when it names another intent than the
+        grammar's confirmed sentence, it wins, since a near sound-alike of another intent can pass that check
+        ("i would like to send back these trousers" / the grammar's "i would like to speak to the person"); on
+        the same intent the grammar's sentence keeps its slot. Otherwise the cue words, the TF-IDF
+        template index and the grammar's product may still answer, but only when the text is near kiosk talk at
+        all (its best cosine reaches ``kiosk_floor``): "who is the president" is not turned into an aisle
+        question by the word "where" it was misheard with.
+        """
+        from .semantic import decide
+
+        faq = knowledge.faq_entries(db, recognizer.language)
+        try:
+            ranking = self.semantic.get(encoder, recognizer).rank(text, recognizer.products, faq)
+        except Exception:  # a broken encoder must not stop the kiosk: the matchers without it answer
+            confirmed = self._confirmed_grammar(recognizer, text, hints)
+            return confirmed if confirmed.name is not None else self._without_meaning(db, recognizer, text, repaired, hints)
+        decided = decide(ranking, faq, self.config.semantic_floor, self.config.semantic_margin, text,
+                         self.config.semantic_slot_floor)
+        confirmed = self._confirmed_grammar(recognizer, text, hints)
+        if confirmed.name is not None and decided.name in (None, confirmed.name):
+            return confirmed  # the same question: the grammar's slot, since it only knows the store's names
+        if decided.name is not None:
+            return _repaired(decided, repaired)
+        if ranking.score < self.config.kiosk_floor:
+            return decided
+        fallback = self._without_meaning(db, recognizer, text, repaired, hints, faq_too=False)
+        return fallback if fallback.name is not None else decided
+
+    def _without_meaning(self, db, recognizer, text: str, repaired: bool, hints, faq_too: bool = True) -> IntentMatch:
+        """Keyword FAQ (when ``faq_too``), cue words, the nearest template expansion, the grammar's product."""
+        language = recognizer.language
+        faq = self._faq(db, text, language) if faq_too else IntentMatch(None, {}, 0.0)
+        if faq.name is not None:
+            return faq
+        cued = match_cues(text, recognizer.products, language)
+        if cued.name is not None:
+            return _repaired(cued, repaired)
         index = self.template_index(recognizer)
         near = _repaired(index.match(text, recognizer.products), repaired)
         if near.name is None:
@@ -118,12 +172,15 @@ class VoicePipeline:
 
         The grammar was not sure enough to answer alone; two recognisers hearing nearly the same words
         ("have you got some damage" / "have you got some lemon") is the confirmation, and the grammar's
-        reading wins because it only knows the store's own names.
+        reading wins because it only knows the store's own names. A product or order sentence counts only with its
+        slot: the grammar's slotless "what is the status of my order" nearly says "what is the capital of france".
         """
-        from .similar import agree
+        from .similar import SLOT, agree
 
         for hint in hints:
             heard = recognizer.match(hint)
+            if heard.name in SLOT and not heard.slots.get(SLOT[heard.name]):
+                continue
             score = agree(text, hint) if heard.name is not None else None
             if score is not None and self._product_heard(recognizer, text, hint):
                 return IntentMatch(heard.name, heard.slots, round(score, 3), "grammar+open_vocabulary")
@@ -177,6 +234,19 @@ class VoicePipeline:
         heard = self.recognizer(db, transcript.language).match(sentence)
         return IntentMatch(heard.name, heard.slots, 0.5, "grammar_fallback") if heard.name is not None else None
 
+    def _known_order(self, db, match: IntentMatch, text: str, language: str) -> IntentMatch:
+        """``match`` with the store's order that a homophone hid ("order for seven one one": 711 is unknown, 4711 is
+        known), when the number heard is not an order of the store; else ``match`` unchanged."""
+        from .textnorm import homophone_numbers
+
+        heard = match.slots.get("order_id")
+        if match.name != "OrderStatus" or not heard or language != "en" or knowledge.order(db, heard) is not None:
+            return match
+        for number in homophone_numbers(text):
+            if knowledge.order(db, number) is not None:
+                return IntentMatch(match.name, {**match.slots, "order_id": number}, match.confidence, f"{match.source}+order")
+        return match
+
     def template_index(self, recognizer: Recognizer):
         """The :class:`~.similar.TemplateIndex` of ``recognizer``'s templates, built once per template set."""
         from .similar import TemplateIndex
@@ -220,6 +290,7 @@ class VoicePipeline:
             match = IntentMatch(None) if transcript.rejected else self.understand(db, transcript.text, language, hints)
             if match.name is None and not transcript.rejected:
                 match = self._grammar_fallback(db, transcript) or match
+            match = self._known_order(db, match, transcript.text, language)
         with timings.stage("answer"), write_transaction(db):  # the write lock for the hand-off ticket only, not the matching
             answer = self._answer(db, session_id, transcript, match, prosody)
         turn = {"session_id": session_id, "language": language, "transcript": transcript.text, "intent": match.name,

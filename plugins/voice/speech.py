@@ -55,7 +55,8 @@ class SpeechRouter:
             from .asr.whisper import WhisperEngine
 
             folder = self.weights_source(f"whisper-{self.config.whisper_model}")
-            return WhisperEngine(folder, self.config.whisper_model, beam=self.config.whisper_beam, bias=self.config.whisper_bias)
+            return WhisperEngine(folder, self.config.whisper_model, beam=self.config.whisper_beam, bias=self.config.whisper_bias,
+                                 temperature_fallback=self.config.whisper_temperature_fallback)
         if name == "vosk":
             from .asr.vosk import VoskEngine
 

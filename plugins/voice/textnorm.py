@@ -9,6 +9,7 @@ DIGIT_WORDS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "fo
 ZH_DIGITS = {"零": "0", "〇": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4", "五": "5",
              "六": "6", "七": "7", "八": "8", "九": "9"}
 _PUNCT = re.compile(r"[^\w\s']+", re.UNICODE)
+HOMOPHONES = {"for": "4", "to": "2", "too": "2", "won": "1", "ate": "8"}  # what speech engines write for a spoken digit
 
 
 def normalize(text: str, language: str = "en") -> str:
@@ -40,3 +41,10 @@ def _join_digit_runs(words: list[str]) -> list[str]:
 def _zh_digits(text: str) -> str:
     """Runs of two or more Chinese digit characters read one by one become Arabic digits (订单四七一一 → 订单4711)."""
     return re.sub("[零〇一幺二两三四五六七八九]{2,}", lambda m: "".join(ZH_DIGITS[c] for c in m.group()), text)
+
+
+def homophone_numbers(text: str) -> list[str]:
+    """Numbers ``text`` may have meant where a digit was written as its homophone just before a number
+    ("order for seven one one" → ``["4711"]``), for an order number the store does not know as heard."""
+    words = normalize(text).split()
+    return [HOMOPHONES[word] + after for word, after in zip(words, words[1:]) if word in HOMOPHONES and after.isdigit()]

@@ -24,8 +24,10 @@ class WhisperEngine:
 
     name = "faster-whisper"
 
-    def __init__(self, model_dir, model_name: str, threads: int = 2, beam: int = 1, bias: str = "none"):
+    def __init__(self, model_dir, model_name: str, threads: int = 2, beam: int = 1, bias: str = "none",
+                 temperature_fallback: bool = True):
         self.model_dir, self.model_name, self.threads, self.beam, self.bias = model_dir, model_name, threads, beam, bias
+        self.temperature_fallback = temperature_fallback
         self._model = None
         self._lock = threading.Lock()
 
@@ -59,6 +61,11 @@ class WhisperEngine:
             return {"hotwords": listed}
         return {"initial_prompt": f"Grocery store kiosk. {listed}."}
 
+    def decoding(self) -> dict:
+        """faster-whisper's temperatures: its default ladder (re-decoding a doubtful segment by sampling at 0.2 ... 1.0),
+        or greedy / beam search at temperature 0 only when ``temperature_fallback`` is off."""
+        return {} if self.temperature_fallback else {"temperature": 0.0}
+
     def transcribe(self, samples: np.ndarray, language: str, context=None) -> Transcript:
         """Transcribe with VAD-trimmed silence; confidence = exp(mean log-probability) of the segments.
 
@@ -71,7 +78,7 @@ class WhisperEngine:
             segments, info = self.model().transcribe(
                 samples, language=language if language != "en" or not self.model_name.endswith(".en") else "en",
                 beam_size=self.beam, vad_filter=True, condition_on_previous_text=False, without_timestamps=True,
-                chunk_length=window, **self.biasing(context))
+                chunk_length=window, **self.decoding(), **self.biasing(context))
             segments = list(segments)
         text = " ".join(s.text.strip() for s in segments).strip()
         if not segments or not text:

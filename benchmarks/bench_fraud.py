@@ -36,10 +36,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import wrk
+from benchmarks.common import DATASETS, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
-ULB = ROOT.parent / "shared" / "datasets" / "creditcard-sample" / "creditcard-dev.csv"
+ULB = DATASETS / "creditcard-sample" / "creditcard-dev.csv"
 EVENTS = int(os.environ.get("FRAUD_BENCH_EVENTS", 1_000_000))
 SECONDS = int(os.environ.get("FRAUD_BENCH_SECONDS", 10))
 IN_PROCESS = int(os.environ.get("FRAUD_BENCH_IN_PROCESS", 3000))

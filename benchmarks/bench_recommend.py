@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import wrk
+from benchmarks.common import DATASETS, wrk
 from tests.servers import ROOT, gunicorn_node
 
-DIGINETICA = ROOT.parent / "shared" / "datasets" / "diginetica-sample" / "train-item-views.csv"
+DIGINETICA = DATASETS / "diginetica-sample" / "train-item-views.csv"
 CLIENT, ADMIN = "bench-client-key", "bench-admin-key"
 EVENTS = int(os.environ.get("BENCH_RECS_EVENTS", 1_000_000))
 ITEMS = int(os.environ.get("BENCH_RECS_ITEMS", 100_000))

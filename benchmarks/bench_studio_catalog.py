@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import DATASETS
+
 ROOT = Path(__file__).resolve().parents[1]
-DATASET = ROOT.parent / "shared" / "datasets" / "grocery-store"
+DATASET = DATASETS / "grocery-store"
 SHIPPED = ROOT / "models_lite" / "storefront-vision" / "vision_embedder.int8.onnx"
 CACHE = ROOT / ".work" / "vision" / "cache"
 VIEWS = 16

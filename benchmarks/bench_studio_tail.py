@@ -32,11 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DATASET = ROOT.parent / "shared" / "datasets" / "grocery-store"
-SHIPPED = ROOT / "models_lite" / "storefront-vision" / "vision_embedder.int8.onnx"
-CACHE = ROOT / ".work" / "vision" / "cache"
-VIEWS = 16
+from benchmarks.bench_studio_catalog import CACHE, DATASET, ROOT, SHIPPED, VIEWS
+
 # ``frozen``: the last block left as shipped (17: train features.18 and the head; 16: block 17 as well).
 CANDIDATES = {
     "keep_1": {"frozen": 17, "epochs": 5, "keep": 1.0},

@@ -24,8 +24,10 @@ import os
 import sys
 from pathlib import Path
 
+from benchmarks.common import DATASETS
+
 ROOT = Path(__file__).resolve().parents[1]
-DATASET = ROOT.parent / "shared" / "datasets" / "grocery-store"
+DATASET = DATASETS / "grocery-store"
 WORK = ROOT / ".work" / "vision" / "unseen"
 MAPS = ROOT / ".work" / "vision" / "maps"
 FIGURES = 2  # in each seed's cache key: 2 added unseen_studio_mapped (a seed's result gains figures)

@@ -17,8 +17,10 @@ import os
 import sys
 from pathlib import Path
 
+from benchmarks.common import DATASETS
+
 ROOT = Path(__file__).resolve().parents[1]
-DATASET = ROOT.parent / "shared" / "datasets" / "grocery-store"
+DATASET = DATASETS / "grocery-store"
 OUTPUT = ROOT / "benchmarks" / "results" / "vision_quality.json"
 SUFFIXES = {".int8.onnx": "onnx_int8", ".int8w.tflite": "tflite_int8w", ".onnx": "onnx_fp32", ".tflite": "tflite_fp32"}
 

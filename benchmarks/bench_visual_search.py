@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import percentile
+from benchmarks.common import DATASETS, percentile
 from tests.servers import ROOT, gunicorn_node, wait_until
 
-SHARED = ROOT.parent / "shared" / "datasets" / "grocery-store"
+SHARED = DATASETS / "grocery-store"
 SHIPPED = ROOT / "models_lite" / "storefront-vision"
 CLIENT = "bench-client-key"
 ENV = {"STOREFRONT_EDGE_PLUGINS": "catalog,visual_search", "STOREFRONT_EDGE_CLIENT_KEY": CLIENT,

@@ -1,11 +1,19 @@
-"""Shared benchmark tools: wrk on loopback, and plain statistics."""
+"""Shared benchmark tools: where the datasets are, wrk on loopback, and plain statistics."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import statistics
 import subprocess
+
+from pathlib import Path
+
+# ``../shared`` beside the checkout (as CI lays it out), or ``$STOREFRONT_SHARED`` for a checkout elsewhere (a
+# git worktree); the datasets are read from there, never copied into the project.
+SHARED = Path(os.environ.get("STOREFRONT_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+DATASETS = SHARED / "datasets"
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 

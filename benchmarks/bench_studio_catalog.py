@@ -268,14 +268,21 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> dict:
-    """Measure and return the figures with their table (skipped without ``../shared`` or the bundle)."""
+def missing_inputs() -> dict | None:
+    """``{"skipped": why}`` (and the reason printed) when the studio shots or the shipped embedder are absent."""
     if not (DATASET / ICONIC_DIR).is_dir():
         print(f"skipped: {DATASET / ICONIC_DIR} is absent (the grocery photos live in ../shared)")
         return {"skipped": "../shared/datasets/grocery-store absent"}
     if not SHIPPED.is_file():
         print(f"skipped: no shipped embedder at {SHIPPED}")
         return {"skipped": "no shipped vision bundle"}
+    return None
+
+
+def main() -> dict:
+    """Measure and return the figures with their table (skipped without ``../shared`` or the bundle)."""
+    if (skipped := missing_inputs()) is not None:
+        return skipped
     results = measure()
     return {**results, "table": table(results)}
 

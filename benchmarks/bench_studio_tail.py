@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.bench_studio_catalog import CACHE, DATASET, ROOT, SHIPPED, VIEWS
+from benchmarks.bench_studio_catalog import CACHE, DATASET, SHIPPED, VIEWS, missing_inputs
 
 # ``frozen``: the last block left as shipped (17: train features.18 and the head; 16: block 17 as well).
 CANDIDATES = {
@@ -188,12 +188,8 @@ def table(results: dict) -> str:
 
 def main() -> dict:
     """Measure and return the figures with their table (skipped without ``../shared`` or the bundle)."""
-    if not (DATASET / "iconic-images-and-descriptions").is_dir():
-        print(f"skipped: {DATASET} has no iconic images (the grocery photos live in ../shared)")
-        return {"skipped": "../shared/datasets/grocery-store absent"}
-    if not SHIPPED.is_file():
-        print(f"skipped: no shipped embedder at {SHIPPED}")
-        return {"skipped": "no shipped vision bundle"}
+    if (skipped := missing_inputs()) is not None:
+        return skipped
     results = measure()
     return {**results, "table": table(results)}
 

@@ -13,14 +13,13 @@ is the "is this kiosk talk at all" check that the pipeline applies to the weaker
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .similar import NUMBER, PRODUCT, SLOT, with_placeholders
+from .similar import NUMBER, PRODUCT, SLOT, template_sentences, with_placeholders
 from .stages import IntentMatch
 
 PER_INTENT = 200
@@ -58,18 +57,7 @@ class SemanticIndex:
     @classmethod
     def from_recognizer(cls, encoder, recognizer) -> "SemanticIndex":
         """Expand ``recognizer``'s templates with slot stand-ins (seeded sample per intent) and embed them."""
-        from hassil import TextSlotList
-        from hassil.sample import sample_expression
-
-        lists = {**recognizer.intents.slot_lists, "product": TextSlotList.from_strings([PRODUCT_WORD]),
-                 "order_id": TextSlotList.from_strings([NUMBER_WORD])}
-        rng, sentences = random.Random(0), []
-        for name, intent in sorted(recognizer.intents.intents.items()):
-            texts = sorted({" ".join(t.split()) for data in intent.data for s in data.sentences
-                            for t in sample_expression(s.expression, slot_lists=lists)})
-            chosen = texts if len(texts) <= PER_INTENT else rng.sample(texts, PER_INTENT)
-            sentences += [(t, name) for t in chosen]
-        return cls(encoder, sentences)
+        return cls(encoder, template_sentences(recognizer, PRODUCT_WORD, NUMBER_WORD, PER_INTENT))
 
     def rank(self, text: str, products: dict, faq: list[dict]) -> Ranking:
         """Best label for ``text`` over the intents and the FAQ entries, with the runner-up's cosine and the slots."""

@@ -92,6 +92,23 @@ def with_placeholders(text: str, products: dict) -> tuple[str, dict]:
     return spoken, slots
 
 
+def template_sentences(recognizer, product: str, number: str, per_intent: int) -> list[tuple[str, str]]:
+    """``(sentence, intent)`` for ``recognizer``'s templates expanded by hassil's sampler, ``product`` and
+    ``number`` standing in for the slots, at most ``per_intent`` per intent (a seeded sample: the same every run)."""
+    from hassil import TextSlotList
+    from hassil.sample import sample_expression
+
+    lists = {**recognizer.intents.slot_lists, "product": TextSlotList.from_strings([product]),
+             "order_id": TextSlotList.from_strings([number])}
+    rng, sentences = random.Random(0), []
+    for name, intent in sorted(recognizer.intents.intents.items()):
+        texts = sorted({" ".join(t.split()) for data in intent.data for s in data.sentences
+                        for t in sample_expression(s.expression, slot_lists=lists)})
+        chosen = texts if len(texts) <= per_intent else rng.sample(texts, per_intent)
+        sentences += [(t, name) for t in chosen]
+    return sentences
+
+
 class TemplateIndex:
     """TF-IDF vectors of the template expansions of one recogniser, and the nearest one to a text."""
 
@@ -108,18 +125,8 @@ class TemplateIndex:
     @classmethod
     def from_recognizer(cls, recognizer, floor: float) -> "TemplateIndex":
         """Expand ``recognizer``'s templates with slot placeholders (seeded sample per intent)."""
-        from hassil import TextSlotList
-        from hassil.sample import sample_expression
-
-        lists = {**recognizer.intents.slot_lists, "product": TextSlotList.from_strings([PRODUCT]),
-                 "order_id": TextSlotList.from_strings([NUMBER])}
-        rng, sentences = random.Random(0), []
-        for name, intent in sorted(recognizer.intents.intents.items()):
-            texts = sorted({" ".join(t.split()) for data in intent.data for s in data.sentences
-                            for t in sample_expression(s.expression, slot_lists=lists)})
-            chosen = texts if len(texts) <= PER_INTENT else rng.sample(texts, PER_INTENT)
-            sentences += [(normalize(t), name) for t in chosen]
-        return cls(sentences, floor)
+        expanded = template_sentences(recognizer, PRODUCT, NUMBER, PER_INTENT)
+        return cls([(normalize(text), name) for text, name in expanded], floor)
 
     def _vector(self, counts: Counter) -> np.ndarray:
         vector = np.zeros(len(self.vocabulary), np.float32)

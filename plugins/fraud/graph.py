@@ -238,8 +238,11 @@ def _features(db, keys: dict[str, str], ts: int, known: frozenset, limits: Graph
     if start is None:
         return {**out, "component_size": 0, "fraud_distance": None, "near_fraud": False}
     shared = {keys[kind] for name, kind, _ in DEGREES[:3] if kind in keys and out[name] > limits.fanout}
-    plan = plan_join(db, keys, since, shared, limits)
-    size, involved = plan.answer, plan.involved | ({apply_join(db, plan, ts)} if writing else set())
+    if writing:
+        size, involved = join(db, keys, ts, since, shared, limits)
+    else:
+        plan = plan_join(db, keys, since, shared, limits)
+        size, involved = plan.answer, plan.involved
     comps = known_components(start.partition("/")[0]) if known and known_components is not None else None
     own_known = any(bare(key) in known for key in keys.values())
     if writing and comps is not None and (own_known or involved & comps):

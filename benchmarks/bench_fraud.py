@@ -124,6 +124,7 @@ def stream_quality() -> dict:
 def _fill(db, events: int, now: int) -> dict:
     """Write ``events`` decisions of the last 24 h with their velocity rows, graph edges, nodes and components."""
     from plugins.fraud import velocity
+    from plugins.fraud.aging import SEEN_HOUR
 
     rng = random.Random(3)
     people = max(1000, events // 5)
@@ -145,12 +146,12 @@ def _fill(db, events: int, now: int) -> dict:
     rolling = _rolling_rows(sorted(stamped, key=lambda item: item[0]))
     nodes, components = _components(edges)
     with db.conn:
-        db.conn.executemany("INSERT INTO fraud_rolling (entity, last_seen, state, seen_hour) VALUES (?, ?, ?, ? / 3600)",
-                            ((key, seen, state, seen) for key, seen, state in sorted(rolling)))
-        db.conn.executemany("INSERT INTO fraud_edges (a, b, last_seen, seen_hour) VALUES (?, ?, ?, ? / 3600)",
-                            ((a, b, t, t) for (a, b), t in sorted(edges.items())))
-        db.conn.executemany("INSERT INTO fraud_nodes (node, comp, last_seen, seen_hour) VALUES (?, ?, ?, ? / 3600)",
-                            ((node, comp, seen, seen) for node, comp, seen in sorted(nodes)))
+        db.conn.executemany("INSERT INTO fraud_rolling (entity, last_seen, state, seen_hour) VALUES (?, ?, ?, ?)",
+                            ((key, seen, state, seen // SEEN_HOUR) for key, seen, state in sorted(rolling)))
+        db.conn.executemany("INSERT INTO fraud_edges (a, b, last_seen, seen_hour) VALUES (?, ?, ?, ?)",
+                            ((a, b, t, t // SEEN_HOUR) for (a, b), t in sorted(edges.items())))
+        db.conn.executemany("INSERT INTO fraud_nodes (node, comp, last_seen, seen_hour) VALUES (?, ?, ?, ?)",
+                            ((node, comp, seen, seen // SEEN_HOUR) for node, comp, seen in sorted(nodes)))
         db.conn.executemany("INSERT INTO fraud_components VALUES (?, ?)", sorted(components.items()))
     return {"people": people, "velocity_rows": len(rolling), "edges": len(edges), "graph_nodes": len(nodes),
             "components": len(components)}

@@ -183,9 +183,9 @@ def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
     body = checked_request(data, config.max_amount).model_dump(mode="json", exclude_none=True)
     db, state = node.db(), node.slot(PLUGIN_NAME)
     if config.upkeep_seconds > 0:
-        from .upkeep import PAGE_BYTES, tune_connection
+        from .upkeep import tune_connection
 
-        tune_connection(db, config.wal_autocheckpoint, config.wal_autocheckpoint * PAGE_BYTES)
+        tune_connection(db, config.wal_autocheckpoint)
     ctx = context(node, db)
     ts = (engine.epoch_seconds(datetime.datetime.fromisoformat(body["timestamp"])) if config.clock == "payload"
           and body.get("timestamp") else int(time.time()))

@@ -51,14 +51,13 @@ PAGE_BYTES = 4096  # SQLite's default page size: journal_size_limit is in bytes
 CATCH_UP_ROUNDS, SMALL_TAIL_PAGES = 3, 64
 
 
-def tune_connection(db, autocheckpoint_pages: int, limit_bytes: int) -> None:
-    """Give a connection (a request's, the upkeep thread's) the safety-valve automatic checkpoint and the WAL size
-    limit (once per connection)."""
-    wanted = (autocheckpoint_pages, limit_bytes)
-    if getattr(db, "fraud_wal_settings", None) != wanted:
+def tune_connection(db, autocheckpoint_pages: int) -> None:
+    """Give a connection (a request's, the upkeep thread's) the safety-valve automatic checkpoint at
+    ``autocheckpoint_pages`` and a WAL size limit of as many pages (once per connection)."""
+    if getattr(db, "fraud_wal_settings", None) != autocheckpoint_pages:
         db.conn.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
-        db.conn.execute(f"PRAGMA journal_size_limit={int(limit_bytes)}")
-        db.fraud_wal_settings = wanted
+        db.conn.execute(f"PRAGMA journal_size_limit={int(autocheckpoint_pages) * PAGE_BYTES}")
+        db.fraud_wal_settings = autocheckpoint_pages
 
 
 class Checkpointer:
@@ -177,7 +176,7 @@ class Upkeep:
         from edge.api import connect
 
         db = connect(self.path)
-        tune_connection(db, self.valve_pages, self.valve_pages * PAGE_BYTES)  # its prunes do not checkpoint either
+        tune_connection(db, self.valve_pages)  # its prunes do not checkpoint either
         try:
             while not self.stopping.wait(self.interval_s):
                 try:

@@ -514,3 +514,29 @@ def test_the_features_read_before_the_write_lock_are_those_the_payment_records_w
     assert answers[52]["component_size"] == 3 and answers[54]["fraud_distance"] == 3  # the walks and joins ran
     assert (answers[58]["component_size"], answers[58]["accounts_per_device"]) == (4, 1)  # the old edges expired
     assert service.tally(node, "payments").count == len(bodies) and service.tally(node, "rescored").count == 0
+
+
+def test_two_hundred_concurrent_prechecks_of_one_card_are_each_counted_once_and_answered_as_recorded(fraud_app,
+                                                                                                   client_headers):
+    import threading
+
+    writers, answers, start = 200, [], threading.Barrier(200)
+
+    def send(i: int) -> None:
+        client = fraud_app.test_client()
+        start.wait()
+        response = client.post("/v1/fraud/precheck", json=payment(account_id=f"acct-{i}", event_id=f"ev-{i}"),
+                               headers=client_headers)
+        answers.append((response.status_code, response.get_json()))
+
+    workers = [threading.Thread(target=send, args=(i,)) for i in range(writers)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert not any(worker.is_alive() for worker in workers)  # no precheck stalls behind the write lock
+    assert sorted(status for status, _ in answers) == [200] * writers, [a for s, a in answers if s != 200][:3]
+    # every payment counted once, and each answer reports the windows its own commit recorded (a payment that raced
+    # another between its preview and its commit is scored again): the card's counts are 1..200, each once
+    assert sorted(a["features"]["card_count_1h"] for _, a in answers) == list(range(1, writers + 1))
+    assert count(fraud_app, "fraud_decisions") == writers

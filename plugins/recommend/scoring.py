@@ -233,8 +233,9 @@ def _holders(t: RecTables, items: tuple) -> tuple:
         return cached
     holders, lengths = t.item_sessions.gather(np.array(items, dtype=np.int64), t.params.sknn_sample)
     keys, inverse = np.unique(holders.astype(np.int64), return_inverse=True)
-    t._holders_of = (items, keys, inverse.reshape(-1), lengths)
-    return t._holders_of
+    found = (items, keys, inverse.reshape(-1), lengths)
+    t._holders_of = found  # not read back: another thread's request may have replaced it meanwhile
+    return found
 
 
 def score_sknn(t: RecTables, session, n: int = 100):

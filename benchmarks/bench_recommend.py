@@ -233,19 +233,23 @@ def in_process(data: Path, script: Path, blocks: int = 20, per_block: int = 100)
         config = node.plugin_config("recommend")
         for path in paths * 2:  # the bundle, the folded events and the catalog loaded; both blends warm
             config.learned_blend = not config.learned_blend
-            answer = client.get(path, headers=headers)
-            if answer.status_code != 200:
-                raise RuntimeError(f"in process: {path} answered {answer.status_code}: {answer.get_data(as_text=True)[:200]}")
+            _answered(path, client.get(path, headers=headers))
         times = {True: [], False: []}
         for block in range(blocks):
             config.learned_blend = block % 2 == 0
             for path in paths[block // 2 * per_block % len(paths):][:per_block]:
                 wall, cpu = time.perf_counter(), time.thread_time()
-                client.get(path, headers=headers)
+                answer = client.get(path, headers=headers)
                 times[config.learned_blend].append((time.perf_counter() - wall, time.thread_time() - cpu))
+                _answered(path, answer)  # a timed error answer is no recommendation's figure
     finally:
         node.close()
     return _side_by_side({"learned": np.array(times[True]) * 1000, "linear": np.array(times[False]) * 1000})
+
+
+def _answered(path: str, answer) -> None:
+    if answer.status_code != 200:
+        raise RuntimeError(f"in process: {path} answered {answer.status_code}: {answer.get_data(as_text=True)[:200]}")
 
 
 def _side_by_side(times: dict) -> dict:

@@ -101,3 +101,17 @@ def test_the_node_origin_is_none_before_the_sync_tables_exist_and_the_joined_nam
     db.execute("UPDATE _sync_state SET origin = 'store-7' WHERE id = 1")
     assert node_origin(db) == "store-7"
     db.close()
+
+
+def test_the_node_origin_gives_no_none_for_a_sync_state_it_cannot_read(tmp_path):
+    import sqlite3
+
+    import sqlite_utils
+
+    from plugins.events.routes import node_origin
+
+    db = sqlite_utils.Database(tmp_path / "store.db")
+    db.execute("CREATE TABLE _sync_state (id INTEGER PRIMARY KEY)")  # not the table the sync layer makes
+    with pytest.raises(sqlite3.OperationalError):
+        node_origin(db)
+    db.close()

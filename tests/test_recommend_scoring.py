@@ -175,3 +175,29 @@ def test_session_knn_and_stan_answer_the_same_whatever_was_asked_before():
     shared = build_tables(sessions)
     mixed = answers(shared, list(range(len(queries))) + list(range(len(queries)))[::-1])
     assert mixed == alone and any(v[0] for v in alone.values())
+
+
+def test_session_knn_keeps_its_own_sessions_when_another_request_replaces_the_kept_ones_meanwhile():
+    rng = np.random.default_rng(9)
+    sessions = [_session(f"s{n}", [f"i{x}" for x in rng.integers(0, 30, rng.integers(2, 7))], n * 60.0) for n in range(200)]
+    expected = scoring.score_sknn(build_tables(sessions), [1, 2, 3], 20)
+    tables = build_tables(sessions)
+    other = (((4, 5), tables.params.sknn_sample), scoring._holders(build_tables(sessions), (4, 5)))
+
+    class Racing(type(tables)):
+        def __setattr__(self, name, value):  # another thread's request stores its own right after this one
+            super().__setattr__(name, other if name == "_holders_of" else value)
+
+    tables.__class__ = Racing
+    got = scoring.score_sknn(tables, [1, 2, 3], 20)
+    assert [a.tolist() for a in got] == [a.tolist() for a in expected] and len(expected[0])
+
+
+def test_session_knn_follows_a_changed_sample_size_of_the_same_tables():
+    rng = np.random.default_rng(10)
+    sessions = [_session(f"s{n}", [f"i{x}" for x in rng.integers(0, 10, rng.integers(2, 7))], n * 60.0) for n in range(300)]
+    tables, fresh = build_tables(sessions), build_tables(sessions)
+    scoring.score_sknn(tables, [1, 2, 3], 20)
+    tables.params.sknn_sample = fresh.params.sknn_sample = 3
+    got, expected = scoring.score_sknn(tables, [1, 2, 3], 20), scoring.score_sknn(fresh, [1, 2, 3], 20)
+    assert [a.tolist() for a in got] == [a.tolist() for a in expected]

@@ -165,8 +165,10 @@ def node_origin(db) -> str | None:
 
     try:  # one query per call (it runs on every event and recommendation request)
         row = db.execute("SELECT origin FROM _sync_state WHERE id = 1").fetchone()
-    except sqlite3.OperationalError:  # no _sync_state table: the node never joined a hub
-        return None
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise  # a store that cannot be read is no answer that the node never joined a hub
+        return None  # no _sync_state table: the node never joined a hub
     return row[0] if row else None
 
 

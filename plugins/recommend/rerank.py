@@ -56,17 +56,25 @@ def _item_figures(t, candidates: np.ndarray) -> np.ndarray:
 def _session_figures(session: list[int], candidates: np.ndarray) -> np.ndarray:
     """``session_views``, ``views_ago`` (0 for the last item) and ``is_last`` per candidate."""
     figures = np.zeros((len(candidates), 3), dtype=np.float32)
-    figures[:, 1] = NOT_SEEN
+    seen, ago, views = _session_views(session, candidates)
+    figures[:, 0] = views
+    figures[:, 1] = np.where(seen, np.minimum(ago, NOT_SEEN), NOT_SEEN)
+    figures[:, 2] = seen & (ago == 0)
+    return figures
+
+
+def _session_views(session: list[int], candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per candidate: whether ``session`` holds it, how many views ago its last view was (0: the last item) and
+    how many views it has (one sorted pass over the session, no loop over candidates)."""
+    seen = np.zeros(len(candidates), bool)
+    ago, views = np.zeros(len(candidates), np.int64), np.zeros(len(candidates), np.int64)
     if not session:
-        return figures
-    newest_first = np.asarray(session[::-1], dtype=np.int64)
-    items, first, views = np.unique(newest_first, return_index=True, return_counts=True)
+        return seen, ago, views
+    items, first, counts = np.unique(np.asarray(session[::-1], dtype=np.int64), return_index=True, return_counts=True)
     at = np.searchsorted(items, candidates).clip(0, len(items) - 1)
     seen = items[at] == candidates
-    figures[seen, 0] = views[at[seen]]
-    figures[seen, 1] = np.minimum(first[at[seen]], NOT_SEEN)
-    figures[:, 2] = candidates == newest_first[0]
-    return figures
+    ago[seen], views[seen] = first[at[seen]], counts[at[seen]]
+    return seen, ago, views
 
 
 def _covisit_figures(t, session: list[int], candidates: np.ndarray) -> np.ndarray:
@@ -132,24 +140,12 @@ def rank_learned(t, session: list[int], candidates, matrix, names: list[str], pr
     extra = np.array([0.0 if k else weights.get(n, 0.0) for n, k in zip(names, known)], dtype=np.float32)
     total = total + matrix @ extra
     total = tail_bonus_of(t, candidates, total, bonus)
-    seen, ago = _views_ago(session[-50:], candidates)
+    seen, ago, _ = _session_views(session[-50:], candidates)
     total[seen] = 2.0 + 0.5 ** ago[seen]
     order = np.argsort(-total, kind="stable")
     order = order[total[order] > 0]
     shares = matrix * (np.array([weights.get(n, 0.0) for n in names], dtype=np.float32) + 1e-6)
     return candidates[order], total[order], shares[order].argmax(axis=1)
-
-
-def _views_ago(session: list[int], candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per candidate: whether ``session`` holds it, and how many views ago its last view was (0: the last item)."""
-    ago = np.zeros(len(candidates), dtype=np.float64)
-    if not session:
-        return np.zeros(len(candidates), dtype=bool), ago
-    items, first = np.unique(np.asarray(session[::-1], dtype=np.int64), return_index=True)
-    at = np.searchsorted(items, candidates).clip(0, len(items) - 1)
-    seen = items[at] == candidates
-    ago[seen] = first[at[seen]]
-    return seen, ago
 
 
 def tail_bonus_of(t, candidates, total, bonus: float) -> np.ndarray:

@@ -227,14 +227,17 @@ def _neighbours(t: RecTables, weighted_items) -> tuple[np.ndarray, np.ndarray]:
 def _holders(t: RecTables, items: tuple) -> tuple:
     """``(items, sessions, entry_of, lengths)``: the distinct sessions holding ``items`` (sorted, distinct; each
     item's ``sknn_sample`` most recent), each entry's place among them and each item's number of entries. The
-    last answer is kept: session-kNN and STAN ask for the same items in one request."""
+    last answer is kept (with the ``sknn_sample`` it was cut to): session-kNN and STAN ask for the same items in one
+    request."""
+    key = (items, t.params.sknn_sample)
     cached = getattr(t, "_holders_of", None)
-    if cached is not None and cached[0] == items:
-        return cached
+    if cached is not None and cached[0] == key:
+        return cached[1]
     holders, lengths = t.item_sessions.gather(np.array(items, dtype=np.int64), t.params.sknn_sample)
     keys, inverse = np.unique(holders.astype(np.int64), return_inverse=True)
-    t._holders_of = (items, keys, inverse.reshape(-1), lengths)
-    return t._holders_of
+    found = (items, keys, inverse.reshape(-1), lengths)
+    t._holders_of = (key, found)  # not read back: another thread's request may have replaced it meanwhile
+    return found
 
 
 def score_sknn(t: RecTables, session, n: int = 100):

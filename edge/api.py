@@ -15,7 +15,8 @@ plugin's command module can import it when the command line starts).
   ``cacheable(payload_or_response, ...)`` (ETag, ``Cache-Control``, ``Vary`` and 304 for an answer a cache may keep);
 - writing the store: ``write_transaction(db)`` (``BEGIN IMMEDIATE`` with retries, writers queued: never
   "database is locked" under a burst), ``writers_paused(db)`` (no write starts in the block: a WAL checkpoint's
-  last pages); ``sha256_file(path)`` (a file's digest, as bundle manifests record it);
+  last pages); ``node_origin(db)`` (this node's name at its hub, ``None`` before it joined one: stamp it on the rows it
+  writes); ``sha256_file(path)`` (a file's digest, as bundle manifests record it);
 - a private store (replays, backtests): ``connect(path)`` (WAL, busy timeout) and ``migrate(db, [migrations])``;
 - errors that become JSON answers with their status: ``ApiError``, ``BadRequest``, ``NotFound``,
   ``Conflict``, ``PayloadTooLarge``, ``UnsupportedMediaType``, ``Unprocessable``, ``ServiceUnavailable``,
@@ -38,7 +39,7 @@ _WHERE = {
     "connect": "edge.store", "migrate": "edge.store", "writers_paused": "edge.store",
     "current_store": "edge.stores", "store_path": "edge.stores", "is_store_id": "edge.stores",
     "rebuild_per_store": "edge.stores",
-    "cacheable": "edge.caching",
+    "cacheable": "edge.caching", "node_origin": "edge.sync.capture",
     "require_admin": "edge.auth",
     "ApiError": "edge.errors", "BadRequest": "edge.errors", "NotFound": "edge.errors", "Conflict": "edge.errors",
     "PayloadTooLarge": "edge.errors", "UnsupportedMediaType": "edge.errors", "Unprocessable": "edge.errors",

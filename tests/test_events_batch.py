@@ -92,7 +92,7 @@ def test_the_node_origin_is_none_before_the_sync_tables_exist_and_the_joined_nam
     import sqlite_utils
 
     from edge.sync.capture import ensure_schema
-    from plugins.events.routes import node_origin
+    from edge.api import node_origin
 
     db = sqlite_utils.Database(tmp_path / "store.db")
     assert node_origin(db) is None
@@ -108,7 +108,7 @@ def test_the_node_origin_gives_no_none_for_a_sync_state_it_cannot_read(tmp_path)
 
     import sqlite_utils
 
-    from plugins.events.routes import node_origin
+    from edge.api import node_origin
 
     db = sqlite_utils.Database(tmp_path / "store.db")
     db.execute("CREATE TABLE _sync_state (id INTEGER PRIMARY KEY)")  # not the table the sync layer makes

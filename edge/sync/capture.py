@@ -199,6 +199,19 @@ def set_guard(db, on: bool) -> None:
         db.execute("UPDATE _sync_state SET guard = ? WHERE id = 1", [int(on)])
 
 
+def node_origin(db) -> str | None:
+    """This store's origin name once the node has joined a hub (``None`` before: the hub stamps it); one query."""
+    import sqlite3
+
+    try:
+        row = db.execute("SELECT origin FROM _sync_state WHERE id = 1").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise  # a store that cannot be read is no answer that the node never joined a hub
+        return None  # no _sync_state table: the node never joined a hub
+    return row[0] if row else None
+
+
 def set_origin(db, origin: str) -> None:
     """Record this store's origin name (the node's name at the hub, or ``hub``)."""
     with db.atomic():

@@ -25,7 +25,7 @@ from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
 from edge.api import (MAX_PRICE, Conflict, PayloadTooLarge, Unprocessable, current_node, current_store, documented,
-                      json_body, validated, write_transaction)
+                      json_body, node_origin, validated, write_transaction)
 
 MAX_PAYLOAD_CHARS = 64 * 1024
 EVENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -157,19 +157,6 @@ def validated_batch(items: list, max_batch: int) -> list[EventIn]:
             raise Unprocessable(f"event {index} of the batch does not fit the schema; nothing was stored",
                                 code="invalid_event", details={"index": index, "problems": exc.details}) from None
     return events
-
-
-def node_origin(db) -> str | None:
-    """This node's origin name once it has joined a hub (``None`` before: the hub stamps it)."""
-    import sqlite3
-
-    try:  # one query per call (it runs on every event and recommendation request)
-        row = db.execute("SELECT origin FROM _sync_state WHERE id = 1").fetchone()
-    except sqlite3.OperationalError as exc:
-        if "no such table" not in str(exc):
-            raise  # a store that cannot be read is no answer that the node never joined a hub
-        return None  # no _sync_state table: the node never joined a hub
-    return row[0] if row else None
 
 
 def make_blueprint() -> Blueprint:

@@ -33,7 +33,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from edge.api import Conflict, Unprocessable, validated, write_transaction
+from edge.api import Conflict, Unprocessable, node_origin, validated, write_transaction
 
 from . import engine, graph, rules, scoring, velocity
 from .payload import Precheck, card_number_paths
@@ -100,7 +100,7 @@ def context(node, db) -> engine.Context:
     now = time.monotonic()
     if getattr(state, "loaded_at", None) is None or now - state.loaded_at >= config.refresh_seconds:
         state.lists, state.known = load_lists(db), graph.known_fraud_nodes(db)
-        state.known_comps, state.origin = {}, _origin(db)
+        state.known_comps, state.origin = {}, node_origin(db)
         current_rules(node, db, state)
         state.loaded_at = now
     cache = state.__dict__.setdefault("scorer_cache", {})
@@ -126,11 +126,6 @@ def checked_request(data, max_amount: float) -> Precheck:
         raise Unprocessable("the request does not fit the schema", code="invalid_request",
                             details=[{"field": "amount", "problem": f"over the limit of {max_amount:g}"}])
     return body
-
-
-def _origin(db) -> str | None:
-    row = db.execute("SELECT origin FROM _sync_state WHERE id = 1").fetchone() if db["_sync_state"].exists() else None
-    return row[0] if row else None
 
 
 def _replay(db, body: dict) -> dict | None:

@@ -12,7 +12,7 @@ from typing import Literal
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.api import Unprocessable, current_node, current_store, documented, json_body, validated
+from edge.api import Unprocessable, current_node, current_store, documented, json_body, node_origin, validated
 
 SKU = r"^[^\x00-\x1f]{1,128}$"
 Reason = Literal["co-visited", "similar", "sequence", "popular", "new item"]
@@ -57,8 +57,6 @@ def _answer(body: RecommendQuery, recent=()):
                             details=[{"field": "k", "problem": f"at most {config.max_k}"}])
     if any(not isinstance(s, str) or not s or len(s) > 128 for s in recent):
         raise Unprocessable("every recent SKU is a string of 1 to 128 characters", code="invalid_request")
-    from plugins.events.routes import node_origin
-
     from .plugin import recommender
 
     origin = node_origin(node.db()) if current_store() == "default" else None  # a store's own figures otherwise

@@ -185,3 +185,10 @@ def test_loud_high_pitched_speech_counts_as_upset(amplitude, pitch, upset):
     cues = prosody((amplitude * np.sin(2 * np.pi * pitch * t)).astype(np.float32))
     assert abs(cues["pitch_hz"] - pitch) < pitch * 0.05
     assert upset_voice(cues, loud_dbfs=-6.0) is upset
+
+
+def test_an_order_number_past_64_bits_with_or_without_a_homophone_is_an_unknown_order(store, client, client_headers):
+    huge = str(2 ** 64 + 1)
+    for text in (f"where is my order {huge}", f"where is my order for {huge}", f"is order to {'1' * 480} ready"):
+        turn = ask(client, client_headers, text)
+        assert turn["intent"] == "OrderStatus" and "could not find order" in turn["answer"]

@@ -192,3 +192,19 @@ def test_an_order_number_past_64_bits_with_or_without_a_homophone_is_an_unknown_
     for text in (f"where is my order {huge}", f"where is my order for {huge}", f"is order to {'1' * 480} ready"):
         turn = ask(client, client_headers, text)
         assert turn["intent"] == "OrderStatus" and "could not find order" in turn["answer"]
+
+
+def test_stores_share_one_template_set_so_its_index_is_built_once(store, app):
+    from plugins.voice.knowledge import SERVING
+
+    pipeline, db = store.slot("voice").pipeline, store.db()
+    recognizers = []
+    for shop in ("north", "south", "north"):
+        token = SERVING.set(shop)
+        try:
+            recognizers.append(pipeline.recognizer(db, "en"))
+        finally:
+            SERVING.reset(token)
+    assert recognizers[0].intents is recognizers[1].intents
+    index = pipeline.template_index(recognizers[0])
+    assert pipeline.template_index(recognizers[1]) is index and pipeline.template_index(recognizers[2]) is index

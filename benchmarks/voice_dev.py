@@ -68,13 +68,13 @@ def main() -> dict:
     overrides = json.loads(os.environ.get("VOICE_DEV_CONFIG", "{}"))
     nodes = os.environ.get("VOICE_DEV_NODES", "shipped,encoder").split(",")
     cache = os.environ.get("VOICE_DEV_ASR_CACHE")
+    sentences = bench_voice.in_domain_sentences(seed=11, held_out=DEV_HELD_OUT)  # the same for every node
+    voices = DEV_VOICES + (DEV_PIPER_VOICES if bench_voice.piper_available() else [])
     figures = {}
     with tempfile.TemporaryDirectory() as folder, bench_voice.SharedASR(Path(cache) if cache else None):
         for name in nodes:
             app, node = bench_voice._node(Path(folder), overrides=overrides, encoder=name == "encoder")
             client = app.test_client()
-            sentences = bench_voice.in_domain_sentences(seed=11, held_out=DEV_HELD_OUT)
-            voices = DEV_VOICES + (DEV_PIPER_VOICES if bench_voice.piper_available() else [])
             found = {**bench_voice.intent_accuracy(client, sentences, voices, misses=1000),
                      **bench_voice.out_of_domain(client, DEV_OUT_OF_DOMAIN + DEV_OUT_OF_DOMAIN_NEAR, DEV_VOICES[:2], misses=1000)}
             node.close()

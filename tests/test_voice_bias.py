@@ -31,6 +31,11 @@ def test_a_large_catalog_is_cut_at_whole_names():
     assert len(listed) <= PROMPT_CHARS
     assert all(part in names for part in listed.split(", "))
     assert listed.endswith("product number 00399")  # Whisper reads a prompt's end: the end is kept
+    assert len(listed) + len(", ") + len(names[0]) > PROMPT_CHARS  # as many whole names as fit
+
+
+def test_a_name_longer_than_the_bound_is_not_cut_into_the_prompt():
+    assert WhisperEngine("unused", "tiny.en", bias="prompt").biasing(context(["x" * (PROMPT_CHARS + 1)])) == {}
 
 
 def test_the_temperature_fallback_is_faster_whispers_default_and_can_be_turned_off():

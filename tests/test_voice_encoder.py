@@ -18,9 +18,6 @@ TOPICS = {"parking": 0, "park": 0, "car": 0, "automobile": 0, "vehicle": 0, "wif
           "toilets": 2, "toilet": 2, "restroom": 2, "lavatory": 2, "card": 3, "pay": 3, "plastic": 3}
 
 
-_tokenizer, _tiny_encoder = word_tokenizer, lambda path, vocab_size, table: mean_pool_encoder(path, table)
-
-
 def _encoder_bundle(folder: Path, key: Path) -> Path:
     """A signed voice bundle whose tiny encoder puts each topic's words on one direction, other words on a faint one."""
     filler = ["is", "there", "any", "space", "for", "my", "where", "the", "can", "i", "by", "free"]
@@ -78,7 +75,7 @@ def _tiny_bert(folder: Path) -> Path:
             tensors[f"{p}.{norm}.weight"], tensors[f"{p}.{norm}.bias"] = np.ones(WIDTH, np.float32), w(WIDTH)
     folder.mkdir(parents=True)
     save_file(tensors, str(folder / "model.safetensors"))
-    _tokenizer(folder / "tokenizer.json", sorted(TOPICS) + ["is", "there", "do", "you", "have", "free", "where", "are", "the",
+    word_tokenizer(folder / "tokenizer.json", sorted(TOPICS) + ["is", "there", "do", "you", "have", "free", "where", "are", "the",
                                                              "can", "i", "by", "what", "time", "close", "want", "a",
                                                              "refund", "deliver", "to", "my", "home", "leave", "toilet"])
     return folder
@@ -113,8 +110,8 @@ def test_each_stores_faq_questions_are_embedded_once_while_stores_alternate(tmp_
     table = np.full((len(words) + 2, 8), 0.01, np.float32)
     for i, word in enumerate(words):
         table[i + 2, TOPICS.get(word, 4 + i % 4)] = 1.0
-    model = load_model("voice_encoder", _tiny_encoder(tmp_path / "e.onnx", len(words) + 2, table), "onnx")
-    encoder = SentenceEncoder(model, _tokenizer(tmp_path / "t.json", words))
+    model = load_model("voice_encoder", mean_pool_encoder(tmp_path / "e.onnx", table), "onnx")
+    encoder = SentenceEncoder(model, word_tokenizer(tmp_path / "t.json", words))
     embedded = []
     real_embed = encoder.embed
     encoder.embed = lambda texts: embedded.append(len(texts)) or real_embed(texts)

@@ -185,3 +185,26 @@ def test_loud_high_pitched_speech_counts_as_upset(amplitude, pitch, upset):
     cues = prosody((amplitude * np.sin(2 * np.pi * pitch * t)).astype(np.float32))
     assert abs(cues["pitch_hz"] - pitch) < pitch * 0.05
     assert upset_voice(cues, loud_dbfs=-6.0) is upset
+
+
+def test_an_order_number_past_64_bits_with_or_without_a_homophone_is_an_unknown_order(store, client, client_headers):
+    huge = str(2 ** 64 + 1)
+    for text in (f"where is my order {huge}", f"where is my order for {huge}", f"is order to {'1' * 480} ready"):
+        turn = ask(client, client_headers, text)
+        assert turn["intent"] == "OrderStatus" and "could not find order" in turn["answer"]
+
+
+def test_stores_share_one_template_set_so_its_index_is_built_once(store, app):
+    from plugins.voice.knowledge import SERVING
+
+    pipeline, db = store.slot("voice").pipeline, store.db()
+    recognizers = []
+    for shop in ("north", "south", "north"):
+        token = SERVING.set(shop)
+        try:
+            recognizers.append(pipeline.recognizer(db, "en"))
+        finally:
+            SERVING.reset(token)
+    assert recognizers[0].intents is recognizers[1].intents
+    index = pipeline.template_index(recognizers[0])
+    assert pipeline.template_index(recognizers[1]) is index and pipeline.template_index(recognizers[2]) is index

@@ -66,8 +66,7 @@ class SlotRepair:
 
     def __init__(self, products: dict, template_words: set[str], floor: float):
         self.floor, self.template_words = floor, template_words
-        self.names = {name: phonemes(name) for name in products if name}
-        self.names = {name: phones for name, phones in self.names.items() if phones}
+        self.names = {name: phones for name in products if name and (phones := phonemes(name))}
 
     def nearest(self, words: list[str]) -> tuple[str | None, float]:
         """The catalog name that sounds most like ``words`` and its distance (``None`` when none is known)."""
@@ -83,6 +82,15 @@ class SlotRepair:
         """:func:`distance` to the name or its plural ("bikinis" is as near to "zucchini" as "bikini")."""
         return min(distance(heard, name), distance(heard, name + ("Z",)), distance(heard, name + ("S",)))
 
+    def _spans(self, words: list[str]):
+        """``(start, size)`` of every run of one to ``MAX_RUN`` words that are neither template words nor numbers."""
+        for start in range(len(words)):
+            for size in range(1, MAX_RUN + 1):
+                run = words[start:start + size]
+                if len(run) < size or any(w in self.template_words or w.isdigit() for w in run):
+                    break
+                yield start, size
+
     def repair(self, text: str) -> tuple[str, dict | None]:
         """``text`` (normalised) with its closest-sounding run of non-template words replaced by a catalog name.
 
@@ -90,14 +98,10 @@ class SlotRepair:
         ``{"heard", "name", "distance"}``.
         """
         words, best = text.split(), None
-        for start in range(len(words)):
-            for size in range(1, MAX_RUN + 1):
-                run = words[start:start + size]
-                if len(run) < size or any(w in self.template_words or w.isdigit() for w in run):
-                    break
-                name, score = self.nearest(run)
-                if name is not None and score <= self.floor and (best is None or score < best[0]):
-                    best = (score, start, size, name)
+        for start, size in self._spans(words):
+            name, score = self.nearest(words[start:start + size])
+            if name is not None and score <= self.floor and (best is None or score < best[0]):
+                best = (score, start, size, name)
         if best is None:
             return text, None
         score, start, size, name = best
@@ -116,19 +120,11 @@ class SlotRepair:
         if not target:
             return False
         words = text.split()
-        runs, current = [], []
-        for word in words + [""]:
-            if word and word not in self.template_words and not word.isdigit():
-                current.append(word)
-            elif current:
-                runs.append(current)
-                current = []
-        if not runs:
+        spans = list(self._spans(words))
+        if not spans:
             return True
-        for run in runs:
-            for start in range(len(run)):
-                for size in range(1, MAX_RUN + 1):
-                    heard = phonemes(" ".join(run[start:start + size])) if start + size <= len(run) else None
-                    if heard and self._distance(heard, target) <= floor:
-                        return True
+        for start, size in spans:
+            heard = phonemes(" ".join(words[start:start + size]))
+            if heard and self._distance(heard, target) <= floor:
+                return True
         return False

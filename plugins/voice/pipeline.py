@@ -46,13 +46,19 @@ class VoicePipeline:
         return language
 
     def recognizer(self, db, language: str) -> Recognizer:
-        """The template recognizer of ``language`` bound to the request store's current product names."""
+        """The template recognizer of ``language`` bound to the request store's current product names.
+
+        Every store shares one parsed template set per language, so that the indexes built per template set
+        (:meth:`template_index`, :class:`~.semantic.SemanticIndexes`) are built once, not again at each change of store.
+        """
         store = knowledge.request_store()
         names = knowledge.products(db, language, store)
         with self._lock:
             current = self._recognizers.get((store, language))
             if current is None:
-                current = Recognizer.build(language, names, self.templates_dir)
+                shared = next((r.intents for (_, lang), r in self._recognizers.items() if lang == language), None)
+                current = Recognizer(language, shared, names) if shared is not None else \
+                    Recognizer.build(language, names, self.templates_dir)
                 self._recognizers[store, language] = current
             elif current.products != names:
                 current = Recognizer(language, current.intents, names)
@@ -81,17 +87,7 @@ class VoicePipeline:
         confirmed = self._confirmed_grammar(recognizer, text, hints)
         if confirmed.name is not None:
             return confirmed
-        faq = self._faq(db, heard, language)
-        if faq.name is not None:
-            return faq
-        cued = match_cues(text, recognizer.products, language)
-        if cued.name is not None or language != "en":
-            return _repaired(cued, repaired) if cued.name is not None else faq
-        index = self.template_index(recognizer)
-        near = _repaired(index.match(text, recognizer.products), repaired)
-        if near.name is None:
-            near = self._grammar_product(recognizer, index, text, hints)
-        return near if near.name is not None else faq
+        return self._without_meaning(db, recognizer, text, repaired, hints, faq_text=heard)
 
     def _by_meaning(self, db, encoder, recognizer, text: str, repaired: bool, hints) -> IntentMatch:
         """With the bundle's sentence encoder: the semantic matcher, the grammar's confirmed sentence, then the
@@ -113,7 +109,7 @@ class VoicePipeline:
             ranking = self.semantic.get(encoder, recognizer).rank(text, recognizer.products, faq)
         except Exception:  # a broken encoder must not stop the kiosk: the matchers without it answer
             confirmed = self._confirmed_grammar(recognizer, text, hints)
-            return confirmed if confirmed.name is not None else self._without_meaning(db, recognizer, text, repaired, hints)
+            return confirmed if confirmed.name is not None else self._without_meaning(db, recognizer, text, repaired, hints, text)
         decided = decide(ranking, faq, self.config.semantic_floor, self.config.semantic_margin, text,
                          self.config.semantic_slot_floor)
         confirmed = self._confirmed_grammar(recognizer, text, hints)
@@ -123,18 +119,19 @@ class VoicePipeline:
             return _repaired(decided, repaired)
         if ranking.score < self.config.kiosk_floor:
             return decided
-        fallback = self._without_meaning(db, recognizer, text, repaired, hints, faq_too=False)
+        fallback = self._without_meaning(db, recognizer, text, repaired, hints, faq_text=None)
         return fallback if fallback.name is not None else decided
 
-    def _without_meaning(self, db, recognizer, text: str, repaired: bool, hints, faq_too: bool = True) -> IntentMatch:
-        """Keyword FAQ (when ``faq_too``), cue words, the nearest template expansion, the grammar's product."""
+    def _without_meaning(self, db, recognizer, text: str, repaired: bool, hints, faq_text: str | None) -> IntentMatch:
+        """Keyword FAQ on ``faq_text`` (skipped when ``None``), cue words, then (English only) the nearest template
+        expansion and the grammar's product."""
         language = recognizer.language
-        faq = self._faq(db, text, language) if faq_too else IntentMatch(None, {}, 0.0)
+        faq = self._faq(db, faq_text, language) if faq_text is not None else IntentMatch(None, {}, 0.0)
         if faq.name is not None:
             return faq
         cued = match_cues(text, recognizer.products, language)
-        if cued.name is not None:
-            return _repaired(cued, repaired)
+        if cued.name is not None or language != "en":
+            return _repaired(cued, repaired) if cued.name is not None else faq
         index = self.template_index(recognizer)
         near = _repaired(index.match(text, recognizer.products), repaired)
         if near.name is None:

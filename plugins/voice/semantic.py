@@ -52,6 +52,7 @@ class SemanticIndex:
     def __init__(self, encoder, sentences: list[tuple[str, str]]):
         self.encoder = encoder
         self.labels = np.array([label for _, label in sentences])
+        self.rows = {label: np.flatnonzero(self.labels == label) for label in dict.fromkeys(self.labels.tolist())}
         self.matrix = encoder.embed([text for text, _ in sentences]) if sentences else np.zeros((0, 1), np.float32)
 
     @classmethod
@@ -63,11 +64,8 @@ class SemanticIndex:
         """Best label for ``text`` over the intents and the FAQ entries, with the runner-up's cosine and the slots."""
         spoken, slots = with_placeholders(text, products)
         query = self.encoder.embed([stand_ins(spoken)])[0]
-        best: dict[str, float] = {}
-        if len(self.labels):
-            scores = self.matrix @ query
-            for label in dict.fromkeys(self.labels.tolist()):
-                best[label] = float(scores[self.labels == label].max())
+        scores = self.matrix @ query if self.rows else None
+        best = {label: float(scores[rows].max()) for label, rows in self.rows.items()}
         if faq:
             for entry, score in zip(faq, self.encoder.scores(text, [e["question"] for e in faq])):
                 best[f"FAQ:{entry['id']}"] = max(score, best.get(f"FAQ:{entry['id']}", -1.0))

@@ -19,6 +19,17 @@ MIN_WINDOW = 5  # seconds of Whisper encoder window at the least
 PROMPT_CHARS = 4000  # characters of product names in the biasing prompt, at most (its end is kept)
 
 
+def last_names(names, limit: int) -> str:
+    """The most names from the end of ``names`` that fit in ``limit`` characters, joined by ", " (whole names only)."""
+    kept, size = [], -2
+    for name in reversed(names):
+        size += len(name) + 2
+        if size > limit:
+            break
+        kept.append(name)
+    return ", ".join(reversed(kept))
+
+
 class WhisperEngine:
     """faster-whisper on CPU (int8), loaded on first use, one transcription at a time per process."""
 
@@ -48,15 +59,14 @@ class WhisperEngine:
         A prompt that lists the catalog's names makes Whisper spell them as the store does (chosen on the
         development split over hotwords and no bias; the README gives the figures and the benchmark its cost).
         faster-whisper keeps only a prompt's last 223 tokens, so of a long catalog only the names at the end
-        of the sorted list reach the model; the text is cut to
-        ``PROMPT_CHARS`` from its end first so that a catalog of thousands builds no huge string per turn.
+        of the sorted list reach the model; only the last whole names within ``PROMPT_CHARS`` are joined, so that
+        a catalog of thousands builds no huge string per turn (and none at all with ``bias`` off).
         """
-        names = list(getattr(context, "product_names", ()) or ())
-        if self.bias == "none" or not names:
+        if self.bias == "none":
             return {}
-        listed = ", ".join(names)
-        if len(listed) > PROMPT_CHARS:  # Whisper keeps a prompt's end: cut the start, at a whole name
-            listed = listed[-PROMPT_CHARS:].split(", ", 1)[-1]
+        listed = last_names(getattr(context, "product_names", ()) or (), PROMPT_CHARS)
+        if not listed:
+            return {}
         if self.bias == "hotwords":
             return {"hotwords": listed}
         return {"initial_prompt": f"Grocery store kiosk. {listed}."}

@@ -108,18 +108,11 @@ def tail_weights(path: str | Path, frozen: int = 17) -> dict:
 def block_maps(path: str | Path, images: np.ndarray, threads: int = 2, batch: int = 64, frozen: int = 17) -> np.ndarray:
     """Block-17 maps ``[N, 320, h, w]`` (``frozen=16``: block 16's, ``[N, 160, h, w]``; float16) of uint8
     model inputs ``[N, S, S, 3]`` or of normalised float32 ``[N, 3, S, S]`` batches, from the shipped graph."""
-    import onnx
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
     from .data import to_tensor
+    from .taps import tapped_session
 
-    model = onnx.load(str(path))
     tap = TAPS[frozen]
-    model.graph.output.append(helper.make_tensor_value_info(tap, TensorProto.FLOAT, None))
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    session = tapped_session(path, (tap,), threads)
     out = []
     for i in range(0, len(images), batch):
         x = images[i:i + batch]

@@ -181,17 +181,13 @@ def _window(maps, rng):
     return out.flip(-1) if rng.random() < 0.5 else out
 
 
-def _proxies(tail, maps: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
-    means = np.zeros((classes, tail.head.shape[1]), np.float64)
-    np.add.at(means, labels, embed_maps(tail, maps))
-    return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-
-
 def fit_tail(phone_maps: np.ndarray, phone_labels: np.ndarray, studio_maps: np.ndarray, studio_labels: np.ndarray,
              weights: dict, settings: TailSettings = TailSettings(), classes: int | None = None):
     """The shipped tail (``weights`` from :func:`tail_weights`) trained on both domains (module docstring)."""
     import torch
     import torch.nn.functional as F
+
+    from .crossdomain import sku_means
 
     s = settings
     rng = np.random.default_rng(s.seed)
@@ -200,7 +196,7 @@ def fit_tail(phone_maps: np.ndarray, phone_labels: np.ndarray, studio_maps: np.n
     tail, reference = _tail_module(weights), shipped_tail(weights)
     for p in reference.parameters():
         p.requires_grad_(False)
-    proxies = torch.nn.Parameter(torch.from_numpy(_proxies(reference, phone_maps, phone_labels, classes)).float())
+    proxies = torch.nn.Parameter(torch.from_numpy(sku_means(embed_maps(reference, phone_maps), phone_labels, classes)).float())
     opt = torch.optim.AdamW([{"params": tail.parameters(), "lr": s.lr}, {"params": [proxies], "lr": s.proto_lr}],
                             weight_decay=s.weight_decay)
     n_phone = int(s.batch * (1 - s.studio_share))

@@ -81,7 +81,7 @@ def _fit(maps, labels, weights, photo_rows, skus, candidate: dict, classes: int)
 
     frozen, settings = candidate["frozen"], {k: v for k, v in candidate.items() if k != "frozen"}
     return fit_tail(*_training_sets(maps[frozen], labels, photo_rows, skus), weights[frozen],
-                    TailSettings().with_(**settings), classes)
+                    TailSettings(**settings), classes)
 
 
 def choose(maps: dict, labels: dict, weights: dict, classes: int) -> tuple[str, dict]:

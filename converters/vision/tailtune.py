@@ -23,7 +23,7 @@ studio_tail``; the settings are chosen on the train photos and on held-out SKUs 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,10 +59,6 @@ class TailSettings:
     label_smoothing: float = 0.1
     keep: float = 1.0
     seed: int = 0
-
-    def with_(self, **changes) -> "TailSettings":
-        """A copy with ``changes``."""
-        return replace(self, **changes)
 
 
 def _initializers(model) -> dict:

@@ -64,8 +64,8 @@ def _vectors(embed, pixels: dict) -> dict:
 def _figures(embed, vec: dict, pixels: dict, labels: dict, classes: int, coarse, extras: bool) -> dict:
     from converters.vision.crossdomain import map_catalog
     from converters.vision.evaluate import embed_images
-    from converters.vision.studio import (augmented_views, category_first_scores, embed_view_sets, embed_views,
-                                          multi_crop, recall_from_scores, shelf_catalog)
+    from converters.vision.studio import (category_first_scores, embed_view_sets, embed_views, multi_crop,
+                                          recall_from_scores, shelf_catalog)
 
     truth = labels["val"]
     phone = sku_scores(vec["train"], labels["train"], vec["val"], classes)
@@ -73,7 +73,7 @@ def _figures(embed, vec: dict, pixels: dict, labels: dict, classes: int, coarse,
     out = {"phone": recall_from_scores(phone, truth), "studio": recall_from_scores(studio, truth)}
     if not extras:
         return out, None
-    view_sets = embed_view_sets(embed, augmented_views(pixels["iconic"], VIEWS))
+    view_sets = embed_view_sets(embed, pixels["iconic_views"])
     iconic_aug = map_catalog(view_sets, None)
     iconic_shelf = embed_views(embed, shelf_catalog(pixels["iconic"], pixels["train"], VIEWS, 0,
                                                     (labels["iconic"], labels["train"])))
@@ -240,12 +240,13 @@ def measure() -> dict:
     shipped, raw = onnx_embedder(SHIPPED, 1), _raw_imagenet(size)
     vec = {"shipped_int8": _vectors(shipped, pixels), "raw_imagenet": _vectors(raw, pixels)}
     pixels["iconic_trimmed"] = trimmed_serving_crops(iconic, size)
+    pixels["iconic_views"] = augmented_views(pixels["iconic"], VIEWS)  # seeded: both models embed the same views
     results["shipped_int8"], view_sets = _figures(shipped, vec["shipped_int8"], pixels, labels, classes, coarse, extras=True)
     print("shipped", results["shipped_int8"], file=sys.stderr, flush=True)
     results["domain_map_shipped"] = domain_map(vec["shipped_int8"], view_sets, labels, classes)
     print("map", results["domain_map_shipped"], file=sys.stderr, flush=True)
     results["raw_imagenet"], _ = _figures(raw, vec["raw_imagenet"], pixels, labels, classes, coarse, extras=False)
-    raw_views = embed_view_sets(raw, augmented_views(pixels["iconic"], VIEWS))
+    raw_views = embed_view_sets(raw, pixels["iconic_views"])
     results["domain_map_raw_imagenet"] = domain_map(vec["raw_imagenet"], raw_views, labels, classes)
     print("raw", results["raw_imagenet"], file=sys.stderr, flush=True)
     results["shipped_int8"].update(studio_resolution(iconic, labels, vec["shipped_int8"], classes))

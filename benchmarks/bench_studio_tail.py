@@ -51,9 +51,16 @@ def _recall(catalog, catalog_labels, queries, query_labels, classes: int) -> dic
     return recall_from_scores(sku_scores(catalog, catalog_labels, queries, classes), query_labels)
 
 
-def _maps(pixels: dict, labels: dict, frozen: int) -> dict:
-    """Maps of block ``frozen`` for every set (the studio views stacked as ``[SKUs, 2 * VIEWS, C, h, w]``)."""
+def _studio_views(pixels: dict, labels: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded augmented views and shelf composites of each studio shot (without the shot itself)."""
     from converters.vision.studio import augmented_views, shelf_catalog
+
+    shelf = shelf_catalog(pixels["iconic"], pixels["train"], VIEWS, 0, (labels["iconic"], labels["train"]))
+    return augmented_views(pixels["iconic"], VIEWS)[:, 1:], shelf[:, 1:]
+
+
+def _maps(pixels: dict, studio_views: tuple, frozen: int) -> dict:
+    """Maps of block ``frozen`` for every set (the studio views stacked as ``[SKUs, 2 * VIEWS, C, h, w]``)."""
     from converters.vision.tailtune import block_maps
 
     def stacked(views):
@@ -62,9 +69,7 @@ def _maps(pixels: dict, labels: dict, frozen: int) -> dict:
         return flat.reshape(n, v, *flat.shape[1:])
 
     maps = {k: block_maps(SHIPPED, pixels[k], frozen=frozen) for k in ("train", "val", "iconic")}
-    shelf = shelf_catalog(pixels["iconic"], pixels["train"], VIEWS, 0, (labels["iconic"], labels["train"]))
-    maps["studio_views"] = np.concatenate([stacked(augmented_views(pixels["iconic"], VIEWS)[:, 1:]),
-                                           stacked(shelf[:, 1:])], axis=1)
+    maps["studio_views"] = np.concatenate([stacked(views) for views in studio_views], axis=1)
     return maps
 
 
@@ -81,7 +86,7 @@ def _fit(maps, labels, weights, photo_rows, skus, candidate: dict, classes: int)
 
     frozen, settings = candidate["frozen"], {k: v for k, v in candidate.items() if k != "frozen"}
     return fit_tail(*_training_sets(maps[frozen], labels, photo_rows, skus), weights[frozen],
-                    TailSettings().with_(**settings), classes)
+                    TailSettings(**settings), classes)
 
 
 def choose(maps: dict, labels: dict, weights: dict, classes: int) -> tuple[str, dict]:
@@ -160,7 +165,8 @@ def measure() -> dict:
     results["shipped_int8"], shipped_vec = _onnx_figures(SHIPPED, pixels, labels, classes)
     levels = sorted({c["frozen"] for c in CANDIDATES.values()})
     weights = {f: tail_weights(SHIPPED, f) for f in levels}
-    maps = {f: _maps(pixels, labels, f) for f in levels}
+    studio_views = _studio_views(pixels, labels)  # seeded: the same views for every frozen level
+    maps = {f: _maps(pixels, studio_views, f) for f in levels}
     chosen, results["choice"] = choose(maps, labels, weights, classes)
     results["chosen"] = {"name": chosen, **CANDIDATES[chosen]}
     tail = _fit(maps, labels, weights, np.arange(len(train)), np.arange(len(iconic)), CANDIDATES[chosen], classes)

@@ -585,3 +585,26 @@ def test_a_store_without_an_index_yet_does_not_hold_up_another_stores_searches(t
         assert not ready["ready"] and any("south" in reason for reason in ready["reasons"])
     finally:
         node.close()
+
+
+def test_a_reopened_connection_does_not_hide_a_catalog_change_made_before_it_opened(ready_node):
+    """Two fresh connections both report ``data_version`` 1 whatever was committed between them, and a closed
+    connection's ``id`` may come back for the next one: the cached fingerprint must not be keyed by it."""
+    import sqlite3
+
+    from plugins.visual_search.indexer import Indexer
+
+    idle = Indexer(ready_node, ready_node.plugin_config("visual_search"))
+    store, reused = ready_node.store, False
+    for attempt in range(50):
+        store.close()
+        before = idle.target().name
+        seen = id(ready_node.db().conn)
+        with sqlite3.connect(store.path) as other:  # another process's write
+            other.execute("update catalog_items set images = images || ' ' where store = 'default'")
+        store.close()
+        if id(ready_node.db().conn) == seen:
+            reused = True
+            assert idle.target().name != before, attempt
+    if not reused:
+        pytest.skip("no connection id came back in 50 reopenings")

@@ -23,7 +23,7 @@ studio_tail``; the settings are chosen on the train photos and on held-out SKUs 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,10 +59,6 @@ class TailSettings:
     label_smoothing: float = 0.1
     keep: float = 1.0
     seed: int = 0
-
-    def with_(self, **changes) -> "TailSettings":
-        """A copy with ``changes``."""
-        return replace(self, **changes)
 
 
 def _initializers(model) -> dict:
@@ -108,18 +104,11 @@ def tail_weights(path: str | Path, frozen: int = 17) -> dict:
 def block_maps(path: str | Path, images: np.ndarray, threads: int = 2, batch: int = 64, frozen: int = 17) -> np.ndarray:
     """Block-17 maps ``[N, 320, h, w]`` (``frozen=16``: block 16's, ``[N, 160, h, w]``; float16) of uint8
     model inputs ``[N, S, S, 3]`` or of normalised float32 ``[N, 3, S, S]`` batches, from the shipped graph."""
-    import onnx
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
     from .data import to_tensor
+    from .taps import tapped_session
 
-    model = onnx.load(str(path))
     tap = TAPS[frozen]
-    model.graph.output.append(helper.make_tensor_value_info(tap, TensorProto.FLOAT, None))
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    session = tapped_session(path, (tap,), threads)
     out = []
     for i in range(0, len(images), batch):
         x = images[i:i + batch]
@@ -188,17 +177,13 @@ def _window(maps, rng):
     return out.flip(-1) if rng.random() < 0.5 else out
 
 
-def _proxies(tail, maps: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
-    means = np.zeros((classes, tail.head.shape[1]), np.float64)
-    np.add.at(means, labels, embed_maps(tail, maps))
-    return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-
-
 def fit_tail(phone_maps: np.ndarray, phone_labels: np.ndarray, studio_maps: np.ndarray, studio_labels: np.ndarray,
              weights: dict, settings: TailSettings = TailSettings(), classes: int | None = None):
     """The shipped tail (``weights`` from :func:`tail_weights`) trained on both domains (module docstring)."""
     import torch
     import torch.nn.functional as F
+
+    from .crossdomain import sku_means
 
     s = settings
     rng = np.random.default_rng(s.seed)
@@ -207,7 +192,7 @@ def fit_tail(phone_maps: np.ndarray, phone_labels: np.ndarray, studio_maps: np.n
     tail, reference = _tail_module(weights), shipped_tail(weights)
     for p in reference.parameters():
         p.requires_grad_(False)
-    proxies = torch.nn.Parameter(torch.from_numpy(_proxies(reference, phone_maps, phone_labels, classes)).float())
+    proxies = torch.nn.Parameter(torch.from_numpy(sku_means(embed_maps(reference, phone_maps), phone_labels, classes)).float())
     opt = torch.optim.AdamW([{"params": tail.parameters(), "lr": s.lr}, {"params": [proxies], "lr": s.proto_lr}],
                             weight_decay=s.weight_decay)
     n_phone = int(s.batch * (1 - s.studio_share))

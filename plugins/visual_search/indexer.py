@@ -22,6 +22,7 @@ import fcntl
 import logging
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +131,8 @@ class Indexer:
         self.current: index_files.SearchIndex | None = None
         self.problem = "the catalog index has not been built yet"
         self.building = False
-        self._fingerprint, self._data_version, self._failed = None, None, None
+        self._failed = None
+        self._fingerprint = None  # (weak reference to the connection's wrapper, data_version, fingerprint)
         self._waiting_for: Target | None = None  # the target of the last poll that found no index file
         self._poll_lock = threading.Lock()
 
@@ -173,14 +175,16 @@ class Indexer:
     def _catalog_fingerprint(self) -> str:
         """The catalog's fingerprint, worked out again only when ``PRAGMA data_version`` says the store changed.
 
-        ``data_version`` is only comparable on one connection, so the cached value is keyed by the connection
-        that read it: a request thread working out a target before the first poll does not leave a version
-        the poll thread would compare with its own."""
+        ``data_version`` is only comparable on one connection (two fresh connections both start at 1, whatever
+        was committed in between), so the cached value is kept with a weak reference to the connection's
+        wrapper that read it, never its ``id`` (a closed connection's ``id`` may come back for a new one); the
+        three are stored as one tuple, so a request thread and the poll thread never mix their halves."""
         db = self.node.db()
-        version = (id(db.conn), db.conn.execute("pragma data_version").fetchone()[0])
-        if self._fingerprint is None or version != self._data_version:
-            self._data_version, self._fingerprint = version, catalog_source.fingerprint(db, self.store)
-        return self._fingerprint
+        version = db.conn.execute("pragma data_version").fetchone()[0]
+        cached = self._fingerprint
+        if cached is None or cached[0]() is not db or cached[1] != version:
+            cached = self._fingerprint = (weakref.ref(db), version, catalog_source.fingerprint(db, self.store))
+        return cached[2]
 
     def poll(self) -> bool:
         """Bring the served index up to date if possible; return whether it was swapped."""

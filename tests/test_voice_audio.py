@@ -74,7 +74,7 @@ def post_wav(client, data: bytes, **query):
 
 @pytest.mark.parametrize("rate, channels, fmt", [(22050, 1, "int16"), (48000, 2, "int16"), (16000, 1, "float32"),
                                                  (44100, 1, "float32")])
-def test_a_spoken_question_is_answered_on_the_grammar_path(voice_app, speak, rate, channels, fmt):
+def test_a_spoken_question_is_recognised_by_the_grammar_and_answered_by_it_or_by_whisper_checking_it(voice_app, speak, rate, channels, fmt):
     response = post_wav(voice_app.test_client(), wav_bytes(speak("do you have oat milk"), rate, channels, fmt))
     turn = response.get_json()
     assert response.status_code == 200, turn

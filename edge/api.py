@@ -5,7 +5,8 @@ may change without notice. Names resolve on first use, so importing this module 
 plugin's command module can import it when the command line starts).
 
 - the contract: ``hookimpl``, ``PluginInfo``, ``SyncedTable``, ``HealthReport`` (see :mod:`edge.hookspecs`);
-- in a request: ``current_node()`` (models by name, config, state slot, store), ``json_body`` (JSON with
+- in a request: ``current_node()`` (models by name, config, state slot, store; ``.metrics.count_event(plugin,
+  event)`` counts an event in ``/metrics``), ``json_body`` (JSON with
   the node's depth, size and number limits), ``read_body`` (a raw body counted against its limit),
   ``validated``, ``require_admin()`` (an admin-only plugin route), ``documented`` (describe a route for ``/openapi.json``), and the bounds ``SQLITE_INT_MAX``
   (the largest integer a query parameter may carry) and ``MAX_PRICE``;

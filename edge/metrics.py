@@ -1,4 +1,5 @@
-"""Prometheus metrics: request duration by route and status, inference time by model, active bundles by name.
+"""Prometheus metrics: request duration by route and status, inference time by model, active bundles by name,
+and counts of events a plugin reports (``count_event``).
 
 Under gunicorn, ``storefront-edge serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` so that ``/metrics`` adds
 up every worker; without it each app has its own registry.
@@ -18,7 +19,7 @@ class Metrics:
     """The node's metric objects, in a registry of their own."""
 
     def __init__(self):
-        from prometheus_client import CollectorRegistry, Gauge, Histogram
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Histogram(
@@ -33,10 +34,18 @@ class Metrics:
             "storefront_edge_bundle_active", "1 for each bundle name and version this worker serves",
             ["name", "version"], registry=self.registry, multiprocess_mode="livemax",
         )
+        self.plugin_events = Counter(
+            "storefront_edge_plugin_events", "Events a plugin counts (for example fraud payments scored again)",
+            ["plugin", "event"], registry=self.registry,
+        )
         self._bundle_labels: set = set()
 
     def observe_inference(self, model: str, seconds: float) -> None:
         self.inference.labels(model).observe(seconds)
+
+    def count_event(self, plugin: str, event: str, amount: int = 1) -> None:
+        """Add ``amount`` to ``storefront_edge_plugin_events_total{plugin, event}`` (summed over workers)."""
+        self.plugin_events.labels(plugin, event).inc(amount)
 
     def set_bundle(self, active) -> None:
         """Mark every bundle of ``active`` (an ``ActiveSet``) as served by this worker; versions it left drop to 0."""

@@ -355,6 +355,10 @@ def test_concurrent_prechecks_scored_outside_the_lock_answer_as_the_same_payment
             if service.tally(node, "rescored").count and round_ >= 1:
                 break
         assert len(sent) == threads * (round_ + 1) and service.tally(node, "rescored").count > 0
+        exposed = app.test_client().get("/metrics").get_data(as_text=True)
+        counted = f'storefront_edge_plugin_events_total{{event="rescored",plugin="fraud"}} ' \
+                  f'{float(service.tally(node, "rescored").count)}'
+        assert counted in exposed  # operators see the re-scores: each one, in /metrics
         logged = [(i, json.loads(p)) for i, p in node.db().execute("SELECT id, payload FROM fraud_decisions ORDER BY rowid")]
     finally:
         node.close()

@@ -196,6 +196,7 @@ def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
     tally(node, "payments").add()
     if rescored:
         tally(node, "rescored").add()
+        node.metrics.count_event(PLUGIN_NAME, "rescored")
     state.prune_ts = ts
     return answer_of(row) | {"missing_features": row["missing_features"],
                              "latency_ms": round((time.perf_counter() - started) * 1000, 3)}

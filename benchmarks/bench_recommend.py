@@ -12,6 +12,8 @@ Sizes: ``BENCH_RECS_EVENTS`` / ``BENCH_RECS_ITEMS`` override 1,000,000 / 100,000
 keeps the quality figures of the last run (in ``results/latest.json``) and measures only the scale part;
 ``BENCH_RECS_SECONDS`` is the sequential model's time budget in ``hub train recommend`` (default 120) and
 ``BENCH_RECS_QUALITY_SECONDS`` its budget in ``recommend evaluate`` (default 300, the command's default).
+``BENCH_RECS_SCALE=0`` keeps the scale figures of the last run and measures only the quality part;
+``BENCH_RECS_TRIALS=1`` adds the learned blend's design trials on validation folds (:mod:`benchmarks.recs_trials`).
 """
 
 from __future__ import annotations
@@ -77,7 +79,18 @@ def quality(folder: Path) -> dict:
             "blend_vs_best_baseline_including_stan": round(plain["hr@20"] / with_stan - 1, 4),
             "long_tail_share_ratio": round(boosted["long_tail_share"] / max(1e-9, plain["long_tail_share"]), 3),
             "load_average": [round(x, 2) for x in os.getloadavg()],
-            "long_tail_hr_cost": round(1 - boosted["hr@20"] / plain["hr@20"], 4)}
+            "long_tail_hr_cost": round(1 - boosted["hr@20"] / plain["hr@20"], 4), **_trials(train)}
+
+
+def _trials(train: Path) -> dict:
+    """``{"rerank_trials": ...}`` with ``BENCH_RECS_TRIALS=1`` (validation folds of the training split only)."""
+    if os.environ.get("BENCH_RECS_TRIALS", "0") != "1":
+        return {}
+    from benchmarks import recs_trials
+
+    started = time.monotonic()
+    return {"rerank_trials": {**recs_trials.run(train, float(QUALITY_SECONDS)), "seconds": round(time.monotonic() - started, 1),
+                              "load_average": [round(x, 2) for x in os.getloadavg()]}}
 
 
 def synthetic_events(n_events: int, n_items: int, seed: int = 11):
@@ -263,9 +276,20 @@ def _side_by_side(times: dict) -> dict:
     return figures
 
 
-def _last_quality() -> dict:
+def _last_run() -> dict:
     results = ROOT / "benchmarks" / "results" / "latest.json"
-    earlier = json.loads(results.read_text()).get("recommend", {}) if results.is_file() else {}
+    return json.loads(results.read_text()).get("recommend", {}) if results.is_file() else {}
+
+
+def _last_scale() -> dict:
+    """The last run's scale figures (``BENCH_RECS_SCALE=0``), with the run that measured them."""
+    earlier = _last_run()
+    kept = {k: v for k, v in earlier.items() if k not in ("quality", "table", "measured", "machine", "scale_from_run")}
+    return {**kept, "scale_from_run": earlier.get("scale_from_run", earlier.get("measured"))}
+
+
+def _last_quality() -> dict:
+    earlier = _last_run()
     return {"from_run": earlier.get("measured"),  # the run that measured them, kept through later runs
             **earlier.get("quality", {"skipped": "BENCH_RECS_QUALITY=0 and no earlier figures"})}
 
@@ -275,6 +299,10 @@ def main() -> dict:
         folder = Path(tmp)
         figures = {"quality": quality(folder) if os.environ.get("BENCH_RECS_QUALITY", "1") != "0" else _last_quality()}
         print(json.dumps(figures["quality"], indent=1), flush=True)
+        if os.environ.get("BENCH_RECS_SCALE", "1") == "0":
+            figures.update(_last_scale())
+            figures["table"] = _markdown(figures["quality"])
+            return figures
         events = synthetic_events(EVENTS, ITEMS)
         training, bundle, public = hub_training(folder, events)
         print(json.dumps(training), flush=True)

@@ -101,3 +101,32 @@ def test_fitting_brings_a_shifted_second_domain_to_its_classes_and_keeps_the_fir
     assert studio_recall(tuned) > studio_recall(shipped) + 0.2
     kept = (embed_maps(tuned, phone) * embed_maps(shipped, phone)).sum(axis=1)
     assert kept.mean() > 0.9
+
+
+@pytest.mark.parametrize("frozen", [17, 16])
+def test_a_blend_of_a_tuned_tail_with_the_shipped_one_lies_between_them_in_weight_space(frozen):
+    import torch
+
+    from converters.vision.tailtune import block_maps, embed_maps, interpolate_tail, shipped_tail, tail_weights
+
+    weights = tail_weights(SHIPPED, frozen)
+    tuned = shipped_tail(weights)
+    with torch.no_grad():
+        tuned.head.copy_(tuned.head.flip(1))
+        tuned.conv.bias.add_(0.5)
+    maps = block_maps(SHIPPED, _photos(8, seed=2), threads=1, frozen=frozen)
+    start, end = embed_maps(shipped_tail(weights), maps), embed_maps(tuned, maps)
+    assert np.allclose(embed_maps(interpolate_tail(weights, tuned, 0.0), maps), start, atol=1e-5)
+    assert np.allclose(embed_maps(interpolate_tail(weights, tuned, 1.0), maps), end, atol=1e-5)
+    half = interpolate_tail(weights, tuned, 0.5)
+    expected = (shipped_tail(weights).head + tuned.head) / 2
+    assert torch.allclose(half.head, expected)
+    assert torch.allclose(half.conv.bias, shipped_tail(weights).conv.bias + 0.25)
+    assert (embed_maps(half, maps) * start).sum(axis=1).mean() > (end * start).sum(axis=1).mean()
+
+
+def test_a_blend_needs_a_tail_of_the_same_depth():
+    from converters.vision.tailtune import interpolate_tail, shipped_tail, tail_weights
+
+    with pytest.raises(ValueError, match="same depth"):
+        interpolate_tail(tail_weights(SHIPPED, 17), shipped_tail(tail_weights(SHIPPED, 16)), 0.5)

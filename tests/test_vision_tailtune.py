@@ -130,3 +130,19 @@ def test_a_blend_needs_a_tail_of_the_same_depth():
 
     with pytest.raises(ValueError, match="same depth"):
         interpolate_tail(tail_weights(SHIPPED, 17), shipped_tail(tail_weights(SHIPPED, 16)), 0.5)
+
+
+def _row(split: float, shot: float, augmented: float) -> dict:
+    return {"split_studio": {"recall@1": split, "recall@5": 1.0}, "held_out_studio@1": {"shot": shot, "augmented": augmented}}
+
+
+def test_the_studio_tail_choice_never_takes_a_variant_that_loses_on_held_out_skus():
+    from benchmarks.bench_studio_tail import pick
+
+    table = {"shipped": _row(0.69, 0.70, 0.75), "keep_1": _row(0.79, 0.71, 0.70),
+             "block17_keep_1": _row(0.97, 0.53, 0.60), "block17_keep_1@0.5": _row(0.85, 0.70, 0.74)}
+    assert pick(table) == ("block17_keep_1@0.5", "augmented")  # the best split among those not below 0.70
+    table["block17_keep_1@0.5"] = _row(0.85, 0.699, 0.74)
+    assert pick(table) == ("keep_1", "shot")  # 0.699 is below the shipped 0.70; keep_1 held out: shot 0.71 > 0.70
+    table["keep_1"] = _row(0.79, 0.71, 0.71)
+    assert pick(table)[1] == "shot"  # a tie goes to the catalog the node serves

@@ -101,3 +101,48 @@ def test_fitting_brings_a_shifted_second_domain_to_its_classes_and_keeps_the_fir
     assert studio_recall(tuned) > studio_recall(shipped) + 0.2
     kept = (embed_maps(tuned, phone) * embed_maps(shipped, phone)).sum(axis=1)
     assert kept.mean() > 0.9
+
+
+@pytest.mark.parametrize("frozen", [17, 16])
+def test_a_blend_of_a_tuned_tail_with_the_shipped_one_lies_between_them_in_weight_space(frozen):
+    import torch
+
+    from converters.vision.tailtune import block_maps, embed_maps, interpolate_tail, shipped_tail, tail_weights
+
+    weights = tail_weights(SHIPPED, frozen)
+    tuned = shipped_tail(weights)
+    with torch.no_grad():
+        tuned.head.copy_(tuned.head.flip(1))
+        tuned.conv.bias.add_(0.5)
+    maps = block_maps(SHIPPED, _photos(8, seed=2), threads=1, frozen=frozen)
+    start, end = embed_maps(shipped_tail(weights), maps), embed_maps(tuned, maps)
+    assert np.allclose(embed_maps(interpolate_tail(weights, tuned, 0.0), maps), start, atol=1e-5)
+    assert np.allclose(embed_maps(interpolate_tail(weights, tuned, 1.0), maps), end, atol=1e-5)
+    half = interpolate_tail(weights, tuned, 0.5)
+    expected = (shipped_tail(weights).head + tuned.head) / 2
+    assert torch.allclose(half.head, expected)
+    assert torch.allclose(half.conv.bias, shipped_tail(weights).conv.bias + 0.25)
+    assert (embed_maps(half, maps) * start).sum(axis=1).mean() > (end * start).sum(axis=1).mean()
+
+
+def test_a_blend_needs_a_tail_of_the_same_depth():
+    from converters.vision.tailtune import interpolate_tail, shipped_tail, tail_weights
+
+    with pytest.raises(ValueError, match="same depth"):
+        interpolate_tail(tail_weights(SHIPPED, 17), shipped_tail(tail_weights(SHIPPED, 16)), 0.5)
+
+
+def _row(split: float, shot: float, augmented: float) -> dict:
+    return {"split_studio": {"recall@1": split, "recall@5": 1.0}, "held_out_studio@1": {"shot": shot, "augmented": augmented}}
+
+
+def test_the_studio_tail_choice_never_takes_a_variant_that_loses_on_held_out_skus():
+    from benchmarks.bench_studio_tail import pick
+
+    table = {"shipped": _row(0.69, 0.70, 0.75), "keep_1": _row(0.79, 0.71, 0.70),
+             "block17_keep_1": _row(0.97, 0.53, 0.60), "block17_keep_1@0.5": _row(0.85, 0.70, 0.74)}
+    assert pick(table) == ("block17_keep_1@0.5", "augmented")  # the best split among those not below 0.70
+    table["block17_keep_1@0.5"] = _row(0.85, 0.699, 0.74)
+    assert pick(table) == ("keep_1", "shot")  # 0.699 is below the shipped 0.70; keep_1 held out: shot 0.71 > 0.70
+    table["keep_1"] = _row(0.79, 0.71, 0.71)
+    assert pick(table)[1] == "shot"  # a tie goes to the catalog the node serves

@@ -15,7 +15,8 @@ studio shots together, a SKU's two domains sharing one class proxy:
 - random windows (3-5 of the 5 x 5 cells) and mirrors of the maps as augmentation.
 
 With ``frozen=16`` (:func:`tail_weights`, :func:`block_maps`) the tail starts from block 16's maps
-and block 17's three convolutions are trained as well.
+and block 17's three convolutions are trained as well. :func:`interpolate_tail` blends a trained tail
+with the shipped one in weight space (part of the way back to the shipped weights).
 
 :func:`write_tuned_onnx` writes the shipped graph with the trained weights (int8 per-channel weights
 as before; the three activations after block 17 stay float). Used by ``python -m benchmarks
@@ -166,6 +167,22 @@ def shipped_tail(weights: dict):
     """The shipped model's own last layers as a torch module (the starting point of :func:`fit_tail`)."""
     tail = _tail_module(weights)
     return tail.eval()
+
+
+def interpolate_tail(weights: dict, tuned, alpha: float):
+    """The shipped tail moved ``alpha`` of the way to ``tuned`` in weight space (``weights`` from
+    :func:`tail_weights`; 0: the shipped tail, 1: ``tuned``). A weight-space blend of a fine-tuned
+    model with its starting point keeps more of what the start knew about classes it never trained on
+    (WiSE-FT); the blend is an ordinary tail, written by :func:`write_tuned_onnx` like any other."""
+    import torch
+
+    blend = _tail_module(weights)
+    start, end = blend.state_dict(), tuned.state_dict()
+    if start.keys() != end.keys():
+        raise ValueError("the tuned tail and the shipped weights are not of the same depth")
+    with torch.no_grad():
+        blend.load_state_dict({k: start[k] + alpha * (end[k] - start[k]) for k in start})
+    return blend.eval()
 
 
 def _window(maps, rng):

@@ -3,7 +3,7 @@
 The benchmark's ``HELD_OUT`` phrasings and ``OUT_OF_DOMAIN`` texts have been read by whoever tuned the
 cue words, floors and keywords (their misses are printed in every run), so they no longer measure
 phrasings nobody tuned on. These were written later, without looking at the matcher's word lists, and
-nothing is chosen on them: ``BENCH_VOICE_PARTS=fresh`` reports them (``fresh_*``, with ``encoder_fresh_*``
+nothing is chosen on them (four that turned out to be in the development split were replaced by others): ``BENCH_VOICE_PARTS=fresh`` reports them (``fresh_*``, with ``encoder_fresh_*``
 for the encoder bundle) and they must never be used to pick a setting. When they have been read for tuning
 too, write another set.
 """
@@ -17,11 +17,11 @@ FRESH_HELD_OUT = [  # (text, intent, slot): {p} a product, {o} an order number
     ("where will i find the {p}", "ProductLocation", "p"),
     ("point me to the {p} please", "ProductLocation", "p"),
     ("what part of the store has {p}", "ProductLocation", "p"),
-    ("any news on order {o}", "OrderStatus", "o"),
+    ("i am waiting on order {o}", "OrderStatus", "o"),
     ("i placed order {o} has it come in", "OrderStatus", "o"),
     ("tell me about my order {o}", "OrderStatus", "o"),
     ("are you open late tonight", "StoreHours", None),
-    ("what time does the store open in the morning", "StoreHours", None),
+    ("from what time can i come in tomorrow", "StoreHours", None),
     ("how early do you open", "StoreHours", None),
     ("what if i change my mind about something i bought", "ReturnsPolicy", None),
     ("i got the wrong size what can i do", "ReturnsPolicy", None),
@@ -32,11 +32,11 @@ FRESH_HELD_OUT = [  # (text, intent, slot): {p} a product, {o} an order number
     ("is there a bathroom i can use", "FAQ", None),
     ("can i get the internet on my phone here", "FAQ", None),
     ("do you bring groceries to people's houses", "FAQ", None),
-    ("do you take contactless", "FAQ", None),
+    ("can i use apple pay here", "FAQ", None),
 ]
 FRESH_OUT_OF_DOMAIN = [
     "can you book me a flight to rome", "what is the score of the game", "how do i make pancakes",
-    "where is the post office", "my car will not start", "who painted the mona lisa", "turn up the volume",
+    "where is the town hall", "my car will not start", "who painted the mona lisa", "turn up the volume",
     "what is the square root of nine", "is the pharmacy next door open", "text my sister",
     "how many people live in china", "what is your favourite colour", "i want to learn the guitar",
     "show me the way to the beach", "do you know where my wallet is", "buy me a new phone online",

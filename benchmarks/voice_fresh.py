@@ -3,9 +3,9 @@
 The benchmark's ``HELD_OUT`` phrasings and ``OUT_OF_DOMAIN`` texts have been read by whoever tuned the
 cue words, floors and keywords (their misses are printed in every run), so they no longer measure
 phrasings nobody tuned on. These were written later, without looking at the matcher's word lists, and
-nothing is chosen on them (four that turned out to be in the development split were replaced by others): ``BENCH_VOICE_PARTS=fresh`` reports them (``fresh_*``, with ``encoder_fresh_*``
-for the encoder bundle) and they must never be used to pick a setting. When they have been read for tuning
-too, write another set.
+nothing is chosen on them (four that turned out to be in the development split were replaced).
+``BENCH_VOICE_PARTS=fresh`` reports them (``fresh_*``, with ``encoder_fresh_*`` for the encoder bundle);
+they must never be used to pick a setting. Once they have been read for tuning too, write another set.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import re
 
 STOP = {"a", "an", "the", "is", "are", "do", "does", "you", "your", "i", "my", "me", "to", "of", "for", "in", "on",
         "can", "what", "how", "please", "there", "have", "it", "this", "be", "we", "with", "at", "or", "and",
-        "where", "when", "which", "who", "why",
+        "where", "when", "which", "who", "why", "isn't", "aren't", "don't", "doesn't", "here", "somewhere", "any", "some",
         "的", "吗", "我", "你", "们", "是", "有", "在", "了", "么"}
 
 
@@ -103,7 +103,9 @@ def tokens(text: str, language: str) -> set[str]:
     """Content words of ``text`` (characters for Chinese), stop words removed."""
     if language == "zh":
         return {c for c in text if c.strip() and c not in STOP and not c.isascii()}
-    words = re.findall(r"[a-z0-9']+", text.lower())
+    from .textnorm import normalize
+
+    words = re.findall(r"[a-z0-9']+", normalize(text))  # "Wi-Fi?" is the entry's "wifi"
     return {_stem(w) for w in words if w not in STOP}
 
 

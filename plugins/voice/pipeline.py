@@ -170,14 +170,18 @@ class VoicePipeline:
         The grammar was not sure enough to answer alone; two recognisers hearing nearly the same words
         ("have you got some damage" / "have you got some lemon") is the confirmation, and the grammar's
         reading wins because it only knows the store's own names. A product or order sentence counts only with its
-        slot: the grammar's slotless "what is the status of my order" nearly says "what is the capital of france".
+        slot: the grammar's slotless "what is the status of my order" nearly says "what is the capital of france";
+        and not when the transcript's own cue words name another intent.
         """
         from .similar import SLOT, agree
 
+        cued = match_cues(text, recognizer.products, recognizer.language).name
         for hint in hints:
             heard = recognizer.match(hint)
             if heard.name in SLOT and not heard.slots.get(SLOT[heard.name]):
                 continue
+            if cued is not None and cued != heard.name:
+                continue  # "i would like to send back these trousers" is not the grammar's "... speak to the person"
             score = agree(text, hint) if heard.name is not None else None
             if score is not None and self._product_heard(recognizer, text, hint):
                 return IntentMatch(heard.name, heard.slots, round(score, 3), "grammar+open_vocabulary")
@@ -244,6 +248,38 @@ class VoicePipeline:
                 return IntentMatch(match.name, {**match.slots, "order_id": number}, match.confidence, f"{match.source}+order")
         return match
 
+    def _grammar_order(self, db, match: IntentMatch, text: str, language: str, hints) -> IntentMatch:
+        """The grammar's order number when the open-vocabulary text asks about an order but its number is missing,
+        not the store's, or was not heard as one ("where is my order for san juan juan" / the grammar's
+        "where is my order four seven one one"): the grammar's sentence must be an order question with an
+        order of the store, and the text must say "order" and mean nothing else."""
+        import re
+
+        heard = match.slots.get("order_id")
+        if match.name not in (None, "OrderStatus") or (heard and knowledge.order(db, heard) is not None):
+            return match
+        if language != "en" or not re.search(r"\border\b", normalize(text)):
+            return match
+        recognizer = self.recognizer(db, language)
+        for hint in hints:
+            said = recognizer.match(hint)
+            number = said.slots.get("order_id") if said.name == "OrderStatus" else None
+            if number and knowledge.order(db, str(number)) is not None:
+                return IntentMatch("OrderStatus", {**match.slots, "order_id": str(number)}, 0.6, "grammar_order")
+        return match
+
+    def _named_order(self, db, match: IntentMatch, text: str, language: str) -> IntentMatch:
+        """An order question when nothing else was understood but the text names one of the store's orders
+        ("send us a more good 4-7-1-1 please" for "status of order four seven one one please"); else ``match``."""
+        import re
+
+        if match.name is not None or language != "en":
+            return match
+        for number in re.findall(r"\b\d{3,}\b", normalize(text, language)):
+            if knowledge.order(db, number) is not None:
+                return IntentMatch("OrderStatus", {"order_id": number}, 0.6, "named_order")
+        return match
+
     def template_index(self, recognizer: Recognizer):
         """The :class:`~.similar.TemplateIndex` of ``recognizer``'s templates, built once per template set."""
         from .similar import TemplateIndex
@@ -288,6 +324,8 @@ class VoicePipeline:
             if match.name is None and not transcript.rejected:
                 match = self._grammar_fallback(db, transcript) or match
             match = self._known_order(db, match, transcript.text, language)
+            match = self._grammar_order(db, match, transcript.text, language, hints)
+            match = self._named_order(db, match, transcript.text, language)
         with timings.stage("answer"), write_transaction(db):  # the write lock for the hand-off ticket only, not the matching
             answer = self._answer(db, session_id, transcript, match, prosody)
         turn = {"session_id": session_id, "language": language, "transcript": transcript.text, "intent": match.name,

@@ -17,10 +17,16 @@ from .stages import Transcript, VoiceError
 
 
 class GrammarContext:
-    """What the grammar engine needs to vouch for a hypothesis: a whole template sentence or FAQ question."""
+    """What the grammar engine needs to vouch for a hypothesis: a whole template sentence or FAQ question.
 
-    def __init__(self, recognizer, faq_questions):
+    ``known_order`` (order number -> whether the store has it), when given, keeps the grammar from vouching for
+    an order sentence with a number the store does not know: the grammar forces other speech onto order
+    numbers ("order me a pizza" -> "order eight eight six oh"), so such a sentence is left to the open vocabulary.
+    """
+
+    def __init__(self, recognizer, faq_questions, known_order=None):
         self.recognizer, self.faq = recognizer, {q.lower().strip(" ?.!") for q in faq_questions}
+        self.known_order = known_order
 
     @property
     def product_names(self) -> list[str]:
@@ -28,7 +34,14 @@ class GrammarContext:
         return sorted(self.recognizer.products) if self.recognizer is not None else []
 
     def accepts(self, text: str) -> bool:
-        return text in self.faq or self.recognizer.match(text).name is not None
+        """Whether ``text`` is a FAQ question or a template sentence (an order one with an order of the store)."""
+        if text in self.faq:
+            return True
+        match = self.recognizer.match(text)
+        number = match.slots.get("order_id") if match.name == "OrderStatus" else None
+        if number and self.known_order is not None and not self.known_order(str(number)):
+            return False
+        return match.name is not None
 
 
 class SpeechRouter:
@@ -65,9 +78,9 @@ class SpeechRouter:
         raise VoiceError(f"unknown speech engine '{name}'", "unknown_engine", 422)
 
     @staticmethod
-    def _run(engine, name, samples, language, recognizer, faq_questions) -> Transcript:
+    def _run(engine, name, samples, language, recognizer, faq_questions, known_order=None) -> Transcript:
         try:
-            context = GrammarContext(recognizer, faq_questions)
+            context = GrammarContext(recognizer, faq_questions, known_order)
             if name == "grammar":
                 return engine.transcribe_with_grammar(recognizer, faq_questions, samples, language, context)
             return engine.transcribe(samples, language, context)
@@ -76,8 +89,9 @@ class SpeechRouter:
         except Exception as exc:  # an engine's own failure (a model that will not load) is a 503, never a 500
             raise VoiceError(f"speech engine '{name}' failed: {exc}", "asr_failed", 503) from None
 
-    def transcribe(self, samples, language: str, recognizer, faq_questions, timings) -> tuple[Transcript, list]:
-        """The first accepted transcript along ``asr_order`` and the list of engines tried."""
+    def transcribe(self, samples, language: str, recognizer, faq_questions, timings, known_order=None) -> tuple[Transcript, list]:
+        """The first accepted transcript along ``asr_order`` and the list of engines tried (``known_order``: see
+        :class:`GrammarContext`)."""
         tried, last = [], None
         for name in self.config.asr_order:
             if name == "grammar" and language != "en":
@@ -88,7 +102,7 @@ class SpeechRouter:
             if name == "vosk" and engine.language != language:
                 continue
             with timings.stage(f"asr_{name}"):
-                last = self._run(engine, name, samples, language, recognizer, faq_questions)
+                last = self._run(engine, name, samples, language, recognizer, faq_questions, known_order)
             tried.append({"engine": last.engine, "rejected": last.rejected, "text": last.text,
                           **{k: last.detail[k] for k in ("reason", "phone_loop_ms", "fallback") if k in last.detail}})
             if not last.rejected:

@@ -22,6 +22,8 @@ class VoiceConfig(BaseModel):
     # a grammar hit's log-likelihood ratios per frame against a phone loop (plugins/voice/asr/confidence.py)
     grammar_mean_floor: float = Field(-3.25, ge=-100, le=0)
     grammar_word_floor: float = Field(-7.0, ge=-100, le=0)
+    # a grammar sentence of at most this many words answers only when the next engine (Whisper) confirms it; 0: never asked
+    grammar_verify_words: int = Field(2, ge=0, le=20)
     # a rejected grammar sentence over these answers when Whisper is unsure and means nothing (pipeline.py)
     grammar_fallback_mean_floor: float = Field(-6.0, ge=-100, le=0)
     grammar_fallback_word_floor: float = Field(-7.5, ge=-100, le=0)

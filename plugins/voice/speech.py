@@ -4,7 +4,8 @@
 and the turn says which engine (``engine``) and which paths were tried (``asr_tried``, with each rejection's
 reason). What a rejected engine heard travels on in the answering transcript's ``other_hypotheses`` (the
 pipeline may confirm the grammar's sentence with it, see :meth:`.pipeline.VoicePipeline.understand`); when
-the grammar accepts, Whisper is never run. Engines are created
+the grammar accepts a sentence longer than ``grammar_verify_words``, Whisper is never run; a shorter one
+answers only when Whisper, run next, confirms it (:func:`confirms`). Engines are created
 once per node; Whisper needs the voice bundle's verified weights (:mod:`.weights`), Vosk the model folder
 of a field team's voice bundle.
 """
@@ -92,7 +93,7 @@ class SpeechRouter:
     def transcribe(self, samples, language: str, recognizer, faq_questions, timings, known_order=None) -> tuple[Transcript, list]:
         """The first accepted transcript along ``asr_order`` and the list of engines tried (``known_order``: see
         :class:`GrammarContext`)."""
-        tried, last = [], None
+        tried, last, pending = [], None, None
         for name in self.config.asr_order:
             if name == "grammar" and language != "en":
                 continue
@@ -105,10 +106,51 @@ class SpeechRouter:
                 last = self._run(engine, name, samples, language, recognizer, faq_questions, known_order)
             tried.append({"engine": last.engine, "rejected": last.rejected, "text": last.text,
                           **{k: last.detail[k] for k in ("reason", "phone_loop_ms", "fallback") if k in last.detail}})
-            if not last.rejected:
-                last.detail["other_hypotheses"] = [t["text"] for t in tried[:-1] if t["text"]]
-                last.detail["fallback"] = next((t["text"] for t in tried[:-1] if t.get("fallback")), None)
-                return last, tried
+            if last.rejected:
+                continue
+            if pending is not None:
+                return self._verified(pending, last, recognizer, tried)
+            if name == "grammar" and self._needs_verifying(last, name):
+                pending = last  # a short sentence: the next engine must confirm it
+                continue
+            last.detail["other_hypotheses"] = [t["text"] for t in tried[:-1] if t["text"]]
+            last.detail["fallback"] = next((t["text"] for t in tried[:-1] if t.get("fallback")), None)
+            return last, tried
+        if pending is not None:
+            return pending, tried
         if last is None:
             raise VoiceError(f"no speech engine serves language '{language}'", "no_engine", 422)
         return last, tried
+
+    def _needs_verifying(self, transcript: Transcript, name: str) -> bool:
+        """Whether the grammar's accepted sentence is short enough (``grammar_verify_words``) to need the next engine's
+        word, and there is a next engine: two or three words give the ratio test little to go on, and a grammar
+        forces other speech onto its short sentences ("please call a taxi" -> "refund policy")."""
+        order = list(self.config.asr_order)
+        later = order[order.index(name) + 1:]
+        return bool(later) and len(transcript.text.split()) <= self.config.grammar_verify_words
+
+    @staticmethod
+    def _verified(sentence: Transcript, heard: Transcript, recognizer, tried: list) -> tuple[Transcript, list]:
+        """The grammar's short ``sentence`` when the open-vocabulary ``heard`` confirms it, else ``heard`` (with the
+        sentence as another hypothesis, like a rejected grammar's)."""
+        if confirms(recognizer, heard.text, sentence.text):
+            sentence.detail.update(confirmed_by=heard.text, other_hypotheses=[], fallback=None)
+            return sentence, tried
+        next(t for t in tried if t["engine"] == sentence.engine).update(rejected=True, reason="not_confirmed")
+        heard.detail["other_hypotheses"] = [sentence.text]
+        heard.detail["fallback"] = None
+        return heard, tried
+
+
+def confirms(recognizer, heard: str, sentence: str) -> bool:
+    """Whether the open-vocabulary ``heard`` confirms the grammar's ``sentence``: nearly the same words, or the same
+    intent by its templates or cue words."""
+    from .cues import match_cues
+    from .similar import agree
+
+    if agree(heard, sentence) is not None:
+        return True
+    wanted = recognizer.match(sentence).name
+    said = recognizer.match(heard).name or match_cues(heard, recognizer.products, recognizer.language).name
+    return wanted is not None and said == wanted

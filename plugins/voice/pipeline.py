@@ -227,13 +227,20 @@ class VoicePipeline:
         enough to answer alone. The grammar's sentence answers (``intent_source: grammar_fallback``) when it
         passed the looser fallback floors and Whisper's mean token log-probability is under
         ``whisper_unsure_logprob``; a Whisper transcript heard surely ("Where is the nearest hospital?") keeps
-        its rejection.
+        its rejection. As with a confirmed sentence, the grammar's product must be one Whisper's words could hold,
+        and its order number one of the store's.
         """
         sentence, logprob = transcript.detail.get("fallback"), transcript.detail.get("avg_logprob")
         if not sentence or logprob is None or logprob >= self.config.whisper_unsure_logprob:
             return None
-        heard = self.recognizer(db, transcript.language).match(sentence)
-        return IntentMatch(heard.name, heard.slots, 0.5, "grammar_fallback") if heard.name is not None else None
+        recognizer = self.recognizer(db, transcript.language)
+        heard = recognizer.match(sentence)
+        if heard.name is None or not self._product_heard(recognizer, transcript.text, sentence):
+            return None  # "i lead the holiday": nothing there sounds like the grammar's product
+        number = heard.slots.get("order_id")
+        if number and knowledge.order(db, str(number)) is None:
+            return None  # an order number the store does not have is the grammar's forcing, not the customer's
+        return IntentMatch(heard.name, heard.slots, 0.5, "grammar_fallback")
 
     def _known_order(self, db, match: IntentMatch, text: str, language: str) -> IntentMatch:
         """``match`` with the store's order that a homophone hid ("order for seven one one": 711 is unknown, 4711 is

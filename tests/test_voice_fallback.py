@@ -70,3 +70,15 @@ def test_the_grammar_vouches_for_an_order_sentence_only_with_an_order_of_the_sto
     assert known.accepts("order four seven one one") and known.accepts("where is my order")
     assert not known.accepts("order eight eight six oh")  # "order me a pizza", forced onto the grammar
     assert GrammarContext(recognizer, []).accepts("order eight eight six oh")  # without the store's orders: as before
+
+
+@pytest.mark.parametrize("text, grammar, intent", [
+    ("What is the capital of France?", "what is the status of order 1234", None),  # an order sentence, but no "order" heard
+    ("How do I fix my bike?", "how can i exchange my item", None),  # no word of returns in the transcript
+    ("How can I swap my item?", "how can i exchange my item", "ReturnsPolicy"),
+    ("Have you got some garlec?", "have you got some garlic", "ProductAvailability"),  # the grammar's product, spelt alike
+])
+def test_a_grammar_sentence_is_confirmed_only_by_a_transcript_that_carries_its_intent(store, app, text, grammar, intent):  # noqa: F811
+    with app.test_request_context():
+        turn = store.slot("voice").pipeline.respond(store.db(), "s-5", whisper(text, -0.3, grammar), Timings())
+    assert turn["intent"] == intent

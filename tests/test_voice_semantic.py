@@ -73,6 +73,14 @@ def test_phrasings_outside_the_templates_and_cues_are_matched_by_meaning(voice_n
     assert car["intent"] == "FAQ" and car["slots"]["faq_id"] == "parking-en" and car["intent_source"] == "semantic"
 
 
+def test_with_the_encoder_a_short_faq_question_still_finds_its_entry_by_keyword(voice_node, signing_key, tmp_path):
+    app, node = voice_node
+    _with_encoder(node, signing_key, tmp_path)
+    park = _ask(app, "where do i park", "k-1")  # the encoder's cosine is under its floor; the curated keyword is not
+    assert park["intent"] == "FAQ" and park["slots"]["faq_id"] == "parking-en" and park["intent_source"] == "faq_keywords"
+    assert _ask(app, "who is the president of france", "k-2")["intent"] is None
+
+
 def test_a_slot_intent_answers_only_with_its_slot_heard(voice_node, signing_key, tmp_path):
     app, node = voice_node
     _with_encoder(node, signing_key, tmp_path)

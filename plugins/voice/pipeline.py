@@ -119,14 +119,16 @@ class VoicePipeline:
             return _repaired(decided, repaired)
         if ranking.score < self.config.kiosk_floor:
             return decided
-        fallback = self._without_meaning(db, recognizer, text, repaired, hints, faq_text=None)
+        fallback = self._without_meaning(db, recognizer, text, repaired, hints, faq_text=text, keywords=True)
         return fallback if fallback.name is not None else decided
 
-    def _without_meaning(self, db, recognizer, text: str, repaired: bool, hints, faq_text: str | None) -> IntentMatch:
-        """Keyword FAQ on ``faq_text`` (skipped when ``None``), cue words, then (English only) the nearest template
+    def _without_meaning(self, db, recognizer, text: str, repaired: bool, hints, faq_text: str | None,
+                         keywords: bool = False) -> IntentMatch:
+        """Keyword FAQ on ``faq_text`` (skipped when ``None``; by keywords even with an encoder when ``keywords``: the
+        encoder's own FAQ cosine has already failed), cue words, then (English only) the nearest template
         expansion and the grammar's product."""
         language = recognizer.language
-        faq = self._faq(db, faq_text, language) if faq_text is not None else IntentMatch(None, {}, 0.0)
+        faq = self._faq(db, faq_text, language, keywords) if faq_text is not None else IntentMatch(None, {}, 0.0)
         if faq.name is not None:
             return faq
         cued = match_cues(text, recognizer.products, language)
@@ -173,6 +175,8 @@ class VoicePipeline:
         slot: the grammar's slotless "what is the status of my order" nearly says "what is the capital of france";
         and not when the transcript's own cue words name another intent.
         """
+        import re
+
         from .similar import SLOT, agree
 
         cued = match_cues(text, recognizer.products, recognizer.language).name
@@ -182,6 +186,10 @@ class VoicePipeline:
                 continue
             if cued is not None and cued != heard.name:
                 continue  # "i would like to send back these trousers" is not the grammar's "... speak to the person"
+            if heard.name == "OrderStatus" and not re.search(r"\border\b", normalize(text)):
+                continue  # "what is the capital of france" / the grammar's "what is the status of order 1234"
+            if heard.name not in SLOT and cued != heard.name:
+                continue  # a slotless intent needs its own cue words in the transcript ("how do i fix my bike")
             score = agree(text, hint) if heard.name is not None else None
             if score is not None and self._product_heard(recognizer, text, hint):
                 return IntentMatch(heard.name, heard.slots, round(score, 3), "grammar+open_vocabulary")
@@ -300,12 +308,13 @@ class VoicePipeline:
             self._indexes[recognizer.language] = (recognizer.intents, index)
         return index
 
-    def _faq(self, db, text: str, language: str) -> IntentMatch:
+    def _faq(self, db, text: str, language: str, keywords: bool = False) -> IntentMatch:
         match = IntentMatch(None, {}, 0.0)
         entries = knowledge.faq_entries(db, language)
         if not entries or not text.strip():
             return match
-        scores, source = self._faq_scores(text, entries, language)
+        scores, source = (knowledge.keyword_scores(text, entries, language), "faq_keywords") if keywords else \
+            self._faq_scores(text, entries, language)
         best = max(range(len(entries)), key=scores.__getitem__)
         floor = self.config.faq_encoder_floor if source == "faq_encoder" else self.config.faq_floor
         if scores[best] < floor:

@@ -15,20 +15,22 @@ from . import similar
 from .stages import IntentMatch
 from .textnorm import normalize
 
-_DAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekends?|bank holidays?|holidays?|christmas"
+# No cue word here is one that only the benchmark's held-out phrasings use: "staff", "bring back", "shut",
+# "how long", "saturday", "left" and "buy" stay out (benchmarks/README.md), so the held-out figure stays held out.
+_DAYS = r"monday|tuesday|wednesday|thursday|friday|sunday|weekends?|bank holidays?|holidays?|christmas"
 CUES = {
     "en": {
-        "HumanAgent": r"\b(person|human|agent|manager|someone|somebody|employee|operator|assistant|colleague|staff|"
+        "HumanAgent": r"\b(person|human|agent|manager|someone|somebody|employee|operator|assistant|colleague|"
                       r"cashier|representative|attendant|supervisor|customer service|works here|work here)\b",
         "ReturnsPolicy": r"\b(return|returns|refund|refunds|exchange|send back|take back|money back|swap|swapped)\b|"
-                         r"\b(take|bring|send|give)\b.*\bback\b|\bwrong size\b",
+                         r"\b(take|send|give)\b.*\bback\b|\bwrong size\b",
         "StoreHours": r"\b(hours|opening times|closing time)\b|"
-                      r"\b(open|close|closing|shut|opening)\b.*\b(today|tomorrow|tonight|now|late|until|till|"
+                      r"\b(open|close|closing|opening)\b.*\b(today|tomorrow|tonight|now|late|until|till|"
                       rf"morning|afternoon|evening|{_DAYS})\b|"
-                      r"\b(when|what time|how late|how long)\b.*\b(open|close|shut)\b",
+                      r"\b(when|what time|how late)\b.*\b(open|close)\b",
         "OrderStatus": r"\border\b",
         "ProductLocation": r"\b(where|whereabouts|aisle|find|shelf|section|located|location|kept|point me)\b",
-        "ProductAvailability": r"\b(have|stock|sell|carry|any|available|got|buy|sold|left)\b",
+        "ProductAvailability": r"\b(have|stock|sell|carry|any|available|got|sold)\b",
     },
     "zh": {
         "HumanAgent": "(人工|客服|真人|经理|工作人员)",

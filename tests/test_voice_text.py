@@ -96,6 +96,7 @@ def test_phrasings_outside_the_templates_go_by_cue_words_and_their_slot(store, c
     ("can you help me find the pineapple", "ProductLocation", {"product": "Pineapple"}),  # help asks for a person only last
     ("is the pineapple sold out", "ProductAvailability", {"product": "Pineapple"}),
     ("have you sold out of garlic", "ProductAvailability", {"product": "Garlic"}),
+    ("can i get garlic here", "ProductAvailability", {"product": "Garlic"}),
 ])
 def test_cue_words_cover_the_common_synonyms_of_each_intent(store, client, client_headers, text, intent, slots):
     turn = ask(client, client_headers, text)

@@ -30,7 +30,7 @@ CUES = {
                       r"\b(when|what time|how late)\b.*\b(open|close)\b",
         "OrderStatus": r"\border\b",
         "ProductLocation": r"\b(where|whereabouts|aisle|find|shelf|section|located|location|kept|point me)\b",
-        "ProductAvailability": r"\b(have|stock|sell|carry|any|available|got|sold)\b",
+        "ProductAvailability": r"\b(have|stock|sell|carry|any|available|got|get|sold)\b",
     },
     "zh": {
         "HumanAgent": "(人工|客服|真人|经理|工作人员)",

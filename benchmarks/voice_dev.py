@@ -55,6 +55,69 @@ DEV_OUT_OF_DOMAIN_NEAR = [
 ]
 
 
+# Text-level paraphrases (``POST /v1/voice/text``, no speech) that the cue words and FAQ keywords were widened on:
+# everyday synonyms of each intent (shut, evening, member of staff, take back, contactless), none a test phrasing.
+DEV_TEXT = [
+    ("do you happen to have any mango", "ProductAvailability"),
+    ("are there any avocados in stock", "ProductAvailability"), ("i'd like some sweet potato", "ProductAvailability"),
+    ("is the pineapple sold out", "ProductAvailability"), ("have you still got banana", "ProductAvailability"),
+    ("can i buy lemon here", "ProductAvailability"), ("do you have mango in at the moment", "ProductAvailability"),
+    ("i'm after some garlic", "ProductAvailability"), ("is there oat milk on sale", "ProductAvailability"),
+    ("could i get some soy milk", "ProductAvailability"), ("where would i find the avocado", "ProductLocation"),
+    ("in what aisle is the mango", "ProductLocation"), ("where's the garlic", "ProductLocation"),
+    ("where are the bananas kept", "ProductLocation"), ("could you point me to the lemon", "ProductLocation"),
+    ("which section has the pineapple", "ProductLocation"), ("what aisle do you keep soy milk in", "ProductLocation"),
+    ("whereabouts is the sweet potato", "ProductLocation"), ("where should i look for oat milk", "ProductLocation"),
+    ("any news on order four seven one one", "OrderStatus"),
+    ("has order one two three four shipped yet", "OrderStatus"),
+    ("i want to know about my order four seven one one", "OrderStatus"),
+    ("can you check order number one two three four for me", "OrderStatus"),
+    ("where's my order one two three four", "OrderStatus"),
+    ("my order number is four seven one one where is it", "OrderStatus"), ("what time do you shut", "StoreHours"),
+    ("when do you close on saturday", "StoreHours"), ("are you open this evening", "StoreHours"),
+    ("what are your opening times", "StoreHours"), ("how late do you stay open", "StoreHours"),
+    ("what time does the store open in the morning", "StoreHours"), ("are you open on bank holidays", "StoreHours"),
+    ("when do you open on friday", "StoreHours"), ("till what time are you open today", "StoreHours"),
+    ("is the shop open right now", "StoreHours"), ("can i take these shoes back", "ReturnsPolicy"),
+    ("what if i want to return something", "ReturnsPolicy"),
+    ("i bought the wrong size can i swap it", "ReturnsPolicy"), ("do you give refunds", "ReturnsPolicy"),
+    ("how many days do i have to return an item", "ReturnsPolicy"),
+    ("i want my money back for this shirt", "ReturnsPolicy"), ("is it possible to exchange a dress", "ReturnsPolicy"),
+    ("what is your policy on returns", "ReturnsPolicy"), ("can i talk to somebody who works here", "HumanAgent"),
+    ("i'd like to speak to a member of staff", "HumanAgent"), ("get me a real person please", "HumanAgent"),
+    ("i need to speak to customer service", "HumanAgent"), ("is there a shop assistant around", "HumanAgent"),
+    ("connect me to an agent", "HumanAgent"), ("can a staff member help me", "HumanAgent"),
+    ("where do i park", "FAQ"), ("do you have a car park", "FAQ"), ("can i pay with credit card", "FAQ"),
+    ("do you take contactless", "FAQ"), ("is there free wifi here", "FAQ"), ("what is the wifi password", "FAQ"),
+    ("where is the toilet", "FAQ"), ("where are the restrooms", "FAQ"), ("do you do home delivery", "FAQ"),
+    ("can you deliver my shopping", "FAQ"),
+]
+DEV_TEXT_OUT_OF_DOMAIN = [
+    "book a taxi to the station", "what is the capital of germany", "order me a curry", "please call an ambulance",
+    "who is the prime minister", "what is the status of the war", "how do i fix my car", "where is the post office",
+    "when does the train leave", "can you help me with my homework", "order some flowers for my mum",
+    "what time is the football on", "is the cinema open tonight", "who is the best singer", "how do i cook rice",
+    "i need a plumber", "where is my husband", "tell me the news", "what is my horoscope",
+    "the shop across the road is better", "what is a good name for a dog", "is it sunny outside",
+    "where is the nearest pharmacy", "can you dance", "how old are you", "order a pizza with extra cheese",
+    "call the police", "what is the time",
+]
+
+
+def text_level(client) -> dict:
+    """Intent accuracy of :data:`DEV_TEXT` and the out-of-domain texts answered with an intent, from text alone."""
+    from benchmarks import bench_voice
+
+    def turn(text):
+        return client.post("/v1/voice/text", json={"text": text, "language": "en"},
+                           headers={"Authorization": f"Bearer {bench_voice.KEY}"}).get_json()
+
+    right = [t for t, intent in DEV_TEXT if (turn(t).get("intent") == intent)]
+    wrong = [t for t in DEV_TEXT_OUT_OF_DOMAIN if turn(t).get("intent") not in (None, "HumanAgent")]
+    return {"text_accuracy": round(len(right) / len(DEV_TEXT), 4), "text_misses": [t for t, _ in DEV_TEXT if t not in right],
+            "text_ood_wrong": wrong}
+
+
 def main() -> dict:
     """In-domain and out-of-domain figures on the development split (template samples drawn with seed 11).
 
@@ -76,7 +139,8 @@ def main() -> dict:
             app, node = bench_voice._node(Path(folder), overrides=overrides, encoder=name == "encoder")
             client = app.test_client()
             found = {**bench_voice.intent_accuracy(client, sentences, voices, misses=1000),
-                     **bench_voice.out_of_domain(client, DEV_OUT_OF_DOMAIN + DEV_OUT_OF_DOMAIN_NEAR, DEV_VOICES[:2], misses=1000)}
+                     **bench_voice.out_of_domain(client, DEV_OUT_OF_DOMAIN + DEV_OUT_OF_DOMAIN_NEAR, DEV_VOICES[:2], misses=1000),
+                     **text_level(client)}
             node.close()
             figures.update({(f"{name}_" if name != "shipped" else "") + k: v for k, v in found.items()})
     return figures

@@ -81,3 +81,12 @@ def test_the_grammar_s_product_fills_a_slot_only_where_the_open_vocabulary_text_
         assert (misheard.name, misheard.slots.get("product")) == ("ProductLocation", "Zucchini")
         elsewhere = pipeline.understand(db, "how do i find the train station", "en", ["how do i find the zucchini"])
         assert elsewhere.name is None
+
+
+def test_a_word_the_dictionary_lacks_counts_for_the_name_it_is_spelt_like():
+    repairer = SlotRepair(PRODUCTS, TEMPLATE_WORDS, 0.34)
+    assert phonemes("vermanana") is None and phonemes("garlec") is None
+    assert repairer.sounds_like("do you have some vermanana", "banana", 0.6)  # holds the name
+    assert repairer.sounds_like("where is the garlec", "garlic", 0.6)  # spelt nearly so
+    assert not repairer.sounds_like("where is the xqzt", "garlic", 0.6)
+    assert not repairer.sounds_like("where is the hospital", "garlic", 0.6)  # a real word is judged by its sound

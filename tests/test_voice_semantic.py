@@ -64,13 +64,21 @@ def _ask(app, text, session="s"):
 def test_phrasings_outside_the_templates_and_cues_are_matched_by_meaning(voice_node, signing_key, tmp_path):
     app, node = voice_node
     before = [_ask(app, text, f"before-{i}") for i, text in enumerate(["i need help from a member of staff", "where can i leave my car"])]
-    assert [t["intent"] for t in before] == [None, None] and not before[0]["escalated"]
+    assert [(t["intent"], t["intent_source"]) for t in before] == [("HumanAgent", "cues"), ("FAQ", "faq_keywords")]  # the word lists
     _with_encoder(node, signing_key, tmp_path)
     staff = _ask(app, "i need help from a member of staff", "after-1")
     assert staff["intent"] == "HumanAgent" and staff["intent_source"] == "semantic"
     assert staff["escalated"] and staff["escalation_reason"] == "asked_for_person"
     car = _ask(app, "where can i leave my car", "after-2")
     assert car["intent"] == "FAQ" and car["slots"]["faq_id"] == "parking-en" and car["intent_source"] == "semantic"
+
+
+def test_with_the_encoder_a_short_faq_question_still_finds_its_entry_by_keyword(voice_node, signing_key, tmp_path):
+    app, node = voice_node
+    _with_encoder(node, signing_key, tmp_path)
+    park = _ask(app, "where do i park", "k-1")  # the encoder's cosine is under its floor; the curated keyword is not
+    assert park["intent"] == "FAQ" and park["slots"]["faq_id"] == "parking-en" and park["intent_source"] == "faq_keywords"
+    assert _ask(app, "who is the president of france", "k-2")["intent"] is None
 
 
 def test_a_slot_intent_answers_only_with_its_slot_heard(voice_node, signing_key, tmp_path):
@@ -96,6 +104,17 @@ def test_the_best_label_needs_the_floor_and_a_lead_over_the_runner_up():
     assert decide(Ranking("OrderStatus", 0.9, 0.2, {"order_id": "10"}), faq, 0.6, 0.05, "what is 10 times 3").name is None
 
 
+@pytest.mark.parametrize("text, hours", [
+    ("when do you shut tonight", True), ("How late are you open?", True), ("what are your hours", True),
+    ("what day is it today", False),  # days and times, but nothing about opening
+    ("is the museum open on monday", False),  # another place's hours
+])
+def test_the_encoders_store_hours_needs_a_word_about_opening_the_store(text, hours):
+    from plugins.voice.semantic import Ranking, decide
+
+    assert (decide(Ranking("StoreHours", 0.8, 0.5, {}), [], 0.6, 0.05, text).name == "StoreHours") == hours
+
+
 FAR_OFF = "the president of france said the capital have garlic"  # a cue ("have") and a product, but no kiosk question
 
 
@@ -117,7 +136,8 @@ def test_the_meaning_overrules_a_grammar_sentence_of_another_intent_that_merely_
     pipeline = node.slot("voice").pipeline
     heard, grammar = "i would like to send back these trousers", "i would like to speak to the person"
     with app.test_request_context():
-        assert pipeline.understand(node.db(), heard, "en", [grammar]).name == "HumanAgent"  # without the encoder
+        alone = pipeline.understand(node.db(), heard, "en", [grammar])  # without the encoder: the transcript's cue words
+        assert (alone.name, alone.source) == ("ReturnsPolicy", "cues")
         _with_encoder(node, signing_key, tmp_path)
         match = pipeline.understand(node.db(), heard, "en", [grammar])
         assert match.name == "ReturnsPolicy" and match.source == "semantic"

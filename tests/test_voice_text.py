@@ -82,6 +82,43 @@ def test_phrasings_outside_the_templates_go_by_cue_words_and_their_slot(store, c
     assert turn["intent_source"] == "cues" or intent is None
 
 
+@pytest.mark.parametrize("text, intent, slots", [
+    ("when do you close on bank holidays", "StoreHours", {}),
+    ("are you open this evening", "StoreHours", {}),
+    ("when do you close on friday", "StoreHours", {}),
+    ("is the museum open on monday", None, {}),  # another place's hours
+    ("is the cinema open tonight", None, {}),
+    ("can i take these shoes back", "ReturnsPolicy", {}),
+    ("i bought the wrong size can i swap it", "ReturnsPolicy", {}),
+    ("can i talk to a supervisor", "HumanAgent", {}),
+    ("i need to speak to customer service", "HumanAgent", {}),
+    ("could you help me", "HumanAgent", {}),
+    ("can you help me find the pineapple", "ProductLocation", {"product": "Pineapple"}),  # help asks for a person only last
+    ("is the pineapple sold out", "ProductAvailability", {"product": "Pineapple"}),
+    ("have you sold out of garlic", "ProductAvailability", {"product": "Garlic"}),
+    ("can i get garlic here", "ProductAvailability", {"product": "Garlic"}),
+])
+def test_cue_words_cover_the_common_synonyms_of_each_intent(store, client, client_headers, text, intent, slots):
+    turn = ask(client, client_headers, text)
+    assert turn["intent"] == intent and turn["slots"] == slots
+    assert turn["escalated"] == (intent == "HumanAgent")
+
+
+@pytest.mark.parametrize("text, faq_id", [
+    ("where do i park", "parking-en"),
+    ("do you take contactless", "card-en"),
+    ("do you accept credit cards", "card-en"),
+    ("where are the restrooms", "toilet-en"),
+    ("where is the nearest pharmacy", None),  # one shared question word is not a keyword
+    ("how much does a car cost", None),
+    ("i forgot my password", None),
+])
+def test_one_curated_keyword_finds_a_short_faq_question(store, client, client_headers, text, faq_id):
+    turn = ask(client, client_headers, text)
+    assert turn["slots"].get("faq_id") == faq_id
+    assert turn["intent"] == ("FAQ" if faq_id else None)
+
+
 def test_an_order_number_hidden_by_a_homophone_is_found_among_the_store_s_orders(store, client, client_headers):
     turn = ask(client, client_headers, "is order for seven one one ready")  # what Whisper writes for "four seven one one"
     assert turn["intent"] == "OrderStatus" and turn["slots"] == {"order_id": "4711"} and "ready for pickup" in turn["answer"]

@@ -15,16 +15,22 @@ from . import similar
 from .stages import IntentMatch
 from .textnorm import normalize
 
+# No cue word here is one that only the benchmark's held-out phrasings use: "staff", "bring back", "shut",
+# "how long", "saturday", "left" and "buy" stay out (benchmarks/README.md), so the held-out figure stays held out.
+_DAYS = r"monday|tuesday|wednesday|thursday|friday|sunday|weekends?|bank holidays?|holidays?|christmas"
 CUES = {
     "en": {
-        "HumanAgent": r"\b(person|human|agent|manager|someone|somebody|employee|operator|assistant|colleague)\b",
-        "ReturnsPolicy": r"\b(return|returns|refund|refunds|exchange|send back|take back|money back)\b",
-        "StoreHours": r"\b(hours|opening times)\b|\b(open|close|closing)\b.*\b(today|tomorrow|tonight|now|late|until|"
-                      r"weekend|sunday|monday|tuesday|wednesday|thursday|friday)\b|"
+        "HumanAgent": r"\b(person|human|agent|manager|someone|somebody|employee|operator|assistant|colleague|"
+                      r"cashier|representative|attendant|supervisor|customer service|works here|work here)\b",
+        "ReturnsPolicy": r"\b(return|returns|refund|refunds|exchange|send back|take back|money back|swap|swapped)\b|"
+                         r"\b(take|send|give)\b.*\bback\b|\bwrong size\b",
+        "StoreHours": r"\b(hours|opening times|closing time)\b|"
+                      r"\b(open|close|closing|opening)\b.*\b(today|tomorrow|tonight|now|late|until|till|"
+                      rf"morning|afternoon|evening|{_DAYS})\b|"
                       r"\b(when|what time|how late)\b.*\b(open|close)\b",
         "OrderStatus": r"\border\b",
-        "ProductLocation": r"\b(where|aisle|find|shelf|located|location)\b",
-        "ProductAvailability": r"\b(have|stock|sell|carry|any|available|got)\b",
+        "ProductLocation": r"\b(where|whereabouts|aisle|find|shelf|section|located|location|kept|point me)\b",
+        "ProductAvailability": r"\b(have|stock|sell|carry|any|available|got|get|sold)\b",
     },
     "zh": {
         "HumanAgent": "(人工|客服|真人|经理|工作人员)",
@@ -35,6 +41,12 @@ CUES = {
         "ProductAvailability": "(有没有|有货|卖|买|还有)",
     },
 }
+# Cue words that name no intent of their own but ask for a person when nothing else fits ("can you help me");
+# tried last, so that "help me find the garlic" stays an aisle question.
+LAST_CUES = {"en": {"HumanAgent": r"\bhelp\b"}}
+# "is the museum open on monday": opening times of some other place, not a store question.
+OTHER_PLACE = {"en": re.compile(r"\bthe (?!store|shop|supermarket|market)[a-z]+ (is |are )?(still )?"
+                                r"(open|opens|close|closes|closed|shut|opening|closing)\b")}
 NEEDS_PRODUCT = {"ProductLocation", "ProductAvailability"}
 
 
@@ -54,12 +66,14 @@ def match_cues(text: str, products: dict, language: str) -> IntentMatch:
     cues = CUES.get(language, CUES["en"])
     sku = find_product(spoken, products, language)
     number = re.search(r"\d{2,}", spoken)
-    for intent, pattern in cues.items():
+    for intent, pattern in [*cues.items(), *LAST_CUES.get(language, {}).items()]:
         if not re.search(pattern, spoken):
             continue
         if intent in NEEDS_PRODUCT and sku is None:
             continue
         if intent == "OrderStatus" and number is None:
+            continue
+        if intent == "StoreHours" and language in OTHER_PLACE and OTHER_PLACE[language].search(spoken):
             continue
         slots = {"product": sku} if intent in NEEDS_PRODUCT else {"order_id": number.group()} if intent == "OrderStatus" else {}
         return IntentMatch(intent, slots, 0.7, "cues")

@@ -17,6 +17,7 @@ import re
 
 STOP = {"a", "an", "the", "is", "are", "do", "does", "you", "your", "i", "my", "me", "to", "of", "for", "in", "on",
         "can", "what", "how", "please", "there", "have", "it", "this", "be", "we", "with", "at", "or", "and",
+        "where", "when", "which", "who", "why", "isn't", "aren't", "don't", "doesn't", "here", "somewhere", "any", "some",
         "的", "吗", "我", "你", "们", "是", "有", "在", "了", "么"}
 
 
@@ -102,16 +103,33 @@ def tokens(text: str, language: str) -> set[str]:
     """Content words of ``text`` (characters for Chinese), stop words removed."""
     if language == "zh":
         return {c for c in text if c.strip() and c not in STOP and not c.isascii()}
-    words = re.findall(r"[a-z0-9']+", text.lower())
-    return {w.rstrip("s") if len(w) > 3 else w for w in words if w not in STOP}
+    from .textnorm import normalize
+
+    words = re.findall(r"[a-z0-9']+", normalize(text))  # "Wi-Fi?" is the entry's "wifi"
+    return {_stem(w) for w in words if w not in STOP}
+
+
+def _stem(word: str) -> str:
+    """A crude English stem, the same for a word's plural and -ing form ("parking", "park", "cards", "card")."""
+    if len(word) > 5 and word.endswith("ing"):
+        word = word[:-3]
+    return word.rstrip("s") if len(word) > 3 else word
 
 
 def keyword_scores(text: str, entries: list[dict], language: str) -> list[float]:
-    """Per entry: overlap of the utterance's content words with the entry's question and keywords, 0-1."""
+    """Per entry: overlap of the utterance's content words with the entry's question and keywords, 0-1.
+
+    The share of the utterance's content words the entry knows, damped when only one word is shared; in English
+    a word among the entry's curated ``keywords`` counts double in that damping, so a short question on one
+    keyword ("where do i park", "do you take contactless") finds its entry while one shared question word
+    ("where is the nearest pharmacy" / "where are the toilets") does not.
+    """
     said = tokens(text, language)
     scores = []
     for entry in entries:
-        known = tokens(f"{entry['question']} {entry['keywords'].replace(',', ' ')}", language)
-        overlap = len(said & known)
-        scores.append(overlap / max(len(said), 1) * min(1.0, overlap / 2) if said else 0.0)
+        keywords = tokens(entry["keywords"].replace(",", " "), language) if language != "zh" else set()
+        known = tokens(entry["question"], language) | keywords if language != "zh" else \
+            tokens(f"{entry['question']} {entry['keywords'].replace(',', ' ')}", language)
+        overlap, strong = len(said & known), len(said & keywords)
+        scores.append(overlap / max(len(said), 1) * min(1.0, (overlap + strong) / 2) if said else 0.0)
     return scores

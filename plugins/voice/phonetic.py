@@ -124,7 +124,20 @@ class SlotRepair:
         if not spans:
             return True
         for start, size in spans:
-            heard = phonemes(" ".join(words[start:start + size]))
+            run = " ".join(words[start:start + size])
+            heard = phonemes(run)
             if heard and self._distance(heard, target) <= floor:
                 return True
+            if heard is None and spelt_like(run, name):
+                return True
         return False
+
+
+def spelt_like(run: str, name: str, cut: float = 0.6) -> bool:
+    """Whether a run the dictionary lacks is spelt like ``name``: it holds the name ("vermango") or is within a
+    character ratio of ``cut`` of it ("lamin" / "lemon"). A word no dictionary knows is most likely a recogniser's
+    attempt at a rare name; a real word ("hospital") is judged by its sound instead."""
+    import difflib
+
+    heard, target = run.replace(" ", ""), name.replace(" ", "")
+    return target in heard or difflib.SequenceMatcher(None, heard, target).ratio() >= cut

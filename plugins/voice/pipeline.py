@@ -119,14 +119,16 @@ class VoicePipeline:
             return _repaired(decided, repaired)
         if ranking.score < self.config.kiosk_floor:
             return decided
-        fallback = self._without_meaning(db, recognizer, text, repaired, hints, faq_text=None)
+        fallback = self._without_meaning(db, recognizer, text, repaired, hints, faq_text=text, keywords=True)
         return fallback if fallback.name is not None else decided
 
-    def _without_meaning(self, db, recognizer, text: str, repaired: bool, hints, faq_text: str | None) -> IntentMatch:
-        """Keyword FAQ on ``faq_text`` (skipped when ``None``), cue words, then (English only) the nearest template
+    def _without_meaning(self, db, recognizer, text: str, repaired: bool, hints, faq_text: str | None,
+                         keywords: bool = False) -> IntentMatch:
+        """Keyword FAQ on ``faq_text`` (skipped when ``None``; by keywords even with an encoder when ``keywords``: the
+        encoder's own FAQ cosine has already failed), cue words, then (English only) the nearest template
         expansion and the grammar's product."""
         language = recognizer.language
-        faq = self._faq(db, faq_text, language) if faq_text is not None else IntentMatch(None, {}, 0.0)
+        faq = self._faq(db, faq_text, language, keywords) if faq_text is not None else IntentMatch(None, {}, 0.0)
         if faq.name is not None:
             return faq
         cued = match_cues(text, recognizer.products, language)
@@ -170,14 +172,24 @@ class VoicePipeline:
         The grammar was not sure enough to answer alone; two recognisers hearing nearly the same words
         ("have you got some damage" / "have you got some lemon") is the confirmation, and the grammar's
         reading wins because it only knows the store's own names. A product or order sentence counts only with its
-        slot: the grammar's slotless "what is the status of my order" nearly says "what is the capital of france".
+        slot: the grammar's slotless "what is the status of my order" nearly says "what is the capital of france";
+        and not when the transcript's own cue words name another intent.
         """
+        import re
+
         from .similar import SLOT, agree
 
+        cued = match_cues(text, recognizer.products, recognizer.language).name
         for hint in hints:
             heard = recognizer.match(hint)
             if heard.name in SLOT and not heard.slots.get(SLOT[heard.name]):
                 continue
+            if cued is not None and cued != heard.name:
+                continue  # "i would like to send back these trousers" is not the grammar's "... speak to the person"
+            if heard.name == "OrderStatus" and not re.search(r"\border\b", normalize(text)):
+                continue  # "what is the capital of france" / the grammar's "what is the status of order 1234"
+            if heard.name not in SLOT and cued != heard.name:
+                continue  # a slotless intent needs its own cue words in the transcript ("how do i fix my bike")
             score = agree(text, hint) if heard.name is not None else None
             if score is not None and self._product_heard(recognizer, text, hint):
                 return IntentMatch(heard.name, heard.slots, round(score, 3), "grammar+open_vocabulary")
@@ -223,13 +235,20 @@ class VoicePipeline:
         enough to answer alone. The grammar's sentence answers (``intent_source: grammar_fallback``) when it
         passed the looser fallback floors and Whisper's mean token log-probability is under
         ``whisper_unsure_logprob``; a Whisper transcript heard surely ("Where is the nearest hospital?") keeps
-        its rejection.
+        its rejection. As with a confirmed sentence, the grammar's product must be one Whisper's words could hold,
+        and its order number one of the store's.
         """
         sentence, logprob = transcript.detail.get("fallback"), transcript.detail.get("avg_logprob")
         if not sentence or logprob is None or logprob >= self.config.whisper_unsure_logprob:
             return None
-        heard = self.recognizer(db, transcript.language).match(sentence)
-        return IntentMatch(heard.name, heard.slots, 0.5, "grammar_fallback") if heard.name is not None else None
+        recognizer = self.recognizer(db, transcript.language)
+        heard = recognizer.match(sentence)
+        if heard.name is None or not self._product_heard(recognizer, transcript.text, sentence):
+            return None  # "i lead the holiday": nothing there sounds like the grammar's product
+        number = heard.slots.get("order_id")
+        if number and knowledge.order(db, str(number)) is None:
+            return None  # an order number the store does not have is the grammar's forcing, not the customer's
+        return IntentMatch(heard.name, heard.slots, 0.5, "grammar_fallback")
 
     def _known_order(self, db, match: IntentMatch, text: str, language: str) -> IntentMatch:
         """``match`` with the store's order that a homophone hid ("order for seven one one": 711 is unknown, 4711 is
@@ -242,6 +261,38 @@ class VoicePipeline:
         for number in homophone_numbers(text):
             if knowledge.order(db, number) is not None:
                 return IntentMatch(match.name, {**match.slots, "order_id": number}, match.confidence, f"{match.source}+order")
+        return match
+
+    def _grammar_order(self, db, match: IntentMatch, text: str, language: str, hints) -> IntentMatch:
+        """The grammar's order number when the open-vocabulary text asks about an order but its number is missing,
+        not the store's, or was not heard as one ("where is my order for san juan juan" / the grammar's
+        "where is my order four seven one one"): the grammar's sentence must be an order question with an
+        order of the store, and the text must say "order" and mean nothing else."""
+        import re
+
+        heard = match.slots.get("order_id")
+        if match.name not in (None, "OrderStatus") or (heard and knowledge.order(db, heard) is not None):
+            return match
+        if language != "en" or not re.search(r"\border\b", normalize(text)):
+            return match
+        recognizer = self.recognizer(db, language)
+        for hint in hints:
+            said = recognizer.match(hint)
+            number = said.slots.get("order_id") if said.name == "OrderStatus" else None
+            if number and knowledge.order(db, str(number)) is not None:
+                return IntentMatch("OrderStatus", {**match.slots, "order_id": str(number)}, 0.6, "grammar_order")
+        return match
+
+    def _named_order(self, db, match: IntentMatch, text: str, language: str) -> IntentMatch:
+        """An order question when nothing else was understood but the text names one of the store's orders
+        ("send us a more good 4-7-1-1 please" for "status of order four seven one one please"); else ``match``."""
+        import re
+
+        if match.name is not None or language != "en":
+            return match
+        for number in re.findall(r"\b\d{3,}\b", normalize(text, language)):
+            if knowledge.order(db, number) is not None:
+                return IntentMatch("OrderStatus", {"order_id": number}, 0.6, "named_order")
         return match
 
     def template_index(self, recognizer: Recognizer):
@@ -257,12 +308,13 @@ class VoicePipeline:
             self._indexes[recognizer.language] = (recognizer.intents, index)
         return index
 
-    def _faq(self, db, text: str, language: str) -> IntentMatch:
+    def _faq(self, db, text: str, language: str, keywords: bool = False) -> IntentMatch:
         match = IntentMatch(None, {}, 0.0)
         entries = knowledge.faq_entries(db, language)
         if not entries or not text.strip():
             return match
-        scores, source = self._faq_scores(text, entries, language)
+        scores, source = (knowledge.keyword_scores(text, entries, language), "faq_keywords") if keywords else \
+            self._faq_scores(text, entries, language)
         best = max(range(len(entries)), key=scores.__getitem__)
         floor = self.config.faq_encoder_floor if source == "faq_encoder" else self.config.faq_floor
         if scores[best] < floor:
@@ -288,6 +340,8 @@ class VoicePipeline:
             if match.name is None and not transcript.rejected:
                 match = self._grammar_fallback(db, transcript) or match
             match = self._known_order(db, match, transcript.text, language)
+            match = self._grammar_order(db, match, transcript.text, language, hints)
+            match = self._named_order(db, match, transcript.text, language)
         with timings.stage("answer"), write_transaction(db):  # the write lock for the hand-off ticket only, not the matching
             answer = self._answer(db, session_id, transcript, match, prosody)
         turn = {"session_id": session_id, "language": language, "transcript": transcript.text, "intent": match.name,

@@ -94,6 +94,8 @@ def decide(ranking: Ranking, faq: list[dict], floor: float, margin: float, text:
         return IntentMatch(None, {}, score, "semantic")
     if ranking.label == "OrderStatus" and not re.search(r"\border(s|ed)?\b", text.lower()):
         return IntentMatch(None, {}, score, "semantic")  # a bare number ("what is 10 times 3") is not an order
+    if ranking.label == "StoreHours" and text and not _about_store_hours(text):
+        return IntentMatch(None, {}, score, "semantic")  # "what day is it today", "is the museum open on monday"
     return IntentMatch(ranking.label, {key: ranking.slots[key]} if key else {}, score, "semantic")
 
 
@@ -112,3 +114,15 @@ class SemanticIndexes:
             index = SemanticIndex.from_recognizer(encoder, recognizer)
             self._known[recognizer.language] = (encoder, recognizer.intents, index)
             return index
+
+
+def _about_store_hours(text: str) -> bool:
+    """Whether ``text`` speaks of opening at all (open, close, shut, hours, time...) and not of another place's
+    (:data:`.cues.OTHER_PLACE`): the encoder puts any question about days and times near the store's hours."""
+    from .cues import OTHER_PLACE
+    from .textnorm import normalize
+
+    spoken = normalize(text)
+    if not re.search(r"\b(open|opens|opening|close|closes|closing|closed|shut|hours|time|late|until|till)\b", spoken):
+        return False
+    return not OTHER_PLACE["en"].search(spoken)

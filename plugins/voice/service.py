@@ -7,7 +7,7 @@ import base64
 from edge.api import write_transaction
 
 from .audio import check_not_silent, prosody
-from .knowledge import faq_entries
+from .knowledge import faq_entries, order
 from .stages import Timings, Transcript, VoiceError
 
 
@@ -22,8 +22,10 @@ def transcribe(node, samples, language: str, timings: Timings) -> tuple[Transcri
     """Speech to text along the configured path order (grammar first, open vocabulary when it rejects)."""
     slot = node.slot("voice")
     recognizer = slot.pipeline.recognizer(node.db(), language)
-    questions = [e["question"] for e in faq_entries(node.db(), language)]
-    return slot.router.transcribe(samples, language, recognizer, questions, timings)
+    db = node.db()
+    questions = [e["question"] for e in faq_entries(db, language)]
+    return slot.router.transcribe(samples, language, recognizer, questions, timings,
+                                  known_order=lambda number: order(db, number) is not None)
 
 
 def audio_turn(node, samples, language: str, session_id: str, speak: bool, timings: Timings) -> dict:

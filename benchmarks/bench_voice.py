@@ -448,6 +448,13 @@ def mandarin(tmp: Path) -> dict:
             "zh_heard_sample": [f"{t} -> {h}" for t, h, _ in rows][:8]}
 
 
+def _fresh(client) -> dict:
+    """The figures of the second held-out set (:mod:`benchmarks.voice_fresh`), on the same voices as the first."""
+    from benchmarks.voice_fresh import fresh_figures
+
+    return fresh_figures(client, with_piper(VOICES), with_piper(VOICES[:2])[:3])
+
+
 def _with_encoder(tmp: Path, parts: set) -> dict:
     """The accuracy and out-of-domain figures of a node with the sentence-encoder bundle (keys ``encoder_*``),
     on the same recordings and transcripts as the node without it (the :class:`SharedASR` around both)."""
@@ -456,30 +463,32 @@ def _with_encoder(tmp: Path, parts: set) -> dict:
     figures = {}
     figures.update(intent_accuracy(client, voices=with_piper(VOICES)) if "accuracy" in parts else {})
     figures.update(out_of_domain(client, voices=with_piper(VOICES[:2])[:3]) if "ood" in parts else {})
+    figures.update(_fresh(client) if "fresh" in parts else {})
     node.close()
     figures.pop("asr_ms_median", None)  # replayed transcripts: no speech-to-text time of its own
     return {f"encoder_{k}": v for k, v in figures.items()}
 
 
 def main() -> dict:
-    """Every part named in ``BENCH_VOICE_PARTS`` (default all: accuracy, ood, encoder, wer, latency, zh).
+    """Every part named in ``BENCH_VOICE_PARTS`` (default all: accuracy, ood, fresh, encoder, wer, latency, zh).
 
     ``encoder`` adds the accuracy and out-of-domain figures of a node whose voice bundle carries the MiniLM
     sentence encoder (``encoder_*``), side by side with the shipped bundle's on the same audio.
     """
-    parts = set(os.environ.get("BENCH_VOICE_PARTS", "accuracy,ood,encoder,wer,latency,zh").split(","))
+    parts = set(os.environ.get("BENCH_VOICE_PARTS", "accuracy,ood,fresh,encoder,wer,latency,zh").split(","))
     load = [round(x, 2) for x in os.getloadavg()]
     figures = {}
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        if parts & {"accuracy", "ood", "wer"}:
+        if parts & {"accuracy", "ood", "fresh", "wer"}:
             app, node = _node(tmp)
             client = app.test_client()
             cache = os.environ.get("BENCH_VOICE_ASR_CACHE")  # transcripts kept for a replay of the matchers only
             with SharedASR(Path(cache) if cache else None):
                 figures.update(intent_accuracy(client, voices=with_piper(VOICES)) if "accuracy" in parts else {})
                 figures.update(out_of_domain(client, voices=with_piper(VOICES[:2])[:3]) if "ood" in parts else {})
-                if parts & {"accuracy", "ood"} and "encoder" in parts:
+                figures.update(_fresh(client) if "fresh" in parts else {})
+                if parts & {"accuracy", "ood", "fresh"} and "encoder" in parts:
                     figures.update(_with_encoder(tmp, parts))
             figures["piper"] = piper_versions() if piper_available() else "not installed (extra voice-piper)"
             figures.update(librivox_wer(node) if "wer" in parts else {})

@@ -45,3 +45,36 @@ def test_the_temperature_fallback_is_faster_whispers_default_and_can_be_turned_o
     assert WhisperEngine("unused", "tiny.en").decoding() == {}  # faster-whisper's own ladder 0.0 ... 1.0
     router = SpeechRouter(VoiceConfig(whisper_temperature_fallback=False), lambda name: "unused")
     assert router.engine("whisper").decoding() == {"temperature": 0.0}
+
+
+def test_the_kiosk_prompt_is_built_from_the_templates_and_the_catalog():
+    from plugins.voice.asr.prompt import kiosk_keywords, kiosk_prompt, kiosk_sentences
+
+    recognizer = context(["zucchini", "oat milk"]).recognizer
+    sentences = kiosk_sentences(recognizer)
+    assert len(sentences) == len(recognizer.intents.intents)  # one per intent
+    assert all(recognizer.match(s.rstrip("?")).name for s in sentences)  # each one a template sentence
+    assert not any(ch.isdigit() for s in sentences for ch in s)  # no order number
+    words = kiosk_keywords(recognizer)
+    assert "aisle" in words and "hours" in words and "the" not in words and "zucchini" not in words
+    prompt = kiosk_prompt(recognizer, "sentences", "oat milk, zucchini", 4000)
+    assert prompt.startswith("Grocery store kiosk. ") and prompt.endswith("oat milk, zucchini.")
+    short = kiosk_prompt(recognizer, "sentences", "oat milk, zucchini", 60)
+    assert len(short) <= 60 and short.endswith("oat milk, zucchini.") and prompt.endswith(short)  # the end is kept
+    assert kiosk_prompt(recognizer, "keywords", "", 4000).startswith("Grocery store kiosk. ")
+
+
+def test_the_prompt_settings_reach_faster_whisper_and_hotwords_come_beside_the_prompt():
+    from plugins.voice.config import VoiceConfig
+    from plugins.voice.speech import SpeechRouter
+
+    config = VoiceConfig(whisper_bias="prompt+hotwords", whisper_prompt_vocabulary="keywords", whisper_prompt_chars=300)
+    engine = SpeechRouter(config, lambda name: "unused").engine("whisper")
+    shop = context(["lemon", "mango"])
+    options = engine.biasing(shop)
+    assert options["hotwords"] == "lemon, mango"
+    assert len(options["initial_prompt"]) <= 300 and "agent" in options["initial_prompt"]
+    assert options["initial_prompt"].endswith("lemon, mango.")
+    assert engine.biasing(shop)["initial_prompt"] is options["initial_prompt"]  # built once per recogniser
+    other = engine.biasing(context(["kiwi"]))["initial_prompt"]
+    assert other.endswith("kiwi.")

@@ -70,7 +70,8 @@ class SpeechRouter:
 
             folder = self.weights_source(f"whisper-{self.config.whisper_model}")
             return WhisperEngine(folder, self.config.whisper_model, beam=self.config.whisper_beam, bias=self.config.whisper_bias,
-                                 temperature_fallback=self.config.whisper_temperature_fallback)
+                                 temperature_fallback=self.config.whisper_temperature_fallback,
+                                 prompt_vocabulary=self.config.whisper_prompt_vocabulary, prompt_chars=self.config.whisper_prompt_chars)
         if name == "vosk":
             from .asr.vosk import VoskEngine
 

@@ -36,9 +36,11 @@ class WhisperEngine:
     name = "faster-whisper"
 
     def __init__(self, model_dir, model_name: str, threads: int = 2, beam: int = 1, bias: str = "none",
-                 temperature_fallback: bool = True):
+                 temperature_fallback: bool = True, prompt_vocabulary: str = "products", prompt_chars: int = PROMPT_CHARS):
         self.model_dir, self.model_name, self.threads, self.beam, self.bias = model_dir, model_name, threads, beam, bias
         self.temperature_fallback = temperature_fallback
+        self.prompt_vocabulary, self.prompt_chars = prompt_vocabulary, prompt_chars
+        self._prompt = (None, "")  # (recogniser, its prompt): built once per recogniser
         self._model = None
         self._lock = threading.Lock()
 
@@ -69,7 +71,21 @@ class WhisperEngine:
             return {}
         if self.bias == "hotwords":
             return {"hotwords": listed}
-        return {"initial_prompt": f"Grocery store kiosk. {listed}."}
+        options = {"initial_prompt": self.prompt(context, listed)}
+        return options | ({"hotwords": listed} if self.bias == "prompt+hotwords" else {})
+
+    def prompt(self, context, listed: str) -> str:
+        """The initial prompt: the product names after the kiosk vocabulary ``prompt_vocabulary`` (see
+        :func:`.prompt.kiosk_prompt`), at most ``prompt_chars`` characters, built once per recogniser."""
+        if self.prompt_vocabulary == "products" and self.prompt_chars >= PROMPT_CHARS:
+            return f"Grocery store kiosk. {listed}."
+        from .prompt import kiosk_prompt
+
+        recognizer = getattr(context, "recognizer", None)
+        if self._prompt[0] is not recognizer or recognizer is None:
+            self._prompt = (recognizer, kiosk_prompt(recognizer, self.prompt_vocabulary if recognizer is not None else "products",
+                                                     listed, self.prompt_chars))
+        return self._prompt[1]
 
     def decoding(self) -> dict:
         """faster-whisper's temperatures: its default ladder (re-decoding a doubtful segment by sampling at 0.2 ... 1.0),

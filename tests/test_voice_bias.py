@@ -57,11 +57,14 @@ def test_the_kiosk_prompt_is_built_from_the_templates_and_the_catalog():
     assert not any(ch.isdigit() for s in sentences for ch in s)  # no order number
     words = kiosk_keywords(recognizer)
     assert "aisle" in words and "hours" in words and "the" not in words and "zucchini" not in words
-    prompt = kiosk_prompt(recognizer, "sentences", "oat milk, zucchini", 4000)
-    assert prompt.startswith("Grocery store kiosk. ") and prompt.endswith("oat milk, zucchini.")
-    short = kiosk_prompt(recognizer, "sentences", "oat milk, zucchini", 60)
-    assert len(short) <= 60 and short.endswith("oat milk, zucchini.") and prompt.endswith(short)  # the end is kept
-    assert kiosk_prompt(recognizer, "keywords", "", 4000).startswith("Grocery store kiosk. ")
+    prompt = kiosk_prompt(recognizer, "sentences", ["oat milk", "zucchini"], 4000)
+    assert prompt.startswith("Grocery store kiosk. oat milk, zucchini. ") and prompt.endswith(sentences[-1])
+    names = [f"product number {i:03d}" for i in range(100)]
+    short = kiosk_prompt(recognizer, "sentences", names, 400)
+    assert len(short) <= 400 and short.endswith(" ".join(sentences))  # the vocabulary is kept whole, at the end
+    assert "product number 099" in short and "product number 000" not in short  # the names cut to make room
+    assert kiosk_prompt(recognizer, "keywords", [], 4000).startswith("Grocery store kiosk. Speak")
+    assert kiosk_prompt(recognizer, "sentences", names, 30) == ""  # no room for the vocabulary: no prompt
 
 
 def test_the_prompt_settings_reach_faster_whisper_and_hotwords_come_beside_the_prompt():
@@ -74,7 +77,7 @@ def test_the_prompt_settings_reach_faster_whisper_and_hotwords_come_beside_the_p
     options = engine.biasing(shop)
     assert options["hotwords"] == "lemon, mango"
     assert len(options["initial_prompt"]) <= 300 and "agent" in options["initial_prompt"]
-    assert options["initial_prompt"].endswith("lemon, mango.")
+    assert "lemon, mango. " in options["initial_prompt"]
     assert engine.biasing(shop)["initial_prompt"] is options["initial_prompt"]  # built once per recogniser
     other = engine.biasing(context(["kiwi"]))["initial_prompt"]
-    assert other.endswith("kiwi.")
+    assert "kiwi. " in other and "mango" not in other

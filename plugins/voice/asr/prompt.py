@@ -4,7 +4,7 @@ Whisper reads the prompt as the text said before the recording, so a prompt in t
 it expect them. Everything here is generated from the intent templates and the catalog (never from any
 test phrasing): ``sentences`` gives an expansion of about ``WORDS`` words of each intent's templates (a product name in
 ``{product}``, templates with an order number left out), ``keywords`` the words that only one intent's
-templates use. Built once per recogniser (a recogniser is rebuilt when the catalog changes).
+templates use; they come after the product names, whose list is cut to make room. Built once per recogniser (a recogniser is rebuilt when the catalog changes).
 """
 
 from __future__ import annotations
@@ -60,18 +60,18 @@ def kiosk_keywords(recognizer, limit: int = 16) -> list[str]:
     return turns[:limit]
 
 
-def kiosk_prompt(recognizer, vocabulary: str, products: str, limit: int) -> str:
-    """The prompt: "Grocery store kiosk.", the ``vocabulary`` (``products``: nothing more, ``sentences``,
-    ``keywords``), then the product names ``products``; cut to ``limit`` characters from the front (Whisper
-    reads a prompt's end), at whole sentences or words."""
-    parts = ["Grocery store kiosk."]
+def kiosk_prompt(recognizer, vocabulary: str, names: list[str], limit: int) -> str:
+    """The prompt in at most ``limit`` characters: "Grocery store kiosk.", the product names ``names`` (as many
+    whole names from the end of the list as fit), then the ``vocabulary`` (``products``: nothing more,
+    ``sentences``, ``keywords``) last and whole, since faster-whisper keeps only a prompt's last 223 tokens."""
+    from .whisper import last_names
+
+    head, tail = "Grocery store kiosk.", ""
     if vocabulary == "sentences":
-        parts += kiosk_sentences(recognizer)
+        tail = " ".join(kiosk_sentences(recognizer))
     elif vocabulary == "keywords":
-        parts.append(", ".join(kiosk_keywords(recognizer)).capitalize() + ".")
-    if products:
-        parts.append(f"{products}.")
-    text = " ".join(parts)
-    while len(text) > limit and " " in text:
-        text = text.split(" ", 1)[1]
+        tail = ", ".join(kiosk_keywords(recognizer)).capitalize() + "."
+    room = limit - len(head) - len(tail) - 3
+    listed = last_names(names, room) if room > 0 else ""
+    text = " ".join(part for part in (head, f"{listed}." if listed else "", tail) if part)
     return text if len(text) <= limit else ""

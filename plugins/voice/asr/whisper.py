@@ -71,11 +71,12 @@ class WhisperEngine:
             return {}
         if self.bias == "hotwords":
             return {"hotwords": listed}
-        options = {"initial_prompt": self.prompt(context, listed)}
+        prompt = self.prompt(context, listed)
+        options = {"initial_prompt": prompt} if prompt else {}
         return options | ({"hotwords": listed} if self.bias == "prompt+hotwords" else {})
 
     def prompt(self, context, listed: str) -> str:
-        """The initial prompt: the product names after the kiosk vocabulary ``prompt_vocabulary`` (see
+        """The initial prompt: the product names, then the kiosk vocabulary ``prompt_vocabulary`` (see
         :func:`.prompt.kiosk_prompt`), at most ``prompt_chars`` characters, built once per recogniser."""
         if self.prompt_vocabulary == "products" and self.prompt_chars >= PROMPT_CHARS:
             return f"Grocery store kiosk. {listed}."
@@ -84,7 +85,7 @@ class WhisperEngine:
         recognizer = getattr(context, "recognizer", None)
         if self._prompt[0] is not recognizer or recognizer is None:
             self._prompt = (recognizer, kiosk_prompt(recognizer, self.prompt_vocabulary if recognizer is not None else "products",
-                                                     listed, self.prompt_chars))
+                                                     context.product_names, self.prompt_chars))
         return self._prompt[1]
 
     def decoding(self) -> dict:

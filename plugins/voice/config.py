@@ -19,9 +19,10 @@ class VoiceConfig(BaseModel):
     whisper_beam: int = Field(5, ge=1, le=8)  # beam search: 85.1 % against 81.6 % greedy on the development split
     whisper_temperature_fallback: bool = True  # faster-whisper re-decodes doubtful segments at higher temperatures
     whisper_bias: Literal["none", "prompt", "hotwords", "prompt+hotwords"] = "prompt"  # the store's product names steer Whisper (whisper.py)
-    # what Whisper's prompt carries before the product names (asr/prompt.py), and its length at most
-    whisper_prompt_vocabulary: Literal["products", "sentences", "keywords"] = "products"
-    whisper_prompt_chars: int = Field(4000, ge=20, le=4000)
+    # what Whisper's prompt carries after the product names (asr/prompt.py), and its length at most; on the development
+    # split each intent's own template words in 700 characters: 89.9 % in domain against 89.0 % (names only, 4000), no OOD wrong
+    whisper_prompt_vocabulary: Literal["products", "sentences", "keywords"] = "keywords"
+    whisper_prompt_chars: int = Field(700, ge=20, le=4000)
     # a grammar hit's log-likelihood ratios per frame against a phone loop (plugins/voice/asr/confidence.py)
     grammar_mean_floor: float = Field(-3.25, ge=-100, le=0)
     grammar_word_floor: float = Field(-7.0, ge=-100, le=0)

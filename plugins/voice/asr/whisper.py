@@ -62,7 +62,9 @@ class WhisperEngine:
         development split over hotwords and no bias; the README gives the figures and the benchmark its cost).
         faster-whisper keeps only a prompt's last 223 tokens, so of a long catalog only the names at the end
         of the sorted list reach the model; only the last whole names within ``PROMPT_CHARS`` are joined, so that
-        a catalog of thousands builds no huge string per turn (and none at all with ``bias`` off).
+        a catalog of thousands builds no huge string per turn (and none at all with ``bias`` off). The
+        prompt ends with the kiosk's own words (``prompt_vocabulary``, :mod:`.prompt`) and is cut to
+        ``prompt_chars``; ``prompt+hotwords`` also passes the names as faster-whisper's hotwords.
         """
         if self.bias == "none":
             return {}

@@ -47,6 +47,11 @@ class Metrics:
         """Add ``amount`` to ``storefront_edge_plugin_events_total{plugin, event}`` (summed over workers)."""
         self.plugin_events.labels(plugin, event).inc(amount)
 
+    def event_count(self, plugin: str, event: str) -> float:
+        """This worker's count of ``event`` from ``plugin`` (:meth:`count_event`), 0 before the first."""
+        labels = {"plugin": plugin, "event": event}
+        return self.registry.get_sample_value("storefront_edge_plugin_events_total", labels) or 0.0
+
     def set_bundle(self, active) -> None:
         """Mark every bundle of ``active`` (an ``ActiveSet``) as served by this worker; versions it left drop to 0."""
         labels = {(b.name, b.version) for b in active.bundles.values()}

@@ -326,8 +326,6 @@ def test_concurrent_prechecks_scored_outside_the_lock_answer_as_the_same_payment
     import shutil
     import threading
 
-    from plugins.fraud import service
-
     tiny_bundle(tmp_path / "bundle", signing_key)
     config = {"clock": "payload", "refresh_seconds": 0, "upkeep_seconds": 0}
     app, node = _node_with_bundle(data_dir, tmp_path / "bundle", config)
@@ -352,12 +350,12 @@ def test_concurrent_prechecks_scored_outside_the_lock_answer_as_the_same_payment
                 worker.start()
             for worker in workers:
                 worker.join()
-            if service.tally(node, "rescored").count and round_ >= 1:
+            if node.metrics.event_count("fraud", "rescored") and round_ >= 1:
                 break
-        assert len(sent) == threads * (round_ + 1) and service.tally(node, "rescored").count > 0
+        assert len(sent) == threads * (round_ + 1) and node.metrics.event_count("fraud", "rescored") > 0
         exposed = app.test_client().get("/metrics").get_data(as_text=True)
         counted = f'storefront_edge_plugin_events_total{{event="rescored",plugin="fraud"}} ' \
-                  f'{float(service.tally(node, "rescored").count)}'
+                  f'{node.metrics.event_count("fraud", "rescored")}'
         assert counted in exposed  # operators see the re-scores: each one, in /metrics
         logged = [(i, json.loads(p)) for i, p in node.db().execute("SELECT id, payload FROM fraud_decisions ORDER BY rowid")]
     finally:

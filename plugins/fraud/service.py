@@ -194,8 +194,7 @@ def precheck(node, data, store: str = engine.DEFAULT_STORE) -> dict:
             return replayed
         row, rescored = _record(db, body, ts, ctx, store, (previewed, memo), result, started, state.origin)
     tally(node, "payments").add()
-    if rescored:
-        tally(node, "rescored").add()
+    if rescored:  # counted in /metrics (storefront_edge_plugin_events_total{plugin="fraud",event="rescored"})
         node.metrics.count_event(PLUGIN_NAME, "rescored")
     state.prune_ts = ts
     return answer_of(row) | {"missing_features": row["missing_features"],
@@ -249,8 +248,8 @@ class Tally:
 
 
 def tally(node, name: str) -> Tally:
-    """This worker's :class:`Tally` ``name``: ``payments`` (since the last prune was claimed), ``rescored`` (payments
-    scored again inside their transaction, :func:`precheck`). Created once, even by racing first callers."""
+    """This worker's :class:`Tally` ``name`` (``payments``: since the last prune was claimed). Created once, even by
+    racing first callers."""
     tallies = node.slot(PLUGIN_NAME).__dict__.setdefault("tallies", {})
     found = tallies.get(name)
     return found if found is not None else tallies.setdefault(name, Tally())

@@ -79,10 +79,11 @@ def run(train_csv, seconds: float = 300.0, log=None) -> dict:
     earlier = train._fold(head, seconds=seconds / 4, epochs=40, log=log)[0]
     groups = crossfit.group_folds(head, seconds=seconds / 2, log=log)
     row_sets = {"time_fold": [earlier], "groups": groups, "groups_and_time_fold": groups + [earlier]}
+    rows = {name: _rows(folds) for name, folds in row_sets.items()}  # stacked once, not once per model
     report = {"later_fold_prefixes": len(later[1]), "group_prefixes": sum(len(c) for _, c in groups),
-              "positive_rows": {name: int(_rows(folds)[1].sum()) for name, folds in row_sets.items()}}
-    report["later_fold_hits"] = {f"{rows}/{model}": crossfit.hits(*later, fit(*_rows(folds)))
-                                 for rows, folds in row_sets.items() for model, fit in MODELS.items()}
+              "positive_rows": {name: int(y.sum()) for name, (_, y) in rows.items()}}
+    report["later_fold_hits"] = {f"{name}/{model}": crossfit.hits(*later, fit(*rows[name]))
+                                 for name in row_sets for model, fit in MODELS.items()}
     report["group_cross_validated_hits"] = {model: sum(crossfit.held_out_hits(groups, fit)) for model, fit in MODELS.items()}
     report["learning_curve_mean_hits_per_group"] = _learning_curve(groups)
     return report

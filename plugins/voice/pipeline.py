@@ -7,6 +7,7 @@ loaded on first use. Every stage's time is reported in ``timings``.
 
 from __future__ import annotations
 
+import re
 import threading
 
 from edge.api import write_transaction
@@ -23,6 +24,11 @@ def _repaired(match: IntentMatch, repaired: bool) -> IntentMatch:
     if not repaired or match.name is None:
         return match
     return IntentMatch(match.name, match.slots, match.confidence, f"{match.source}+repair")
+
+
+def _says_order(text: str) -> bool:
+    """Whether ``text`` (as heard) says the word "order": an order number alone is no order question."""
+    return re.search(r"\border\b", normalize(text)) is not None
 
 
 class VoicePipeline:
@@ -175,8 +181,6 @@ class VoicePipeline:
         slot: the grammar's slotless "what is the status of my order" nearly says "what is the capital of france";
         and not when the transcript's own cue words name another intent.
         """
-        import re
-
         from .similar import SLOT, agree
 
         cued = match_cues(text, recognizer.products, recognizer.language).name
@@ -186,7 +190,7 @@ class VoicePipeline:
                 continue
             if cued is not None and cued != heard.name:
                 continue  # "i would like to send back these trousers" is not the grammar's "... speak to the person"
-            if heard.name == "OrderStatus" and not re.search(r"\border\b", normalize(text)):
+            if heard.name == "OrderStatus" and not _says_order(text):
                 continue  # "what is the capital of france" / the grammar's "what is the status of order 1234"
             if heard.name not in SLOT and cued != heard.name:
                 continue  # a slotless intent needs its own cue words in the transcript ("how do i fix my bike")
@@ -268,12 +272,10 @@ class VoicePipeline:
         not the store's, or was not heard as one ("where is my order for san juan juan" / the grammar's
         "where is my order four seven one one"): the grammar's sentence must be an order question with an
         order of the store, and the text must say "order" and mean nothing else."""
-        import re
-
         heard = match.slots.get("order_id")
         if match.name not in (None, "OrderStatus") or (heard and knowledge.order(db, heard) is not None):
             return match
-        if language != "en" or not re.search(r"\border\b", normalize(text)):
+        if language != "en" or not _says_order(text):
             return match
         recognizer = self.recognizer(db, language)
         for hint in hints:
@@ -286,8 +288,6 @@ class VoicePipeline:
     def _named_order(self, db, match: IntentMatch, text: str, language: str) -> IntentMatch:
         """An order question when nothing else was understood but the text names one of the store's orders
         ("send us a more good 4-7-1-1 please" for "status of order four seven one one please"); else ``match``."""
-        import re
-
         if match.name is not None or language != "en":
             return match
         for number in re.findall(r"\b\d{3,}\b", normalize(text, language)):

@@ -115,7 +115,9 @@ class VoicePipeline:
             ranking = self.semantic.get(encoder, recognizer).rank(text, recognizer.products, faq)
         except Exception:  # a broken encoder must not stop the kiosk: the matchers without it answer
             confirmed = self._confirmed_grammar(recognizer, text, hints)
-            return confirmed if confirmed.name is not None else self._without_meaning(db, recognizer, text, repaired, hints, text)
+            if confirmed.name is not None:
+                return confirmed
+            return self._without_meaning(db, recognizer, text, repaired, hints, text, entries=faq)
         decided = decide(ranking, faq, self.config.semantic_floor, self.config.semantic_margin, text,
                          self.config.semantic_slot_floor)
         confirmed = self._confirmed_grammar(recognizer, text, hints)
@@ -125,16 +127,16 @@ class VoicePipeline:
             return _repaired(decided, repaired)
         if ranking.score < self.config.kiosk_floor:
             return decided
-        fallback = self._without_meaning(db, recognizer, text, repaired, hints, faq_text=text, keywords=True)
+        fallback = self._without_meaning(db, recognizer, text, repaired, hints, faq_text=text, keywords=True, entries=faq)
         return fallback if fallback.name is not None else decided
 
     def _without_meaning(self, db, recognizer, text: str, repaired: bool, hints, faq_text: str | None,
-                         keywords: bool = False) -> IntentMatch:
+                         keywords: bool = False, entries: list[dict] | None = None) -> IntentMatch:
         """Keyword FAQ on ``faq_text`` (skipped when ``None``; by keywords even with an encoder when ``keywords``: the
         encoder's own FAQ cosine has already failed), cue words, then (English only) the nearest template
         expansion and the grammar's product."""
         language = recognizer.language
-        faq = self._faq(db, faq_text, language, keywords) if faq_text is not None else IntentMatch(None, {}, 0.0)
+        faq = self._faq(db, faq_text, language, keywords, entries) if faq_text is not None else IntentMatch(None, {}, 0.0)
         if faq.name is not None:
             return faq
         cued = match_cues(text, recognizer.products, language)
@@ -308,9 +310,10 @@ class VoicePipeline:
             self._indexes[recognizer.language] = (recognizer.intents, index)
         return index
 
-    def _faq(self, db, text: str, language: str, keywords: bool = False) -> IntentMatch:
+    def _faq(self, db, text: str, language: str, keywords: bool = False, entries: list[dict] | None = None) -> IntentMatch:
+        """The FAQ entry over its floor (``entries``: the store's, when the caller has already read them)."""
         match = IntentMatch(None, {}, 0.0)
-        entries = knowledge.faq_entries(db, language)
+        entries = knowledge.faq_entries(db, language) if entries is None else entries
         if not entries or not text.strip():
             return match
         scores, source = (knowledge.keyword_scores(text, entries, language), "faq_keywords") if keywords else \

@@ -277,8 +277,8 @@ class VoicePipeline:
         heard = match.slots.get("order_id")
         if match.name not in (None, "OrderStatus") or (heard and knowledge.order(db, heard) is not None):
             return match
-        if language != "en" or not _says_order(text):
-            return match
+        if language != "en" or not hints or not _says_order(text):
+            return match  # no grammar sentence to take a number from: no catalog read for the recogniser
         recognizer = self.recognizer(db, language)
         for hint in hints:
             said = recognizer.match(hint)

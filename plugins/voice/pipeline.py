@@ -7,6 +7,7 @@ loaded on first use. Every stage's time is reported in ``timings``.
 
 from __future__ import annotations
 
+import re
 import threading
 
 from edge.api import write_transaction
@@ -23,6 +24,11 @@ def _repaired(match: IntentMatch, repaired: bool) -> IntentMatch:
     if not repaired or match.name is None:
         return match
     return IntentMatch(match.name, match.slots, match.confidence, f"{match.source}+repair")
+
+
+def _says_order(text: str) -> bool:
+    """Whether ``text`` (as heard) says the word "order": an order number alone is no order question."""
+    return re.search(r"\border\b", normalize(text)) is not None
 
 
 class VoicePipeline:
@@ -109,7 +115,9 @@ class VoicePipeline:
             ranking = self.semantic.get(encoder, recognizer).rank(text, recognizer.products, faq)
         except Exception:  # a broken encoder must not stop the kiosk: the matchers without it answer
             confirmed = self._confirmed_grammar(recognizer, text, hints)
-            return confirmed if confirmed.name is not None else self._without_meaning(db, recognizer, text, repaired, hints, text)
+            if confirmed.name is not None:
+                return confirmed
+            return self._without_meaning(db, recognizer, text, repaired, hints, text, entries=faq)
         decided = decide(ranking, faq, self.config.semantic_floor, self.config.semantic_margin, text,
                          self.config.semantic_slot_floor)
         confirmed = self._confirmed_grammar(recognizer, text, hints)
@@ -119,16 +127,16 @@ class VoicePipeline:
             return _repaired(decided, repaired)
         if ranking.score < self.config.kiosk_floor:
             return decided
-        fallback = self._without_meaning(db, recognizer, text, repaired, hints, faq_text=text, keywords=True)
+        fallback = self._without_meaning(db, recognizer, text, repaired, hints, faq_text=text, keywords=True, entries=faq)
         return fallback if fallback.name is not None else decided
 
     def _without_meaning(self, db, recognizer, text: str, repaired: bool, hints, faq_text: str | None,
-                         keywords: bool = False) -> IntentMatch:
+                         keywords: bool = False, entries: list[dict] | None = None) -> IntentMatch:
         """Keyword FAQ on ``faq_text`` (skipped when ``None``; by keywords even with an encoder when ``keywords``: the
         encoder's own FAQ cosine has already failed), cue words, then (English only) the nearest template
         expansion and the grammar's product."""
         language = recognizer.language
-        faq = self._faq(db, faq_text, language, keywords) if faq_text is not None else IntentMatch(None, {}, 0.0)
+        faq = self._faq(db, faq_text, language, keywords, entries) if faq_text is not None else IntentMatch(None, {}, 0.0)
         if faq.name is not None:
             return faq
         cued = match_cues(text, recognizer.products, language)
@@ -175,8 +183,6 @@ class VoicePipeline:
         slot: the grammar's slotless "what is the status of my order" nearly says "what is the capital of france";
         and not when the transcript's own cue words name another intent.
         """
-        import re
-
         from .similar import SLOT, agree
 
         cued = match_cues(text, recognizer.products, recognizer.language).name
@@ -186,7 +192,7 @@ class VoicePipeline:
                 continue
             if cued is not None and cued != heard.name:
                 continue  # "i would like to send back these trousers" is not the grammar's "... speak to the person"
-            if heard.name == "OrderStatus" and not re.search(r"\border\b", normalize(text)):
+            if heard.name == "OrderStatus" and not _says_order(text):
                 continue  # "what is the capital of france" / the grammar's "what is the status of order 1234"
             if heard.name not in SLOT and cued != heard.name:
                 continue  # a slotless intent needs its own cue words in the transcript ("how do i fix my bike")
@@ -268,13 +274,11 @@ class VoicePipeline:
         not the store's, or was not heard as one ("where is my order for san juan juan" / the grammar's
         "where is my order four seven one one"): the grammar's sentence must be an order question with an
         order of the store, and the text must say "order" and mean nothing else."""
-        import re
-
         heard = match.slots.get("order_id")
         if match.name not in (None, "OrderStatus") or (heard and knowledge.order(db, heard) is not None):
             return match
-        if language != "en" or not re.search(r"\border\b", normalize(text)):
-            return match
+        if language != "en" or not hints or not _says_order(text):
+            return match  # no grammar sentence to take a number from: no catalog read for the recogniser
         recognizer = self.recognizer(db, language)
         for hint in hints:
             said = recognizer.match(hint)
@@ -286,8 +290,6 @@ class VoicePipeline:
     def _named_order(self, db, match: IntentMatch, text: str, language: str) -> IntentMatch:
         """An order question when nothing else was understood but the text names one of the store's orders
         ("send us a more good 4-7-1-1 please" for "status of order four seven one one please"); else ``match``."""
-        import re
-
         if match.name is not None or language != "en":
             return match
         for number in re.findall(r"\b\d{3,}\b", normalize(text, language)):
@@ -308,9 +310,10 @@ class VoicePipeline:
             self._indexes[recognizer.language] = (recognizer.intents, index)
         return index
 
-    def _faq(self, db, text: str, language: str, keywords: bool = False) -> IntentMatch:
+    def _faq(self, db, text: str, language: str, keywords: bool = False, entries: list[dict] | None = None) -> IntentMatch:
+        """The FAQ entry over its floor (``entries``: the store's, when the caller has already read them)."""
         match = IntentMatch(None, {}, 0.0)
-        entries = knowledge.faq_entries(db, language)
+        entries = knowledge.faq_entries(db, language) if entries is None else entries
         if not entries or not text.strip():
             return match
         scores, source = (knowledge.keyword_scores(text, entries, language), "faq_keywords") if keywords else \

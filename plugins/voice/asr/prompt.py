@@ -14,6 +14,7 @@ from collections import Counter
 WORDS = 6  # words in a prompt sentence, about: a plain kiosk question
 STOP = frozenset("a an the i is are am my me you your to of in on for with do can could how what what's when where "
                  "which this these some any there and or it be would like want need let get got have".split())
+MARKER = "xkioskproductx"  # stands in for a product while the templates are expanded, then replaced or dropped
 
 
 def _expansions(recognizer, product: str) -> dict[str, list[str]]:
@@ -31,12 +32,11 @@ def _expansions(recognizer, product: str) -> dict[str, list[str]]:
 def kiosk_sentences(recognizer, per_intent: int = 1) -> list[str]:
     """The ``per_intent`` template sentences nearest ``WORDS`` words of each intent, the products taking turns in ``{product}``."""
     names = sorted(recognizer.products) or ["product"]
-    marker = "xkioskproductx"
     sentences, turn = [], 0
-    for intent, texts in sorted(_expansions(recognizer, marker).items()):
+    for intent, texts in sorted(_expansions(recognizer, MARKER).items()):
         for text in texts[:per_intent]:
-            if marker in text:
-                text, turn = text.replace(marker, names[turn % len(names)]), turn + 1
+            if MARKER in text:
+                text, turn = text.replace(MARKER, names[turn % len(names)]), turn + 1
             sentences.append(" ".join("I" if w == "i" else w for w in text.split()).capitalize().replace(" i ", " I ") + "?")
     return sentences
 
@@ -44,14 +44,13 @@ def kiosk_sentences(recognizer, per_intent: int = 1) -> list[str]:
 def kiosk_keywords(recognizer, limit: int = 16) -> list[str]:
     """Up to ``limit`` content words that only one intent's templates use (not a slot list's values): each
     intent's most used word in turn, then each one's second, and so on."""
-    marker = "xkioskproductx"
     listed = {w for values in recognizer.intents.slot_lists.values() for v in getattr(values, "values", ())
               for w in str(v.text_in.text).split()}
     owners: dict[str, set] = {}
     uses: Counter = Counter()
-    for intent, texts in _expansions(recognizer, marker).items():
+    for intent, texts in _expansions(recognizer, MARKER).items():
         for text in texts:
-            for word in set(text.split()) - STOP - listed - {marker}:
+            for word in set(text.split()) - STOP - listed - {MARKER}:
                 owners.setdefault(word, set()).add(intent)
                 uses[word] += 1
     ranked = {intent: sorted((w for w, o in owners.items() if o == {intent} and w.isalpha()), key=lambda w: (-uses[w], w))
